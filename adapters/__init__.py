@@ -1,0 +1,1 @@
+"""Adapters that implement the engine's protocols over git, the filesystem, PostgreSQL and websockets."""

@@ -1,0 +1,1 @@
+"""Scribe engine: a trio nursery tree of coding sessions."""
