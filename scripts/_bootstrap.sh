@@ -1,0 +1,25 @@
+# Shared install steps; sourced by scripts/run.sh and scripts/test.sh. Idempotent.
+
+bootstrap_python() {
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+}
+
+apt_install() {
+  # apt_install PKG... : install Debian packages that are not yet present.
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+bootstrap_test_tools() {
+  apt_install git procps
+}
