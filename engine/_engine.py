@@ -1,0 +1,563 @@
+"""The engine: the root of the nursery tree, its services, shared gates and event stream."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, final
+
+import trio
+
+from ._errors import (
+    EngineClosedError,
+    InvalidArgumentError,
+    ReentryError,
+    SessionNotFoundError,
+)
+from ._events import Event, EventBus, Subscription
+from ._limiter import LimiterStatistics, PriorityLimiter
+from ._priority import Priority, coerce_priority
+from ._session import (
+    Session,
+    SessionLimits,
+    _current,
+    _NoPublicConstructor,
+    check_name,
+    check_tags,
+    coerce_kind,
+)
+from ._state import SessionKind, SessionState
+from ._supervisor import RestartPolicy, supervise
+
+__all__ = ["Engine", "EngineConfig", "EngineStatistics", "open_engine"]
+
+
+def default_home() -> Path:
+    """``$SCRIBE_HOME`` or ``~/.local/share/scribe``."""
+    env = os.environ.get("SCRIBE_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "scribe"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """How an engine runs. Every field has a default; :meth:`from_env` reads the ``SCRIBE_*`` overrides.
+
+    Attributes:
+        home: where the engine keeps its files (None: ``$SCRIBE_HOME`` or ``~/.local/share/scribe``).
+        database_url: a PostgreSQL URL (None: the wiring layer starts the embedded server; the engine
+            itself never touches a database).
+        gates: capacities of named shared gates (``"git"``, ``"db"``, ...).
+        default_gate_capacity: the capacity of a gate not named in ``gates``.
+        aging_interval: seconds of waiting worth one priority level on the gates.
+        default_limits: limits of sessions that name none.
+        max_sessions: the most live sessions (None: no limit).
+        shutdown_grace: seconds sessions get to finish when the engine shuts down.
+        cleanup_timeout: the most seconds shielded cleanup may take after a hard cancel.
+        finished_history: how many finished sessions stay findable by id.
+    """
+
+    home: Path | None = None
+    database_url: str | None = None
+    gates: Mapping[str, int] = field(default_factory=dict)
+    default_gate_capacity: int = 4
+    aging_interval: float | None = 5.0
+    default_limits: SessionLimits = field(default_factory=SessionLimits)
+    max_sessions: int | None = None
+    shutdown_grace: float = 5.0
+    cleanup_timeout: float = 5.0
+    finished_history: int = 1000
+
+    def __post_init__(self) -> None:
+        for what in ("shutdown_grace", "cleanup_timeout"):
+            v = getattr(self, what)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
+                raise InvalidArgumentError(f"{what} must be a number >= 0, not {v!r}")
+        for name, cap in self.gates.items():
+            if not isinstance(name, str) or not name:
+                raise InvalidArgumentError(f"gate names must be non-empty strings, not {name!r}")
+            if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+                raise InvalidArgumentError(
+                    f"gate {name!r} capacity must be an int >= 1, not {cap!r}"
+                )
+        if self.max_sessions is not None and (
+            isinstance(self.max_sessions, bool) or self.max_sessions < 1
+        ):
+            raise InvalidArgumentError("max_sessions must be >= 1 or None")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> EngineConfig:
+        """A config from ``SCRIBE_HOME`` and ``SCRIBE_DATABASE_URL``, then ``overrides``."""
+        base = cls(
+            home=default_home(),
+            database_url=os.environ.get("SCRIBE_DATABASE_URL") or None,
+        )
+        return replace(base, **overrides)
+
+    def resolved_home(self) -> Path:
+        """``home``, or the default home when it is None."""
+        return self.home if self.home is not None else default_home()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatistics:
+    """A snapshot of the engine.
+
+    Attributes:
+        state: ``"running"``, ``"stopping"`` or ``"closed"``.
+        sessions_by_state: live and recently finished sessions counted by state value.
+        live_sessions: sessions not yet final.
+        sessions_started: sessions started since the engine opened.
+        gates: statistics of each named gate.
+        events_published: events published on the stream.
+        subscribers: open subscriptions.
+        service_errors: engine services that gave up, by name, with their last error.
+        uptime: seconds since the engine opened.
+    """
+
+    state: str
+    sessions_by_state: dict[str, int]
+    live_sessions: int
+    sessions_started: int
+    gates: dict[str, LimiterStatistics]
+    events_published: int
+    subscribers: int
+    service_errors: dict[str, str]
+    uptime: float
+
+
+@final
+class Engine(metaclass=_NoPublicConstructor):
+    """The root of the session tree. Get one from :func:`open_engine`."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._bus = EventBus()
+        self._sessions: dict[str, Session] = {}
+        self._finished: OrderedDict[str, Session] = OrderedDict()
+        self._gates: dict[str, PriorityLimiter] = {}
+        self._state = "running"
+        self._sessions_nursery: trio.Nursery | None = None
+        self._services_nursery: trio.Nursery | None = None
+        self._sessions_done = trio.Event()
+        self._started_at = time.monotonic()
+        self._sessions_started = 0
+        self._service_errors: dict[str, str] = {}
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._root_scope: trio.CancelScope | None = None
+
+    def __repr__(self) -> str:
+        return f"<Engine {self._state} with {len(self._sessions)} live sessions>"
+
+    # -- properties ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once shutdown began: no new sessions or services are admitted."""
+        return self._state != "running"
+
+    @property
+    def trio_token(self) -> trio.lowlevel.TrioToken:
+        """The token of the trio run the engine lives in (for calls from other threads)."""
+        assert self._token is not None
+        return self._token
+
+    def _check_running(self) -> None:
+        if self._state != "running":
+            raise EngineClosedError(f"the engine is {self._state}")
+
+    # -- gates -----------------------------------------------------------------------------------
+
+    def gate(self, name: str) -> PriorityLimiter:
+        """The shared gate called ``name`` (created on first use with its configured capacity).
+
+        Every adapter that uses one scarce resource (git processes, database connections, worker threads,
+        summarizer capacity) admits its work through the same gate, so priorities are honoured across
+        all sessions.
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(f"gate name must be a non-empty string, not {name!r}")
+        gate = self._gates.get(name)
+        if gate is None:
+            cap = self.config.gates.get(name, self.config.default_gate_capacity)
+            gate = PriorityLimiter(cap, aging_interval=self.config.aging_interval, name=name)
+            self._gates[name] = gate
+        return gate
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    async def start_session(
+        self,
+        name: str,
+        *,
+        priority: Priority | int | str = Priority.MEDIUM,
+        kind: SessionKind | str = SessionKind.IMPLEMENTATION,
+        tags: Iterable[str] = (),
+        parent: Session | str | None = None,
+        backlog_id: str | None = None,
+        description: str = "",
+        limits: SessionLimits | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        """Start a session that lives in the engine's tree beyond the caller, and return it ACTIVE.
+
+        A session with a ``parent`` (a fork or continuation) lives under it: cancelling the parent
+        cancels it; its failure does not touch the parent. The session runs until :meth:`Session.close`,
+        :meth:`Session.cancel`, a task failure, or engine shutdown.
+
+        Raises:
+            EngineClosedError: the engine is shutting down.
+            InvalidArgumentError: a bad name, priority, kind, tag, limit or id.
+            SessionNotFoundError: ``parent`` names no live session.
+            SessionClosedError: ``parent`` is stopping or final.
+
+        Cancellation: the call only checkpoints; if cancelled there, no session was started.
+        """
+        self._check_running()
+        clean_name = check_name(name)
+        prio = coerce_priority(priority)
+        session_kind = coerce_kind(kind)
+        clean_tags = check_tags(tags)
+        if backlog_id is not None and (not isinstance(backlog_id, str) or not backlog_id.strip()):
+            raise InvalidArgumentError(f"invalid backlog id {backlog_id!r}")
+        if not isinstance(description, str):
+            raise InvalidArgumentError("description must be a string")
+        if limits is not None and not isinstance(limits, SessionLimits):
+            raise InvalidArgumentError("limits must be a SessionLimits")
+        if session_id is not None and (
+            not isinstance(session_id, str) or not session_id or not session_id.isprintable()
+        ):
+            raise InvalidArgumentError(f"invalid session id {session_id!r}")
+        if session_id is not None and session_id in self._sessions:
+            raise InvalidArgumentError(f"a session with id {session_id!r} already exists")
+        if self.config.max_sessions is not None and len(self._sessions) >= self.config.max_sessions:
+            raise InvalidArgumentError(
+                f"the engine already runs {self.config.max_sessions} sessions"
+            )
+        parent_session: Session | None
+        if parent is None:
+            parent_session = None
+        elif isinstance(parent, Session):
+            if parent.engine is not self:
+                raise InvalidArgumentError("parent belongs to another engine")
+            parent_session = parent
+        else:
+            parent_session = self.get_session(parent)
+        if parent_session is not None:
+            parent_session._check_open()
+        await trio.lowlevel.checkpoint()
+        self._check_running()
+        session = Session._create(
+            self,
+            clean_name,
+            prio,
+            session_kind,
+            clean_tags,
+            parent_session,
+            backlog_id.strip() if backlog_id else None,
+            description,
+            limits if limits is not None else self.config.default_limits,
+            session_id,
+        )
+        if parent_session is not None:
+            parent_session._check_open()
+            parent_session._spawn(session._run, (), f"session {clean_name}")
+            parent_session._children[session.id] = session
+        else:
+            assert self._sessions_nursery is not None
+            self._sessions_nursery.start_soon(session._run, name=f"session {clean_name}")
+        self._sessions[session.id] = session
+        self._sessions_started += 1
+        session._set_state(SessionState.ACTIVE)
+        return session
+
+    def open_session(
+        self,
+        name: str,
+        *,
+        priority: Priority | int | str = Priority.MEDIUM,
+        kind: SessionKind | str = SessionKind.IMPLEMENTATION,
+        tags: Iterable[str] = (),
+        parent: Session | str | None = None,
+        backlog_id: str | None = None,
+        description: str = "",
+        limits: SessionLimits | None = None,
+        session_id: str | None = None,
+    ) -> _SessionContext:
+        """Async context manager: a session for the duration of the block (arguments as
+        :meth:`start_session`).
+
+        Inside the block the session is :func:`current_session`, so the block's own admissions use its
+        priority. When the block ends normally, the session closes gracefully (its tasks finish) and ends
+        COMPLETED, or FAILED if a task raised; the block does not raise for the session's failure, look
+        at ``session.error``. When the block raises or is cancelled, the session is cancelled at once and
+        the exception propagates after the session is final.
+        """
+        kwargs: dict[str, Any] = {
+            "priority": priority,
+            "kind": kind,
+            "tags": tags,
+            "parent": parent,
+            "backlog_id": backlog_id,
+            "description": description,
+            "limits": limits,
+            "session_id": session_id,
+        }
+        return _SessionContext(self, name, kwargs)
+
+    def sessions(self, *, include_finished: bool = False) -> list[Session]:
+        """Live sessions (and, if asked, the recently finished ones) in start order."""
+        out = list(self._sessions.values())
+        if include_finished:
+            out = list(self._finished.values()) + out
+        return out
+
+    def get_session(self, session_id: str) -> Session:
+        """The live or recently finished session with this id.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+        s = self._sessions.get(session_id) or self._finished.get(session_id)
+        if s is None:
+            raise SessionNotFoundError(f"no session with id {session_id!r}")
+        return s
+
+    def tree(self) -> list[dict[str, Any]]:
+        """The live session tree as nested JSON-ready dicts (each with ``children``)."""
+
+        def node(s: Session) -> dict[str, Any]:
+            d = s.info().as_dict()
+            d["children"] = [node(c) for c in s.children]
+            return d
+
+        return [node(s) for s in self._sessions.values() if s.parent is None]
+
+    def _session_finished(self, session: Session) -> None:
+        self._sessions.pop(session.id, None)
+        if self.config.finished_history > 0:
+            self._finished[session.id] = session
+            while len(self._finished) > self.config.finished_history:
+                self._finished.popitem(last=False)
+        if not self._sessions and self._state != "running":
+            self._sessions_done.set()
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def publish_nowait(
+        self, topic: str, payload: Mapping[str, Any], *, session_id: str | None = None
+    ) -> Event:
+        """Publish an event on the engine's stream. Never blocks; slow subscribers lose their oldest
+        buffered events, never the publisher's time."""
+        return self._bus.publish_nowait(topic, payload, session_id=session_id)
+
+    def open_subscription(
+        self, topics: Collection[str] | None = None, *, max_buffer: int = 1000
+    ) -> AbstractAsyncContextManager[Subscription]:
+        """Async context manager yielding a :class:`Subscription` to the event stream (see
+        :meth:`EventBus.open_subscription`). Entering never waits."""
+        return self._bus.open_subscription(topics, max_buffer=max_buffer)
+
+    # -- services --------------------------------------------------------------------------------
+
+    def start_service(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        name: str | None = None,
+        policy: RestartPolicy | None = None,
+    ) -> None:
+        """Start an engine-level service (registry writer, summarizer, feed hub, health monitor ...).
+
+        It runs until shutdown, when it is cancelled after the sessions have stopped. It is restarted
+        under ``policy`` (default: transient, 3 restarts in 5 s); past that its error is recorded in
+        :meth:`statistics` and published on ``engine.service``, and the engine carries on.
+
+        Raises:
+            EngineClosedError: the engine is shutting down.
+        """
+        self._check_running()
+        assert self._services_nursery is not None
+        label: str = name or str(getattr(fn, "__qualname__", repr(fn)))
+        self._services_nursery.start_soon(
+            self._run_service, fn, args, label, policy or RestartPolicy(), name=f"service {label}"
+        )
+
+    async def _run_service(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        label: str,
+        policy: RestartPolicy,
+    ) -> None:
+        def on_restart(count: int, error: BaseException | None) -> None:
+            self._bus.publish_nowait(
+                "engine.service",
+                {
+                    "service": label,
+                    "restarts": count,
+                    "error": None if error is None else repr(error),
+                },
+            )
+
+        try:
+            await supervise(fn, args, policy, name=label, on_restart=on_restart)
+        except Exception as exc:
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            self._service_errors[label] = f"{type(cause).__name__}: {cause}"
+            self._bus.publish_nowait(
+                "engine.service", {"service": label, "gave_up": True, "error": repr(exc)}
+            )
+
+    # -- statistics ------------------------------------------------------------------------------
+
+    def statistics(self) -> EngineStatistics:
+        """Return a snapshot of the engine's counters."""
+        by_state: dict[str, int] = {}
+        for s in (*self._sessions.values(), *self._finished.values()):
+            by_state[s.state.value] = by_state.get(s.state.value, 0) + 1
+        return EngineStatistics(
+            state=self._state,
+            sessions_by_state=by_state,
+            live_sessions=len(self._sessions),
+            sessions_started=self._sessions_started,
+            gates={name: g.statistics() for name, g in self._gates.items()},
+            events_published=self._bus.published,
+            subscribers=self._bus.subscriber_count,
+            service_errors=dict(self._service_errors),
+            uptime=time.monotonic() - self._started_at,
+        )
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Cancel the whole engine now (no grace). Safe to call from the engine's trio thread only;
+        other threads use ``trio.from_thread.run_sync(engine.cancel, trio_token=engine.trio_token)``."""
+        self._state = "stopping" if self._state == "running" else self._state
+        if self._root_scope is not None:
+            self._root_scope.cancel()
+
+    async def aclose(self, *, grace: float | None = None) -> None:
+        """Shut down: stop admitting, stop every session with ``grace`` (default
+        ``config.shutdown_grace``) seconds to finish, then stop the services.
+
+        Cleanup is shielded and bounded by ``grace + config.cleanup_timeout``, so it always ends; a
+        cancelled caller still gets a finished shutdown, then its cancellation. Idempotent.
+        """
+        if self._state == "closed":
+            await trio.lowlevel.checkpoint()
+            return
+        g = self.config.shutdown_grace if grace is None else grace
+        if isinstance(g, bool) or not isinstance(g, int | float) or not g >= 0:
+            raise InvalidArgumentError(f"grace must be a number >= 0, not {g!r}")
+        self._state = "stopping"
+        self._bus.publish_nowait("engine.state", {"state": "stopping"})
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + g + self.config.cleanup_timeout
+            for s in list(self._sessions.values()):
+                if s.parent is None:
+                    s.cancel(g)
+            if not self._sessions:
+                self._sessions_done.set()
+            await self._sessions_done.wait()
+        if self._sessions_nursery is not None:
+            self._sessions_nursery.cancel_scope.cancel()
+        if self._services_nursery is not None:
+            self._services_nursery.cancel_scope.cancel()
+        self._state = "closed"
+        self._bus.publish_nowait("engine.state", {"state": "closed"})
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _serve_sessions(self, *, task_status: trio.TaskStatus[None]) -> None:
+        async with trio.open_nursery() as nursery:
+            self._sessions_nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _serve_services(self, *, task_status: trio.TaskStatus[None]) -> None:
+        async with trio.open_nursery() as nursery:
+            self._services_nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+
+@final
+class _SessionContext:
+    """What :meth:`Engine.open_session` returns. Single use."""
+
+    __slots__ = ("_engine", "_kwargs", "_name", "_session", "_token", "_used")
+
+    def __init__(self, engine: Engine, name: str, kwargs: dict[str, Any]) -> None:
+        self._engine = engine
+        self._name = name
+        self._kwargs = kwargs
+        self._session: Session | None = None
+        self._token: Any = None
+        self._used = False
+
+    async def __aenter__(self) -> Session:
+        if self._used:
+            raise ReentryError("open_session() context managers are single use")
+        self._used = True
+        session = await self._engine.start_session(self._name, **self._kwargs)
+        self._session = session
+        self._token = _current.set(session)
+        return session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self._session
+        assert session is not None
+        try:
+            _current.reset(self._token)
+        except ValueError:
+            _current.set(None)
+        if exc is None:
+            await session.close()
+            return
+        session.cancel()
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + self._engine.config.cleanup_timeout
+            await session._done.wait()
+
+
+@asynccontextmanager
+async def open_engine(config: EngineConfig | None = None) -> AsyncIterator[Engine]:
+    """Open an engine for the duration of the block and shut it down at the end.
+
+    With no config the engine uses defaults and needs no database (the engine never opens one; the
+    ``scribe`` wiring layer connects adapters).
+
+    When the block ends normally, shutdown is graceful (see :meth:`Engine.aclose`). When it raises or is
+    cancelled, every session is cancelled at once; sessions still end in a final state, shielded cleanup
+    is bounded by ``config.cleanup_timeout``, and the exception propagates.
+    """
+    cfg = config if config is not None else EngineConfig()
+    if not isinstance(cfg, EngineConfig):
+        raise InvalidArgumentError(f"config must be an EngineConfig, not {type(cfg).__name__}")
+    engine = Engine._create(cfg)
+    engine._token = trio.lowlevel.current_trio_token()
+    async with trio.open_nursery() as root:
+        engine._root_scope = root.cancel_scope
+        await root.start(engine._serve_services)
+        await root.start(engine._serve_sessions)
+        engine._bus.publish_nowait("engine.state", {"state": "running"})
+        try:
+            yield engine
+        except BaseException:
+            engine._state = "stopping"
+            root.cancel_scope.cancel()
+            raise
+        else:
+            await engine.aclose()
+        finally:
+            engine._state = "closed"

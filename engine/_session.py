@@ -1,0 +1,585 @@
+"""A session: one node of the engine's nursery tree with its own cancel scope, nursery and limits."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, final
+
+import trio
+
+from ._errors import (
+    InvalidArgumentError,
+    ReentryError,
+    SessionClosedError,
+    TooManyTasksError,
+)
+from ._limiter import PriorityLimiter
+from ._priority import Priority, coerce_priority
+from ._state import SessionKind, SessionState, check_transition
+from ._supervisor import RestartPolicy, supervise
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["Session", "SessionInfo", "SessionLimits", "current_session"]
+
+_T = TypeVar("_T")
+_S = SessionState
+_current: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+    "scribe_current_session", default=None
+)
+_MAX_NAME = 200
+
+
+def current_session() -> Session | None:
+    """The session whose task is running now (set in every session task and ``open_session`` body)."""
+    return _current.get()
+
+
+class _NoPublicConstructor(type):
+    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(f"{cls.__module__}.{cls.__qualname__} has no public constructor")
+
+    def _create(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
+        return super().__call__(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Resource limits of one session.
+
+    Attributes:
+        quota: the most slots the session holds at once on any one limiter (None: the limiter's default).
+        max_queued: the most admissions it may have waiting on one limiter; past it,
+            ``AdmissionQueueFullError`` (None: no limit).
+        max_tasks: the most tasks it runs at once; past it ``start_soon`` raises ``TooManyTasksError``
+            (None: no limit).
+    """
+
+    quota: int | None = None
+    max_queued: int | None = 256
+    max_tasks: int | None = None
+
+    def __post_init__(self) -> None:
+        for what in ("quota", "max_queued", "max_tasks"):
+            v = getattr(self, what)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InvalidArgumentError(f"{what} must be an int >= 1 or None, not {v!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A snapshot of a session, safe to hand to other threads or serialize."""
+
+    id: str
+    name: str
+    state: SessionState
+    priority: Priority
+    kind: SessionKind
+    tags: tuple[str, ...]
+    description: str
+    backlog_id: str | None
+    parent_id: str | None
+    children: tuple[str, ...]
+    created_at: float
+    last_activity: float
+    tasks: int
+    error: str | None
+    limits: SessionLimits = field(default_factory=SessionLimits)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state.value,
+            "priority": self.priority.name.lower(),
+            "kind": self.kind.value,
+            "tags": list(self.tags),
+            "description": self.description,
+            "backlog_id": self.backlog_id,
+            "parent": self.parent_id,
+            "children": list(self.children),
+            "created_at": self.created_at,
+            "last_activity": self.last_activity,
+            "tasks": self.tasks,
+            "error": self.error,
+        }
+
+
+def check_name(name: object) -> str:
+    """Validate a session name: a non-empty string of at most 200 printable characters."""
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"session name must be a string, not {type(name).__name__}")
+    stripped = name.strip()
+    if not stripped or len(stripped) > _MAX_NAME or not stripped.isprintable():
+        raise InvalidArgumentError(
+            f"invalid session name {name!r}: 1-{_MAX_NAME} printable characters"
+        )
+    return stripped
+
+
+def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Validate tags: non-empty printable strings without spaces; duplicates removed, order kept."""
+    if isinstance(tags, str):
+        raise InvalidArgumentError("tags must be a collection of strings, not one string")
+    out: dict[str, None] = {}
+    for tag in tags:
+        if (
+            not isinstance(tag, str)
+            or not tag
+            or len(tag) > 100
+            or not tag.isprintable()
+            or " " in tag
+        ):
+            raise InvalidArgumentError(f"invalid tag {tag!r}")
+        out[tag] = None
+    return tuple(out)
+
+
+def coerce_kind(kind: object) -> SessionKind:
+    """Turn a ``SessionKind`` or its value into a ``SessionKind``."""
+    if isinstance(kind, SessionKind):
+        return kind
+    try:
+        return SessionKind(str(kind).strip().lower())
+    except ValueError:
+        raise InvalidArgumentError(f"invalid session kind {kind!r}") from None
+
+
+@final
+class Session(metaclass=_NoPublicConstructor):
+    """A coding session running in the engine's tree. Get one from :meth:`Engine.open_session` or
+    :meth:`Engine.start_session`.
+
+    The session owns a cancel scope and a nursery. Its tasks run with the session as
+    :func:`current_session`, so adapters admit their work under its priority and quota. An exception in
+    any of its tasks ends the session as FAILED (kept in :attr:`error`) and touches nothing else;
+    ``KeyboardInterrupt``, ``SystemExit`` and cancellation from outside pass through untouched.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_cancel_requested",
+        "_children",
+        "_close_requested",
+        "_done",
+        "_engine",
+        "_nursery",
+        "_pending",
+        "_resumed",
+        "_scope",
+        "_state",
+        "_stop_requested",
+        "_tasks",
+        "backlog_id",
+        "created_at",
+        "description",
+        "error",
+        "id",
+        "kind",
+        "last_activity",
+        "limits",
+        "name",
+        "parent",
+        "priority",
+        "tags",
+    )
+
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        priority: Priority,
+        kind: SessionKind,
+        tags: tuple[str, ...],
+        parent: Session | None,
+        backlog_id: str | None,
+        description: str,
+        limits: SessionLimits,
+        session_id: str | None,
+    ) -> None:
+        self._engine = engine
+        self.id: str = session_id or uuid.uuid4().hex
+        self.name = name
+        self.priority = priority
+        self.kind = kind
+        self.tags = tags
+        self.parent = parent
+        self.backlog_id = backlog_id
+        self.description = description
+        self.limits = limits
+        self.error: BaseException | None = None
+        now = time.time()
+        self.created_at = now
+        self.last_activity = now
+        self._state = _S.STARTING
+        self._scope = trio.CancelScope()
+        self._nursery: trio.Nursery | None = None
+        self._pending: (
+            list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...], object]] | None
+        ) = []
+        self._children: dict[str, Session] = {}
+        self._tasks = 0
+        self._done = trio.Event()
+        self._close_requested: trio.Event | None = None
+        self._stop_requested: trio.Event | None = None
+        self._resumed: trio.Event | None = None
+        self._cancel_requested = False
+
+    def __repr__(self) -> str:
+        return f"<Session {self.name!r} {self.id[:8]} {self._state.value} {self.priority.name}>"
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """The session's current :class:`SessionState`."""
+        return self._state
+
+    @property
+    def engine(self) -> Engine:
+        """The engine this session lives in."""
+        return self._engine
+
+    @property
+    def children(self) -> tuple[Session, ...]:
+        """Live child sessions (forks and continuations)."""
+        return tuple(self._children.values())
+
+    @property
+    def task_count(self) -> int:
+        """How many of the session's tasks are running."""
+        return self._tasks
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once the session was asked to stop (its tasks should finish and flush)."""
+        return self._stop_requested is not None and self._stop_requested.is_set()
+
+    async def wait_stop_requested(self) -> None:
+        """Return once the session is asked to stop. Cancellation just ends the wait."""
+        if self._stop_requested is None:
+            self._stop_requested = trio.Event()
+        await self._stop_requested.wait()
+
+    def info(self) -> SessionInfo:
+        """Return a frozen snapshot of the session."""
+        return SessionInfo(
+            id=self.id,
+            name=self.name,
+            state=self._state,
+            priority=self.priority,
+            kind=self.kind,
+            tags=self.tags,
+            description=self.description,
+            backlog_id=self.backlog_id,
+            parent_id=self.parent.id if self.parent is not None else None,
+            children=tuple(self._children),
+            created_at=self.created_at,
+            last_activity=self.last_activity,
+            tasks=self._tasks,
+            error=None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+            limits=self.limits,
+        )
+
+    def touch(self) -> None:
+        """Record activity now (used for idle timeouts)."""
+        self.last_activity = time.time()
+
+    def add_tags(self, *tags: str) -> None:
+        """Add tags (validated; duplicates ignored)."""
+        self.tags = check_tags((*self.tags, *tags))
+        self._publish()
+
+    def remove_tags(self, *tags: str) -> None:
+        """Remove tags; absent ones are ignored."""
+        drop = set(tags)
+        self.tags = tuple(t for t in self.tags if t not in drop)
+        self._publish()
+
+    def set_priority(self, priority: Priority | int | str) -> None:
+        """Change the priority used for admissions from now on."""
+        self.priority = coerce_priority(priority)
+        self._publish()
+
+    def _set_state(self, target: SessionState) -> None:
+        self._state = check_transition(self._state, target)
+        self._publish()
+
+    def _publish(self) -> None:
+        bus = self._engine._bus
+        if bus.has_subscribers:
+            info = self.info()
+            bus.publish_nowait("session.state", info.as_dict(), session_id=self.id)
+
+    def _check_open(self) -> None:
+        st = self._state
+        if st.is_final or st is _S.STOPPING or st is _S.ORPHANED:
+            raise SessionClosedError(f"{self!r} accepts no new work")
+
+    def _spawn(
+        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], name: object
+    ) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(fn, *args, name=name)
+        elif self._pending is not None:
+            self._pending.append((fn, args, name))
+        else:
+            raise SessionClosedError(f"{self!r} accepts no new work")
+
+    # -- work ------------------------------------------------------------------------------------
+
+    def start_soon(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None
+    ) -> None:
+        """Start ``fn(*args)`` as a task of this session.
+
+        Its exceptions fail the session (not the caller, not the engine). Cancelling the session cancels
+        it; a grace period lets it finish first (see :meth:`cancel`).
+
+        Raises:
+            SessionClosedError: the session is stopping or final.
+            TooManyTasksError: the session already runs ``limits.max_tasks`` tasks.
+        """
+        self._check_open()
+        if self.limits.max_tasks is not None and self._tasks >= self.limits.max_tasks:
+            raise TooManyTasksError(f"{self!r} already runs {self._tasks} tasks")
+        self._spawn(self._run_task, (fn, args), name or fn)
+        self._tasks += 1
+
+    def start_service(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        name: str | None = None,
+        policy: RestartPolicy | None = None,
+    ) -> None:
+        """Start a long-lived service task under a restart policy (default: transient, 3 restarts in 5 s).
+
+        Past the policy's limit the session fails with ``RestartLimitError``; the engine carries on.
+        """
+        pol = policy if policy is not None else RestartPolicy()
+        label: str = name or str(getattr(fn, "__qualname__", repr(fn)))
+
+        def on_restart(count: int, error: BaseException | None) -> None:
+            self._engine._bus.publish_nowait(
+                "session.service",
+                {
+                    "service": label,
+                    "restarts": count,
+                    "error": None if error is None else repr(error),
+                },
+                session_id=self.id,
+            )
+
+        self.start_soon(
+            functools.partial(supervise, name=label, on_restart=on_restart),
+            fn,
+            args,
+            pol,
+            name=label,
+        )
+
+    async def _run_task(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        _current.set(self)
+        try:
+            await fn(*args)
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._tasks -= 1
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self._scope.cancel()
+
+    def admit(self, limiter: PriorityLimiter) -> _SessionAdmission:
+        """Return an async context manager that holds one slot of ``limiter`` under this session's
+        priority, quota and queue limit.
+
+        While the session is paused, entering waits for it to resume. Cancellation while waiting takes
+        nothing; a slot granted at that moment is released when the block exits.
+
+        Raises (on entering):
+            SessionClosedError: the session is final.
+            AdmissionQueueFullError: the session already has ``limits.max_queued`` waiters there.
+        """
+        return _SessionAdmission(self, limiter)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Hold back new admissions until :meth:`resume`. Running work goes on."""
+        if self._state is not _S.PAUSED:
+            self._set_state(_S.PAUSED)
+            self._resumed = trio.Event()
+
+    def resume(self) -> None:
+        """Let admissions through again after :meth:`pause`."""
+        if self._state is _S.PAUSED:
+            self._set_state(_S.ACTIVE)
+            if self._resumed is not None:
+                self._resumed.set()
+                self._resumed = None
+
+    def cancel(self, grace: float = 0.0) -> None:
+        """Stop the session and its subtree: a stop request now, a hard cancel after ``grace`` seconds.
+
+        Tasks can watch :attr:`stop_requested` or :meth:`wait_stop_requested` to finish and flush within
+        the grace period; whatever still runs then is cancelled. The session ends CANCELLED (FAILED if a
+        task raised). Calling it on a final session does nothing; calling it again can only shorten the
+        grace period. Does not wait: use :meth:`wait`.
+        """
+        if not isinstance(grace, int | float) or isinstance(grace, bool) or not grace >= 0:
+            raise InvalidArgumentError(f"grace must be a number >= 0, not {grace!r}")
+        if self._state.is_final:
+            return
+        self._cancel_requested = True
+        self._request_stop()
+        for child in tuple(self._children.values()):
+            child.cancel(grace)
+        if grace == 0:
+            self._scope.cancel()
+        else:
+            self._scope.deadline = min(self._scope.deadline, trio.current_time() + grace)
+
+    def _request_stop(self) -> None:
+        if self._state in (_S.ACTIVE, _S.PAUSED):
+            self._set_state(_S.STOPPING)
+        if self._resumed is not None:
+            self._resumed.set()
+            self._resumed = None
+        if self._stop_requested is None:
+            self._stop_requested = trio.Event()
+        self._stop_requested.set()
+        if self._close_requested is None:
+            self._close_requested = trio.Event()
+        self._close_requested.set()
+
+    async def close(self, *, timeout: float | None = None) -> None:
+        """Finish gracefully: accept no new work, let running tasks and child sessions finish, end
+        COMPLETED (FAILED if a task raised).
+
+        Args:
+            timeout: after this many seconds the remaining work is cancelled (None: wait for it).
+
+        If the caller is cancelled while waiting, the session is cancelled too and the call waits (shielded,
+        for at most the engine's cleanup timeout) until it is final, then re-raises.
+        """
+        if self._state.is_final:
+            return
+        for child in tuple(self._children.values()):
+            child._request_stop()
+        self._request_stop()
+        if timeout is not None:
+            self._scope.deadline = min(self._scope.deadline, trio.current_time() + timeout)
+        await self.wait()
+
+    async def wait(self) -> None:
+        """Return once the session is final.
+
+        If the caller is cancelled while waiting, the session is cancelled too (it would otherwise be
+        left without anyone who asked for it), the call waits for it to end (shielded, bounded by the
+        engine's cleanup timeout) and then re-raises.
+        """
+        try:
+            await self._done.wait()
+        except trio.Cancelled:
+            self.cancel()
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + self._engine.config.cleanup_timeout
+                await self._done.wait()
+            raise
+
+    async def _run(self) -> None:
+        completed = False
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    pending, self._pending = self._pending, None
+                    if pending:
+                        for fn, args, name in pending:
+                            nursery.start_soon(fn, *args, name=name)
+                    if self._close_requested is None:
+                        self._close_requested = trio.Event()
+                    await self._close_requested.wait()
+                completed = True
+        finally:
+            self._finish(completed)
+
+    def _finish(self, completed: bool) -> None:
+        if self.error is not None:
+            final = _S.FAILED
+        elif completed and not self._cancel_requested:
+            final = _S.COMPLETED
+        else:
+            final = _S.CANCELLED
+        self._nursery = None
+        self._pending = None
+        if self._resumed is not None:
+            self._resumed.set()
+            self._resumed = None
+        self._set_state(final)
+        if self.parent is not None:
+            self.parent._children.pop(self.id, None)
+        self._engine._session_finished(self)
+        self._done.set()
+
+
+@final
+class _SessionAdmission:
+    __slots__ = ("_entered", "_limiter", "_session")
+
+    def __init__(self, session: Session, limiter: PriorityLimiter) -> None:
+        if not isinstance(limiter, PriorityLimiter):
+            raise InvalidArgumentError(f"expected a PriorityLimiter, not {type(limiter).__name__}")
+        self._session = session
+        self._limiter = limiter
+        self._entered = False
+
+    async def __aenter__(self) -> None:
+        if self._entered:
+            raise ReentryError("this admission was already entered; call admit() again")
+        self._entered = True
+        s = self._session
+        while s._resumed is not None and s._state is _S.PAUSED:
+            await s._resumed.wait()
+        if s._state.is_final:
+            raise SessionClosedError(f"{s!r} is {s._state.value}")
+        s.last_activity = time.time()
+        owner: Hashable = s
+        quota = s.limits.quota if s.limits.quota is not None else self._limiter._default_quota
+        await self._limiter._acquire(s.priority, owner, quota, s.limits.max_queued)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._limiter.release(self._session)
+
+
+def admit(
+    limiter: PriorityLimiter, *, priority: Priority | int | str | None = None
+) -> AbstractAsyncContextManager[None]:
+    """Return an async context manager holding one slot of ``limiter`` for the current work.
+
+    Inside a session (see :func:`current_session`) the slot is taken under that session's priority and
+    quota; elsewhere under ``priority`` (default MEDIUM). Adapters call this around every git process,
+    database query and worker-thread hop. Cancellation while waiting takes nothing.
+    """
+    session = _current.get()
+    if session is not None:
+        return session.admit(limiter)
+    return limiter.acquire(Priority.MEDIUM if priority is None else priority)
