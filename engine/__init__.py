@@ -66,3 +66,7 @@ from ._vcs import Status as Status
 from ._vcs import StatusEntry as StatusEntry
 from ._vcs import UnmergedEntry as UnmergedEntry
 from ._vcs import UntrackedEntry as UntrackedEntry
+from ._host import AsyncioEngine as AsyncioEngine
+from ._host import EnginePortal as EnginePortal
+from ._host import open_asyncio_engine as open_asyncio_engine
+from ._host import open_portal as open_portal
