@@ -21,6 +21,15 @@ from ._errors import TooManyTasksError as TooManyTasksError
 from ._events import Event as Event
 from ._events import EventBus as EventBus
 from ._events import Subscription as Subscription
+from ._feed_hub import FeedClientNotFoundError as FeedClientNotFoundError
+from ._feed_hub import FeedEvent as FeedEvent
+from ._feed_hub import FeedHub as FeedHub
+from ._feed_hub import FeedHubStatistics as FeedHubStatistics
+from ._feed_hub import FeedPosition as FeedPosition
+from ._feed_hub import FeedTopicError as FeedTopicError
+from ._feed_hub import TopicKind as TopicKind
+from ._feed_hub import feed_topic_kind as feed_topic_kind
+from ._feed_hub import route_engine_event as route_engine_event
 from ._fs import Change as Change
 from ._fs import ChangeBatch as ChangeBatch
 from ._fs import ChangeKind as ChangeKind
@@ -33,6 +42,9 @@ from ._fs import Watcher as Watcher
 from ._fs import WatcherError as WatcherError
 from ._fs import WatcherFactory as WatcherFactory
 from ._fs import WatchLimitError as WatchLimitError
+from ._health import HealthMonitor as HealthMonitor
+from ._health import HealthSample as HealthSample
+from ._health import run_health_monitor as run_health_monitor
 from ._limiter import LimiterStatistics as LimiterStatistics
 from ._limiter import PriorityLimiter as PriorityLimiter
 from ._priority import Priority as Priority

@@ -1,0 +1,299 @@
+"""A small feed client on trio-websocket: subscribe, resume from a position, iterate events.
+
+```python
+async with open_feed_client(url, token) as client:
+    await client.subscribe("sessions")
+    async for message in client:
+        ...  # FeedUpdate, FeedSnapshot or FeedReply
+```
+
+The client remembers the position (epoch, offset) of every topic it has seen; pass
+``client.positions()`` as ``resume`` to a new client after a disconnect and its ``subscribe`` calls
+resume from there (the server sends exactly the missed events, or a snapshot when it cannot). A
+``resync`` notice from the server (the client fell too far behind) is answered by subscribing again
+from the current position, without the caller's help.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, final
+
+import orjson
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
+
+from engine import FeedPosition, ScribeError
+
+__all__ = [
+    "FeedClient",
+    "FeedClientError",
+    "FeedConnectionError",
+    "FeedMessage",
+    "FeedReply",
+    "FeedSnapshot",
+    "FeedUpdate",
+    "open_feed_client",
+]
+
+
+class FeedClientError(ScribeError):
+    """The feed client was used wrongly or got a message it cannot read."""
+
+
+class FeedConnectionError(FeedClientError):
+    """The connection could not be opened or was closed by the server.
+
+    Attributes:
+        status: the HTTP status of a refused handshake (401, 403, 429 ...), else None.
+        code: the websocket close code when the server closed the connection, else None.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """One event of a topic."""
+
+    topic: str
+    offset: int
+    key: str | None
+    data: Mapping[str, Any]
+    time: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class FeedSnapshot:
+    """The whole current state of a topic; replaces whatever the client had of it."""
+
+    topic: str
+    epoch: str
+    offset: int
+    events: tuple[FeedUpdate, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class FeedReply:
+    """Any other server message (``welcome``, ``subscribed``, ``error``, ``pong``, ``resync``...)."""
+
+    type: str
+    data: Mapping[str, Any]
+
+
+FeedMessage = FeedUpdate | FeedSnapshot | FeedReply
+
+
+def _update(item: Mapping[str, Any]) -> FeedUpdate:
+    return FeedUpdate(item["topic"], item["offset"], item.get("key"), item["data"], item["time"])
+
+
+@final
+class FeedClient:
+    """A connected feed client; get one from :func:`open_feed_client`. Iterate it for messages."""
+
+    def __init__(self, conn: WebSocketConnection, resume: Mapping[str, FeedPosition]) -> None:
+        self._conn = conn
+        self._positions: dict[str, FeedPosition] = dict(resume)
+        self._pending: deque[FeedMessage] = deque()
+        self._next_id = 0
+        self.epoch: str | None = None
+        self.welcome: Mapping[str, Any] = {}
+
+    def positions(self) -> dict[str, FeedPosition]:
+        """The position of every topic seen so far (pass it as ``resume`` when reconnecting)."""
+        return dict(self._positions)
+
+    def position(self, topic: str) -> FeedPosition | None:
+        """The position of one topic, or None if nothing of it was seen."""
+        return self._positions.get(topic)
+
+    async def _send(self, message: Mapping[str, Any]) -> int:
+        self._next_id += 1
+        payload = {**message, "id": self._next_id}
+        try:
+            await self._conn.send_message(orjson.dumps(payload).decode())
+        except ConnectionClosed as exc:
+            raise self._closed_error(exc) from None
+        return self._next_id
+
+    async def subscribe(self, topic: str, *, since: FeedPosition | None = None) -> int:
+        """Ask for a topic. Resumes from ``since``, or from the position this client knows.
+
+        Returns the request id (the ``subscribed`` reply carries it). Cancellation may leave the
+        request unsent; the connection stays usable.
+        """
+        since = since if since is not None else self._positions.get(topic)
+        message: dict[str, Any] = {"type": "subscribe", "topic": topic}
+        if since is not None:
+            message["since"] = {"epoch": since.epoch, "offset": since.offset}
+        return await self._send(message)
+
+    async def unsubscribe(self, topic: str) -> int:
+        """Stop receiving a topic. Returns the request id. Cancellation may leave it unsent."""
+        return await self._send({"type": "unsubscribe", "topic": topic})
+
+    async def ping(self) -> int:
+        """Send an application-level ping (answered by a ``pong`` reply). Returns the request id."""
+        return await self._send({"type": "ping"})
+
+    async def cancel_session(self, session_id: str, *, grace: float = 0.0) -> int:
+        """Ask the server to cancel a session (needs the ``control`` scope). Returns the request
+        id; the answer is a ``result`` or ``error`` reply."""
+        return await self._send(
+            {
+                "type": "command",
+                "command": "cancel_session",
+                "session_id": session_id,
+                "grace": grace,
+            }
+        )
+
+    async def send_raw(self, message: str | bytes) -> None:
+        """Send a frame as is (for tools and tests)."""
+        try:
+            await self._conn.send_message(message)
+        except ConnectionClosed as exc:
+            raise self._closed_error(exc) from None
+
+    def _closed_error(self, exc: ConnectionClosed) -> FeedConnectionError:
+        reason = exc.reason
+        code = reason.code if reason is not None else None
+        text = reason.reason if reason is not None else None
+        return FeedConnectionError(f"feed connection closed ({code}: {text})", code=code)
+
+    async def _absorb(self, raw: str | bytes) -> None:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise FeedClientError("the server sent a frame that is not JSON") from None
+        if not isinstance(message, dict):
+            raise FeedClientError("the server sent a frame that is not a JSON object")
+        kind = message.get("type")
+        if kind == "events":
+            for item in message["events"]:
+                update = _update(item)
+                known = self._positions.get(update.topic)
+                if (
+                    known is not None
+                    and known.epoch == self.epoch
+                    and update.offset <= known.offset
+                ):
+                    continue  # already seen
+                if self.epoch is not None:
+                    self._positions[update.topic] = FeedPosition(self.epoch, update.offset)
+                self._pending.append(update)
+        elif kind == "snapshot":
+            snapshot = FeedSnapshot(
+                message["topic"],
+                message["epoch"],
+                message["offset"],
+                tuple(_update(e) for e in message["events"]),
+            )
+            self._positions[snapshot.topic] = FeedPosition(snapshot.epoch, snapshot.offset)
+            self._pending.append(snapshot)
+        else:
+            if kind == "welcome":
+                self.epoch = message["epoch"]
+                self.welcome = message
+            elif kind == "resync":
+                topic = message["topic"]
+                if topic not in self._positions:
+                    self._positions[topic] = FeedPosition(message["epoch"], message["offset"])
+                await self.subscribe(topic)
+            self._pending.append(FeedReply(str(kind), message))
+
+    async def receive(self) -> FeedMessage:
+        """Wait for the next message.
+
+        Raises:
+            FeedConnectionError: the server closed the connection (``code`` says why).
+
+        Cancellation loses nothing: a frame is either fully taken or left for the next call.
+        """
+        while not self._pending:
+            try:
+                raw = await self._conn.get_message()
+            except ConnectionClosed as exc:
+                raise self._closed_error(exc) from None
+            await self._absorb(raw)
+        return self._pending.popleft()
+
+    def __aiter__(self) -> AsyncIterator[FeedMessage]:
+        return self
+
+    async def __anext__(self) -> FeedMessage:
+        try:
+            return await self.receive()
+        except FeedConnectionError as exc:
+            if exc.code in (1000, 1001):
+                raise StopAsyncIteration from None
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection (shielded, at most one second). Idempotent."""
+        with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+            await self._conn.aclose()
+
+
+@asynccontextmanager
+async def open_feed_client(
+    url: str,
+    token: str,
+    *,
+    resume: Mapping[str, FeedPosition] | None = None,
+    max_message_size: int = 16 * 1024 * 1024,
+    connect_timeout: float = 10.0,
+) -> AsyncIterator[FeedClient]:
+    """Connect to a feed server for the duration of the block.
+
+    Args:
+        url: the feed URL, e.g. ``ws://127.0.0.1:8765/feed``.
+        token: a token from :func:`make_token`, sent as ``Authorization: Bearer``.
+        resume: positions from a previous client's :meth:`FeedClient.positions`.
+        max_message_size: largest frame accepted from the server.
+        connect_timeout: seconds to connect and finish the handshake.
+
+    Raises:
+        FeedConnectionError: the handshake was refused (``status`` 401, 403, 429, 503) or failed.
+
+    Entering waits for the server's ``welcome`` message. Leaving closes the connection.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            conn = await stack.enter_async_context(
+                open_websocket_url(
+                    url,
+                    extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+                    max_message_size=max_message_size,
+                    connect_timeout=connect_timeout,
+                )
+            )
+        except ConnectionRejected as exc:
+            body = (exc.body or b"").decode(errors="replace")[:200]
+            raise FeedConnectionError(
+                f"feed handshake refused ({exc.status_code}): {body}", status=exc.status_code
+            ) from None
+        except (HandshakeError, OSError) as exc:
+            raise FeedConnectionError(f"cannot connect to {url}: {exc!r}") from None
+        client = FeedClient(conn, resume or {})
+        first = await client.receive()
+        if not isinstance(first, FeedReply) or first.type != "welcome":
+            raise FeedClientError(f"expected a welcome message, got {first!r}")
+        yield client
