@@ -546,18 +546,36 @@ async def open_engine(config: EngineConfig | None = None) -> AsyncIterator[Engin
         raise InvalidArgumentError(f"config must be an EngineConfig, not {type(cfg).__name__}")
     engine = Engine._create(cfg)
     engine._token = trio.lowlevel.current_trio_token()
-    async with trio.open_nursery() as root:
-        engine._root_scope = root.cancel_scope
-        await root.start(engine._serve_services)
-        await root.start(engine._serve_sessions)
-        engine._bus.publish_nowait("engine.state", {"state": "running"})
-        try:
-            yield engine
-        except BaseException:
-            engine._state = "stopping"
-            root.cancel_scope.cancel()
-            raise
-        else:
-            await engine.aclose()
-        finally:
-            engine._state = "closed"
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as root:
+            engine._root_scope = root.cancel_scope
+            await root.start(engine._serve_services)
+            await root.start(engine._serve_sessions)
+            engine._bus.publish_nowait("engine.state", {"state": "running"})
+            try:
+                yield engine
+            except BaseException as exc:
+                body_error = exc
+                engine._state = "stopping"
+                root.cancel_scope.cancel()
+                raise
+            else:
+                await engine.aclose()
+            finally:
+                engine._state = "closed"
+    except BaseExceptionGroup as group:
+        # The block's own exception comes back wrapped by the root nursery: hand it back as it was.
+        if body_error is not None and _only(group, body_error):
+            raise body_error from body_error.__cause__
+        raise
+
+
+def _only(group: BaseExceptionGroup[BaseException], exc: BaseException) -> bool:
+    for sub in group.exceptions:
+        if isinstance(sub, BaseExceptionGroup):
+            if not _only(sub, exc):
+                return False
+        elif sub is not exc:
+            return False
+    return True

@@ -1,0 +1,211 @@
+"""The engine: shutdown, closed-engine errors, bad input, services, statistics, exports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import trio
+import trio.testing
+
+import engine
+from engine import (
+    EngineClosedError,
+    EngineConfig,
+    InvalidArgumentError,
+    ScribeError,
+    SessionLimits,
+    SessionNotFoundError,
+    SessionState,
+)
+
+
+async def test_open_engine_needs_no_config() -> None:
+    async with engine.open_engine() as eng:
+        assert not eng.closed
+        assert eng.statistics().state == "running"
+    assert eng.closed
+    assert eng.statistics().state == "closed"
+
+
+async def test_shutdown_stops_every_session_with_grace(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    flushed: list[str] = []
+    async with engine.open_engine(EngineConfig(shutdown_grace=2.0)) as eng:
+        sessions = [await eng.start_session(f"s{i}") for i in range(5)]
+        child = await eng.start_session("child", parent=sessions[0])
+
+        async def flush_on_stop(s: engine.Session) -> None:
+            await s.wait_stop_requested()
+            await trio.sleep(1)
+            flushed.append(s.name)
+
+        for s in (*sessions, child):
+            s.start_soon(flush_on_stop, s)
+        sessions[1].start_soon(trio.sleep_forever)
+        t0 = trio.current_time()
+    assert trio.current_time() - t0 == pytest.approx(2.0)
+    assert sorted(flushed) == sorted(s.name for s in (*sessions, child))
+    assert all(s.state is SessionState.CANCELLED for s in (*sessions, child))
+    with pytest.raises(EngineClosedError):
+        await eng.start_session("late")
+    with pytest.raises(EngineClosedError):
+        eng.start_service(trio.sleep_forever)
+
+
+async def test_body_error_cancels_sessions_at_once() -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with engine.open_engine() as eng:
+            s = await eng.start_session("s")
+            s.start_soon(trio.sleep_forever)
+            1 / 0  # noqa: B018
+    assert s.state is SessionState.CANCELLED
+
+
+async def test_outer_cancellation_ends_every_session() -> None:
+    with trio.move_on_after(0.05):
+        async with engine.open_engine() as eng:
+            s = await eng.start_session("s")
+            s.start_soon(trio.sleep_forever)
+            await trio.sleep_forever()
+    assert s.state is SessionState.CANCELLED
+
+
+async def test_bad_input_gets_typed_errors() -> None:
+    async with engine.open_engine() as eng:
+        for kwargs in (
+            {"name": ""},
+            {"name": "   "},
+            {"name": "x" * 201},
+            {"name": "bad\nname"},
+            {"name": 42},
+            {"name": "ok", "priority": 9},
+            {"name": "ok", "priority": "urgent"},
+            {"name": "ok", "kind": "dancing"},
+            {"name": "ok", "tags": "notalist"},
+            {"name": "ok", "tags": ["has space"]},
+            {"name": "ok", "backlog_id": ""},
+            {"name": "ok", "limits": {"quota": 1}},
+        ):
+            with pytest.raises(InvalidArgumentError):
+                await eng.start_session(**kwargs)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            SessionLimits(quota=0)
+        with pytest.raises(SessionNotFoundError):
+            eng.get_session("nope")
+        with pytest.raises(SessionNotFoundError):
+            await eng.start_session("orphan child", parent="nope")
+        s = await eng.start_session("ok", session_id="fixed-id")
+        with pytest.raises(InvalidArgumentError):
+            await eng.start_session("dup", session_id="fixed-id")
+        with pytest.raises(InvalidArgumentError):
+            s.cancel(grace=-1)
+        with pytest.raises(InvalidArgumentError):
+            eng.gate("")
+        assert eng.get_session("fixed-id") is s
+    with pytest.raises(InvalidArgumentError):
+        EngineConfig(shutdown_grace=-1)
+    with pytest.raises(InvalidArgumentError):
+        EngineConfig(gates={"git": 0})
+    with pytest.raises(InvalidArgumentError):
+        async with engine.open_engine("not a config"):  # type: ignore[arg-type]
+            pass  # pragma: no cover
+    assert issubclass(InvalidArgumentError, ScribeError)
+
+
+async def test_max_sessions() -> None:
+    async with engine.open_engine(EngineConfig(max_sessions=2)) as eng:
+        await eng.start_session("a")
+        await eng.start_session("b")
+        with pytest.raises(InvalidArgumentError):
+            await eng.start_session("c")
+
+
+async def test_gates_are_shared_and_configured() -> None:
+    async with engine.open_engine(EngineConfig(gates={"git": 7})) as eng:
+        assert eng.gate("git") is eng.gate("git")
+        assert eng.gate("git").capacity == 7
+        assert eng.gate("db").capacity == eng.config.default_gate_capacity
+        async with engine.admit(eng.gate("git")):
+            assert eng.statistics().gates["git"].borrowed == 1
+
+
+async def test_engine_service_gives_up_without_crashing_the_engine(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def broken() -> None:
+        raise OSError("no socket")
+
+    async with engine.open_engine() as eng:
+        eng.start_service(broken, name="feed")
+        await trio.sleep(30)
+        stats = eng.statistics()
+        assert "feed" in stats.service_errors and "no socket" in stats.service_errors["feed"]
+        s = await eng.start_session("still works")
+        assert s.state is SessionState.ACTIVE
+
+
+async def test_services_stop_at_shutdown() -> None:
+    stopped = trio.Event()
+
+    async def service() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            stopped.set()
+
+    async with engine.open_engine() as eng:
+        eng.start_service(service)
+        await trio.testing.wait_all_tasks_blocked()
+    assert stopped.is_set()
+
+
+async def test_tree_and_statistics() -> None:
+    async with engine.open_engine() as eng:
+        a = await eng.start_session("a")
+        await eng.start_session("a1", parent=a)
+        await eng.start_session("b")
+        tree = eng.tree()
+        assert [n["name"] for n in tree] == ["a", "b"]
+        assert [n["name"] for n in tree[0]["children"]] == ["a1"]
+        stats = eng.statistics()
+        assert stats.live_sessions == 3 and stats.sessions_by_state == {"active": 3}
+
+
+async def test_subscription_drops_oldest_when_full() -> None:
+    async with engine.open_engine() as eng:
+        async with eng.open_subscription(["x.*"], max_buffer=3) as sub:
+            for i in range(5):
+                eng.publish_nowait("x.y", {"i": i})
+            eng.publish_nowait("other", {})
+            got = [sub.receive_nowait().payload["i"] for _ in range(3)]
+            assert got == [2, 3, 4] and sub.dropped == 2
+            with pytest.raises(trio.WouldBlock):
+                sub.receive_nowait()
+
+
+def test_every_public_name_is_exported_once() -> None:
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(engine.__file__).read_text())
+    names = [
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert len(names) == len(set(names))
+    for name in names:
+        assert getattr(engine, name) is not None
+
+
+def test_engine_imports_no_driver() -> None:
+    code = (
+        "import sys, engine; bad = [m for m in ('psycopg', 'psycopg_pool', 'trio_websocket', "
+        "'inotify_simple', 'hypercorn', 'asyncpg') if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
