@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import trio
 import trio.testing
@@ -283,7 +285,7 @@ async def test_transient_service_restarts_then_fails_the_session(
         assert isinstance(s.error, RestartLimitError)
         assert isinstance(s.error.__cause__, OSError)
         assert len(runs) == 4
-        gaps = [b - a for a, b in zip(runs, runs[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(runs)]
         assert gaps == [pytest.approx(0.5), pytest.approx(1.0), pytest.approx(2.0)]
         assert other.state is SessionState.ACTIVE
 
@@ -355,7 +357,7 @@ async def test_state_events_follow_the_table() -> None:
                 assert ev.session_id == s.id
                 states.append(ev.payload["state"])
     assert states == ["active", "active", "paused", "active", "failed"]
-    for a, b in zip(states, states[1:], strict=False):
+    for a, b in itertools.pairwise(states):
         assert a == b or SessionState(b) in engine.TRANSITIONS[SessionState(a)]
 
 
