@@ -82,3 +82,9 @@ from ._host import AsyncioEngine as AsyncioEngine
 from ._host import EnginePortal as EnginePortal
 from ._host import open_asyncio_engine as open_asyncio_engine
 from ._host import open_portal as open_portal
+from ._store import LIVE_STATES as LIVE_STATES
+from ._store import SessionRecord as SessionRecord
+from ._store import SessionStore as SessionStore
+from ._store import StoreConflictError as StoreConflictError
+from ._store import StoreError as StoreError
+from ._store import StoreNotFoundError as StoreNotFoundError

@@ -1,0 +1,531 @@
+"""PostgreSQL from trio: psycopg's sync connection pool driven through worker threads.
+
+psycopg 3's async API runs on asyncio only, so each query runs in a worker thread holding one pooled
+connection. There is one thread slot per pooled connection, and every query is first admitted through a
+:class:`engine.PriorityLimiter` under the calling session's priority, so a HIGH session's query overtakes the
+queued LOW ones.
+
+Cancellation is done on the server: when the waiting trio task is cancelled, a second thread sends
+``conn.cancel_safe()`` (and repeats it until the worker is done, which covers a cancel request arriving just
+before the query does), and the task waits for the worker to come back; a thread is never abandoned and
+never keeps its connection. A transaction cancelled mid-way is rolled back, and the task then sees
+``trio.Cancelled``. ``statement_timeout`` is a backstop for queries nobody cancels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Generic, LiteralString, NoReturn, TypeAlias, TypeVar, final
+
+import outcome
+import psycopg
+import psycopg.errors
+import psycopg.rows
+import psycopg.sql
+import psycopg_pool
+import trio
+
+import engine
+
+from ._embedded import open_embedded_server
+from ._pg_errors import DatabaseClosedError, DatabaseUnavailableError, translate_error
+from ._pg_migrations import MIGRATIONS_DIR, apply_migrations, discover_migrations
+
+__all__ = ["Database", "DatabaseStatistics", "Params", "Query", "open_database"]
+
+T = TypeVar("T")
+
+#: SQL text (a literal string) or a statement composed with :mod:`psycopg.sql`.
+Query: TypeAlias = LiteralString | bytes | psycopg.sql.SQL | psycopg.sql.Composed
+#: Query parameters: a sequence for ``%s`` placeholders, a mapping for ``%(name)s``.
+Params: TypeAlias = Sequence[Any] | Mapping[str, Any] | None
+
+_CANCEL_REQUEST_TIMEOUT: Final = 2.0
+_FIRST_CANCEL_RETRY: Final = 0.005
+_MAX_CANCEL_RETRY: Final = 0.25
+# While the server is known to be down, a call waits at most this long for a connection.
+_UNAVAILABLE_ACQUIRE_TIMEOUT: Final = 0.25
+
+
+class _NotStarted(Exception):
+    """The call was cancelled before its statement was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStatistics:
+    """A snapshot of a :class:`Database`.
+
+    Attributes:
+        pool_size: connections the pool keeps (and worker-thread slots).
+        connections: connections currently open (idle or in use).
+        idle: connections idle in the pool.
+        threads_in_use: worker threads running a query now.
+        gate_waiting: queries waiting for admission through the priority gate.
+        queries: calls completed (successfully or not).
+        cancelled: calls ended by a trio cancellation.
+        errors: calls that raised a database error.
+        unavailable: True while the last call found the server unreachable and none succeeded since.
+    """
+
+    pool_size: int
+    connections: int
+    idle: int
+    threads_in_use: int
+    gate_waiting: int
+    queries: int
+    cancelled: int
+    errors: int
+    unavailable: bool
+
+
+@final
+class _Call(Generic[T]):
+    """One query's trip to a worker thread and back.
+
+    The worker and the canceller thread coordinate through plain attributes written before they are read
+    on the other side (``conn`` / ``cancel_requested`` and ``finished`` / ``cancel_requested``): under the
+    GIL, each side sees at least one of the two writes, so a cancel request is never lost and the canceller
+    never touches a connection after the worker is done with its statements.
+    """
+
+    __slots__ = (
+        "_body",
+        "_canceller_running",
+        "_db",
+        "_outcome",
+        "_raise_cancel",
+        "_task",
+        "_token",
+        "_waiting",
+        "cancel_requested",
+        "canceller_exited",
+        "conn",
+        "done",
+        "finished",
+    )
+
+    def __init__(
+        self, db: Database, body: Callable[[psycopg.Connection[Any], _Call[T]], T]
+    ) -> None:
+        self._db = db
+        self._body = body
+        self._task = trio.lowlevel.current_task()
+        self._token = trio.lowlevel.current_trio_token()
+        self._waiting = False
+        self._outcome: outcome.Outcome[T] | None = None
+        self._canceller_running = False
+        self._raise_cancel: Callable[[], object] | None = None
+        # shared with the threads
+        self.conn: psycopg.Connection[Any] | None = None
+        self.cancel_requested = False
+        self.finished = False
+        self.done: threading.Event | None = None
+        self.canceller_exited: threading.Event | None = None
+
+    # -- worker thread ----------------------------------------------------------------------------
+
+    def work(self) -> T:
+        db = self._db
+        timeout = _UNAVAILABLE_ACQUIRE_TIMEOUT if db._unavailable else db._acquire_timeout
+        pool = db._pool
+        conn = pool.getconn(timeout=min(timeout, db._acquire_timeout))
+        try:
+            self.conn = conn
+            if self.cancel_requested:
+                raise _NotStarted
+            return self._body(conn, self)
+        finally:
+            self.finish()
+            pool.putconn(conn)
+
+    def finish(self) -> None:
+        """Called by the worker once its statements are done: stops the canceller before any cleanup
+        (rollback, commit, return to the pool) can be hit by a late cancel request."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.cancel_requested:
+            assert self.done is not None and self.canceller_exited is not None
+            self.done.set()
+            self.canceller_exited.wait()
+
+    def _deliver_work(self, result: outcome.Outcome[T]) -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(self._on_work_done, result)
+
+    # -- canceller thread -------------------------------------------------------------------------
+
+    def cancel_loop(self) -> None:
+        assert self.done is not None and self.canceller_exited is not None
+        delay = _FIRST_CANCEL_RETRY
+        try:
+            while not self.finished:
+                conn = self.conn
+                if conn is not None:
+                    # A failed cancel request (server gone) needs no handling: the worker then fails
+                    # on its own with a connection error.
+                    with contextlib.suppress(psycopg.Error, OSError):
+                        conn.cancel_safe(timeout=_CANCEL_REQUEST_TIMEOUT)
+                if self.done.wait(delay):
+                    break
+                delay = min(delay * 2, _MAX_CANCEL_RETRY)
+        finally:
+            self.canceller_exited.set()
+
+    def _deliver_cancel_loop(self, result: outcome.Outcome[None]) -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(self._on_canceller_done, result)
+
+    # -- trio thread ------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            trio.lowlevel.reschedule(self._task)
+
+    def _on_work_done(self, result: outcome.Outcome[T]) -> None:
+        self._outcome = result
+        self._wake()
+
+    def _on_canceller_done(self, result: outcome.Outcome[None]) -> None:
+        self._canceller_running = False
+        self._wake()
+
+    def _abort(self, raise_cancel: Callable[[], object]) -> trio.lowlevel.Abort:
+        if not self.cancel_requested:
+            self._raise_cancel = raise_cancel
+            self.done = threading.Event()
+            self.canceller_exited = threading.Event()
+            self.cancel_requested = True
+            self._canceller_running = True
+            trio.lowlevel.start_thread_soon(
+                self.cancel_loop, self._deliver_cancel_loop, name="scribe-pg-cancel"
+            )
+        return trio.lowlevel.Abort.FAILED
+
+    async def run(self) -> outcome.Outcome[T]:
+        trio.lowlevel.start_thread_soon(self.work, self._deliver_work, name="scribe-pg-query")
+        while self._outcome is None or self._canceller_running:
+            self._waiting = True
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
+        return self._outcome
+
+    def raise_cancel(self) -> NoReturn:
+        """Raise what trio handed the abort function: ``trio.Cancelled`` (or KeyboardInterrupt)."""
+        assert self._raise_cancel is not None
+        self._raise_cancel()
+        raise AssertionError("trio's raise_cancel returned")  # pragma: no cover
+
+
+_CANCEL_ERRORS: Final = (
+    _NotStarted,
+    psycopg.errors.QueryCanceled,
+    psycopg.errors.InFailedSqlTransaction,
+)
+
+
+def _quick_check(conn: psycopg.Connection[Any]) -> None:
+    """Pool ``check`` callback: an idle connection whose socket is readable has either been closed by
+    the server or holds a notice; only then pay for a round trip to find out."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("connection is closed")
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        psycopg_pool.ConnectionPool.check_connection(conn)
+
+
+@final
+class Database:
+    """A PostgreSQL database reached through a pool of connections in worker threads.
+
+    Get one from :func:`open_database`. Every call is admitted through the priority gate under the
+    current session's priority, runs in a worker thread with one pooled connection, and raises typed
+    errors (subclasses of :class:`DatabaseError`) chained to the driver's.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int,
+        gate: engine.PriorityLimiter,
+        statement_timeout: float | None,
+        acquire_timeout: float,
+        connect_timeout: float,
+        application_name: str,
+    ) -> None:
+        self._url = url
+        self._pool_size = pool_size
+        self._gate = gate
+        self._threads = trio.CapacityLimiter(pool_size)
+        self._acquire_timeout = acquire_timeout
+        self._connect_timeout = connect_timeout
+        self._statement_timeout = statement_timeout
+        self._connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": max(1, round(connect_timeout)),
+            "application_name": application_name,
+        }
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
+            psycopg_pool.ConnectionPool(
+                url,
+                min_size=pool_size,
+                max_size=pool_size,
+                open=False,
+                kwargs=self._connect_kwargs,
+                configure=self._configure,
+                check=_quick_check,
+                timeout=acquire_timeout,
+                reconnect_timeout=max(2.0, connect_timeout),
+                name="scribe",
+                num_workers=2,
+            )
+        )
+        self._closed = False
+        self._unavailable = False
+        self._queries = 0
+        self._cancelled = 0
+        self._errors = 0
+
+    # -- public API -------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The libpq URL this database connects to."""
+        return self._url
+
+    @property
+    def gate(self) -> engine.PriorityLimiter:
+        """The priority gate every call is admitted through."""
+        return self._gate
+
+    async def execute(self, sql: Query, params: Params = None) -> int:
+        """Run one statement and return its row count (-1 when the statement has none).
+
+        Cancellation: the statement is cancelled on the server and the call waits for the worker to
+        come back, then raises ``trio.Cancelled``; a statement that completed before the cancel arrived
+        is kept and its row count returned.
+        """
+
+        def body(conn: psycopg.Connection[Any], call: _Call[int]) -> int:
+            cur = conn.execute(sql, params)
+            call.finish()
+            return cur.rowcount
+
+        return await self._call(body)
+
+    async def fetch(self, sql: Query, params: Params = None) -> list[dict[str, Any]]:
+        """Run a query and return every row as a dict keyed by column name.
+
+        Cancellation: as :meth:`execute`.
+        """
+
+        def body(
+            conn: psycopg.Connection[Any], call: _Call[list[dict[str, Any]]]
+        ) -> list[dict[str, Any]]:
+            with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+                cur.execute(sql, params)
+                rows = cur.fetchall() if cur.description is not None else []
+            call.finish()
+            return rows
+
+        return await self._call(body)
+
+    async def fetchrow(self, sql: Query, params: Params = None) -> dict[str, Any] | None:
+        """Run a query and return its first row as a dict, or None when it returns no row.
+
+        Cancellation: as :meth:`execute`.
+        """
+
+        def body(
+            conn: psycopg.Connection[Any], call: _Call[dict[str, Any] | None]
+        ) -> dict[str, Any] | None:
+            with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+                cur.execute(sql, params)
+                row = cur.fetchone() if cur.description is not None else None
+            call.finish()
+            return row
+
+        return await self._call(body)
+
+    async def fetchval(self, sql: Query, params: Params = None) -> Any:
+        """Run a query and return the first column of its first row (None when there is no row).
+
+        Cancellation: as :meth:`execute`.
+        """
+
+        def body(conn: psycopg.Connection[Any], call: _Call[Any]) -> Any:
+            cur = conn.execute(sql, params)
+            row = cur.fetchone() if cur.description is not None else None
+            call.finish()
+            return None if row is None else row[0]
+
+        return await self._call(body)
+
+    async def run_sync(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``fn(conn)`` in a worker thread inside one transaction and return its result.
+
+        The transaction commits when ``fn`` returns and rolls back when it raises. Driver errors raised by
+        ``fn`` come out as the adapter's typed errors; other exceptions pass through unchanged.
+
+        Cancellation: the statement running at that moment is cancelled on the server, the transaction
+        is rolled back (nothing of it is committed) and the call raises ``trio.Cancelled`` once the
+        worker is back. If ``fn`` had already returned, its transaction commits and the result is
+        returned.
+        """
+
+        def body(conn: psycopg.Connection[Any], call: _Call[T]) -> T:
+            with conn.transaction():
+                try:
+                    return fn(conn)
+                finally:
+                    call.finish()
+
+        return await self._call(body)
+
+    def statistics(self) -> DatabaseStatistics:
+        """A snapshot of the pool, the threads and the call counters."""
+        stats = self._pool.get_stats()
+        return DatabaseStatistics(
+            pool_size=self._pool_size,
+            connections=stats.get("pool_size", 0),
+            idle=stats.get("pool_available", 0),
+            threads_in_use=self._threads.borrowed_tokens,
+            gate_waiting=self._gate.statistics().waiting,
+            queries=self._queries,
+            cancelled=self._cancelled,
+            errors=self._errors,
+            unavailable=self._unavailable,
+        )
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        if self._statement_timeout is not None:
+            ms = max(1, round(self._statement_timeout * 1000))
+            conn.execute(f"SET statement_timeout = {ms:d}".encode())
+
+    async def _call(self, body: Callable[[psycopg.Connection[Any], _Call[T]], T]) -> T:
+        if self._closed:
+            raise DatabaseClosedError("the database was used after its open_database block exited")
+        async with engine.admit(self._gate), self._threads:
+            call = _Call(self, body)
+            result = await call.run()
+        self._queries += 1
+        if isinstance(result, outcome.Value):
+            self._unavailable = False
+            value: T = result.value
+            return value
+        assert isinstance(result, outcome.Error)
+        exc = result.error
+        if call.cancel_requested and isinstance(exc, _CANCEL_ERRORS):
+            self._cancelled += 1
+            call.raise_cancel()
+        typed = translate_error(exc)
+        if typed is None:
+            return result.unwrap()  # not a driver error: the caller's own exception, unchanged
+        self._errors += 1
+        if isinstance(typed, DatabaseUnavailableError):
+            self._unavailable = True
+        raise typed from exc
+
+    async def _open(self) -> None:
+        def probe() -> None:
+            # One direct connection first: it fails with the server's own words (no such database,
+            # authentication failed, no server on that socket) rather than a pool timeout.
+            with psycopg.connect(self._url, **self._connect_kwargs):
+                pass
+            self._pool.open(wait=True, timeout=self._connect_timeout + 5.0)
+
+        try:
+            await trio.to_thread.run_sync(probe)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            typed = translate_error(exc)
+            assert typed is not None
+            if not isinstance(typed, DatabaseUnavailableError):
+                typed = DatabaseUnavailableError(f"cannot connect to the database: {typed}")
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._pool.close, 1.0)
+            raise typed from exc
+
+    async def _aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._pool.close, 5.0)
+
+
+@contextlib.asynccontextmanager
+async def open_database(
+    url: str | None = None,
+    *,
+    home: Path | None = None,
+    pool_size: int = 4,
+    gate: engine.PriorityLimiter | None = None,
+    migrate: bool = True,
+    statement_timeout: float | None = 300.0,
+    acquire_timeout: float = 5.0,
+    connect_timeout: float = 5.0,
+    application_name: str = "scribe",
+    migrations_dir: Path = MIGRATIONS_DIR,
+) -> AsyncIterator[Database]:
+    """Connect to PostgreSQL for the duration of the block.
+
+    Args:
+        url: a libpq URL. None: ``$SCRIBE_DATABASE_URL``, and when that is unset too, the embedded
+            server under ``home`` (started for the block, stopped after it unless another process
+            still uses it).
+        home: the engine home for the embedded server (default ``engine.default_home()``).
+        pool_size: pooled connections, which is also the number of worker-thread slots.
+        gate: the priority gate queries are admitted through (default: a private one of ``pool_size``).
+        migrate: apply pending migrations before the block starts.
+        statement_timeout: seconds after which the server cancels any statement (None: no limit).
+        acquire_timeout: the longest a call waits for a connection before failing with
+            :class:`DatabaseUnavailableError` (while the server is known to be down: a quarter second).
+        connect_timeout: the longest one connection attempt may take.
+        application_name: shown in ``pg_stat_activity``.
+        migrations_dir: where the migration files are.
+
+    Raises:
+        DatabaseUnavailableError: the server cannot be reached.
+        EmbeddedServerError: the embedded server cannot start (the message says why).
+        MigrationError, SchemaTooNewError: the schema cannot be brought up to date.
+
+    Cancellation: opening waits for its worker threads (connecting, migrating in one transaction that
+    a cancellation rolls back); closing is shielded and bounded by the pool's close timeout.
+    """
+    if pool_size < 1:
+        raise engine.InvalidArgumentError(f"pool_size must be >= 1, not {pool_size!r}")
+    if acquire_timeout <= 0 or connect_timeout <= 0:
+        raise engine.InvalidArgumentError("acquire_timeout and connect_timeout must be positive")
+    if statement_timeout is not None and statement_timeout <= 0:
+        raise engine.InvalidArgumentError("statement_timeout must be positive or None")
+    if url is None:
+        url = os.environ.get("SCRIBE_DATABASE_URL") or None
+    migrations = discover_migrations(migrations_dir) if migrate else ()
+    async with contextlib.AsyncExitStack() as stack:
+        if url is None:
+            server = await stack.enter_async_context(open_embedded_server(home))
+            url = server.url("scribe")
+        db = Database(
+            url,
+            pool_size=pool_size,
+            gate=gate if gate is not None else engine.PriorityLimiter(pool_size, name="db"),
+            statement_timeout=statement_timeout,
+            acquire_timeout=acquire_timeout,
+            connect_timeout=connect_timeout,
+            application_name=application_name,
+        )
+        await db._open()
+        stack.push_async_callback(db._aclose)
+        if migrations:
+            await db.run_sync(lambda conn: apply_migrations(conn, migrations))
+        yield db

@@ -1,0 +1,7 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+from pg_support import fresh_pg_url as fresh_pg_url
+from pg_support import pg_server as pg_server
+from pg_support import pg_url as pg_url

@@ -1,0 +1,82 @@
+"""A real PostgreSQL for the tests: the embedded server, started once per test run.
+
+Fixtures (registered in ``tests/conftest.py``):
+
+- ``pg_server``: the session's :class:`adapters.EmbeddedServer` (in a temporary directory; stopped at the end).
+- ``pg_url``: a URL to the ``scribe_test`` database on it, shared by every test of the run. Tests using it
+  should create their own tables or tolerate other tests' rows.
+- ``fresh_pg_url``: a URL to a new, empty database made for one test and dropped after it.
+
+Helpers: :func:`create_database` / :func:`drop_database` for tests that need several databases.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import psycopg.conninfo
+import psycopg.sql
+import pytest
+
+import adapters
+
+#: Settings for test servers: durability against machine crashes is not needed (a process crash, as
+#: ``pg_ctl stop -m immediate``, still loses nothing committed with ``fsync=off``).
+TEST_SETTINGS = {"fsync": "off", "full_page_writes": "off", "max_connections": "300"}
+
+
+def start_test_server(directory: Path) -> adapters.EmbeddedServer:
+    """Initialise and start an embedded server whose data lives in ``directory / "pgdata"``."""
+    server = adapters.EmbeddedServer(directory / "pgdata", settings=TEST_SETTINGS)
+    server.start()
+    return server
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` instead (a libpq ``key=value`` string)."""
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
+
+
+def create_database(url: str, prefix: str = "t") -> str:
+    """Create an empty database on ``url``'s server and return a URL to it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    return with_database(url, name)
+
+
+def drop_database(url: str) -> None:
+    """Drop the database ``url`` points at, disconnecting whoever still uses it."""
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    assert isinstance(name, str)
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[adapters.EmbeddedServer]:
+    server = start_test_server(tmp_path_factory.mktemp("pg"))
+    try:
+        yield server
+    finally:
+        server.stop("fast")
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: adapters.EmbeddedServer) -> str:
+    pg_server.create_database("scribe_test")
+    return pg_server.url("scribe_test")
+
+
+@pytest.fixture
+def fresh_pg_url(pg_url: str) -> Iterator[str]:
+    url = create_database(pg_url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
