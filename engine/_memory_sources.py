@@ -1,0 +1,202 @@
+"""Memory sources over a :class:`~engine._memory.MemoryStore`, and the memory sweeper service.
+
+These speak only the store protocol, so they work over any implementation. Citations use the
+row ids of the store: ``messages:<message id>``, ``decisions:<decision id>`` and
+``facts:<fact_type>/<key>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Final, final
+
+import trio
+
+from ._errors import InvalidArgumentError
+from ._memory import (
+    ContextFact,
+    Decision,
+    Evidence,
+    MemoryStore,
+    Message,
+    SourceQuery,
+    SweepReport,
+)
+
+__all__ = [
+    "DecisionsSource",
+    "FactsSource",
+    "MessagesSource",
+    "run_memory_sweeper",
+]
+
+_MAX_TEXT: Final = 2000
+
+
+def _clip(text: str, limit: int = _MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def message_text(message: Message) -> str:
+    """How a message reads in a bundle."""
+    return _clip(f"{message.role.value}: {message.content}")
+
+
+def decision_text(decision: Decision) -> str:
+    """How a decision reads in a bundle."""
+    parts = [f"decision ({decision.status.value}): {decision.title}"]
+    if decision.body:
+        parts.append(decision.body)
+    if decision.files:
+        parts.append("files: " + ", ".join(decision.files))
+    if decision.entities:
+        parts.append("entities: " + ", ".join(decision.entities))
+    return _clip(" | ".join(parts))
+
+
+def fact_text(fact: ContextFact) -> str:
+    """How a context fact reads in a bundle."""
+    value = fact.value if isinstance(fact.value, str) else json.dumps(fact.value, sort_keys=True)
+    return _clip(f"{fact.fact_type} {fact.key}: {value}")
+
+
+@final
+class MessagesSource:
+    """Conversation messages matching the query (full text, trigram, vector ranks kept)."""
+
+    def __init__(self, store: MemoryStore, *, name: str = "messages") -> None:
+        self._store = store
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The source name."""
+        return self._name
+
+    async def search(self, query: SourceQuery) -> Sequence[Evidence]:
+        """Search the store's messages.
+
+        Cancellation: the store query is cancelled.
+        """
+        result = await self._store.search_messages(
+            query.text, session_id=query.session_id, limit=query.limit
+        )
+        return [
+            Evidence(
+                source=self._name,
+                id=str(hit.item.id),
+                text=message_text(hit.item),
+                ranks=hit.ranks,
+                metadata={"session_id": hit.item.session_id, "seq": hit.item.seq},
+            )
+            for hit in result.hits
+        ]
+
+
+@final
+class DecisionsSource:
+    """Live, not superseded decisions matching the query."""
+
+    def __init__(self, store: MemoryStore, *, name: str = "decisions") -> None:
+        self._store = store
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The source name."""
+        return self._name
+
+    async def search(self, query: SourceQuery) -> Sequence[Evidence]:
+        """Search the store's decisions.
+
+        Cancellation: the store query is cancelled.
+        """
+        result = await self._store.search_decisions(
+            query.text, session_id=query.session_id, limit=query.limit
+        )
+        return [
+            Evidence(
+                source=self._name,
+                id=str(hit.item.id),
+                text=decision_text(hit.item),
+                ranks=hit.ranks,
+                metadata={"status": hit.item.status.value},
+            )
+            for hit in result.hits
+        ]
+
+
+_TERM = re.compile(r"\w{3,}")
+
+
+@final
+class FactsSource:
+    """The session's context facts: pinned ones as pinned items, the others ranked by the
+    number of query words they share (those sharing none are left out)."""
+
+    def __init__(self, store: MemoryStore, *, name: str = "facts") -> None:
+        self._store = store
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The source name."""
+        return self._name
+
+    async def search(self, query: SourceQuery) -> Sequence[Evidence]:
+        """List the session's facts (none without a session).
+
+        Cancellation: the store query is cancelled.
+        """
+        if query.session_id is None:
+            return []
+        facts = await self._store.list_facts(query.session_id)
+        terms = set(_TERM.findall(query.text.lower()))
+        pinned: list[Evidence] = []
+        scored: list[tuple[int, str, Evidence]] = []
+        for fact in facts:
+            evidence = Evidence(
+                source=self._name,
+                id=f"{fact.fact_type}/{fact.key}",
+                text=fact_text(fact),
+                pinned=fact.pinned,
+            )
+            if fact.pinned:
+                pinned.append(evidence)
+                continue
+            overlap = len(terms & set(_TERM.findall(evidence.text.lower())))
+            if overlap:
+                scored.append((-overlap, evidence.id, evidence))
+        scored.sort(key=lambda t: (t[0], t[1]))
+        return (pinned + [e for _, _, e in scored])[: max(query.limit, len(pinned))]
+
+
+async def run_memory_sweeper(
+    store: MemoryStore,
+    interval: float,
+    *,
+    on_sweep: Callable[[SweepReport], object] | None = None,
+) -> None:
+    """Delete expired memory every ``interval`` seconds, forever (a service for the engine tree).
+
+    Start it with ``eng.start_service(run_memory_sweeper, store, 60.0, name="memory-sweeper")``.
+    Reads never return expired rows anyway; the sweeper only reclaims space.
+
+    Args:
+        store: The memory store to sweep.
+        interval: Seconds between sweeps (the first sweep runs at once).
+        on_sweep: Called with each sweep's report (for example to publish it).
+
+    Cancellation: stops between sweeps, or cancels the sweep in progress (nothing of it is
+    deleted).
+    """
+    if not (interval > 0 and math.isfinite(interval)):
+        raise InvalidArgumentError(f"interval must be positive finite seconds, got {interval!r}")
+    while True:
+        report = await store.sweep_expired()
+        if on_sweep is not None:
+            on_sweep(report)
+        await trio.sleep(interval)
