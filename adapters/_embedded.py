@@ -112,13 +112,10 @@ class EmbeddedServer:
         """True when a live server runs on this data directory (its ``postmaster.pid`` is current)."""
         if not self.initialised:
             return False
-        result = subprocess.run(
-            [str(self._bin / "pg_ctl"), "status", "-D", str(self.pgdata)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-            timeout=30,
-        )
+        try:
+            result = self._exec("pg_ctl", ["status", "-D", str(self.pgdata)], timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
         return result.returncode == 0
 
     def log_tail(self, lines: int = 30) -> str:
@@ -241,28 +238,32 @@ class EmbeddedServer:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _run(self, program: str, args: list[str], *, what: str, timeout: float) -> None:
-        command = [str(self._bin / program), *args]
+    def _exec(
+        self, program: str, args: list[str], *, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
         user = group = None
         extra_groups: list[int] | None = None
         if self._as_root:
-            # Drop every root identity: with root's group kept, group permissions would apply to
-            # root-owned directories and deny the search bit given to others.
+            # PostgreSQL refuses to run as root. Drop every root identity: with root's group kept,
+            # group permissions would apply to root-owned directories and deny the search bit.
             entry = pwd.getpwnam(SYSTEM_USER)
             user, group, extra_groups = entry.pw_uid, entry.pw_gid, []
+        return subprocess.run(
+            [str(self._bin / program), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd="/",
+            user=user,
+            group=group,
+            extra_groups=extra_groups,
+        )
+
+    def _run(self, program: str, args: list[str], *, what: str, timeout: float) -> None:
         try:
-            result = subprocess.run(
-                command,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                cwd="/",
-                user=user,
-                group=group,
-                extra_groups=extra_groups,
-            )
+            result = self._exec(program, args, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise EmbeddedServerError(
                 f"embedded PostgreSQL {what} did not finish within {timeout:.0f} s ({self.pgdata})",

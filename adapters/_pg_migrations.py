@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import psycopg
+import psycopg.errors
 
 from ._pg_errors import MigrationError, SchemaTooNewError
 
@@ -113,7 +114,8 @@ def apply_migrations(
 
     Raises:
         SchemaTooNewError: the database holds versions ``migrations`` does not contain.
-        psycopg.Error: a migration failed; the caller's transaction rolls back everything.
+        MigrationError: a migration failed (the driver's error is the cause); the caller's transaction
+            rolls back everything.
     """
     conn.execute("SET LOCAL statement_timeout = 0")
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -135,9 +137,14 @@ def apply_migrations(
             continue
         try:
             conn.execute(migration.sql.encode())
+        except psycopg.errors.QueryCanceled:
+            raise  # a cancellation stays one (trio.Cancelled for the caller)
         except psycopg.Error as exc:
-            exc.add_note(f"while applying migration {migration.version:04d}_{migration.name}.sql")
-            raise
+            raise MigrationError(
+                f"migration {migration.version:04d}_{migration.name}.sql failed: "
+                f"{str(exc).strip() or type(exc).__name__}",
+                sqlstate=exc.sqlstate,
+            ) from exc
         conn.execute(
             "INSERT INTO schema_version (version, name, checksum) VALUES (%s, %s, %s)",
             (migration.version, migration.name, migration.checksum),

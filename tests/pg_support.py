@@ -54,7 +54,9 @@ def drop_database(url: str) -> None:
     assert isinstance(name, str)
     with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
         conn.execute(
-            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name))
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(name)
+            )
         )
 
 
