@@ -7,9 +7,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import trio
+from pg_support import TEST_SETTINGS
 
 import adapters
-from pg_support import TEST_SETTINGS
 
 
 def _marker_count(url: str) -> int:
