@@ -22,6 +22,7 @@ from ._feed_token import FeedTokenExpiredError as FeedTokenExpiredError
 from ._feed_token import FeedTokenInvalidError as FeedTokenInvalidError
 from ._feed_token import make_token as make_token
 from ._feed_token import verify_token as verify_token
+from ._fs import ScopedFileSystem as ScopedFileSystem
 from ._git import GitRepository as GitRepository
 from ._git import open_repository as open_repository
 from ._embedded import EmbeddedServer as EmbeddedServer

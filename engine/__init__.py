@@ -33,10 +33,12 @@ from ._feed_hub import route_engine_event as route_engine_event
 from ._fs import Change as Change
 from ._fs import ChangeBatch as ChangeBatch
 from ._fs import ChangeKind as ChangeKind
+from ._fs import FileAccessError as FileAccessError
 from ._fs import FileInfo as FileInfo
 from ._fs import FileSystem as FileSystem
 from ._fs import FileSystemError as FileSystemError
 from ._fs import FileTooLargeError as FileTooLargeError
+from ._fs import NoSuchFileError as NoSuchFileError
 from ._fs import PathEscapeError as PathEscapeError
 from ._fs import Watcher as Watcher
 from ._fs import WatcherError as WatcherError

@@ -20,10 +20,12 @@ __all__ = [
     "Change",
     "ChangeBatch",
     "ChangeKind",
+    "FileAccessError",
     "FileInfo",
     "FileSystem",
     "FileSystemError",
     "FileTooLargeError",
+    "NoSuchFileError",
     "PathEscapeError",
     "StrPath",
     "WatchLimitError",
@@ -40,6 +42,17 @@ StrPath: TypeAlias = "str | os.PathLike[str]"
 
 class FileSystemError(ScribeError):
     """Root of the errors a :class:`FileSystem` raises (besides :class:`OSError` from the OS)."""
+
+
+class FileAccessError(FileSystemError, OSError):
+    """The operating system refused a file operation (permission, not a directory, disk full, ...).
+
+    It is an :class:`OSError` too: ``errno``, ``strerror`` and ``filename`` are set.
+    """
+
+
+class NoSuchFileError(FileAccessError, FileNotFoundError):
+    """The path does not exist (also a :class:`FileNotFoundError`)."""
 
 
 class PathEscapeError(FileSystemError, ValueError):
