@@ -244,6 +244,10 @@ class EmbeddedServer:
         user = group = None
         extra_groups: list[int] | None = None
         if self._as_root:
+            # Someone may have taken the search bit away since (pytest resets its temp root to 0700
+            # whenever a run starts): give it back before every command.
+            with contextlib.suppress(OSError):
+                _ensure_searchable(self.pgdata.parent)
             # PostgreSQL refuses to run as root. Drop every root identity: with root's group kept,
             # group permissions would apply to root-owned directories and deny the search bit.
             entry = pwd.getpwnam(SYSTEM_USER)

@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from pg_support import fresh_pg_url as fresh_pg_url
 from pg_support import pg_server as pg_server
+from pg_support import pg_tmp_path as pg_tmp_path
 from pg_support import pg_url as pg_url

@@ -6,12 +6,16 @@ Fixtures (registered in ``tests/conftest.py``):
 - ``pg_url``: a URL to the ``scribe_test`` database on it, shared by every test of the run. Tests using it
   should create their own tables or tolerate other tests' rows.
 - ``fresh_pg_url``: a URL to a new, empty database made for one test and dropped after it.
+- ``pg_tmp_path``: a temporary directory for tests that run their own embedded server (an engine home).
 
 Helpers: :func:`create_database` / :func:`drop_database` for tests that need several databases.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,13 +64,35 @@ def drop_database(url: str) -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[adapters.EmbeddedServer]:
-    server = start_test_server(tmp_path_factory.mktemp("pg"))
+@contextlib.contextmanager
+def server_directory() -> Iterator[Path]:
+    """A fresh directory for a server's data, removed afterwards.
+
+    Not under pytest's ``tmp_path``: every pytest run resets its temp root to mode 0700, which would lock
+    the server's unprivileged user out of a data directory there while a concurrent run starts.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="scribe-pg-test-"))
     try:
-        yield server
+        yield directory
     finally:
-        server.stop("fast")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_tmp_path() -> Iterator[Path]:
+    """Like ``tmp_path``, for tests that put an embedded server's data (an engine home) there."""
+    with server_directory() as directory:
+        yield directory
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[adapters.EmbeddedServer]:
+    with server_directory() as directory:
+        server = start_test_server(directory)
+        try:
+            yield server
+        finally:
+            server.stop("fast")
 
 
 @pytest.fixture(scope="session")

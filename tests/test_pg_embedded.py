@@ -19,8 +19,8 @@ def _marker_count(url: str) -> int:
         return int(row[0])
 
 
-async def test_data_dir_is_reused_and_the_server_stopped(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+async def test_data_dir_is_reused_and_the_server_stopped(pg_tmp_path: Path) -> None:
+    home = pg_tmp_path / "home"
     async with adapters.open_embedded_server(home, settings=TEST_SETTINGS) as server:
         assert server.pgdata == home / "pgdata"
         assert server.is_running()
@@ -37,8 +37,8 @@ async def test_data_dir_is_reused_and_the_server_stopped(tmp_path: Path) -> None
     assert not again.is_running()
 
 
-async def test_server_is_shared_and_the_last_holder_stops_it(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+async def test_server_is_shared_and_the_last_holder_stops_it(pg_tmp_path: Path) -> None:
+    home = pg_tmp_path / "home"
     async with adapters.open_embedded_server(home, settings=TEST_SETTINGS) as first:
         async with adapters.open_embedded_server(home, settings=TEST_SETTINGS) as second:
             assert second.url() == first.url()
@@ -49,31 +49,31 @@ async def test_server_is_shared_and_the_last_holder_stops_it(tmp_path: Path) -> 
 
 
 async def test_open_database_without_url_uses_the_embedded_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pg_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SCRIBE_DATABASE_URL", raising=False)
-    monkeypatch.setenv("SCRIBE_HOME", str(tmp_path / "envhome"))
+    monkeypatch.setenv("SCRIBE_HOME", str(pg_tmp_path / "envhome"))
     async with adapters.open_database(pool_size=1) as db:
-        assert str(tmp_path / "envhome" / "pgdata") in db.url
+        assert str(pg_tmp_path / "envhome" / "pgdata") in db.url
         assert await db.fetchval("SELECT current_database()") == "scribe"
         assert await db.fetchval("SELECT count(*) FROM sessions") == 0
-    assert not adapters.EmbeddedServer(tmp_path / "envhome" / "pgdata").is_running()
+    assert not adapters.EmbeddedServer(pg_tmp_path / "envhome" / "pgdata").is_running()
 
 
 async def test_configured_url_wins_over_the_embedded_server(
-    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, pg_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SCRIBE_DATABASE_URL", pg_url)
-    async with adapters.open_database(home=tmp_path / "home", pool_size=1) as db:
+    async with adapters.open_database(home=pg_tmp_path / "home", pool_size=1) as db:
         assert db.url == pg_url
         assert await db.fetchval("SELECT 1") == 1
-    assert not (tmp_path / "home").exists()
+    assert not (pg_tmp_path / "home").exists()
 
 
-async def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+async def test_a_server_that_cannot_start_says_why(pg_tmp_path: Path) -> None:
     with pytest.raises(adapters.EmbeddedServerError) as info:
         async with adapters.open_embedded_server(
-            tmp_path / "home", settings={"shared_buffers": "not-a-size"}
+            pg_tmp_path / "home", settings={"shared_buffers": "not-a-size"}
         ):
             pass
     assert "shared_buffers" in info.value.log_tail
@@ -81,18 +81,18 @@ async def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
     assert isinstance(info.value, adapters.DatabaseError)
 
 
-async def test_a_foreign_data_dir_is_refused(tmp_path: Path) -> None:
-    pgdata = tmp_path / "home" / "pgdata"
+async def test_a_foreign_data_dir_is_refused(pg_tmp_path: Path) -> None:
+    pgdata = pg_tmp_path / "home" / "pgdata"
     pgdata.mkdir(parents=True)
     (pgdata / "something.txt").write_text("not a cluster")
     with pytest.raises(adapters.EmbeddedServerError, match="holds no PostgreSQL cluster"):
-        async with adapters.open_embedded_server(tmp_path / "home"):
+        async with adapters.open_embedded_server(pg_tmp_path / "home"):
             pass
     assert (pgdata / "something.txt").read_text() == "not a cluster"
 
 
-def test_long_data_dir_paths_get_a_short_socket_dir(tmp_path: Path) -> None:
-    deep = tmp_path / ("d" * 60) / ("e" * 60) / "pgdata"
+def test_long_data_dir_paths_get_a_short_socket_dir(pg_tmp_path: Path) -> None:
+    deep = pg_tmp_path / ("d" * 60) / ("e" * 60) / "pgdata"
     server = adapters.EmbeddedServer(deep)
     assert server.socket_dir != deep
     assert len(str(server.socket_dir / ".s.PGSQL.5432")) < 100
