@@ -17,7 +17,7 @@ import engine
 
 async def _backend_pids(db: adapters.Database, app: str) -> set[int]:
     rows = await db.fetch(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
         (app,),
     )
     return {row["pid"] for row in rows}
