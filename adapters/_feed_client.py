@@ -16,7 +16,7 @@ from the current position, without the caller's help.
 
 from __future__ import annotations
 
-import contextlib
+import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -28,9 +28,8 @@ import trio
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
-    HandshakeError,
     WebSocketConnection,
-    open_websocket_url,
+    wrap_client_stream,
 )
 
 from engine import FeedPosition, ScribeError
@@ -275,25 +274,51 @@ async def open_feed_client(
 
     Entering waits for the server's ``welcome`` message. Leaving closes the connection.
     """
-    async with contextlib.AsyncExitStack() as stack:
-        try:
-            conn = await stack.enter_async_context(
-                open_websocket_url(
-                    url,
-                    extra_headers=[(b"authorization", f"Bearer {token}".encode())],
-                    max_message_size=max_message_size,
-                    connect_timeout=connect_timeout,
-                )
-            )
-        except ConnectionRejected as exc:
-            body = (exc.body or b"").decode(errors="replace")[:200]
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "ws" or not parts.hostname:
+        raise FeedClientError(f"a feed URL looks like ws://host:port/feed, not {url!r}")
+    host = parts.hostname
+    port = parts.port or 80
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        stream = await trio.open_tcp_stream(host, port)
+    except OSError as exc:
+        raise FeedConnectionError(f"cannot connect to {url}: {exc}") from None
+    try:
+        async with stream, trio.open_nursery() as nursery:
+            try:
+                with trio.fail_after(connect_timeout):
+                    conn = await wrap_client_stream(
+                        nursery,
+                        stream,
+                        f"{host}:{port}",
+                        resource,
+                        extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+                        max_message_size=max_message_size,
+                    )
+            except trio.TooSlowError:
+                raise FeedConnectionError(f"no handshake from {url} in time") from None
+            client = FeedClient(conn, resume or {})
+            try:
+                first = await client.receive()
+                if not isinstance(first, FeedReply) or first.type != "welcome":
+                    raise FeedClientError(f"expected a welcome message, got {first!r}")
+                yield client
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                    await conn.aclose()
+    except BaseExceptionGroup as group:
+        # Errors from the handshake arrive from the connection's reader task; anything else is
+        # the block's own error, passed on unwrapped.
+        rejected = group.subgroup(ConnectionRejected)
+        if rejected is not None:
+            refusal = rejected.exceptions[0]
+            assert isinstance(refusal, ConnectionRejected)
+            body = (refusal.body or b"").decode(errors="replace")[:200]
+            status = refusal.status_code
             raise FeedConnectionError(
-                f"feed handshake refused ({exc.status_code}): {body}", status=exc.status_code
+                f"feed handshake refused ({status}): {body}", status=status
             ) from None
-        except (HandshakeError, OSError) as exc:
-            raise FeedConnectionError(f"cannot connect to {url}: {exc!r}") from None
-        client = FeedClient(conn, resume or {})
-        first = await client.receive()
-        if not isinstance(first, FeedReply) or first.type != "welcome":
-            raise FeedClientError(f"expected a welcome message, got {first!r}")
-        yield client
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

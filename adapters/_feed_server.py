@@ -456,6 +456,11 @@ class FeedServer:
         hub = self._hub
         scopes = client.claims.scopes
         if isinstance(message, Subscribe):
+            try:
+                engine.feed_topic_kind(message.topic)
+            except FeedTopicError as exc:
+                self._error(client, "invalid_topic", str(exc), message.id)
+                return
             if not scopes.may_read(message.topic):
                 self._error(client, "forbidden", f"no read scope for {message.topic!r}", message.id)
                 return
@@ -464,15 +469,12 @@ class FeedServer:
                 self._error(client, "too_many_subscriptions", "unsubscribe first", message.id)
                 return
             since = message.since
-            try:
-                hub.subscribe(
-                    client.cid,
-                    message.topic,
-                    since=None if since is None else FeedPosition(since.epoch, since.offset),
-                    request_id=message.id,
-                )
-            except FeedTopicError as exc:
-                self._error(client, "invalid_topic", str(exc), message.id)
+            hub.subscribe(
+                client.cid,
+                message.topic,
+                since=None if since is None else FeedPosition(since.epoch, since.offset),
+                request_id=message.id,
+            )
         elif isinstance(message, Unsubscribe):
             try:
                 hub.unsubscribe(client.cid, message.topic, request_id=message.id)

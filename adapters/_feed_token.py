@@ -12,6 +12,7 @@ Claims (JSON): ``sub`` holder, ``jti`` token id (connection limits count per ``j
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Iterable
@@ -182,7 +183,7 @@ def make_token(
         "sub": subject,
         "jti": token_id if token_id is not None else secrets.token_hex(12),
         "iat": int(issued),
-        "exp": int(issued + ttl),
+        "exp": math.ceil(issued + ttl),
         "scope": scopes.to_claim(),
     }
     return jwt.encode(claims, check_secret(secret), algorithm=_ALGORITHM)

@@ -444,6 +444,11 @@ class FeedHub:
         for name in client.topics:
             self._topics[name].subscribers.discard(client_id)
 
+    def subscriber_count(self, topic: str) -> int:
+        """How many clients are subscribed to ``topic``."""
+        existing = self._topics.get(topic)
+        return len(existing.subscribers) if existing else 0
+
     def subscriptions(self, client_id: int) -> frozenset[str]:
         """The topics a client is subscribed to."""
         return frozenset(self._get(client_id).topics)
@@ -452,6 +457,11 @@ class FeedHub:
         """How many items (events and control messages) wait for a client."""
         c = self._get(client_id)
         return len(c.pending) - c.dead
+
+    def pending_events(self, client_id: int) -> int:
+        """How many events (not control messages) wait for a client."""
+        c = self._get(client_id)
+        return c.ordered + len(c.state_slots)
 
     def _drop_pending_topic(self, client: _Client, name: str) -> None:
         kept: deque[_Slot | bytes] = deque()
