@@ -22,4 +22,8 @@ apt_install() {
 
 bootstrap_test_tools() {
   apt_install git procps
+  # Browser test of the dashboard (Debian's chromium; no browser download) and Node's `ws` client.
+  apt_install chromium
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  (cd tests/js && npm install --no-audit --no-fund --silent >/dev/null)
 }
