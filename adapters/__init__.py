@@ -25,6 +25,9 @@ from ._feed_token import verify_token as verify_token
 from ._fs import ScopedFileSystem as ScopedFileSystem
 from ._git import GitRepository as GitRepository
 from ._git import open_repository as open_repository
+from ._watcher import InotifyWatcher as InotifyWatcher
+from ._watcher import WatcherStatistics as WatcherStatistics
+from ._watcher import open_watcher as open_watcher
 from ._embedded import EmbeddedServer as EmbeddedServer
 from ._embedded import open_embedded_server as open_embedded_server
 from ._pg import Database as Database
