@@ -1,5 +1,8 @@
 """Adapters that implement the engine's protocols over git, the filesystem, PostgreSQL and websockets."""
 
+from ._dashboard import Dashboard as Dashboard
+from ._dashboard import EngineCollector as EngineCollector
+from ._dashboard import open_dashboard as open_dashboard
 from ._feed_client import FeedClient as FeedClient
 from ._feed_client import FeedClientError as FeedClientError
 from ._feed_client import FeedConnectionError as FeedConnectionError

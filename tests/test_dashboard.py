@@ -1,0 +1,182 @@
+"""The dashboard: /health and /metrics over real HTTP, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+from feed_support import SECRET
+
+import adapters
+import engine
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Stack:
+    eng: engine.Engine
+    feed: adapters.FeedServer
+    dashboard: adapters.Dashboard
+
+
+@asynccontextmanager
+async def open_stack(home: Path) -> AsyncIterator[Stack]:
+    async with engine.open_engine(engine.EngineConfig(home=home, shutdown_grace=0.5)) as eng:
+        eng.start_service(engine.run_health_monitor, eng, 0.1, name="health")
+        async with adapters.open_feed_server(eng, secret=SECRET) as feed:
+            token = adapters.make_token(SECRET, adapters.FeedScopes.read_all(), 600)
+            async with adapters.open_dashboard(
+                eng, feed_url=feed.url, token=token, feed=feed
+            ) as dashboard:
+                yield Stack(eng, feed, dashboard)
+
+
+def http_get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers["content-type"], response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers["content-type"], exc.read()
+
+
+async def test_health_metrics_and_static_files(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with open_stack(tmp_path) as stack:
+            await stack.eng.start_session("alpha", priority=engine.Priority.HIGH)
+            base = stack.dashboard.url
+            status, ctype, body = await trio.to_thread.run_sync(http_get, base + "health")
+            assert status == 200 and ctype == "application/json"
+            health = json.loads(body)
+            assert health["status"] == "ok" and health["sessions"]["total"] == 1
+            status, ctype, body = await trio.to_thread.run_sync(http_get, base + "metrics")
+            assert status == 200 and ctype.startswith("text/plain")
+            text = body.decode()
+            assert 'scribe_sessions{state="active"} 1.0' in text
+            assert "scribe_events_published_total" in text
+            assert "scribe_feed_clients 0.0" in text
+            status, ctype, body = await trio.to_thread.run_sync(http_get, base)
+            assert status == 200 and b"Scribe dashboard" in body
+            status, _, body = await trio.to_thread.run_sync(http_get, base + "dashboard.js")
+            assert status == 200 and b"WebSocket" in body
+            status, _, body = await trio.to_thread.run_sync(http_get, base + "config.json")
+            config = json.loads(body)
+            assert config["feed_url"] == stack.feed.url
+            adapters.verify_token(SECRET, config["token"])
+            status, _, _ = await trio.to_thread.run_sync(http_get, base + "nothing-here")
+            assert status == 404
+
+
+def browse(url: str, profile: Path, screenshot: Path, trio_steps: Any) -> dict[str, Any]:
+    """Drive Chromium (in a worker thread); ``trio_steps`` calls back into the test's trio run."""
+    from playwright.sync_api import expect, sync_playwright
+
+    seen: dict[str, Any] = {}
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 800},
+        )
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+            expect(page.locator("#feed-status")).to_have_attribute("data-status", "live")
+            alpha, beta = trio.from_thread.run(trio_steps.start_sessions)
+            alpha_row = page.locator(f'tr[data-session-id="{alpha}"]')
+            beta_row = page.locator(f'tr[data-session-id="{beta}"]')
+            expect(alpha_row.locator(".state")).to_have_text("active")
+            expect(alpha_row.locator(".priority")).to_have_text("high")
+            expect(beta_row.locator(".state")).to_have_text("active")
+            expect(beta_row.locator(".name")).to_contain_text("beta")
+            # Live state changes.
+            trio.from_thread.run(trio_steps.cancel_beta)
+            expect(beta_row.locator(".state")).to_have_text("cancelled")
+            # Live worklog of the selected session.
+            alpha_row.click()
+            expect(alpha_row).to_have_class("session selected")
+            trio.from_thread.run_sync(trio_steps.worklog, 5)
+            expect(page.locator("#worklog li[data-offset]")).to_have_count(5)
+            expect(page.locator("#worklog li").last).to_contain_text("step 4 of the plan")
+            expect(page.locator("#health-status")).to_have_attribute("data-status", "ok")
+            expect(page.locator('#metrics dd[data-key="sessions"]')).to_have_text("2")
+            seen["rows"] = page.locator("#session-rows tr").count()
+            page.screenshot(path=str(screenshot), full_page=True)
+            seen["errors"] = errors
+        finally:
+            context.close()
+    return seen
+
+
+@dataclass
+class Steps:
+    eng: engine.Engine
+    alpha: engine.Session | None = None
+    beta: engine.Session | None = None
+
+    async def start_sessions(self) -> tuple[str, str]:
+        self.alpha = await self.eng.start_session(
+            "alpha: B-1042 feed", priority=engine.Priority.HIGH
+        )
+        self.beta = await self.eng.start_session(
+            "beta: review", priority=engine.Priority.LOW, parent=self.alpha
+        )
+        return self.alpha.id, self.beta.id
+
+    async def cancel_beta(self) -> None:
+        assert self.beta is not None
+        self.beta.cancel()
+        await self.beta.wait()
+
+    def worklog(self, n: int) -> None:
+        assert self.alpha is not None
+        for i in range(n):
+            self.eng.publish_nowait(
+                "session.worklog",
+                {"kind": "note", "summary": f"step {i} of the plan"},
+                session_id=self.alpha.id,
+            )
+
+
+async def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
+    assert shutil.which(CHROMIUM), "scripts/test.sh installs Debian's chromium"
+    with trio.fail_after(90):
+        async with open_stack(tmp_path / "home") as stack:
+            screenshot = tmp_path / "dashboard.png"
+            seen = await trio.to_thread.run_sync(
+                browse,
+                stack.dashboard.url,
+                tmp_path / "profile",
+                screenshot,
+                Steps(stack.eng),
+            )
+            assert seen["errors"] == []
+            assert seen["rows"] == 2
+            assert screenshot.stat().st_size > 10_000
+            keep = os.environ.get("SCRIBE_SCREENSHOT_DIR")
+            if keep:
+                shutil.copy(screenshot, Path(keep) / "dashboard.png")
