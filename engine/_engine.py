@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -150,6 +152,8 @@ class Engine(metaclass=_NoPublicConstructor):
         self._service_errors: dict[str, str] = {}
         self._token: trio.lowlevel.TrioToken | None = None
         self._root_scope: trio.CancelScope | None = None
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._id_counter = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"<Engine {self._state} with {len(self._sessions)} live sessions>"
@@ -166,6 +170,10 @@ class Engine(metaclass=_NoPublicConstructor):
         """The token of the trio run the engine lives in (for calls from other threads)."""
         assert self._token is not None
         return self._token
+
+    def _next_session_id(self) -> str:
+        # unique across engines and restarts (random prefix), cheap within one (a counter)
+        return f"{self._id_prefix}-{next(self._id_counter)}"
 
     def _check_running(self) -> None:
         if self._state != "running":
@@ -250,8 +258,7 @@ class Engine(metaclass=_NoPublicConstructor):
             parent_session = self.get_session(parent)
         if parent_session is not None:
             parent_session._check_open()
-        await trio.lowlevel.checkpoint()
-        self._check_running()
+        await trio.lowlevel.checkpoint_if_cancelled()
         session = Session._create(
             self,
             clean_name,
@@ -527,7 +534,7 @@ class _SessionContext:
         session.cancel()
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + self._engine.config.cleanup_timeout
-            await session._done.wait()
+            await session._wait_done()
 
 
 @asynccontextmanager

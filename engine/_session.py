@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -169,14 +168,16 @@ class Session(metaclass=_NoPublicConstructor):
         "__weakref__",
         "_cancel_requested",
         "_children",
-        "_close_requested",
         "_done",
         "_engine",
+        "_finished",
         "_nursery",
         "_pending",
         "_resumed",
+        "_runner",
         "_scope",
         "_state",
+        "_stop_flag",
         "_stop_requested",
         "_tasks",
         "backlog_id",
@@ -207,7 +208,7 @@ class Session(metaclass=_NoPublicConstructor):
         session_id: str | None,
     ) -> None:
         self._engine = engine
-        self.id: str = session_id or uuid.uuid4().hex
+        self.id: str = session_id or engine._next_session_id()
         self.name = name
         self.priority = priority
         self.kind = kind
@@ -228,8 +229,10 @@ class Session(metaclass=_NoPublicConstructor):
         ) = []
         self._children: dict[str, Session] = {}
         self._tasks = 0
-        self._done = trio.Event()
-        self._close_requested: trio.Event | None = None
+        self._done: trio.Event | None = None  # created only when someone waits
+        self._finished = False
+        self._runner: trio.lowlevel.Task | None = None  # set while the runner waits for a close
+        self._stop_flag = False
         self._stop_requested: trio.Event | None = None
         self._resumed: trio.Event | None = None
         self._cancel_requested = False
@@ -262,10 +265,13 @@ class Session(metaclass=_NoPublicConstructor):
     @property
     def stop_requested(self) -> bool:
         """True once the session was asked to stop (its tasks should finish and flush)."""
-        return self._stop_requested is not None and self._stop_requested.is_set()
+        return self._stop_flag
 
     async def wait_stop_requested(self) -> None:
         """Return once the session is asked to stop. Cancellation just ends the wait."""
+        if self._stop_flag:
+            await trio.lowlevel.checkpoint()
+            return
         if self._stop_requested is None:
             self._stop_requested = trio.Event()
         await self._stop_requested.wait()
@@ -458,12 +464,12 @@ class Session(metaclass=_NoPublicConstructor):
         if self._resumed is not None:
             self._resumed.set()
             self._resumed = None
-        if self._stop_requested is None:
-            self._stop_requested = trio.Event()
-        self._stop_requested.set()
-        if self._close_requested is None:
-            self._close_requested = trio.Event()
-        self._close_requested.set()
+        self._stop_flag = True
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            trio.lowlevel.reschedule(runner)
 
     async def close(self, *, timeout: float | None = None) -> None:
         """Finish gracefully: accept no new work, let running tasks and child sessions finish, end
@@ -492,13 +498,21 @@ class Session(metaclass=_NoPublicConstructor):
         engine's cleanup timeout) and then re-raises.
         """
         try:
-            await self._done.wait()
+            await self._wait_done()
         except trio.Cancelled:
             self.cancel()
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + self._engine.config.cleanup_timeout
-                await self._done.wait()
+                await self._wait_done()
             raise
+
+    async def _wait_done(self) -> None:
+        if self._finished:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._done is None:
+            self._done = trio.Event()
+        await self._done.wait()
 
     async def _run(self) -> None:
         completed = False
@@ -510,12 +524,21 @@ class Session(metaclass=_NoPublicConstructor):
                     if pending:
                         for fn, args, name in pending:
                             nursery.start_soon(fn, *args, name=name)
-                    if self._close_requested is None:
-                        self._close_requested = trio.Event()
-                    await self._close_requested.wait()
+                    if not self._stop_flag:
+                        await self._wait_for_close()
                 completed = True
         finally:
             self._finish(completed)
+
+    async def _wait_for_close(self) -> None:
+        # A bare park instead of an Event: an idle session costs less memory.
+        self._runner = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._runner = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     def _finish(self, completed: bool) -> None:
         if self.error is not None:
@@ -533,7 +556,9 @@ class Session(metaclass=_NoPublicConstructor):
         if self.parent is not None:
             self.parent._children.pop(self.id, None)
         self._engine._session_finished(self)
-        self._done.set()
+        self._finished = True
+        if self._done is not None:
+            self._done.set()
 
 
 @final
