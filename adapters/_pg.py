@@ -210,7 +210,7 @@ class _Call(Generic[T]):
         return trio.lowlevel.Abort.FAILED
 
     async def run(self) -> outcome.Outcome[T]:
-        trio.lowlevel.start_thread_soon(self.work, self._deliver_work, name="scribe-pg-query")
+        trio.lowlevel.start_thread_soon(self.work, self._deliver_work)
         while self._outcome is None or self._canceller_running:
             self._waiting = True
             await trio.lowlevel.wait_task_rescheduled(self._abort)

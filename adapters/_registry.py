@@ -55,6 +55,17 @@ _ORPHANS_WHERE: Final = f"""
     AND NOT EXISTS (SELECT 1 FROM engine_owners o WHERE o.owner_id = s.owner AND {_OWNER_ALIVE})
 """
 
+#: The compare-and-set write of a whole record (named parameters from :func:`_values`).
+_UPDATE: Final = (
+    "UPDATE sessions SET name = %(name)s, backlog_id = %(backlog_id)s, kind = %(kind)s, "
+    "state = %(state)s, priority = %(priority)s, tags = %(tags)s, "
+    "description = %(description)s, parent_id = %(parent_id)s, "
+    "related_ids = %(related_ids)s, repo_path = %(repo_path)s, "
+    "last_activity = %(last_activity)s, idle_timeout = %(idle_timeout)s, "
+    "error = %(error)s, owner = %(owner)s, version = version + 1 "
+    "WHERE id = %(id)s AND version = %(version)s RETURNING " + _COLUMNS
+)
+
 _FINAL_STATES: Final = tuple(sorted(s.value for s in engine.FINAL_STATES))
 _LIVE_STATES: Final = tuple(sorted(s.value for s in engine.LIVE_STATES))
 
@@ -110,23 +121,6 @@ def _values(record: engine.SessionRecord) -> dict[str, Any]:
     }
 
 
-def _fetch_one(
-    conn: psycopg.Connection[Any], sql: LiteralString, params: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        cur.execute(sql, params)
-        return cur.fetchone()
-
-
-def _missing_or_conflict(
-    conn: psycopg.Connection[Any], session_id: str, expected: int
-) -> Exception:
-    row = conn.execute("SELECT version FROM sessions WHERE id = %s", (session_id,)).fetchone()
-    if row is None:
-        return engine.StoreNotFoundError(session_id)
-    return engine.StoreConflictError(session_id, expected, row[0])
-
-
 @final
 class SessionRegistry:
     """The PostgreSQL :class:`engine.SessionStore`. Get one from :func:`open_session_registry`.
@@ -162,28 +156,22 @@ class SessionRegistry:
         if values["owner"] is None:
             values["owner"] = self._owner_id
 
-        def run(conn: psycopg.Connection[Any]) -> engine.SessionRecord:
-            with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-                cur.execute(
-                    "INSERT INTO sessions (id, name, backlog_id, kind, state, priority, tags, description, "
-                    "parent_id, related_ids, repo_path, created_at, last_activity, idle_timeout, error, "
-                    "owner, version) VALUES (%(id)s, %(name)s, %(backlog_id)s, %(kind)s, %(state)s, "
-                    "%(priority)s, %(tags)s, %(description)s, %(parent_id)s, %(related_ids)s, "
-                    "%(repo_path)s, %(created_at)s, %(last_activity)s, %(idle_timeout)s, %(error)s, "
-                    "%(owner)s, 1) ON CONFLICT (id) DO NOTHING RETURNING " + _COLUMNS,
-                    values,
-                )
-                row = cur.fetchone()
-            if row is None:
-                raise _missing_or_conflict(conn, record.id, 0)
-            return _record(row)
-
         try:
-            return await self._db.run_sync(run)
+            row = await self._db.fetchrow(
+                "INSERT INTO sessions (id, name, backlog_id, kind, state, priority, tags, description, "
+                "parent_id, related_ids, repo_path, created_at, last_activity, idle_timeout, error, "
+                "owner, version) VALUES (%(id)s, %(name)s, %(backlog_id)s, %(kind)s, %(state)s, "
+                "%(priority)s, %(tags)s, %(description)s, %(parent_id)s, %(related_ids)s, "
+                "%(repo_path)s, %(created_at)s, %(last_activity)s, %(idle_timeout)s, %(error)s, "
+                "%(owner)s, 1) ON CONFLICT (id) DO NOTHING RETURNING " + _COLUMNS,
+                values,
+            )
         except IntegrityError as exc:
-            if exc.constraint == "sessions_parent_id_fkey" and record.parent_id is not None:
-                raise engine.StoreNotFoundError(record.parent_id, "parent session") from exc
+            _raise_if_parent_missing(exc, record.parent_id)
             raise
+        if row is None:
+            raise await self._why_not_written(record.id, 0)
+        return _record(row)
 
     async def get(self, session_id: str) -> engine.SessionRecord:
         """See :meth:`engine.SessionStore.get`."""
@@ -200,23 +188,17 @@ class SessionRegistry:
             raise engine.InvalidArgumentError("update() takes a stored record (version >= 1)")
         values = _values(record)
 
-        def run(conn: psycopg.Connection[Any]) -> engine.SessionRecord:
-            row = _fetch_one(
-                conn,
-                "UPDATE sessions SET name = %(name)s, backlog_id = %(backlog_id)s, kind = %(kind)s, "
-                "state = %(state)s, priority = %(priority)s, tags = %(tags)s, "
-                "description = %(description)s, parent_id = %(parent_id)s, "
-                "related_ids = %(related_ids)s, repo_path = %(repo_path)s, "
-                "last_activity = %(last_activity)s, idle_timeout = %(idle_timeout)s, "
-                "error = %(error)s, owner = %(owner)s, version = version + 1 "
-                "WHERE id = %(id)s AND version = %(version)s RETURNING " + _COLUMNS,
+        try:
+            row = await self._db.fetchrow(
+                _UPDATE,
                 values,
             )
-            if row is None:
-                raise _missing_or_conflict(conn, record.id, record.version)
-            return _record(row)
-
-        return await self._run_translating_parent(run, record.parent_id)
+        except IntegrityError as exc:
+            _raise_if_parent_missing(exc, record.parent_id)
+            raise
+        if row is None:
+            raise await self._why_not_written(record.id, record.version)
+        return _record(row)
 
     async def set_state(
         self,
@@ -237,26 +219,15 @@ class SessionRegistry:
             "sources": sources,
         }
 
-        def run(conn: psycopg.Connection[Any]) -> engine.SessionRecord:
-            row = _fetch_one(
-                conn,
-                "UPDATE sessions SET state = %(state)s, error = %(error)s, last_activity = now(), "
-                "version = version + 1 WHERE id = %(id)s AND version = %(version)s "
-                "AND state = ANY(%(sources)s) RETURNING " + _COLUMNS,
-                params,
-            )
-            if row is not None:
-                return _record(row)
-            current = conn.execute(
-                "SELECT version, state FROM sessions WHERE id = %s", (session_id,)
-            ).fetchone()
-            if current is None:
-                raise engine.StoreNotFoundError(session_id)
-            if current[0] != expected_version:
-                raise engine.StoreConflictError(session_id, expected_version, current[0])
-            raise engine.IllegalTransitionError(engine.SessionState(current[1]), target)
-
-        return await self._db.run_sync(run)
+        row = await self._db.fetchrow(
+            "UPDATE sessions SET state = %(state)s, error = %(error)s, last_activity = now(), "
+            "version = version + 1 WHERE id = %(id)s AND version = %(version)s "
+            "AND state = ANY(%(sources)s) RETURNING " + _COLUMNS,
+            params,
+        )
+        if row is None:
+            raise await self._why_not_written(session_id, expected_version, target)
+        return _record(row)
 
     async def touch(self, session_id: str, at: float | None = None) -> None:
         """See :meth:`engine.SessionStore.touch`."""
@@ -409,14 +380,24 @@ class SessionRegistry:
             raise engine.StoreNotFoundError(session_id)
         return _record(row)
 
-    async def _run_translating_parent(self, fn: Any, parent_id: str | None) -> engine.SessionRecord:
-        try:
-            result: engine.SessionRecord = await self._db.run_sync(fn)
-        except IntegrityError as exc:
-            if exc.constraint == "sessions_parent_id_fkey" and parent_id is not None:
-                raise engine.StoreNotFoundError(parent_id, "parent session") from exc
-            raise
-        return result
+    async def _why_not_written(
+        self, session_id: str, expected: int, target: engine.SessionState | None = None
+    ) -> Exception:
+        """The error for a conditional write that matched no row (a read after the fact: versions only
+        grow, so a version seen now that differs from ``expected`` proves the conflict)."""
+        row = await self._db.fetchrow(
+            "SELECT version, state FROM sessions WHERE id = %s", (session_id,)
+        )
+        if row is None:
+            return engine.StoreNotFoundError(session_id)
+        if row["version"] != expected or target is None:
+            return engine.StoreConflictError(session_id, expected, row["version"])
+        return engine.IllegalTransitionError(engine.SessionState(row["state"]), target)
+
+
+def _raise_if_parent_missing(exc: IntegrityError, parent_id: str | None) -> None:
+    if exc.constraint == "sessions_parent_id_fkey" and parent_id is not None:
+        raise engine.StoreNotFoundError(parent_id, "parent session") from exc
 
 
 class _OwnerLock:
