@@ -23,20 +23,22 @@ import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final, TypeVar, final
+from typing import TYPE_CHECKING, Final, TypeVar, final
 
 import trio
 
-from engine import PriorityLimiter, admit
-from engine._fs import (
+from engine import (
     FileAccessError,
     FileInfo,
+    FileSystem,
     FileSystemError,
     FileTooLargeError,
     NoSuchFileError,
     PathEscapeError,
-    StrPath,
+    PriorityLimiter,
+    admit,
 )
+from engine._fs import StrPath
 
 __all__ = ["DEFAULT_MAX_READ_SIZE", "TEMP_SUFFIX", "ScopedFileSystem"]
 
@@ -432,3 +434,9 @@ class ScopedFileSystem:
             NoSuchFileError, FileAccessError (a non-empty directory, for instance).
         """
         await self._hop(self._remove_sync, path)
+
+
+if TYPE_CHECKING:
+
+    def _implements_protocol(fs: ScopedFileSystem) -> FileSystem:
+        return fs

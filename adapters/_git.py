@@ -14,18 +14,19 @@ import shutil
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import trio
 
-from engine import PriorityLimiter
-from engine._vcs import (
+from engine import (
     DiffStat,
+    Git,
     GitCommandError,
     GitNotFoundError,
     LogEntry,
     NameStatusEntry,
     NotARepositoryError,
+    PriorityLimiter,
     StaleLockError,
     Status,
 )
@@ -393,3 +394,9 @@ async def open_repository(
         env=env,
         kill_grace=kill_grace,
     )
+
+
+if TYPE_CHECKING:
+
+    def _implements_protocol(repo: GitRepository) -> Git:
+        return repo

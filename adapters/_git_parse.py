@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from engine._vcs import (
+from engine import (
     BranchInfo,
     DiffStat,
     FileDiffStat,

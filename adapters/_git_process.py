@@ -17,8 +17,7 @@ from pathlib import Path
 
 import trio
 
-from engine import PriorityLimiter, admit
-from engine._vcs import GitCommandError, GitNotFoundError
+from engine import GitCommandError, GitNotFoundError, PriorityLimiter, admit
 
 __all__ = ["GitResult", "git_env", "live_group_members", "run_git"]
 

@@ -26,12 +26,21 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, NamedTuple, final
+from typing import TYPE_CHECKING, Final, NamedTuple, final
 
 import inotify_simple
 import trio
 
-from engine._fs import Change, ChangeBatch, ChangeKind, StrPath, WatcherError, WatchLimitError
+from engine import (
+    Change,
+    ChangeBatch,
+    ChangeKind,
+    Watcher,
+    WatcherError,
+    WatcherFactory,
+    WatchLimitError,
+)
+from engine._fs import StrPath
 
 from ._watch_rules import IgnoreRules
 
@@ -659,3 +668,11 @@ async def open_watcher(
     finally:
         with trio.CancelScope(shield=True):
             await watcher.aclose()
+
+
+if TYPE_CHECKING:
+
+    def _implements_protocol(watcher: InotifyWatcher) -> Watcher:
+        return watcher
+
+    _factory: WatcherFactory = open_watcher
