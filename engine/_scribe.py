@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final, final
 
 import trio
+import trio.lowlevel
 
 from ._context import Context, ContextProvider
 from ._context_sources import ContextTarget
@@ -32,7 +33,7 @@ from ._scribe_rules import (
     RepoState,
     backlog_id_from_branch,
 )
-from ._session import check_tags, coerce_kind
+from ._session import _current, check_tags, coerce_kind
 from ._state import SessionKind, SessionState
 from ._store import LIVE_STATES, SessionRecord, SessionStore, StoreConflictError, StoreNotFoundError
 from ._summary import Summary
@@ -49,6 +50,7 @@ RepoOpener = Callable[[Path], Awaitable[Git]]
 FsOpener = Callable[[Path], FileSystem]
 
 _MIN_PREFIX: Final = 4
+_ARM_TIMEOUT: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,19 @@ class Scribe:
         """A snapshot of the session's capture, or None when it is not live here."""
         cap = self._captures.get(session_id)
         return None if cap is None else cap.info()
+
+    async def wait_stopped(self, session_id: str) -> None:
+        """Return once the session is no longer captured here (at once if it is not).
+
+        Cancellation just ends the wait.
+        """
+        cap = self._captures.get(session_id)
+        if cap is None:
+            await trio.lowlevel.checkpoint()
+            return
+        await cap.stopped.wait()
+        while session_id in self._captures:
+            await trio.lowlevel.checkpoint()
 
     async def resolve(self, ref: str) -> SessionRecord:
         """The stored session ``ref`` names: an id, a unique id prefix (4+ characters), or a
@@ -357,6 +372,20 @@ class Scribe:
                 session.start_soon(cap.mirror_loop, name="scribe mirror")
             assert self._nursery is not None
             self._nursery.start_soon(self._guard, cap, name=f"scribe guard {record.id[:8]}")
+            # Return once changes are seen (a watcher that cannot start is retried in the background).
+            with trio.move_on_after(_ARM_TIMEOUT):
+                async with trio.open_nursery() as wait:
+
+                    async def armed() -> None:
+                        await cap.armed.wait()
+                        wait.cancel_scope.cancel()
+
+                    async def ended() -> None:
+                        await cap.stopped.wait()
+                        wait.cancel_scope.cancel()
+
+                    wait.start_soon(armed)
+                    wait.start_soon(ended)
         except BaseException as exc:
             self._captures.pop(session.id, None)
             if self.context is not None:
@@ -386,6 +415,9 @@ class Scribe:
         self._nursery.start_soon(self._end_quietly, session_id, reason, detail)
 
     async def _end_quietly(self, session_id: str, reason: EndReason, detail: str | None) -> None:
+        # Started from a session's task, this task inherited it as the current session; the stop
+        # outlives that session, so its admissions must not go through it.
+        _current.set(None)
         try:
             await self.stop(session_id, reason, detail=detail)
         except ScribeError as exc:
@@ -396,6 +428,7 @@ class Scribe:
 
     async def _guard(self, cap: Capture) -> None:
         # Ends the capture when its engine session ends without stop() (a failure).
+        _current.set(None)
         await cap.session.wait()
         if not cap.stopping:
             failed = cap.session.state is SessionState.FAILED

@@ -163,6 +163,7 @@ class Capture:
         self.last_activity = trio.current_time()
         self.stopping = False
         self.stopped = trio.Event()
+        self.armed = trio.Event()
         self._batches = 0
         self._closed_for_entries = False
         root = Path(repo.root)
@@ -225,7 +226,7 @@ class Capture:
         Cancellation: the write itself is shielded (bounded by 30 s), so an entry is either stored and
         acknowledged or not stored; cancellation is delivered after.
         """
-        now = time.time()
+        now = round(time.time(), 6)
         new: list[Item] = [(k, dict(p), now) for k, p in items]
         async with self._lock:
             if self._closed_for_entries:
@@ -383,6 +384,7 @@ class Capture:
         async with self._open_watcher(
             self.repo.root, ignore=ignore, **self._watcher_options
         ) as watcher:
+            self.armed.set()
             more, end, touched = await self.probe()
             if more:
                 await self.add_entries(more, carry_on_failure=True)
@@ -460,7 +462,7 @@ class Capture:
                             (
                                 EntryKind.SESSION_STOP,
                                 {"reason": reason.value, "detail": detail},
-                                time.time(),
+                                round(time.time(), 6),
                             ),
                         ],
                         len(self._carry),
