@@ -258,7 +258,11 @@ class InotifyWatcher:
                     raise StopAsyncIteration from None
                 if self._closed:
                     raise StopAsyncIteration
-                self._read_events()
+                try:
+                    self._read_events()
+                except WatchLimitError:
+                    self._need_rescan = True  # events after the failure were not handled
+                    raise
 
     def _take_batch(self) -> ChangeBatch:
         batch = ChangeBatch(changes=tuple(self._pending), rescan=self._pending_rescan)
