@@ -1,0 +1,283 @@
+"""The context provider: parallel sources with their own deadlines, the live cache and its dirtying."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from git_repos import git, make_repo
+from scribe_support import next_event, open_stack, open_test_repo
+
+import adapters
+import engine
+from engine._context import (
+    ContextError,
+    ContextProvider,
+    SourceSpec,
+    SourceStatus,
+    get_context_sync,
+)
+from engine._context_sources import ContextTarget, default_sources
+from engine._scribe_rules import Aspect
+
+FILES = {"src/app.py": "a = 1\n", "TODO.md": "- [ ] ship\n", "README.md": "# r\n"}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = make_repo(tmp_path / "work", files=FILES)
+    git(root, "checkout", "-q", "-b", "feat/B-3")
+    return root
+
+
+async def _target(repo: Path, **kw: Any) -> ContextTarget:
+    return ContextTarget(
+        session_id="s-1",
+        git=await open_test_repo(repo),
+        fs=adapters.ScopedFileSystem(repo),
+        files=("TODO.md", "missing.md"),
+        **kw,
+    )
+
+
+def _failing(spec: SourceSpec) -> SourceSpec:
+    async def fetch(t: ContextTarget) -> Any:
+        raise ContextError(f"{spec.name} is broken")
+
+    return dataclasses.replace(spec, fetch=fetch)
+
+
+def _hanging(spec: SourceSpec) -> SourceSpec:
+    async def fetch(t: ContextTarget) -> Any:
+        await trio.sleep_forever()
+
+    return dataclasses.replace(spec, fetch=fetch, timeout=0.2)
+
+
+GIT_AND_FILES = ("branch", "status", "log", "diff", "files")
+
+
+@pytest.mark.parametrize("broken", GIT_AND_FILES)
+@pytest.mark.parametrize("how", ["error", "timeout"])
+async def test_one_failing_source_never_fails_the_whole(repo: Path, broken: str, how: str) -> None:
+    sources = {name: spec for name, spec in default_sources().items() if name in GIT_AND_FILES}
+    sources[broken] = (_failing if how == "error" else _hanging)(sources[broken])
+    roles = {"r": engine._context.RoleProfile(GIT_AND_FILES, files=("TODO.md",))}
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, sources=sources, roles=roles)
+        provider.attach(await _target(repo))
+        ctx = await provider.context("s-1", "r")
+    assert list(ctx.sources) == list(GIT_AND_FILES)
+    bad = ctx.sources[broken]
+    assert bad.status is (SourceStatus.ERROR if how == "error" else SourceStatus.TIMEOUT)
+    assert bad.value is None and bad.error
+    if how == "error":
+        assert bad.error == f"ContextError: {broken} is broken"
+    for name in GIT_AND_FILES:
+        if name != broken:
+            assert ctx.sources[name].status is SourceStatus.OK, ctx.sources[name]
+    assert not ctx.ok
+    # a failed source is not cached: the next gather tries it again, the rest answer from memory
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, sources=sources, roles=roles)
+        provider.attach(await _target(repo))
+        await provider.context("s-1", "r")
+        assert provider.dirty("s-1") == {broken}
+        again = await provider.context("s-1", "r")
+        assert again.sources[broken].status is bad.status and not again.sources[broken].cached
+        assert all(again.sources[n].cached for n in GIT_AND_FILES if n != broken)
+
+
+async def test_real_sources_report_real_values(repo: Path) -> None:
+    (repo / "src" / "app.py").write_text("a = 2\nb = 3\n")
+    (repo / "new.txt").write_text("n\n")
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng)
+        provider.attach(await _target(repo, backlog_id="B-3"))
+        ctx = await provider.context("s-1", "implementer")
+    assert ctx.value("branch")["branch"] == "feat/B-3"
+    st = ctx.value("status")
+    assert st["changed"] == [{"path": "src/app.py", "index": ".", "worktree": "M"}]
+    assert st["untracked"] == ["new.txt"] and not st["clean"]
+    assert ctx.value("diff")["files"][0] == {
+        "path": "src/app.py",
+        "added": 2,
+        "deleted": 1,
+        "old_path": None,
+    }
+    assert [c["subject"] for c in ctx.value("log")] == ["initial"]
+    assert ctx.value("files") == [{"path": "TODO.md", "text": "- [ ] ship\n"}]
+    # no worklog store attached: those sources report errors, the rest answer
+    assert ctx.sources["worklog"].status is SourceStatus.ERROR
+    assert ctx.sources["summary"].status is SourceStatus.ERROR
+
+
+async def test_unborn_repository_has_an_empty_diff(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "empty")
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng)
+        provider.attach(ContextTarget("s", git=await open_test_repo(root)))
+        ctx = await provider.context("s", "coder")
+    assert ctx.value("diff")["unborn"] is True
+    assert ctx.value("branch")["head"] is None
+
+
+async def test_bad_requests_are_typed_errors(repo: Path) -> None:
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng)
+        with pytest.raises(engine.SessionNotFoundError):
+            await provider.context("nobody", "coder")
+        provider.attach(await _target(repo))
+        with pytest.raises(engine.InvalidArgumentError, match="unknown role"):
+            await provider.context("s-1", "astronaut")
+        with pytest.raises(engine.InvalidArgumentError):
+            ContextProvider(eng, roles={"x": engine._context.RoleProfile(("nope",))})
+
+
+async def test_concurrent_requests_share_one_fetch(repo: Path) -> None:
+    calls = 0
+    gate = trio.Event()
+
+    async def slow(t: ContextTarget) -> int:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return calls
+
+    sources = {"slow": SourceSpec("slow", slow, frozenset({Aspect.TREE}))}
+    roles = {"r": engine._context.RoleProfile(("slow",))}
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, sources=sources, roles=roles)
+        provider.attach(ContextTarget("s"))
+        results: list[Any] = []
+
+        async def ask() -> None:
+            results.append((await provider.context("s", "r")).value("slow"))
+
+        async with trio.open_nursery() as n:
+            for _ in range(5):
+                n.start_soon(ask)
+            await trio.testing.wait_all_tasks_blocked()
+            # a change while the fetch runs keeps the source dirty (the answer may be stale)
+            provider.invalidate("s", {Aspect.TREE})
+            gate.set()
+        assert calls == 1 and results == [1] * 5
+        assert provider.dirty("s") == {"slow"}
+        assert (await provider.context("s", "r")).value("slow") == 2
+        assert provider.dirty("s") == frozenset()
+
+
+async def test_cancelled_leader_hands_over(repo: Path) -> None:
+    calls = 0
+
+    async def fetch(t: ContextTarget) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await trio.sleep_forever()
+        return calls
+
+    sources = {"x": SourceSpec("x", fetch, frozenset({Aspect.TREE}))}
+    roles = {"r": engine._context.RoleProfile(("x",))}
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, sources=sources, roles=roles)
+        provider.attach(ContextTarget("s"))
+        got: list[Any] = []
+        async with trio.open_nursery() as n:
+            leader = trio.CancelScope()
+
+            async def lead() -> None:
+                with leader:
+                    await provider.context("s", "r")
+
+            async def follow() -> None:
+                got.append((await provider.context("s", "r")).value("x"))
+
+            n.start_soon(lead)
+            await trio.testing.wait_all_tasks_blocked()
+            n.start_soon(follow)
+            await trio.testing.wait_all_tasks_blocked()
+            leader.cancel()
+        assert got == [2]
+        assert provider.dirty("s") == frozenset()
+
+
+async def test_sync_callers_go_through_the_engine_thread(repo: Path) -> None:
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng)
+        provider.attach(await _target(repo))
+        ctx = await trio.to_thread.run_sync(get_context_sync, provider, "s-1", "coder")
+        assert ctx.value("branch")["branch"] == "feat/B-3"
+        with pytest.raises(engine.SessionNotFoundError):
+            await trio.to_thread.run_sync(get_context_sync, provider, "nobody", "coder")
+
+
+async def test_the_watcher_dirties_exactly_what_changed(pg_url: str, repo: Path) -> None:
+    async with open_stack(pg_url) as s:
+        rec = await s.scribe.start(repo)
+        provider = s.context
+        for role in provider.roles:
+            await s.scribe.context_for(rec.id, role)
+        assert provider.dirty(rec.id) == frozenset()
+        fetched = provider.statistics().fetched
+        unchanged = await s.scribe.context_for(rec.id, "implementer")
+        assert unchanged.from_cache and provider.statistics().fetched == fetched
+
+        async def dirtied_by(action: Any) -> frozenset[str]:
+            for role in provider.roles:
+                await s.scribe.context_for(rec.id, role)
+            assert provider.dirty(rec.id) == frozenset()
+            async with s.engine.open_subscription(["session.worklog"]) as sub:
+                action()
+                await next_event(sub, lambda e: e.session_id == rec.id)
+            return provider.dirty(rec.id)
+
+        # an edit of a source file: status and diff only (the worklog is written through)
+        assert await dirtied_by(lambda: (repo / "src" / "app.py").write_text("a = 5\n")) == {
+            "status",
+            "diff",
+        }
+        after = await s.scribe.context_for(rec.id, "implementer")
+        ran = {n for n, r in after.sources.items() if not r.cached}
+        assert ran == {"status", "diff"}
+        assert after.value("worklog")[-1]["kind"] == "files"
+        # an edit of a chosen file also dirties the files source
+        assert await dirtied_by(lambda: (repo / "TODO.md").write_text("- [x] ship\n")) == {
+            "status",
+            "diff",
+            "files",
+        }
+        # a commit moves HEAD: branch and log, and status and diff (they compare with HEAD)
+        assert await dirtied_by(lambda: git(repo, "commit", "-q", "-am", "work")) == {
+            "branch",
+            "log",
+            "status",
+            "diff",
+        }
+        committed = await s.scribe.context_for(rec.id, "implementer")
+        assert committed.value("log")[0]["subject"] == "work"
+        assert committed.value("status")["clean"]
+        # a summary arriving is written through as well
+        await s.pipeline.wait_idle()
+        assert "summary" not in provider.dirty(rec.id)
+
+
+async def test_context_events_are_published(pg_url: str, repo: Path) -> None:
+    async with open_stack(pg_url) as s:
+        rec = await s.scribe.start(repo)
+        async with s.engine.open_subscription(["session.context"]) as sub:
+            await s.scribe.context_for(rec.id, "coder")
+            gathered = await next_event(sub, lambda e: e.payload["event"] == "gathered")
+            assert gathered.session_id == rec.id and gathered.payload["role"] == "coder"
+            (repo / "src" / "app.py").write_text("changed\n")
+            dirty = await next_event(sub, lambda e: e.payload["event"] == "dirty")
+            assert set(dirty.payload["sources"]) == {"status", "diff"}
+        await s.scribe.stop(rec.id)
+        # a finished session's context is gathered on demand without a cache
+        ctx = await s.scribe.context_for(rec.id, "reviewer")
+        assert ctx.value("branch")["branch"] == "feat/B-3"
+        assert ctx.value("worklog")[-1]["kind"] == "session_stop"
+        assert ctx.sources["related"].status is SourceStatus.OK
