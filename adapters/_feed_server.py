@@ -15,6 +15,7 @@ The message schema is in docs/feed.md.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 import urllib.parse
@@ -64,6 +65,8 @@ __all__ = [
     "open_feed_server",
 ]
 
+logger = logging.getLogger("adapters.feed")
+
 #: Close code for a binary frame (the feed speaks JSON text only).
 CLOSE_BINARY: Final = 1003
 #: Close code for a client that keeps flooding past its rate limit.
@@ -94,6 +97,8 @@ class FeedServerConfig:
         max_frame_bytes: frames stop growing past this many bytes.
         max_message_size: largest client message accepted (bigger ones close with 1009).
         send_timeout: seconds one frame may take to send before the client is dropped as stalled.
+        min_frame_interval: seconds between two flushes to one client; events arriving in between
+            share frames (0 sends every event at once, at a syscall per event per client).
         ping_interval: seconds between server pings.
         ping_timeout: seconds a pong may take before the client is dropped as dead.
         command_rate: client commands per second refilled into each connection's bucket.
@@ -113,6 +118,7 @@ class FeedServerConfig:
     max_frame_bytes: int = 256 * 1024
     max_message_size: int = 64 * 1024
     send_timeout: float = 10.0
+    min_frame_interval: float = 0.01
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     command_rate: float = 20.0
@@ -139,6 +145,7 @@ class FeedServerStatistics:
     protocol_errors: int
     rate_limited: int
     engine_dropped: int
+    handler_errors: int
     hub: FeedHubStatistics
 
 
@@ -219,6 +226,7 @@ class FeedServer:
         self._protocol_errors = 0
         self._rate_limited = 0
         self._engine_dropped = 0
+        self._handler_errors = 0
 
     @property
     def port(self) -> int:
@@ -252,6 +260,7 @@ class FeedServer:
             protocol_errors=self._protocol_errors,
             rate_limited=self._rate_limited,
             engine_dropped=self._engine_dropped,
+            handler_errors=self._handler_errors,
             hub=self._hub.statistics(),
         )
 
@@ -297,6 +306,16 @@ class FeedServer:
         )
 
     async def _handle(self, request: WebSocketRequest) -> None:
+        # One connection's trouble never reaches the server or the other clients.
+        try:
+            await self._handle_request(request)
+        except* ConnectionClosed:
+            pass  # the peer went away during the handshake or a reply
+        except* Exception:
+            self._handler_errors += 1
+            logger.exception("feed connection failed")
+
+    async def _handle_request(self, request: WebSocketRequest) -> None:
         path, token = _token_from(request)
         if path != self._config.path:
             await self._reject(request, 404, "not_found", f"the feed is at {self._config.path}")
@@ -365,33 +384,47 @@ class FeedServer:
                     await self._read_loop(client)
                     nursery.cancel_scope.cancel()
         finally:
-            self._hub.remove_client(cid)
             del self._clients[cid]
             code, reason = client.close_code, client.close_reason
             if self._closing and code == 1000:
                 code, reason = 1001, "server shutting down"
-            with trio.CancelScope(shield=True), trio.move_on_after(1.0):
-                await conn.aclose(code, reason)
+            try:
+                with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                    if code in (CLOSE_POLICY, CLOSE_BINARY, CLOSE_TOKEN_EXPIRED):
+                        # Let the client read why (the replies queued before the close), briefly.
+                        with trio.move_on_after(0.5):
+                            while (frame := self._hub.take(cid)) is not None:
+                                await conn.send_message(frame.decode())
+                    await conn.aclose(code, reason)
+            finally:
+                self._hub.remove_client(cid)
 
     async def _send_loop(self, client: _Client) -> None:
         hub = self._hub
         timeout = self._config.send_timeout
+        interval = self._config.min_frame_interval
+        last_flush = -math.inf
         while True:
-            frame = hub.take(client.cid)
-            if frame is None:
+            if not hub.pending(client.cid):
                 client.ready = trio.Event()
                 await client.ready.wait()
-                continue
-            with trio.move_on_after(timeout) as scope:
-                try:
-                    await client.conn.send_message(frame.decode())
-                except ConnectionClosed:
-                    client.scope.cancel()
+            # At most one flush per interval: under load the events of the interval share frames
+            # (one send per client instead of one per event); a quiet client is served at once.
+            wait_until = last_flush + interval
+            if wait_until > trio.current_time():
+                await trio.sleep_until(wait_until)
+            last_flush = trio.current_time()
+            while (frame := hub.take(client.cid)) is not None:
+                with trio.move_on_after(timeout) as scope:
+                    try:
+                        await client.conn.send_message(frame.decode())
+                    except ConnectionClosed:
+                        client.scope.cancel()
+                        return
+                if scope.cancelled_caught:
+                    self._closed_slow += 1
+                    client.close(CLOSE_SLOW, "send timeout: the client does not read")
                     return
-            if scope.cancelled_caught:
-                self._closed_slow += 1
-                client.close(CLOSE_SLOW, "send timeout: the client does not read")
-                return
 
     async def _ping_loop(self, client: _Client) -> None:
         cfg = self._config
