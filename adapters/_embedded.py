@@ -292,7 +292,7 @@ class EmbeddedServer:
             if self._as_root:
                 _ensure_system_user()
                 _ensure_searchable(self.pgdata.parent)
-                _ensure_searchable(self._bin)
+                _ensure_install_readable(self._bin.parent)
                 self._chown(self.pgdata)
         except OSError as exc:
             raise EmbeddedServerError(
@@ -339,6 +339,34 @@ def _ensure_searchable(path: Path) -> None:
         mode = directory.stat().st_mode
         if not mode & stat.S_IXOTH:
             directory.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
+_install_checked: set[Path] = set()
+
+
+def _ensure_install_readable(install: Path) -> None:
+    """Let the server's user read the installation and run its programs (a restrictive umask at install
+    time would lock it out); checked once per process."""
+    if install in _install_checked:
+        return
+    _ensure_searchable(install)
+    read_x = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+    for directory, _dirs, files in os.walk(install):
+        here = Path(directory)
+        mode = here.stat().st_mode
+        if mode & read_x != read_x:
+            here.chmod(stat.S_IMODE(mode) | read_x)
+        for name in files:
+            path = here / name
+            mode = path.lstat().st_mode
+            if not stat.S_ISREG(mode):
+                continue
+            wanted = stat.S_IRGRP | stat.S_IROTH
+            if mode & stat.S_IXUSR:
+                wanted |= stat.S_IXGRP | stat.S_IXOTH
+            if mode & wanted != wanted:
+                path.chmod(stat.S_IMODE(mode) | wanted)
+    _install_checked.add(install)
 
 
 # -- sharing one server between engine processes --------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
@@ -228,3 +229,39 @@ async def test_high_priority_query_overtakes_queued_low_ones(pg_url: str) -> Non
             nursery.start_soon(query, "high", engine.Priority.HIGH)
         assert order[0] == "high"
         assert sorted(order[1:]) == ["low0", "low1", "low2"]
+
+
+async def test_cancellations_at_random_moments_leave_the_pool_consistent(pg_url: str) -> None:
+    app = "test-cancel-storm"
+    rng = random.Random(1234)
+    async with adapters.open_database(pg_url, pool_size=3, application_name=app) as db:
+        await db.execute("CREATE TABLE IF NOT EXISTS storm (id int)")
+        before = await _backend_pids(db, app)
+        outcomes = {"done": 0, "cancelled": 0}
+
+        def tx(conn: psycopg.Connection[Any]) -> None:
+            conn.execute("INSERT INTO storm VALUES (1)")
+            conn.execute("SELECT pg_sleep(0.002)")
+            conn.execute("DELETE FROM storm WHERE id = 1")
+
+        async def one(i: int) -> None:
+            with trio.move_on_after(rng.choice([0, 0.0005, 0.001, 0.002, 0.004, 0.008])) as scope:
+                if i % 3 == 0:
+                    await db.run_sync(tx)
+                elif i % 3 == 1:
+                    await db.fetch("SELECT pg_sleep(0.003), g FROM generate_series(1, 3) g")
+                else:
+                    await db.execute("SELECT pg_sleep(0.001)")
+            outcomes["cancelled" if scope.cancelled_caught else "done"] += 1
+
+        async with trio.open_nursery() as nursery:
+            for i in range(150):
+                nursery.start_soon(one, i)
+                if i % 10 == 0:
+                    await trio.sleep(0.002)
+        assert outcomes["cancelled"] > 0 and outcomes["done"] > 0
+        stats = db.statistics()
+        assert stats.threads_in_use == 0 and stats.gate_waiting == 0 and stats.errors == 0
+        assert await _active(db, app) == []
+        assert await db.fetchval("SELECT count(*) FROM storm") == 0  # no transaction half-committed
+        assert await _backend_pids(db, app) == before  # every connection came back usable
