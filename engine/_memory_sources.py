@@ -177,12 +177,12 @@ class FactsSource:
 async def run_memory_sweeper(
     store: MemoryStore,
     interval: float,
-    *,
     on_sweep: Callable[[SweepReport], object] | None = None,
 ) -> None:
     """Delete expired memory every ``interval`` seconds, forever (a service for the engine tree).
 
-    Start it with ``eng.start_service(run_memory_sweeper, store, 60.0, name="memory-sweeper")``.
+    Start it with ``eng.start_service(run_memory_sweeper, store, 60.0, name="memory-sweeper")``
+    (``start_service`` passes positional arguments only, so ``on_sweep`` is positional too).
     Reads never return expired rows anyway; the sweeper only reclaims space.
 
     Args:
