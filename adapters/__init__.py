@@ -51,3 +51,13 @@ from ._pg_migrations import Migration as Migration
 from ._pg_migrations import discover_migrations as discover_migrations
 from ._registry import SessionRegistry as SessionRegistry
 from ._registry import open_session_registry as open_session_registry
+from ._embedding import HashingEmbedder as HashingEmbedder
+from ._gencache import PostgresGenerationStore as PostgresGenerationStore
+from ._gencache import create_generation_cache as create_generation_cache
+from ._memory import PostgresMemoryStore as PostgresMemoryStore
+from ._memory import create_memory_store as create_memory_store
+from ._memory_sources import SubprocessSource as SubprocessSource
+from ._memory_sources import SubprocessSourceError as SubprocessSourceError
+from ._memory_sources import SummarySource as SummarySource
+from ._memory_sources import WorklogSource as WorklogSource
+from ._memory_sources import default_memory_sources as default_memory_sources
