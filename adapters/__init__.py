@@ -1,8 +1,15 @@
 """Adapters that implement the engine's protocols over git, the filesystem, PostgreSQL and websockets."""
 
+from ._control import ControlClient as ControlClient
+from ._control import ControlServer as ControlServer
+from ._control import DaemonAlreadyRunningError as DaemonAlreadyRunningError
+from ._control import open_control_server as open_control_server
 from ._dashboard import Dashboard as Dashboard
 from ._dashboard import EngineCollector as EngineCollector
 from ._dashboard import open_dashboard as open_dashboard
+from ._embedded import EmbeddedServer as EmbeddedServer
+from ._embedded import open_embedded_server as open_embedded_server
+from ._embedding import HashingEmbedder as HashingEmbedder
 from ._feed_client import FeedClient as FeedClient
 from ._feed_client import FeedClientError as FeedClientError
 from ._feed_client import FeedConnectionError as FeedConnectionError
@@ -26,13 +33,17 @@ from ._feed_token import FeedTokenInvalidError as FeedTokenInvalidError
 from ._feed_token import make_token as make_token
 from ._feed_token import verify_token as verify_token
 from ._fs import ScopedFileSystem as ScopedFileSystem
+from ._gencache import PostgresGenerationStore as PostgresGenerationStore
+from ._gencache import create_generation_cache as create_generation_cache
 from ._git import GitRepository as GitRepository
 from ._git import open_repository as open_repository
-from ._watcher import InotifyWatcher as InotifyWatcher
-from ._watcher import WatcherStatistics as WatcherStatistics
-from ._watcher import open_watcher as open_watcher
-from ._embedded import EmbeddedServer as EmbeddedServer
-from ._embedded import open_embedded_server as open_embedded_server
+from ._memory import PostgresMemoryStore as PostgresMemoryStore
+from ._memory import create_memory_store as create_memory_store
+from ._memory_sources import SubprocessSource as SubprocessSource
+from ._memory_sources import SubprocessSourceError as SubprocessSourceError
+from ._memory_sources import SummarySource as SummarySource
+from ._memory_sources import WorklogSource as WorklogSource
+from ._memory_sources import default_memory_sources as default_memory_sources
 from ._pg import Database as Database
 from ._pg import DatabaseStatistics as DatabaseStatistics
 from ._pg import open_database as open_database
@@ -51,13 +62,7 @@ from ._pg_migrations import Migration as Migration
 from ._pg_migrations import discover_migrations as discover_migrations
 from ._registry import SessionRegistry as SessionRegistry
 from ._registry import open_session_registry as open_session_registry
-from ._embedding import HashingEmbedder as HashingEmbedder
-from ._gencache import PostgresGenerationStore as PostgresGenerationStore
-from ._gencache import create_generation_cache as create_generation_cache
-from ._memory import PostgresMemoryStore as PostgresMemoryStore
-from ._memory import create_memory_store as create_memory_store
-from ._memory_sources import SubprocessSource as SubprocessSource
-from ._memory_sources import SubprocessSourceError as SubprocessSourceError
-from ._memory_sources import SummarySource as SummarySource
-from ._memory_sources import WorklogSource as WorklogSource
-from ._memory_sources import default_memory_sources as default_memory_sources
+from ._watcher import InotifyWatcher as InotifyWatcher
+from ._watcher import WatcherStatistics as WatcherStatistics
+from ._watcher import open_watcher as open_watcher
+from ._worklog_store import PostgresWorklogStore as PostgresWorklogStore

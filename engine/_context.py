@@ -28,6 +28,7 @@ __all__ = [
     "Context",
     "ContextError",
     "ContextProvider",
+    "ContextSourceStatus",
     "ContextStatistics",
     "RoleProfile",
     "SourceResult",
@@ -48,6 +49,9 @@ class SourceStatus(enum.StrEnum):
     ERROR = "error"
     TIMEOUT = "timeout"
 
+
+#: The name :mod:`engine` exports :class:`SourceStatus` under (the rehydrator has its own).
+ContextSourceStatus = SourceStatus
 
 Fetch = Callable[["ContextTarget"], Awaitable[Any]]
 

@@ -40,6 +40,8 @@ command("demo", "show the engine at work: priorities, a crash, a graceful cancel
     (_demo_args, _demo_run)
 )
 
+from . import _cli_sessions  # noqa: E402, F401  (registers serve, start, stop, list, ...)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""

@@ -1,0 +1,248 @@
+"""The ``scribe`` command line against a real daemon subprocess, as a user would type it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from git_repos import GIT_ENV, git, make_repo
+
+SCRIBE = str(Path(sys.executable).with_name("scribe"))
+START_TIMEOUT = 60.0
+
+
+class Daemon:
+    """A ``scribe serve`` subprocess with its own home."""
+
+    def __init__(self, home: Path, db_url: str, cwd: Path) -> None:
+        self.home = home
+        self.cwd = cwd
+        self.env = {
+            **os.environ,
+            **GIT_ENV,
+            "SCRIBE_HOME": str(home),
+            "SCRIBE_DATABASE_URL": db_url,
+        }
+        self.proc: subprocess.Popen[str] | None = None
+        self.output = ""
+
+    def start(self, *extra: str) -> str:
+        """Start the daemon and return what it printed once ready."""
+        self.proc = subprocess.Popen(
+            [SCRIBE, "serve", "--dashboard-port", "0", "--feed-port", "0", *extra],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        lines = []
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Try:"):
+                return "".join(lines)
+        self.kill()
+        raise AssertionError("daemon did not start:\n" + "".join(lines))
+
+    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``scribe ARGS`` as a user would."""
+        return subprocess.run(
+            [SCRIBE, *args],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=60,
+        )
+
+    def json(self, *args: str) -> Any:
+        """Run ``scribe ARGS --json`` and return the parsed answer (it must succeed)."""
+        r = self.run(*args, "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def stop(self) -> str:
+        """SIGTERM, and the rest of what the daemon printed."""
+        assert self.proc is not None and self.proc.stdout is not None
+        self.proc.send_signal(signal.SIGTERM)
+        rest = self.proc.stdout.read()
+        assert self.proc.wait(timeout=60) == 0, rest
+        self.proc.stdout.close()
+        self.proc = None
+        return rest
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+
+def wait_for(check: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = make_repo(tmp_path / "work", files={"app.py": "a = 1\n", "TODO.md": "- [ ] x\n"})
+    git(root, "checkout", "-q", "-b", "feat/B-31-cli")
+    return root
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, fresh_pg_url: str, repo: Path) -> Iterator[Daemon]:
+    d = Daemon(tmp_path / "home", fresh_pg_url, repo)
+    try:
+        yield d
+    finally:
+        d.kill()
+
+
+def test_commands_say_clearly_when_no_daemon_runs(daemon: Daemon) -> None:
+    for args in (["list"], ["status"], ["info", "B-1"], ["append", "B-1", "hi"]):
+        r = daemon.run(*args)
+        assert r.returncode == 3, r
+        assert "no scribe daemon is running" in r.stderr and "scribe serve" in r.stderr
+    r = daemon.run("frobnicate")
+    assert r.returncode == 2
+
+
+def test_cli_against_a_running_daemon(daemon: Daemon, repo: Path, tmp_path: Path) -> None:
+    printed = daemon.start()
+    assert "Scribe is running" in printed
+    for what in ("dashboard   http://127.0.0.1:", "live feed   ws://127.0.0.1:", "feed token  ey"):
+        assert what in printed
+    assert f"control     {daemon.home / 'scribe.sock'}" in printed
+    status = daemon.json("status")
+    assert status["socket"] == str(daemon.home / "scribe.sock")
+    [session] = daemon.json("list")
+    sid = session["id"]
+    assert session["backlog_id"] == "B-31" and session["state"] == "active"
+    assert status["session"] == sid
+
+    (repo / "app.py").write_text("a = 2\n")
+    wait_for(lambda: any(e["kind"] == "files" for e in daemon.json("worklog", sid)["entries"]))
+    r = daemon.run("append", "B-31", "Decision:", "keep", "the", "CLI", "thin")
+    assert r.returncode == 0 and "note stored" in r.stdout
+    r = daemon.run("append", sid, "-", stdin="- [ ] write docs\n")
+    assert r.returncode == 0
+
+    md = daemon.run("worklog", "B-31")
+    assert md.returncode == 0
+    assert md.stdout.startswith("# Worklog: ")
+    assert (
+        "**Files** modified `app.py`" in md.stdout
+        and "**Note** Decision: keep the CLI thin" in md.stdout
+    )
+
+    summary = wait_for(
+        lambda: (s := daemon.json("summary", sid)["summary"]) and s["next_steps"] and s
+    )
+    assert summary["decisions"] == ["keep the CLI thin"]
+    assert summary["next_steps"] == ["write docs"]
+
+    info = daemon.run("info", sid)
+    assert info.returncode == 0 and "feat/B-31-cli" in info.stdout and "B-31" in info.stdout
+    ctx = daemon.json("context", sid, "--role", "coder")
+    assert ctx["role"] == "coder" and all(s["status"] == "ok" for s in ctx["sources"].values())
+    assert ctx["sources"]["branch"]["value"]["branch"] == "feat/B-31-cli"
+    table = daemon.run("context", sid, "--role", "planner")
+    assert table.returncode == 0 and "source" in table.stdout and "related" in table.stdout
+
+    assert daemon.json("tag", sid, "api", "urgent")["tags"] == ["api", "urgent"]
+    assert daemon.json("untag", sid, "urgent")["tags"] == ["api"]
+    assert [s["id"] for s in daemon.json("list", "--tag", "api")] == [sid]
+    assert daemon.json("list", "--tag", "nope") == []
+
+    other = make_repo(tmp_path / "other", files={"x.py": "x\n"})
+    started = daemon.json(
+        "start", "--repo", str(other), "--backlog-id", "B-32", "--kind", "planning",
+        "--priority", "low", "--tag", "plan,docs", "--no-idle-timeout",
+    )  # fmt: skip
+    assert started["backlog_id"] == "B-32" and started["tags"] == ["plan", "docs"]
+    assert started["kind"] == "planning" and started["idle_timeout"] is None
+    assert {s["id"] for s in daemon.json("list", "--status", "active")} == {sid, started["id"]}
+    assert daemon.json("stop", "B-32")["state"] == "completed"
+    assert [s["id"] for s in daemon.json("list", "--status", "completed")] == [started["id"]]
+
+    bad = daemon.run("context", sid, "--role", "astronaut")
+    assert bad.returncode == 1 and "unknown role" in bad.stderr
+    missing = daemon.run("info", "B-999")
+    assert missing.returncode == 1 and "no session matches" in missing.stderr
+    empty = daemon.run("append", sid, "   ")
+    assert empty.returncode == 1 and "must not be empty" in empty.stderr
+    stopped_again = daemon.run("stop", "B-32")
+    assert stopped_again.returncode == 1 and "already completed" in stopped_again.stderr
+
+    assert daemon.json("validate") == {"orphaned": []}
+    assert daemon.json("cleanup", "--days", "1")["removed"] == 0
+    assert daemon.json("cleanup", "--days", "0")["removed"] == 1
+    assert [s["id"] for s in daemon.json("list")] == [sid]
+
+    rest = daemon.stop()
+    assert "Scribe stopped." in rest
+    assert not (daemon.home / "scribe.sock").exists()
+    # the graceful stop ended the live session with its stop entry
+    daemon.start("--no-session")
+    [after] = daemon.json("list")
+    assert after["state"] == "completed"
+    entries = daemon.json("worklog", sid)["entries"]
+    assert entries[-1]["kind"] == "session_stop" and entries[-1]["payload"]["reason"] == "shutdown"
+    daemon.stop()
+
+
+def test_sigkill_leaves_orphans_and_every_acknowledged_entry(daemon: Daemon, repo: Path) -> None:
+    daemon.start("--mirror", ".scribe/{backlog}.md")
+    [session] = daemon.json("list")
+    sid = session["id"]
+    acknowledged = []
+    for i in range(20):
+        r = daemon.json("append", sid, f"note {i}")
+        acknowledged.append(r["seq"])
+        (repo / f"f{i}.py").write_text(f"x = {i}\n")
+    mirror = repo / ".scribe" / "B-31.md"
+    wait_for(mirror.exists)
+    daemon.kill()
+    assert (daemon.home / "scribe.sock").exists()  # left behind by the killed daemon
+
+    printed = daemon.start("--no-session")
+    assert "orphaned" in printed and sid in printed
+    [after] = daemon.json("list", "--status", "orphaned")
+    assert after["id"] == sid
+    stored = {e["seq"]: e for e in daemon.json("worklog", sid)["entries"]}
+    for seq in acknowledged:
+        assert stored[seq]["kind"] == "note"
+    assert [e["payload"]["text"] for s, e in sorted(stored.items()) if e["kind"] == "note"] == [
+        f"note {i}" for i in range(20)
+    ]
+    assert sorted(stored) == list(range(1, len(stored) + 1))
+    # the mirror is whole: some complete version, never a torn one
+    text = mirror.read_text()
+    assert text.startswith("# Worklog: ") and text.endswith("\n")
+    assert "**Session started**" in text
+    # an orphan can be closed out by hand
+    assert daemon.json("stop", sid)["state"] == "completed"
+    daemon.stop()
