@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install everything on a fresh Debian machine, then run the main job (default: `scribe demo`).
+# Install everything on a fresh Debian machine, then run the main job: `scribe serve` on the repository
+# in the current directory (or `--repo PATH`), on the embedded PostgreSQL unless SCRIBE_DATABASE_URL
+# is set. Arguments go to `scribe serve` (see `scripts/run.sh --help`).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+caller="$PWD"
+project="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$project"
 source scripts/_bootstrap.sh
 bootstrap_python
-if [ "$#" -eq 0 ]; then
-  set -- demo
-fi
-exec .venv/bin/scribe "$@"
+cd "$caller"
+exec "$project/.venv/bin/scribe" serve "$@"
