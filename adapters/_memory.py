@@ -184,6 +184,7 @@ def _search_sql(
             " {a}.id DESC) AS r, 1 - ({a}.embedding <=> %(vec)s::vector) AS s"
             " FROM {t} {a} WHERE {a}.embedding IS NOT NULL AND {a}.embedding_model = %(emodel)s"
             " AND vector_dims({a}.embedding) = %(edims)s AND {a}.expires_at > now() {f}"
+            " AND 1 - ({a}.embedding <=> %(vec)s::vector) >= %(vmin)s"
             " ORDER BY {a}.embedding <=> %(vec)s::vector LIMIT %(lim)s)"
         )
         vec_join = " LEFT JOIN vec ON vec.id = {a}.id"
@@ -243,10 +244,18 @@ class PostgresMemoryStore:
     back; nothing is half-written.
     """
 
-    def __init__(self, db: Database, *, embedder: Embedder | None, vector_columns: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        embedder: Embedder | None,
+        vector_columns: bool,
+        min_vector_similarity: float = 0.0,
+    ) -> None:
         self._db = db
         self._embedder = embedder
         self._vector_columns = vector_columns
+        self._min_vector_similarity = min_vector_similarity
 
     @property
     def database(self) -> Database:
@@ -481,7 +490,11 @@ class PostgresMemoryStore:
             assert embedded is not None
             if embedded[0] is not None:
                 use_vector = True
-                params |= {"vec": embedded[0], **self._embedding_params()}
+                params |= {
+                    "vec": embedded[0],
+                    "vmin": self._min_vector_similarity,
+                    **self._embedding_params(),
+                }
         statement = _search_sql(table, alias, cols, text_col, filters=filters, vector=use_vector)
         rows = await self._db.fetch(statement, params)
         return SearchResult(tuple(_hits_from_rows(rows, convert, limit)), vector)
@@ -937,9 +950,13 @@ class PostgresMemoryStore:
 
 
 async def create_memory_store(
-    db: Database, *, embedder: Embedder | None = None
+    db: Database, *, embedder: Embedder | None = None, min_vector_similarity: float = 0.0
 ) -> PostgresMemoryStore:
     """A memory store over ``db``, finding out whether the database has the vector columns.
+
+    Vector search returns rows whose cosine similarity to the query is at least
+    ``min_vector_similarity`` (tune it to the embedder: unrelated texts score near 0 with
+    :class:`HashingEmbedder`, higher with many learned models).
 
     Without pgvector (or with ``scribe.memory_vector = 'off'`` at migration time), vector search
     reports :attr:`engine.VectorStatus.UNAVAILABLE` and everything else works.
@@ -952,4 +969,11 @@ async def create_memory_store(
         "SELECT count(*) = 2 FROM information_schema.columns WHERE table_schema = current_schema()"
         " AND column_name = 'embedding' AND table_name IN ('memory_messages', 'memory_decisions')"
     )
-    return PostgresMemoryStore(db, embedder=embedder, vector_columns=bool(has_vector))
+    if not -1.0 <= min_vector_similarity <= 1.0:
+        raise InvalidArgumentError("min_vector_similarity must be within [-1, 1]")
+    return PostgresMemoryStore(
+        db,
+        embedder=embedder,
+        vector_columns=bool(has_vector),
+        min_vector_similarity=min_vector_similarity,
+    )

@@ -56,7 +56,10 @@ def payload_text(payload: Any, *, limit: int = _MAX_TEXT) -> str:
                 walk(value[k], f"{prefix}{k}." if prefix else f"{k}.")
         elif isinstance(value, list):
             if all(not isinstance(v, Mapping | list) for v in value):
-                parts.append(f"{prefix.rstrip('.')}: " + ", ".join(str(v) for v in value))
+                items = ", ".join(str(v) for v in value if v is not None and v != "")
+                label = prefix.rstrip(".")
+                if items:
+                    parts.append(f"{label}: {items}" if label else items)
             else:
                 for v in value:
                     walk(v, prefix)

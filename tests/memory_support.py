@@ -19,11 +19,16 @@ def new_session_id(prefix: str = "mem") -> str:
 
 @contextlib.asynccontextmanager
 async def open_store(
-    url: str, *, embedder: engine.Embedder | None = None
+    url: str, *, embedder: engine.Embedder | None = None, min_vector_similarity: float = 0.0
 ) -> AsyncIterator[tuple[adapters.Database, adapters.PostgresMemoryStore]]:
     """The database at ``url`` (migrated) and a memory store over it."""
     async with adapters.open_database(url, pool_size=4) as db:
-        yield db, await adapters.create_memory_store(db, embedder=embedder)
+        yield (
+            db,
+            await adapters.create_memory_store(
+                db, embedder=embedder, min_vector_similarity=min_vector_similarity
+            ),
+        )
 
 
 async def backdate(
