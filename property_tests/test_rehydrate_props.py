@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import (
+    Bundle,
     CallableSource,
     DropReason,
     Evidence,
@@ -110,7 +111,7 @@ def test_rehydrate_reports_every_source_and_never_waits_past_the_deadline(
 
         return CallableSource(name, search)
 
-    async def run() -> tuple[object, float]:
+    async def run() -> tuple[Bundle, float]:
         start = trio.current_time()
         bundle = await rehydrate(
             "query", sources=[make(*p) for p in plans], token_budget=budget, timeout=0.5
@@ -119,17 +120,17 @@ def test_rehydrate_reports_every_source_and_never_waits_past_the_deadline(
 
     bundle, took = trio.run(run, clock=clock)
     assert took <= 0.5 + 1e-9
-    assert [r.name for r in bundle.sources] == [p[0] for p in plans]  # type: ignore[attr-defined]
-    for report, (_, delay, fails, items) in zip(bundle.sources, plans, strict=True):  # type: ignore[attr-defined]
+    assert [r.name for r in bundle.sources] == [p[0] for p in plans]
+    for report, (_, delay, fails, items) in zip(bundle.sources, plans, strict=True):
         if delay > 0.5:
             assert report.status is SourceStatus.TIMEOUT
         elif fails:
             assert report.status is SourceStatus.ERROR
         else:
             assert report.status is SourceStatus.OK and report.count == len(items)
-    assert bundle.tokens <= budget  # type: ignore[attr-defined]
+    assert bundle.tokens <= budget
     by_name = {p[0]: p for p in plans}
-    for item in bundle.items:  # type: ignore[attr-defined]
-        name, delay, fails, items = by_name[item.evidence.source]
+    for item in bundle.items:
+        _, delay, fails, items = by_name[item.evidence.source]
         assert delay <= 0.5 and not fails
         assert items[int(item.evidence.id)] == item.evidence.text
