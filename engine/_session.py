@@ -482,6 +482,7 @@ class Session(metaclass=_NoPublicConstructor):
         for at most the engine's cleanup timeout) until it is final, then re-raises.
         """
         if self._state.is_final:
+            await trio.lowlevel.checkpoint()
             return
         for child in tuple(self._children.values()):
             child._request_stop()
@@ -520,25 +521,24 @@ class Session(metaclass=_NoPublicConstructor):
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
-                    pending, self._pending = self._pending, None
-                    if pending:
-                        for fn, args, name in pending:
-                            nursery.start_soon(fn, *args, name=name)
+                    self._start_pending(nursery)
                     if not self._stop_flag:
-                        await self._wait_for_close()
+                        # a bare park, not an Event: an idle session costs less memory
+                        self._runner = trio.lowlevel.current_task()
+                        await trio.lowlevel.wait_task_rescheduled(self._abort_runner)
                 completed = True
         finally:
             self._finish(completed)
 
-    async def _wait_for_close(self) -> None:
-        # A bare park instead of an Event: an idle session costs less memory.
-        self._runner = trio.lowlevel.current_task()
+    def _start_pending(self, nursery: trio.Nursery) -> None:
+        pending, self._pending = self._pending, None
+        if pending:
+            for fn, args, name in pending:
+                nursery.start_soon(fn, *args, name=name)
 
-        def abort(_: object) -> trio.lowlevel.Abort:
-            self._runner = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    def _abort_runner(self, _: object) -> trio.lowlevel.Abort:
+        self._runner = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def _finish(self, completed: bool) -> None:
         if self.error is not None:
