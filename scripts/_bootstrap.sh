@@ -4,8 +4,14 @@ bootstrap_python() {
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  # Quiet on success; the whole log on failure.
+  local log=.venv/install.log
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+         && .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]'; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "installing the Python packages failed (log above, also in $log)" >&2
+    return 1
+  fi
 }
 
 apt_install() {
