@@ -35,7 +35,7 @@ from ._session import (
     coerce_kind,
 )
 from ._state import SessionKind, SessionState
-from ._supervisor import RestartPolicy, supervise
+from ._supervisor import RestartPolicy, restart_publisher, supervise
 
 __all__ = ["Engine", "EngineConfig", "EngineStatistics", "open_engine"]
 
@@ -402,16 +402,7 @@ class Engine(metaclass=_NoPublicConstructor):
         label: str,
         policy: RestartPolicy,
     ) -> None:
-        def on_restart(count: int, error: BaseException | None) -> None:
-            self._bus.publish_nowait(
-                "engine.service",
-                {
-                    "service": label,
-                    "restarts": count,
-                    "error": None if error is None else repr(error),
-                },
-            )
-
+        on_restart = restart_publisher(self._bus, "engine.service", label)
         try:
             await supervise(fn, args, policy, name=label, on_restart=on_restart)
         except Exception as exc:

@@ -22,7 +22,7 @@ from ._errors import (
 from ._limiter import PriorityLimiter
 from ._priority import Priority, coerce_priority
 from ._state import SessionKind, SessionState, check_transition
-from ._supervisor import RestartPolicy, supervise
+from ._supervisor import RestartPolicy, restart_publisher, supervise
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -375,17 +375,9 @@ class Session(metaclass=_NoPublicConstructor):
         pol = policy if policy is not None else RestartPolicy()
         label: str = name or str(getattr(fn, "__qualname__", repr(fn)))
 
-        def on_restart(count: int, error: BaseException | None) -> None:
-            self._engine._bus.publish_nowait(
-                "session.service",
-                {
-                    "service": label,
-                    "restarts": count,
-                    "error": None if error is None else repr(error),
-                },
-                session_id=self.id,
-            )
-
+        on_restart = restart_publisher(
+            self._engine._bus, "session.service", label, session_id=self.id
+        )
         self.start_soon(
             functools.partial(supervise, name=label, on_restart=on_restart),
             fn,

@@ -11,8 +11,9 @@ from typing import Any
 import trio
 
 from ._errors import InvalidArgumentError, RestartLimitError
+from ._events import EventBus
 
-__all__ = ["Restart", "RestartPolicy", "supervise"]
+__all__ = ["Restart", "RestartPolicy", "restart_publisher", "supervise"]
 
 
 class Restart(enum.StrEnum):
@@ -53,6 +54,22 @@ class RestartPolicy:
             raise InvalidArgumentError("need 0 <= backoff_initial <= backoff_max")
         if self.backoff_factor < 1:
             raise InvalidArgumentError("backoff_factor must be >= 1")
+
+
+def restart_publisher(
+    bus: EventBus, topic: str, label: str, *, session_id: str | None = None
+) -> Callable[[int, BaseException | None], None]:
+    """An ``on_restart`` callback for :func:`supervise` that publishes each restart on ``topic``."""
+
+    def on_restart(count: int, error: BaseException | None) -> None:
+        payload = {
+            "service": label,
+            "restarts": count,
+            "error": None if error is None else repr(error),
+        }
+        bus.publish_nowait(topic, payload, session_id=session_id)
+
+    return on_restart
 
 
 async def supervise(
