@@ -118,7 +118,7 @@ class FeedServerConfig:
     max_frame_bytes: int = 256 * 1024
     max_message_size: int = 64 * 1024
     send_timeout: float = 10.0
-    min_frame_interval: float = 0.01
+    min_frame_interval: float = 0.005
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     command_rate: float = 20.0
