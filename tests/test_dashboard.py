@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 from feed_support import SECRET
 
 import adapters
@@ -180,3 +181,25 @@ async def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
             keep = os.environ.get("SCRIBE_SCREENSHOT_DIR")
             if keep:
                 shutil.copy(screenshot, Path(keep) / "dashboard.png")
+
+
+async def test_health_is_503_when_a_gate_stays_saturated(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with open_stack(tmp_path) as stack:
+            gate = stack.eng.gate("git")
+            gate.capacity = 1
+            url = stack.dashboard.url + "health"
+            async with trio.open_nursery() as nursery, gate.acquire():
+                nursery.start_soon(_take_slot, gate)
+                await trio.testing.wait_all_tasks_blocked()
+                statuses = [(await trio.to_thread.run_sync(http_get, url))[0] for _ in range(6)]
+                assert statuses[0] == 200 and statuses[-1] == 503
+                _, _, body = await trio.to_thread.run_sync(http_get, url)
+                assert "gate git saturated" in json.loads(body)["problems"][0]
+            status, _, _ = await trio.to_thread.run_sync(http_get, url)
+            assert status == 200
+
+
+async def _take_slot(gate: engine.PriorityLimiter) -> None:
+    async with gate.acquire():
+        pass
