@@ -176,7 +176,7 @@ def _search_sql(
     the union of their rows with each rank (NULL where that ranking did not place the row)."""
     vec_cte: LiteralString = ""
     vec_join: LiteralString = ""
-    vec_cond: LiteralString = ""
+    vec_union: LiteralString = ""
     vec_col: LiteralString = "NULL::bigint AS vec_rank, NULL::float8 AS vec_score"
     if vector:
         vec_cte = (
@@ -188,7 +188,7 @@ def _search_sql(
             " ORDER BY {a}.embedding <=> %(vec)s::vector LIMIT %(lim)s)"
         )
         vec_join = " LEFT JOIN vec ON vec.id = {a}.id"
-        vec_cond = " OR vec.id IS NOT NULL"
+        vec_union = " UNION SELECT id FROM vec"
         vec_col = "vec.r AS vec_rank, vec.s AS vec_score"
     template: LiteralString = (
         "WITH q AS (SELECT websearch_to_tsquery('english', %(fts)s) AS tsq),"
@@ -204,11 +204,12 @@ def _search_sql(
         + " SELECT {cols}, fts.r AS fts_rank, fts.s AS fts_score, trg.r AS trgm_rank,"
         " trg.s AS trgm_score, "
         + vec_col
-        + " FROM {t} {a} LEFT JOIN fts ON fts.id = {a}.id LEFT JOIN trg ON trg.id = {a}.id"
+        + " FROM (SELECT id FROM fts UNION SELECT id FROM trg"
+        + vec_union
+        + ") ids JOIN {t} {a} ON {a}.id = ids.id"
+        " LEFT JOIN fts ON fts.id = {a}.id LEFT JOIN trg ON trg.id = {a}.id"
         + vec_join
-        + " WHERE (fts.id IS NOT NULL OR trg.id IS NOT NULL"
-        + vec_cond
-        + ") AND {a}.expires_at > now()"
+        + " WHERE {a}.expires_at > now()"
     )
     return sql.SQL(template).format(
         a=sql.SQL(alias),

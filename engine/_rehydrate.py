@@ -94,7 +94,16 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     """Jaccard similarity of two sets (1.0 for two empty sets)."""
     if not a and not b:
         return 1.0
-    return len(a & b) / len(a | b)
+    inter = len(a & b) if len(a) <= len(b) else len(b & a)
+    return inter / (len(a) + len(b) - inter)
+
+
+def _near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
+    # |A & B| / |A | B| <= min/max, so pairs of very different sizes are never near-duplicates.
+    small, large = (len(a), len(b)) if len(a) <= len(b) else (len(b), len(a))
+    if large and small < threshold * large:
+        return False
+    return jaccard(a, b) >= threshold
 
 
 # ------------------------------------------------------------------------------------- reports
@@ -310,10 +319,10 @@ def pack(
 ) -> tuple[list[BundleItem], list[Dropped]]:
     """De-duplicate and pack candidates (already in priority order) within ``token_budget``.
 
-    A candidate whose 5-gram Jaccard similarity with an already kept item is at least
-    ``dedup_threshold`` (or whose ``source:id`` was seen) is dropped as a duplicate. The rest
-    are taken greedily in order while their line cost fits; those that do not fit are dropped
-    for budget (smaller later items may still fit).
+    Candidates are taken greedily in order. One whose line cost does not fit in what is left of
+    the budget is dropped for budget (smaller later items may still fit); one whose 5-gram
+    Jaccard similarity with an already kept item is at least ``dedup_threshold`` (or whose
+    ``source:id`` was seen) is dropped as a duplicate; the rest are kept.
     """
     kept: list[BundleItem] = []
     dropped: list[Dropped] = []
@@ -329,13 +338,13 @@ def pack(
             )
             continue
         seen.add(evidence.citation)
-        grams = shingles(evidence.text)
-        twin = next((c for c, g in considered if jaccard(grams, g) >= dedup_threshold), None)
-        if twin is not None:
-            dropped.append(Dropped(evidence.citation, DropReason.DUPLICATE, cost, twin))
-            continue
         if used + cost > token_budget:
             dropped.append(Dropped(evidence.citation, DropReason.BUDGET, cost))
+            continue
+        grams = shingles(evidence.text)
+        twin = next((c for c, g in considered if _near_duplicate(grams, g, dedup_threshold)), None)
+        if twin is not None:
+            dropped.append(Dropped(evidence.citation, DropReason.DUPLICATE, cost, twin))
             continue
         considered.append((evidence.citation, grams))
         used += cost

@@ -1,0 +1,304 @@
+"""Memory benchmark (issue 7): the rehydrator, the generation cache and single-flight.
+
+Run it as ``.venv/bin/python bench/memory.py`` (``--quick`` for a smaller data set). It starts an
+embedded PostgreSQL in a temporary home, loads 10,000 messages (20 sessions of 500), 1,000
+decisions, 100 worklog entries and 20 summaries with COPY, and measures, side by side in one run:
+
+    (a) rehydrate latency over five sources (facts, messages, decisions, worklogs, summaries),
+        session-scoped, p95 under 100 ms; and the same sources queried in parallel (the
+        rehydrator) against one after another (the old design), median of 5 repetitions of the
+        per-repetition ratio (the two sides alternate, their order flipping each repetition);
+    (b) generation cache hit latency, p50 (exact and guarded-similar hits), against a miss that
+        stores a generation: exact hit p50 under 10 ms;
+    (c) 100 concurrent identical misses run the generator exactly once (5 repetitions).
+
+Every figure prints its value and PASS/FAIL; the exit status is 0 only if all pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+import trio
+
+import adapters
+import engine
+from engine import Evidence, MemorySource, SourceQuery, SourceStatus
+from engine._rehydrate import fuse, pack
+
+VOCAB = (
+    "cache postgres trio session worklog summary rehydrate token budget fusion ranking trigram "
+    "vector embedding decision supersede branch commit push diff status watcher inotify feed "
+    "websocket priority limiter admission scheduler sweeper expiry migration index query latency "
+    "deadline timeout cancel shield nursery thread pool connection cursor transaction rollback "
+    "retry backoff health metrics prometheus dashboard reviewer planner coder researcher "
+    "implementer backlog ticket review merge rebase conflict test hypothesis property fixture "
+    "benchmark median percentile throughput memory leak profile flamegraph allocation"
+).split()
+
+SESSIONS = 20
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(VOCAB) for _ in range(n))
+
+
+def _load(conn: psycopg.Connection[Any], sizes: dict[str, int], seed: int) -> None:
+    rng = random.Random(seed)
+    sids = [f"bench-{i:02d}" for i in range(SESSIONS)]
+    with conn.cursor() as cur:
+        for sid in sids:
+            cur.execute(
+                "INSERT INTO sessions (id, name, kind, state, priority) VALUES (%s, %s, %s, %s, 1)",
+                (sid, sid, "implementation", "active"),
+            )
+            cur.execute("INSERT INTO memory_sessions (session_id) VALUES (%s)", (sid,))
+        per = sizes["messages"] // SESSIONS
+        with cur.copy(
+            "COPY memory_messages (session_id, seq, role, content, content_hash, metadata)"
+            " FROM STDIN"
+        ) as copy:
+            for sid in sids:
+                for seq in range(1, per + 1):
+                    text = _sentence(rng, rng.randint(8, 30))
+                    role = "user" if seq % 2 else "assistant"
+                    digest = hashlib.sha256(text.encode()).hexdigest()
+                    copy.write_row((sid, seq, role, text, digest, "{}"))
+        cur.execute("UPDATE memory_sessions SET next_seq = %s", (per + 1,))
+        with cur.copy(
+            "COPY memory_decisions (session_id, title, body, status, files) FROM STDIN"
+        ) as copy:
+            for i in range(sizes["decisions"]):
+                copy.write_row(
+                    (
+                        sids[i % SESSIONS],
+                        _sentence(rng, 5),
+                        _sentence(rng, 20),
+                        "open" if i % 3 else "closed",
+                        [f"engine/_{rng.choice(VOCAB)}.py"],
+                    )
+                )
+        with cur.copy("COPY worklog_entries (session_id, seq, kind, payload) FROM STDIN") as copy:
+            for i in range(sizes["worklogs"]):
+                payload = {"note": _sentence(rng, 15), "files": [f"{rng.choice(VOCAB)}.py"]}
+                copy.write_row((sids[i % SESSIONS], i // SESSIONS + 1, "note", json.dumps(payload)))
+        for sid in sids:
+            cur.execute(
+                "INSERT INTO summaries (session_id, version, payload) VALUES (%s, 1, %s)",
+                (sid, json.dumps({"progress": _sentence(rng, 20), "next": [_sentence(rng, 5)]})),
+            )
+            cur.execute(
+                "INSERT INTO memory_context_facts (session_id, fact_type, key, value, pinned)"
+                " VALUES (%s, 'goal', 'main', %s, true)",
+                (sid, json.dumps(_sentence(rng, 8))),
+            )
+        cur.execute("ANALYZE")
+
+
+async def _sequential(
+    query: str, sources: Sequence[MemorySource], session: str, budget: int
+) -> int:
+    """The old design: the same sources asked one after another, then the same fusion/packing."""
+    results: dict[str, Sequence[Evidence]] = {}
+    for source in sources:
+        results[source.name] = await source.search(SourceQuery(query, session, None, 20))
+    items, _ = pack(fuse(results), token_budget=budget)
+    return len(items)
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _timed(fn: Callable[[], Awaitable[object]]) -> float:
+    start = time.perf_counter()
+    await fn()
+    return time.perf_counter() - start
+
+
+async def _concurrent_misses(cache: engine.GenerationCache, prompt: str) -> tuple[int, float]:
+    """100 concurrent callers miss on one prompt: how many generator runs, how long."""
+    runs = 0
+    results: list[str] = []
+
+    async def slow_generator() -> str:
+        nonlocal runs
+        runs += 1
+        await trio.sleep(0.05)
+        return "single answer"
+
+    async def caller() -> None:
+        got = await cache.get_or_generate(prompt, "bench-model", {}, slow_generator)
+        results.append(got.text)
+
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(100):
+            nursery.start_soon(caller)
+    took = time.perf_counter() - start
+    assert results == ["single answer"] * 100
+    return runs, took
+
+
+async def bench(args: argparse.Namespace) -> bool:
+    sizes = (
+        {"messages": 2000, "decisions": 200, "worklogs": 100}
+        if args.quick
+        else {"messages": 10_000, "decisions": 1_000, "worklogs": 100}
+    )
+    rng = random.Random(7)
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="scribe-bench-") as home:
+        async with adapters.open_database(home=Path(home), pool_size=6) as db:
+            t0 = time.perf_counter()
+            await db.run_sync(lambda conn: _load(conn, sizes, 1))
+            print(
+                f"loaded {sizes['messages']} messages, {sizes['decisions']} decisions, "
+                f"{sizes['worklogs']} worklogs in {time.perf_counter() - t0:.2f} s"
+            )
+            store = await adapters.create_memory_store(db)
+            sources = adapters.default_memory_sources(db, store)
+            queries = [
+                (_sentence(rng, rng.randint(2, 4)), f"bench-{rng.randrange(SESSIONS):02d}")
+                for _ in range(args.queries)
+            ]
+            # warm up (plans, caches)
+            for q, sid in queries[:10]:
+                await engine.rehydrate(q, sources=sources, session=sid, timeout=2.0)
+                await _sequential(q, sources, sid, 2000)
+
+            # (a) parallel vs sequential, alternating, order flipped each repetition
+            par_p50, par_p95, seq_p50, ratios = [], [], [], []
+            statuses: set[SourceStatus] = set()
+            for rep in range(args.reps):
+
+                async def parallel() -> list[float]:
+                    out = []
+                    for q, sid in queries:
+
+                        async def one(q: str = q, sid: str = sid) -> None:
+                            bundle = await engine.rehydrate(
+                                q, sources=sources, session=sid, timeout=2.0
+                            )
+                            statuses.update(r.status for r in bundle.sources)
+                            assert bundle.tokens <= bundle.token_budget
+
+                        out.append(await _timed(one))
+                    return out
+
+                async def sequential() -> list[float]:
+                    out = []
+                    for q, sid in queries:
+                        out.append(
+                            await _timed(lambda q=q, sid=sid: _sequential(q, sources, sid, 2000))
+                        )
+                    return out
+
+                if rep % 2 == 0:
+                    p, s = await parallel(), await sequential()
+                else:
+                    s, p = await sequential(), await parallel()
+                par_p50.append(_pct(p, 0.5))
+                par_p95.append(_pct(p, 0.95))
+                seq_p50.append(_pct(s, 0.5))
+                ratios.append(statistics.median(s) / statistics.median(p))
+            p95 = statistics.median(par_p95) * 1000
+            verdict = p95 < 100 and statuses == {SourceStatus.OK}
+            ok &= verdict
+            print(
+                f"(a) rehydrate, 5 sources, {len(queries)} queries x {args.reps} reps: "
+                f"p50 {statistics.median(par_p50) * 1000:.2f} ms, p95 {p95:.2f} ms "
+                f"(target < 100 ms; source statuses {sorted(s.value for s in statuses)}) "
+                f"{'PASS' if verdict else 'FAIL'}"
+            )
+            ratio = statistics.median(ratios)
+            print(
+                f"    sources one after another: p50 {statistics.median(seq_p50) * 1000:.2f} ms; "
+                f"sequential/parallel median ratio {ratio:.2f}x "
+                f"(target > 1.0x) {'PASS' if ratio > 1.0 else 'FAIL'}"
+            )
+            ok &= ratio > 1.0
+
+            # (b) generation cache hit latency
+            cache = adapters.create_generation_cache(db, similarity_threshold=0.8)
+            prompts = [f"Summarize session bench-{i:02d}: " + _sentence(rng, 25) for i in range(40)]
+
+            async def answer() -> str:
+                return "generated text " * 20
+
+            miss_times = [
+                await _timed(lambda p=p: cache.get_or_generate(p, "bench-model", {"t": 0}, answer))
+                for p in prompts
+            ]
+            exact_p50s, similar_p50s = [], []
+            for _ in range(args.reps):
+                exact = [
+                    await _timed(
+                        lambda p=p: cache.get_or_generate(p, "bench-model", {"t": 0}, answer)
+                    )
+                    for p in prompts
+                ]
+                similar = [
+                    await _timed(
+                        lambda p=p: cache.get_or_generate(
+                            p + " please", "bench-model", {"t": 0}, answer
+                        )
+                    )
+                    for p in prompts[:10]
+                ]
+                exact_p50s.append(_pct(exact, 0.5))
+                similar_p50s.append(_pct(similar, 0.5))
+            stats = cache.statistics()
+            hit_p50 = statistics.median(exact_p50s) * 1000
+            verdict = hit_p50 < 10 and stats.similar_hits > 0
+            ok &= verdict
+            print(
+                f"(b) generation cache: exact hit p50 {hit_p50:.2f} ms, similar hit p50 "
+                f"{statistics.median(similar_p50s) * 1000:.2f} ms, miss+store p50 "
+                f"{_pct(miss_times, 0.5) * 1000:.2f} ms; hits {stats.exact_hits} exact / "
+                f"{stats.similar_hits} similar, misses {stats.misses} "
+                f"(target exact hit p50 < 10 ms) {'PASS' if verdict else 'FAIL'}"
+            )
+
+            # (c) 100 concurrent identical misses -> one generator run
+            runs_per_rep = [
+                await _concurrent_misses(cache, f"concurrent prompt {rep} " + _sentence(rng, 10))
+                for rep in range(args.reps)
+            ]
+            verdict = all(r == 1 for r, _ in runs_per_rep)
+            ok &= verdict
+            print(
+                f"(c) 100 concurrent identical misses x {args.reps}: generator runs "
+                f"{[r for r, _ in runs_per_rep]}, median wall {statistics.median(t for _, t in runs_per_rep) * 1000:.1f} ms "
+                f"(target exactly 1 each) {'PASS' if verdict else 'FAIL'}"
+            )
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data set")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (>= 5 for medians)")
+    parser.add_argument("--queries", type=int, default=60, help="queries per repetition")
+    args = parser.parse_args()
+    ok = trio.run(bench, args)
+    print("ALL PASS" if ok else "SOME FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
