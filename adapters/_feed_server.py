@@ -146,6 +146,7 @@ class FeedServerStatistics:
     rate_limited: int
     engine_dropped: int
     handler_errors: int
+    skipped_events: int
     hub: FeedHubStatistics
 
 
@@ -227,6 +228,7 @@ class FeedServer:
         self._rate_limited = 0
         self._engine_dropped = 0
         self._handler_errors = 0
+        self._skipped = 0
 
     @property
     def port(self) -> int:
@@ -261,15 +263,22 @@ class FeedServer:
             rate_limited=self._rate_limited,
             engine_dropped=self._engine_dropped,
             handler_errors=self._handler_errors,
+            skipped_events=self._skipped,
             hub=self._hub.statistics(),
         )
 
     # ------------------------------------------------------------------ engine side
 
     def _publish(self, event: engine.Event) -> None:
-        self._hub.publish_engine_event(
-            event.topic, event.payload, session_id=event.session_id, time=event.time
-        )
+        try:
+            self._hub.publish_engine_event(
+                event.topic, event.payload, session_id=event.session_id, time=event.time
+            )
+        except (FeedTopicError, TypeError, ValueError) as exc:
+            # An event the feed cannot carry (a session id unfit for a topic name, a payload
+            # that is not JSON) is skipped and counted; the feed goes on.
+            self._skipped += 1
+            logger.warning("feed skipped engine event %s #%d: %s", event.topic, event.seq, exc)
 
     async def _pump(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with self._eng.open_subscription(

@@ -310,11 +310,12 @@ class FeedHub:
                 key = topic
         else:
             key = None
-        t.offset += 1
+        offset = t.offset + 1
         encoded = self._encode(
-            {"topic": topic, "offset": t.offset, "key": key, "data": data, "time": time}
+            {"topic": topic, "offset": offset, "key": key, "data": data, "time": time}
         )
-        event = FeedEvent(topic, t.offset, key, data, time, encoded)
+        t.offset = offset  # only once encoding succeeded: offsets have no gaps
+        event = FeedEvent(topic, offset, key, data, time, encoded)
         t.history.append(event)
         self._published += 1
         if t.kind is TopicKind.STATE:

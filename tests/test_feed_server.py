@@ -444,3 +444,18 @@ async def test_python_client_resyncs_by_itself_without_loss(tmp_path: Path) -> N
                 assert got == list(range(300))
                 assert "resync" in kinds
                 assert feed.server.statistics().hub.resyncs >= 1
+
+
+async def test_events_the_feed_cannot_carry_are_skipped(tmp_path: Path) -> None:
+    with trio.fail_after(20):
+        async with open_feed(tmp_path) as feed:
+            async with open_feed_client(feed.server.url, feed.token()) as client:
+                await client.subscribe("worklog:ok")
+                await next_of(client, FeedSnapshot, topic="worklog:ok")
+                eng = feed.eng
+                eng.publish_nowait("session.worklog", {"n": 1}, session_id="not a topic id")
+                eng.publish_nowait("session.worklog", {"n": 2**70}, session_id="ok")
+                eng.publish_nowait("session.worklog", {"n": 3}, session_id="ok")
+                (update,) = await updates(client, "worklog:ok", 1)
+                assert update.data == {"n": 3} and update.offset == 1
+                assert feed.server.statistics().skipped_events == 2
