@@ -219,6 +219,7 @@ class FeedServer:
         self._limiter = ConnectionLimiter(config.max_connections_per_token)
         self._clients: dict[int, _Client] = {}
         self._closing = False
+        self._drained = trio.Event()
         self._accepted = 0
         self._rejected = 0
         self._closed_slow = 0
@@ -407,6 +408,8 @@ class FeedServer:
                     await conn.aclose(code, reason)
             finally:
                 self._hub.remove_client(cid)
+                if self._closing and not self._clients:
+                    self._drained.set()
 
     async def _send_loop(self, client: _Client) -> None:
         hub = self._hub
@@ -565,7 +568,7 @@ async def open_feed_server(
         epoch: the feed epoch; random when not given (resuming across a restart then starts over).
 
     Entering waits until the server listens. Leaving (or cancellation of the block) closes every
-    client with code 1001 (each close is shielded and limited to one second) and stops the server.
+    client with code 1001 (shielded, at most two seconds in all) and stops the server.
     """
     cfg = config if config is not None else FeedServerConfig()
     check_secret(secret)
@@ -596,7 +599,12 @@ async def open_feed_server(
         try:
             yield server
         finally:
+            # Close every client with 1001 and give the close handshakes a moment to finish
+            # (shielded, at most 2 s), then stop everything.
             server._closing = True
             for client in list(server._clients.values()):
                 client.close(1001, "server shutting down")
+            if server._clients:
+                with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+                    await server._drained.wait()
             nursery.cancel_scope.cancel()
