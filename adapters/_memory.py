@@ -16,6 +16,7 @@ from typing import Any, Final, LiteralString, final
 
 import psycopg
 import psycopg.rows
+import trio
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -163,53 +164,48 @@ def _json(value: Any) -> Jsonb:
     return Jsonb(value)
 
 
-def _search_sql(
+# One statement per ranking; the rankings of one search run concurrently, each on its own
+# pooled connection, and are merged here. {score} is the ranking's score expression, {cond} its
+# match condition.
+_RANKINGS: Final[dict[str, tuple[LiteralString, LiteralString, LiteralString]]] = {
+    # name: (extra FROM item, match condition, score expression; higher is better)
+    "fts": (
+        ", websearch_to_tsquery('english', %(fts)s) AS q(tsq)",
+        "{a}.tsv @@ q.tsq",
+        "ts_rank_cd({a}.tsv, q.tsq)",
+    ),
+    "trgm": ("", "%(q)s <%% {a}.{c}", "word_similarity(%(q)s, {a}.{c})"),
+    "vec": (
+        "",
+        "{a}.embedding IS NOT NULL AND {a}.embedding_model = %(emodel)s"
+        " AND vector_dims({a}.embedding) = %(edims)s"
+        " AND 1 - ({a}.embedding <=> %(vec)s::vector) >= %(vmin)s",
+        "1 - ({a}.embedding <=> %(vec)s::vector)",
+    ),
+}
+
+
+def _ranking_sql(
+    ranking: str,
     table: LiteralString,
     alias: LiteralString,
     cols: LiteralString,
     text_col: LiteralString,
     *,
     filters: LiteralString,
-    vector: bool,
 ) -> sql.Composed:
-    """One statement running every ranking (full text, trigram, optionally vector) and returning
-    the union of their rows with each rank (NULL where that ranking did not place the row)."""
-    vec_cte: LiteralString = ""
-    vec_join: LiteralString = ""
-    vec_union: LiteralString = ""
-    vec_col: LiteralString = "NULL::bigint AS vec_rank, NULL::float8 AS vec_score"
-    if vector:
-        vec_cte = (
-            ", vec AS (SELECT {a}.id, row_number() OVER (ORDER BY {a}.embedding <=> %(vec)s::vector,"
-            " {a}.id DESC) AS r, 1 - ({a}.embedding <=> %(vec)s::vector) AS s"
-            " FROM {t} {a} WHERE {a}.embedding IS NOT NULL AND {a}.embedding_model = %(emodel)s"
-            " AND vector_dims({a}.embedding) = %(edims)s AND {a}.expires_at > now() {f}"
-            " AND 1 - ({a}.embedding <=> %(vec)s::vector) >= %(vmin)s"
-            " ORDER BY {a}.embedding <=> %(vec)s::vector LIMIT %(lim)s)"
-        )
-        vec_join = " LEFT JOIN vec ON vec.id = {a}.id"
-        vec_union = " UNION SELECT id FROM vec"
-        vec_col = "vec.r AS vec_rank, vec.s AS vec_score"
+    """The live rows one ranking places, best first, with their rank (``r``) and score (``s``)."""
+    extra, cond, score = _RANKINGS[ranking]
     template: LiteralString = (
-        "WITH q AS (SELECT websearch_to_tsquery('english', %(fts)s) AS tsq),"
-        " fts AS (SELECT {a}.id, row_number() OVER (ORDER BY ts_rank_cd({a}.tsv, q.tsq) DESC,"
-        " {a}.id DESC) AS r, ts_rank_cd({a}.tsv, q.tsq) AS s FROM {t} {a}, q"
-        " WHERE {a}.tsv @@ q.tsq AND {a}.expires_at > now() {f}"
-        " ORDER BY ts_rank_cd({a}.tsv, q.tsq) DESC, {a}.id DESC LIMIT %(lim)s),"
-        " trg AS (SELECT {a}.id, row_number() OVER (ORDER BY word_similarity(%(q)s, {a}.{c}) DESC,"
-        " {a}.id DESC) AS r, word_similarity(%(q)s, {a}.{c}) AS s FROM {t} {a}"
-        " WHERE %(q)s <%% {a}.{c} AND {a}.expires_at > now() {f}"
-        " ORDER BY word_similarity(%(q)s, {a}.{c}) DESC, {a}.id DESC LIMIT %(lim)s)"
-        + vec_cte
-        + " SELECT {cols}, fts.r AS fts_rank, fts.s AS fts_score, trg.r AS trgm_rank,"
-        " trg.s AS trgm_score, "
-        + vec_col
-        + " FROM (SELECT id FROM fts UNION SELECT id FROM trg"
-        + vec_union
-        + ") ids JOIN {t} {a} ON {a}.id = ids.id"
-        " LEFT JOIN fts ON fts.id = {a}.id LEFT JOIN trg ON trg.id = {a}.id"
-        + vec_join
-        + " WHERE {a}.expires_at > now()"
+        "SELECT {cols}, row_number() OVER (ORDER BY "
+        + score
+        + " DESC, {a}.id DESC) AS r, "
+        + score
+        + " AS s FROM {t} {a}"
+        + extra
+        + " WHERE "
+        + cond
+        + " AND {a}.expires_at > now() {f} ORDER BY r LIMIT %(lim)s"
     )
     return sql.SQL(template).format(
         a=sql.SQL(alias),
@@ -220,20 +216,23 @@ def _search_sql(
     )
 
 
-def _hits_from_rows(rows: list[dict[str, Any]], convert: Any, limit: int) -> list[Hit[Any]]:
-    hits: list[tuple[float, int, Hit[Any]]] = []
-    for row in rows:
-        ranks: dict[str, int] = {}
-        scores: dict[str, float] = {}
-        for name in ("fts", "trgm", "vec"):
-            rank = row[f"{name}_rank"]
-            if rank is not None:
-                ranks[name] = int(rank)
-                scores[name] = float(row[f"{name}_score"])
-        fused = sum(1.0 / (_RRF_K + r) for r in ranks.values())
-        hits.append((fused, row["id"], Hit(convert(row), ranks, scores)))
-    hits.sort(key=lambda t: (-t[0], -t[1]))
-    return [h for _, _, h in hits[:limit]]
+def _merge_rankings(
+    rankings: dict[str, list[dict[str, Any]]], convert: Any, limit: int
+) -> list[Hit[Any]]:
+    """Hits of every ranking, merged by row id, best first by reciprocal rank fusion."""
+    rows: dict[int, dict[str, Any]] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    scores: dict[int, dict[str, float]] = {}
+    for name, found in rankings.items():
+        for row in found:
+            rows.setdefault(row["id"], row)
+            ranks.setdefault(row["id"], {})[name] = int(row["r"])
+            scores.setdefault(row["id"], {})[name] = float(row["s"])
+    fused = sorted(
+        rows,
+        key=lambda i: (-sum(1.0 / (_RRF_K + r) for r in ranks[i].values()), -i),
+    )
+    return [Hit(convert(rows[i]), ranks[i], scores[i]) for i in fused[:limit]]
 
 
 @final
@@ -496,9 +495,20 @@ class PostgresMemoryStore:
                     "vmin": self._min_vector_similarity,
                     **self._embedding_params(),
                 }
-        statement = _search_sql(table, alias, cols, text_col, filters=filters, vector=use_vector)
-        rows = await self._db.fetch(statement, params)
-        return SearchResult(tuple(_hits_from_rows(rows, convert, limit)), vector)
+        names = [n for n in ("fts", "trgm") if n != "fts" or params["fts"]]
+        if use_vector:
+            names.append("vec")
+        found: dict[str, list[dict[str, Any]]] = {}
+
+        async def rank(name: str) -> None:
+            statement = _ranking_sql(name, table, alias, cols, text_col, filters=filters)
+            found[name] = await self._db.fetch(statement, params)
+
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(rank, name)
+        hits = _merge_rankings({n: found[n] for n in names}, convert, limit)
+        return SearchResult(tuple(hits), vector)
 
     # -- context facts ------------------------------------------------------------------------
 
