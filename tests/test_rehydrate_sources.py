@@ -8,6 +8,8 @@ from pathlib import Path
 import psycopg.types.json
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from memory_support import new_session_id, open_store
 
 import adapters
@@ -238,3 +240,48 @@ async def test_payload_text_flattens_json() -> None:
     assert payload_text([]) == ""
     assert payload_text(["a", None, "b"]) == "a, b"
     assert payload_text({"x": [{"y": 1}, {"y": 2}]}) == "x.y: 1; x.y: 2"
+
+
+_WORDS = ["cache", "rehydrate", "postgres", "budget", "token", "fusion", "trio", "sweeper", "feed"]
+_texts = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12).map(" ".join)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    messages=st.lists(_texts, min_size=1, max_size=12),
+    decisions=st.lists(_texts, max_size=4),
+    query=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3).map(" ".join),
+    budget=st.integers(5, 400),
+)
+def test_citations_point_at_real_rows_property(
+    pg_url: str, messages: list[str], decisions: list[str], query: str, budget: int
+) -> None:
+    async def main() -> None:
+        sid = new_session_id("prop")
+        async with open_store(pg_url) as (db, store):
+            stored = await store.add_messages(sid, [NewMessage("user", t) for t in messages])
+            for title in decisions:
+                await store.add_decision(NewDecision(title, session_id=sid))
+            bundle = await engine.rehydrate(
+                query,
+                sources=adapters.default_memory_sources(db, store),
+                session=sid,
+                token_budget=budget,
+                timeout=10.0,
+            )
+            assert all(r.status is SourceStatus.OK for r in bundle.sources)
+            assert bundle.tokens <= budget
+            assert len({i.citation for i in bundle.items}) == len(bundle.items)
+            by_id = {str(m.id): m for m in stored}
+            for item in bundle.items:
+                source, item_id = item.evidence.source, item.evidence.id
+                assert await _citation_exists(db, source, item_id, sid), item.citation
+                if source == "messages":
+                    assert item.evidence.text == f"user: {by_id[item_id].content}"
+                else:
+                    title = await db.fetchval(
+                        "SELECT title FROM memory_decisions WHERE id = %s", (int(item_id),)
+                    )
+                    assert source == "decisions" and title in item.evidence.text
+
+    trio.run(main)
