@@ -67,11 +67,3 @@ from ._watcher import WatcherStatistics as WatcherStatistics
 from ._watcher import open_watcher as open_watcher
 from ._worklog_store import PostgresWorklogStore as PostgresWorklogStore
 
-
-def __getattr__(name: str) -> object:
-    # The DSPy bridge needs the optional ``dspy`` extra: imported on first use only.
-    if name in ("RehydrateRetriever", "DSPyBridgeError"):
-        from . import _dspy
-
-        return getattr(_dspy, name)
-    raise AttributeError(f"module 'adapters' has no attribute {name!r}")

@@ -14,6 +14,7 @@ from memory_support import new_session_id, open_store
 
 import adapters
 import engine
+from adapters._dspy import DSPyBridgeError, RehydrateRetriever
 from engine import NewDecision, NewMessage
 
 
@@ -53,7 +54,7 @@ async def test_sync_program_from_a_trio_worker_thread(
     memory: tuple[str, engine.Rehydrator],
 ) -> None:
     sid, rehydrator = memory
-    program = ContextQA(adapters.RehydrateRetriever(rehydrator, session=sid))
+    program = ContextQA(RehydrateRetriever(rehydrator, session=sid))
     lm = DummyLM([{"answer": "reciprocal rank fusion"}])
 
     def run() -> Any:
@@ -71,7 +72,7 @@ async def test_async_program_on_asyncio_reaches_the_trio_loop(
     memory: tuple[str, engine.Rehydrator],
 ) -> None:
     sid, rehydrator = memory
-    retriever = adapters.RehydrateRetriever(rehydrator, session=sid, role="researcher")
+    retriever = RehydrateRetriever(rehydrator, session=sid, role="researcher")
     program = ContextQA(retriever)
     lm = DummyLM([{"answer": "rrf"}])
 
@@ -93,8 +94,8 @@ async def test_blocking_call_on_the_trio_thread_is_a_typed_error(
     memory: tuple[str, engine.Rehydrator],
 ) -> None:
     sid, rehydrator = memory
-    retriever = adapters.RehydrateRetriever(rehydrator, session=sid)
-    with pytest.raises(adapters.DSPyBridgeError, match="to_thread"):
+    retriever = RehydrateRetriever(rehydrator, session=sid)
+    with pytest.raises(DSPyBridgeError, match="to_thread"):
         retriever("anything")
     with pytest.raises(engine.InvalidArgumentError):
-        adapters.RehydrateRetriever(object())  # type: ignore[arg-type]
+        RehydrateRetriever(object())  # type: ignore[arg-type]
