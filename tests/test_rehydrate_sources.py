@@ -165,10 +165,14 @@ async def _citation_exists(db: adapters.Database, source: str, item_id: str, sid
     return False
 
 
-async def test_rehydrate_over_postgres_cites_real_rows(pg_url: str) -> None:
+async def test_rehydrate_over_postgres_cites_real_rows(fresh_pg_url: str) -> None:
+    # A database of its own: this test adds rows to the session registry's tables.
     sid = new_session_id()
     embedder = adapters.HashingEmbedder(64)
-    async with open_store(pg_url, embedder=embedder, min_vector_similarity=0.3) as (db, store):
+    async with open_store(fresh_pg_url, embedder=embedder, min_vector_similarity=0.3) as (
+        db,
+        store,
+    ):
         await _seed(db, store, sid)
         sources = adapters.default_memory_sources(db, store)
         bundle = await engine.rehydrate(
