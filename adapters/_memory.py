@@ -499,14 +499,21 @@ class PostgresMemoryStore:
         if use_vector:
             names.append("vec")
         found: dict[str, list[dict[str, Any]]] = {}
+        errors: list[Exception] = []
 
-        async def rank(name: str) -> None:
+        async def rank(name: str, scope: trio.CancelScope) -> None:
             statement = _ranking_sql(name, table, alias, cols, text_col, filters=filters)
-            found[name] = await self._db.fetch(statement, params)
+            try:
+                found[name] = await self._db.fetch(statement, params)
+            except Exception as exc:  # re-raised below as itself, not inside an ExceptionGroup
+                errors.append(exc)
+                scope.cancel()
 
         async with trio.open_nursery() as nursery:
             for name in names:
-                nursery.start_soon(rank, name)
+                nursery.start_soon(rank, name, nursery.cancel_scope)
+        if errors:
+            raise errors[0]
         hits = _merge_rankings({n: found[n] for n in names}, convert, limit)
         return SearchResult(tuple(hits), vector)
 

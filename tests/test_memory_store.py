@@ -378,3 +378,13 @@ async def test_sessions_link_to_engine_session_ids(pg_url: str) -> None:
             assert again.title == "linked" and again.metadata == {"a": 1}
             await store.add_message(session.id, "user", "hello")
             assert (await store.get_messages(session.id))[0].session_id == session.id
+
+
+async def test_search_errors_come_out_typed_not_grouped(pg_url: str) -> None:
+    async with open_store(pg_url) as (_, store):
+        pass
+    # the rankings run concurrently; a failure still surfaces as the adapter's own error
+    with pytest.raises(adapters.DatabaseClosedError):
+        await store.search_messages("anything")
+    with pytest.raises(adapters.DatabaseClosedError):
+        await store.search_decisions("anything")
