@@ -1,5 +1,7 @@
 """Adapters that implement the engine's protocols over git, the filesystem, PostgreSQL and websockets."""
 
+from ._context_git import PathScopedGit as PathScopedGit
+from ._context_git import path_scoped_reads as path_scoped_reads
 from ._control import ControlClient as ControlClient
 from ._control import ControlServer as ControlServer
 from ._control import DaemonAlreadyRunningError as DaemonAlreadyRunningError
@@ -66,4 +68,3 @@ from ._watcher import InotifyWatcher as InotifyWatcher
 from ._watcher import WatcherStatistics as WatcherStatistics
 from ._watcher import open_watcher as open_watcher
 from ._worklog_store import PostgresWorklogStore as PostgresWorklogStore
-

@@ -14,6 +14,7 @@ from ._context import SourceSpec as SourceSpec
 from ._context import get_context_sync as get_context_sync
 from ._context_sources import DEFAULT_ROLES as DEFAULT_ROLES
 from ._context_sources import ContextTarget as ContextTarget
+from ._context_sources import ScopedGitReads as ScopedGitReads
 from ._context_sources import default_sources as default_sources
 from ._daemon import ControlHandler as ControlHandler
 from ._daemon import DaemonInfo as DaemonInfo

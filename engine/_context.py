@@ -54,6 +54,13 @@ class SourceStatus(enum.StrEnum):
 ContextSourceStatus = SourceStatus
 
 Fetch = Callable[["ContextTarget"], Awaitable[Any]]
+Refresh = Callable[["ContextTarget", Any, frozenset[str]], Awaitable[Any]]
+
+#: What a :attr:`SourceSpec.refresh` returns when only a full fetch can answer.
+FULL: Any = object()
+
+#: The most changed paths an incremental refresh takes; beyond, the source is fetched in full.
+MAX_REFRESH_PATHS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,9 @@ class SourceSpec:
             and only then by a tree change.
         newest_last: its value is a list ordered oldest first, so a role's limit keeps the last items
             (else the first).
+        refresh: brings a cached value up to date after a change of known work-tree paths only
+            (``refresh(target, previous_value, paths)``), cheaper than a full fetch; it may return
+            :data:`FULL` to ask for the full fetch instead.
     """
 
     name: str
@@ -79,6 +89,7 @@ class SourceSpec:
     max_age: float | None = None
     path_scoped: bool = False
     newest_last: bool = False
+    refresh: Refresh | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -193,6 +204,7 @@ class ContextStatistics:
         errors: fetches that failed.
         timeouts: fetches that ran out of time.
         invalidations: sources dirtied by changes.
+        refreshed: fetches that updated a cached value for changed paths only.
     """
 
     sessions: int
@@ -202,6 +214,7 @@ class ContextStatistics:
     errors: int
     timeouts: int
     invalidations: int
+    refreshed: int
 
 
 @final
@@ -215,7 +228,7 @@ class _Flight:
 
 @final
 class _SessionCache:
-    __slots__ = ("dirty", "flights", "gen", "target", "values")
+    __slots__ = ("dirty", "flights", "gen", "pending", "target", "values")
 
     def __init__(self, target: ContextTarget, names: Iterable[str]) -> None:
         self.target = target
@@ -223,6 +236,9 @@ class _SessionCache:
         self.dirty: set[str] = set(names)
         self.gen: dict[str, int] = {}
         self.flights: dict[str, _Flight] = {}
+        # per source: work-tree paths changed since its value was fetched (None: unknown, or more
+        # than paths changed, so only a full fetch will do)
+        self.pending: dict[str, set[str] | None] = {}
 
 
 def _format_error(exc: BaseException) -> str:
@@ -274,6 +290,7 @@ class ContextProvider:
         self._errors = 0
         self._timeouts = 0
         self._invalidations = 0
+        self._refreshed = 0
 
     @property
     def engine(self) -> Engine:
@@ -341,12 +358,19 @@ class ContextProvider:
         return out
 
     def sources_touched(
-        self, target: ContextTarget, aspects: Collection[Aspect], paths: Collection[str] = ()
+        self,
+        target: ContextTarget,
+        aspects: Collection[Aspect],
+        paths: Collection[str] | None = (),
     ) -> frozenset[str]:
-        """The sources a change dirties (a decision only; nothing is changed)."""
+        """The sources a change dirties (a decision only; nothing is changed). ``paths`` None means
+        the changed paths are unknown (a rescan): every path may have changed."""
         aspect_set = frozenset(aspects)
         chosen = frozenset(target.files)
-        hit_paths = bool(chosen.intersection(paths))
+        if paths is None:
+            hit_paths = Aspect.TREE in aspect_set
+        else:
+            hit_paths = bool(chosen.intersection(paths))
         out = set()
         for name, spec in self._sources.items():
             deps = spec.depends_on
@@ -358,17 +382,30 @@ class ContextProvider:
         return frozenset(out)
 
     def invalidate(
-        self, session_id: str, aspects: Collection[Aspect], paths: Collection[str] = ()
+        self,
+        session_id: str,
+        aspects: Collection[Aspect],
+        paths: Collection[str] | None = (),
     ) -> frozenset[str]:
         """Dirty the sources that depend on ``aspects`` (and a path-scoped source when one of its files
-        is in ``paths``); return the sources newly dirtied. An unknown session is ignored."""
+        is in ``paths``, or when ``paths`` is None: unknown); return the sources newly dirtied. An
+        unknown session is ignored."""
         cache = self._caches.get(session_id)
         if cache is None:
             return frozenset()
         touched = self.sources_touched(cache.target, aspects, paths)
         newly = frozenset(touched - cache.dirty)
+        only_tree = paths is not None and set(aspects) <= {Aspect.TREE}
         for name in touched:
             cache.gen[name] = cache.gen.get(name, 0) + 1
+            if self._sources[name].refresh is None:
+                continue
+            pending = cache.pending.get(name, set())
+            if only_tree and pending is not None and paths is not None:
+                pending |= set(paths)
+                cache.pending[name] = pending if len(pending) <= MAX_REFRESH_PATHS else None
+            else:
+                cache.pending[name] = None
         cache.dirty |= touched
         if newly:
             self._invalidations += len(newly)
@@ -460,6 +497,8 @@ class ContextProvider:
             transient = False
         if refresh:
             cache.dirty |= set(profile.sources)
+            for name in profile.sources:
+                cache.pending[name] = None
         stale = cache.dirty | self._expired(cache)
         results: dict[str, SourceResult] = {}
         need = [n for n in profile.sources if n in stale or n not in cache.values]
@@ -520,26 +559,50 @@ class ContextProvider:
                 return
             # The leader was cancelled: take over.
         flight = cache.flights[name] = _Flight()
+        spec = self._sources[name]
+        paths = cache.pending.pop(name, None) if spec.refresh is not None else None
+        previous = cache.values.get(name)
+        ok = False
         try:
             gen = cache.gen.get(name, 0)
-            result = await self._fetch(cache.target, self._sources[name])
+            if paths and previous is not None and previous.status is SourceStatus.OK:
+                result = await self._fetch(cache.target, spec, previous.value, frozenset(paths))
+            else:
+                result = await self._fetch(cache.target, spec)
             flight.result = result
             if result.status is SourceStatus.OK:
+                ok = True
                 if cache.gen.get(name, 0) == gen:
                     cache.dirty.discard(name)
                 cache.values[name] = result
             out[name] = result
         finally:
+            if not ok and spec.refresh is not None:
+                # what this fetch was to cover is still to do (next time: in full)
+                cache.pending[name] = None
+            elif spec.refresh is not None:
+                cache.pending.setdefault(name, set())
             del cache.flights[name]
             flight.done.set()
 
-    async def _fetch(self, target: ContextTarget, spec: SourceSpec) -> SourceResult:
+    async def _fetch(
+        self,
+        target: ContextTarget,
+        spec: SourceSpec,
+        previous: Any = None,
+        paths: frozenset[str] | None = None,
+    ) -> SourceResult:
         started = time.perf_counter()
         now = time.time()
         self._fetched += 1
         try:
             with trio.move_on_after(spec.timeout) as scope:
-                value = await spec.fetch(target)
+                value = FULL
+                if paths is not None and spec.refresh is not None:
+                    self._refreshed += 1
+                    value = await spec.refresh(target, previous, paths)
+                if value is FULL:
+                    value = await spec.fetch(target)
         except Exception as exc:
             self._errors += 1
             return SourceResult(
@@ -572,6 +635,7 @@ class ContextProvider:
             errors=self._errors,
             timeouts=self._timeouts,
             invalidations=self._invalidations,
+            refreshed=self._refreshed,
         )
 
 

@@ -6,21 +6,31 @@ worklog store, the session registry) and returns JSON-ready values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 
 import trio
 
-from ._context import ContextError, RoleProfile, SourceSpec
+from ._context import FULL, ContextError, RoleProfile, SourceSpec
 from ._errors import InvalidArgumentError
 from ._fs import FileSystem, FileTooLargeError
 from ._scribe_rules import Aspect
 from ._store import SessionRecord, SessionStore, StoreNotFoundError
-from ._vcs import Git, GitCommandError, OrdinaryEntry, RenamedEntry, UnmergedEntry, UntrackedEntry
+from ._vcs import (
+    DiffStat,
+    Git,
+    GitCommandError,
+    OrdinaryEntry,
+    RenamedEntry,
+    Status,
+    UnmergedEntry,
+    UntrackedEntry,
+)
 from ._worklog_store import WorklogStore
 
-__all__ = ["DEFAULT_ROLES", "ContextTarget", "default_sources"]
+__all__ = ["DEFAULT_ROLES", "ContextTarget", "ScopedGitReads", "default_sources"]
 
 #: The most bytes of one chosen file a context carries.
 MAX_FILE_BYTES: Final = 64 * 1024
@@ -28,6 +38,22 @@ _MAX_ENTRIES: Final = 500
 _LOG_COUNT: Final = 30
 _WORKLOG_COUNT: Final = 100
 _MAX_RELATED: Final = 20
+
+
+@runtime_checkable
+class ScopedGitReads(Protocol):
+    """Git reads limited to some paths, for refreshing a cached status or diff after a small change.
+
+    Paths are root-relative; a directory stands for everything under it.
+    """
+
+    async def status_paths(self, paths: Sequence[str]) -> Status:
+        """``git status`` of ``paths`` only (the branch headers are the whole repository's)."""
+        ...
+
+    async def diff_stat_paths(self, paths: Sequence[str], ref: str = "HEAD") -> DiffStat:
+        """Line counts of ``paths`` in the work tree against ``ref``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +69,7 @@ class ContextTarget:
         backlog_id: its backlog id.
         files: every chosen file (root-relative) any role may want.
         pinned: files chosen for the session itself, shown to every role.
+        scoped: path-limited git reads (None: status and diff are always fetched in full).
     """
 
     session_id: str
@@ -53,6 +80,7 @@ class ContextTarget:
     backlog_id: str | None = None
     files: tuple[str, ...] = field(default=())
     pinned: tuple[str, ...] = field(default=())
+    scoped: ScopedGitReads | None = None
 
 
 def _need_git(t: ContextTarget) -> Git:
@@ -77,37 +105,153 @@ async def _branch(t: ContextTarget) -> dict[str, Any]:
     return {"branch": out["branch"], "head": out["head"], "detached": out["branch"] is None}
 
 
-async def _status(t: ContextTarget) -> dict[str, Any]:
-    st = await _need_git(t).status()
+def _status_value(st: Status) -> dict[str, Any]:
     b = st.branch
-    entries: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     untracked: list[str] = []
     conflicts: list[str] = []
     for e in st.entries:
         if isinstance(e, UnmergedEntry):
             conflicts.append(e.path)
         elif isinstance(e, RenamedEntry):
-            entries.append(
+            changed.append(
                 {"path": e.path, "from": e.orig_path, "index": e.index, "worktree": e.worktree}
             )
         elif isinstance(e, OrdinaryEntry):
-            entries.append({"path": e.path, "index": e.index, "worktree": e.worktree})
+            changed.append({"path": e.path, "index": e.index, "worktree": e.worktree})
         elif isinstance(e, UntrackedEntry):
             untracked.append(e.path)
-    total = len(entries) + len(untracked) + len(conflicts)
-    kept = sum(min(len(x), _MAX_ENTRIES) for x in (entries, untracked, conflicts))
+    return _status_dict(b.head, b.oid, b.upstream, b.ahead, b.behind, changed, untracked, conflicts)
+
+
+def _status_dict(
+    branch: str | None,
+    head: str | None,
+    upstream: str | None,
+    ahead: int | None,
+    behind: int | None,
+    changed: list[dict[str, Any]],
+    untracked: list[str],
+    conflicts: list[str],
+) -> dict[str, Any]:
+    changed = sorted(changed, key=lambda e: str(e["path"]))
+    untracked = sorted(untracked)
+    conflicts = sorted(conflicts)
+    total = len(changed) + len(untracked) + len(conflicts)
+    kept = sum(min(len(x), _MAX_ENTRIES) for x in (changed, untracked, conflicts))
     return {
-        "branch": b.head,
-        "head": b.oid,
-        "upstream": b.upstream,
-        "ahead": b.ahead,
-        "behind": b.behind,
-        "clean": st.clean,
-        "changed": entries[:_MAX_ENTRIES],
+        "branch": branch,
+        "head": head,
+        "upstream": upstream,
+        "ahead": ahead,
+        "behind": behind,
+        "clean": total == 0,
+        "changed": changed[:_MAX_ENTRIES],
         "untracked": untracked[:_MAX_ENTRIES],
         "conflicts": conflicts[:_MAX_ENTRIES],
         "truncated": total - kept,
     }
+
+
+def _under(path: str, paths: Iterable[str]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in paths)
+
+
+async def _status(t: ContextTarget) -> dict[str, Any]:
+    return _status_value(await _need_git(t).status())
+
+
+async def _status_refresh(t: ContextTarget, prev: Any, paths: frozenset[str]) -> Any:
+    """The cached status brought up to date for changed work-tree paths.
+
+    The index did not change (that would have dirtied the status in full), so for a path whose
+    staged side is clean (``X`` is ``.``) the work tree against HEAD is the work tree against the index:
+    the diff stat of the changed paths, which the diff refresh reads anyway, tells the status too. Only
+    a path it cannot tell (a new file: untracked or ignored? a file with staged changes) costs a
+    ``git status`` of the changed paths.
+    """
+    # Renames pair two paths and conflicts come with merges: those take a full status.
+    if (
+        t.scoped is None
+        or t.fs is None
+        or not isinstance(prev, dict)
+        or prev.get("truncated")
+        or prev.get("conflicts")
+        or any("from" in e for e in prev.get("changed", ()))
+    ):
+        return FULL
+    fs = t.fs
+    ordered = sorted(paths)
+    kinds: dict[str, str] = {}
+
+    async def kind_of(path: str) -> None:
+        try:
+            info = await fs.stat(path)
+        except FileNotFoundError:
+            kinds[path] = "missing"
+            return
+        kinds[path] = "dir" if info.is_dir else "file"
+
+    scoped = t.scoped
+    got: list[DiffStat] = []
+
+    async def numstat() -> None:
+        # the diff refresh asks for the same at the same moment: one git process serves both
+        got.append(await scoped.diff_stat_paths(ordered))
+
+    async with trio.open_nursery() as n:
+        n.start_soon(numstat)
+        for path in ordered:
+            n.start_soon(kind_of, path)
+    changed = {e["path"]: e for e in prev["changed"]}
+    untracked = set(prev["untracked"])
+    stat = got[0]
+    if any(f.old_path for f in stat.files):
+        return FULL
+    in_diff = {f.path for f in stat.files}
+    derived = True
+    for path in ordered:
+        kind = kinds[path]
+        entry = changed.get(path)
+        if kind == "dir" or (entry is not None and entry["index"] != "."):
+            derived = False
+            break
+        if path in untracked:
+            if kind == "missing":
+                untracked.discard(path)
+            continue
+        if path in in_diff:
+            changed[path] = {
+                "path": path,
+                "index": ".",
+                "worktree": "D" if kind == "missing" else "M",
+            }
+        elif entry is not None:
+            del changed[path]  # back to the committed content
+        elif kind != "missing":
+            derived = False  # a new file: untracked, or ignored?
+            break
+    if derived:
+        return _status_dict(
+            prev["branch"],
+            prev["head"],
+            prev["upstream"],
+            prev["ahead"],
+            prev["behind"],
+            list(changed.values()),
+            list(untracked),
+            [],
+        )
+    st = await t.scoped.status_paths(ordered)
+    if any(isinstance(e, RenamedEntry | UnmergedEntry) for e in st.entries):
+        return FULL
+    fresh = _status_value(st)
+    if fresh["branch"] != prev["branch"] or fresh["head"] != prev["head"]:
+        return FULL  # HEAD moved meanwhile: everything compares with another commit
+    b = st.branch
+    kept = [e for e in prev["changed"] if not _under(e["path"], paths)] + fresh["changed"]
+    left = [u for u in prev["untracked"] if not _under(u, paths)] + fresh["untracked"]
+    return _status_dict(b.head, b.oid, b.upstream, b.ahead, b.behind, kept, left, [])
 
 
 async def _log(t: ContextTarget) -> list[dict[str, Any]]:
@@ -123,29 +267,49 @@ async def _log(t: ContextTarget) -> list[dict[str, Any]]:
     ]
 
 
+def _diff_dict(files: list[dict[str, Any]]) -> dict[str, Any]:
+    files = sorted(files, key=lambda f: str(f["path"]))
+    return {
+        "files_changed": len(files),
+        "insertions": sum(f["added"] or 0 for f in files),
+        "deletions": sum(f["deleted"] or 0 for f in files),
+        "files": files[:_MAX_ENTRIES],
+        "truncated": max(0, len(files) - _MAX_ENTRIES),
+    }
+
+
+def _diff_files(stat: DiffStat) -> list[dict[str, Any]]:
+    return [
+        {"path": f.path, "added": f.added, "deleted": f.deleted, "old_path": f.old_path}
+        for f in stat.files
+    ]
+
+
 async def _diff(t: ContextTarget) -> dict[str, Any]:
     git = _need_git(t)
     try:
         stat = await git.diff_stat("HEAD")
     except GitCommandError:
         if await git.head() is None:
-            return {
-                "files_changed": 0,
-                "insertions": 0,
-                "deletions": 0,
-                "files": [],
-                "unborn": True,
-            }
+            return {**_diff_dict([]), "unborn": True}
         raise
-    return {
-        "files_changed": stat.files_changed,
-        "insertions": stat.insertions,
-        "deletions": stat.deletions,
-        "files": [
-            {"path": f.path, "added": f.added, "deleted": f.deleted, "old_path": f.old_path}
-            for f in stat.files[:_MAX_ENTRIES]
-        ],
-    }
+    return _diff_dict(_diff_files(stat))
+
+
+async def _diff_refresh(t: ContextTarget, prev: Any, paths: frozenset[str]) -> Any:
+    if (
+        t.scoped is None
+        or not isinstance(prev, dict)
+        or prev.get("unborn")
+        or prev.get("truncated")
+        or any(f.get("old_path") for f in prev.get("files", ()))
+    ):
+        return FULL
+    fresh = _diff_files(await t.scoped.diff_stat_paths(sorted(paths)))
+    if any(f["old_path"] for f in fresh):
+        return FULL
+    files = [f for f in prev["files"] if not _under(f["path"], paths)] + fresh
+    return _diff_dict(files)
 
 
 async def _worklog(t: ContextTarget) -> list[dict[str, Any]]:
@@ -244,9 +408,14 @@ def default_sources(
     A = Aspect
     specs = [
         SourceSpec("branch", _branch, frozenset({A.HEAD})),
-        SourceSpec("status", _status, frozenset({A.TREE, A.INDEX, A.HEAD, A.UPSTREAM})),
+        SourceSpec(
+            "status",
+            _status,
+            frozenset({A.TREE, A.INDEX, A.HEAD, A.UPSTREAM}),
+            refresh=_status_refresh,
+        ),
         SourceSpec("log", _log, frozenset({A.HEAD})),
-        SourceSpec("diff", _diff, frozenset({A.TREE, A.INDEX, A.HEAD})),
+        SourceSpec("diff", _diff, frozenset({A.TREE, A.INDEX, A.HEAD}), refresh=_diff_refresh),
         SourceSpec("worklog", _worklog, frozenset({A.WORKLOG}), newest_last=True),
         SourceSpec("summary", _summary, frozenset({A.SUMMARY})),
         SourceSpec("related", _related, frozenset({A.REGISTRY}), max_age=related_max_age),
@@ -259,9 +428,7 @@ def default_sources(
     out = {}
     for s in specs:
         if s.name in t:
-            s = SourceSpec(
-                s.name, s.fetch, s.depends_on, t[s.name], s.max_age, s.path_scoped, s.newest_last
-            )
+            s = dataclasses.replace(s, timeout=t[s.name])
         out[s.name] = s
     return out
 

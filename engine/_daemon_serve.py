@@ -179,6 +179,7 @@ async def _serve(
     stopping: trio.Event,
 ) -> None:
     import adapters
+    from adapters._context_git import path_scoped_reads
     from adapters._control import open_control_server
     from adapters._worklog_store import PostgresWorklogStore
 
@@ -242,6 +243,7 @@ async def _serve(
                 ),
                 pipeline=pipeline,
                 context=context,
+                open_scoped=path_scoped_reads,
             )
         )
         feed = await stack.enter_async_context(

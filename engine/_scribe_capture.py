@@ -292,7 +292,8 @@ class Capture:
             batch, self._filter, git_prefix=self._git_prefix, ignore=self._own_paths
         )
         if self._context is not None and reading.aspects:
-            self._context.invalidate(self.session_id, reading.aspects, reading.tree_paths)
+            paths = None if batch.rescan else reading.tree_paths
+            self._context.invalidate(self.session_id, reading.aspects, paths)
         items: list[tuple[EntryKind, Mapping[str, Any]]] = []
         if reading.files:
             items.append((EntryKind.FILES, reading.files.as_payload()))

@@ -281,3 +281,68 @@ async def test_context_events_are_published(pg_url: str, repo: Path) -> None:
         assert ctx.value("branch")["branch"] == "feat/B-3"
         assert ctx.value("worklog")[-1]["kind"] == "session_stop"
         assert ctx.sources["related"].status is SourceStatus.OK
+
+
+async def test_incremental_refresh_equals_a_full_fetch(repo: Path) -> None:
+    (repo / "lib").mkdir()
+    for i in range(5):
+        (repo / "lib" / f"m{i}.py").write_text(f"v = {i}\n")
+    git(repo, "add", "--all")
+    git(repo, "commit", "-q", "-m", "lib")
+    steps: list[tuple[str, ...]] = []
+
+    def write(path: str, text: str) -> tuple[str, ...]:
+        target = repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return (path,)
+
+    def delete(path: str) -> tuple[str, ...]:
+        (repo / path).unlink()
+        return (path,)
+
+    # (change, git processes the refresh of status and diff may take)
+    ops = [
+        (lambda: write("lib/m0.py", "v = 100\nw = 1\n"), 1),
+        (lambda: write("new file [1].txt", "untracked\n"), 2),  # untracked or ignored: ask git
+        (lambda: write("new file [1].txt", "still untracked\n"), 1),
+        (lambda: delete("lib/m1.py"), 1),
+        (lambda: write("fresh/dir/a.py", "a\n") + write("fresh/dir/b.py", "b\n"), 2),
+        (lambda: write("lib/m0.py", "v = 0\n"), 1),  # back to the committed content
+        (lambda: write("lib/m1.py", "v = 1\n"), 1),  # restored
+        (lambda: delete("new file [1].txt"), 1),
+        (lambda: write("TODO.md", "- [x] ship\n"), 1),
+        (lambda: write("lib/m2.py", "v = 2\nmore\n") + delete("lib/m3.py"), 1),
+    ]
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng)
+        git_repo = await open_test_repo(repo)
+        target = await _target(repo)
+        scoped = adapters.PathScopedGit(git_repo)
+        target = dataclasses.replace(target, git=git_repo, scoped=scoped)
+        provider.attach(target)
+        await provider.context("s-1", "coder")
+        for op, most in ops:
+            changed = op()
+            steps.append(changed)
+            provider.invalidate("s-1", {Aspect.TREE}, changed)
+            before = provider.statistics().refreshed
+            processes = scoped.processes
+            ctx = await provider.context("s-1", "coder")
+            assert provider.statistics().refreshed == before + 2, steps
+            # status and diff of the changed paths came from one or two small git processes
+            assert scoped.processes - processes <= most, steps
+            fresh = ContextProvider(eng)
+            full = await fresh.context(
+                "x", "coder", target=dataclasses.replace(target, session_id="x")
+            )
+            assert ctx.value("status") == full.value("status"), steps
+            assert ctx.value("diff") == full.value("diff"), steps
+        # a HEAD move asks for a full fetch again
+        git(repo, "add", "--all")
+        git(repo, "commit", "-q", "-m", "more")
+        provider.invalidate("s-1", {Aspect.HEAD})
+        before = provider.statistics().refreshed
+        ctx = await provider.context("s-1", "coder")
+        assert provider.statistics().refreshed == before
+        assert ctx.value("status")["clean"] and ctx.value("diff")["files"] == []
