@@ -151,7 +151,7 @@ async def steady(
     )  # fmt: skip
     if stalled:
         # Fill the stalled client's socket buffers so the server's sends to it block.
-        for _ in range(160):
+        for _ in range(300):
             target.eng.publish_nowait(
                 "session.worklog", {"t": time.monotonic(), "pad": "f" * 60_000}, session_id="filler"
             )
