@@ -123,6 +123,7 @@ from ._rehydrate import DropReason as DropReason
 from ._rehydrate import GitContextSource as GitContextSource
 from ._rehydrate import RehydrateError as RehydrateError
 from ._rehydrate import Rehydrator as Rehydrator
+from ._rehydrate import RetrievalCache as RetrievalCache
 from ._rehydrate import SourceReport as SourceReport
 from ._rehydrate import SourceStatus as SourceStatus
 from ._rehydrate import estimate_tokens as estimate_tokens

@@ -21,11 +21,12 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, final
+from typing import Any, Protocol, final
 
 import trio
 
 from ._errors import InvalidArgumentError, ScribeError
+from ._gencache import canonical_json
 from ._memory import Evidence, MemorySource, SourceQuery
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "GitContextSource",
     "RehydrateError",
     "Rehydrator",
+    "RetrievalCache",
     "SourceReport",
     "SourceStatus",
     "estimate_tokens",
@@ -179,6 +181,8 @@ class Bundle:
         dropped: Candidates left out (duplicates, over budget).
         digest: SHA-256 of :attr:`text`.
         elapsed: Seconds the whole rehydration took.
+        cached: Whether it came from the retrieval cache (then the reports are those of the
+            rehydration that filled the cache).
     """
 
     query: str
@@ -191,6 +195,7 @@ class Bundle:
     dropped: tuple[Dropped, ...]
     digest: str
     elapsed: float
+    cached: bool = False
 
     @property
     def text(self) -> str:
@@ -224,6 +229,7 @@ class Bundle:
             "tokens": self.tokens,
             "digest": self.digest,
             "elapsed_ms": round(self.elapsed * 1000, 3),
+            "cached": self.cached,
             "items": [
                 {
                     "citation": item.citation,
@@ -233,6 +239,8 @@ class Bundle:
                     "score": item.score,
                     "tokens": item.tokens,
                     "text": item.evidence.text,
+                    "ranks": dict(item.evidence.ranks),
+                    "metadata": dict(item.evidence.metadata),
                 }
                 for item in self.items
             ],
@@ -256,6 +264,59 @@ class Bundle:
                 for d in self.dropped
             ],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, cached: bool = False) -> Bundle:
+        """Rebuild a bundle from :meth:`to_dict` output.
+
+        Raises:
+            RehydrateError: ``data`` is not a bundle's dict.
+        """
+        try:
+            items = tuple(
+                BundleItem(
+                    Evidence(
+                        source=i["source"],
+                        id=i["id"],
+                        text=i["text"],
+                        ranks=dict(i.get("ranks", {})),
+                        pinned=bool(i["pinned"]),
+                        metadata=dict(i.get("metadata", {})),
+                    ),
+                    float(i["score"]),
+                    int(i["tokens"]),
+                )
+                for i in data["items"]
+            )
+            return cls(
+                query=data["query"],
+                session_id=data["session_id"],
+                role=data["role"],
+                token_budget=int(data["token_budget"]),
+                tokens=int(data["tokens"]),
+                items=items,
+                sources=tuple(
+                    SourceReport(
+                        r["name"],
+                        SourceStatus(r["status"]),
+                        float(r["elapsed_ms"]) / 1000,
+                        int(r["count"]),
+                        r["error"],
+                    )
+                    for r in data["sources"]
+                ),
+                dropped=tuple(
+                    Dropped(
+                        d["citation"], DropReason(d["reason"]), int(d["tokens"]), d["duplicate_of"]
+                    )
+                    for d in data["dropped"]
+                ),
+                digest=data["digest"],
+                elapsed=float(data["elapsed_ms"]) / 1000,
+                cached=cached,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RehydrateError(f"not a bundle: {exc!r}") from None
 
 
 # ------------------------------------------------------------------------ fusion and packing
@@ -489,6 +550,18 @@ async def rehydrate(
     )
 
 
+class RetrievalCache(Protocol):
+    """Where a :class:`Rehydrator` keeps bundles for a while (a :class:`MemoryStore` is one)."""
+
+    async def cache_get(self, key: str) -> Any | None:
+        """The live value for ``key``, or ``None``."""
+        ...
+
+    async def cache_put(self, key: str, value: Any, *, ttl: float) -> None:
+        """Keep ``value`` under ``key`` for ``ttl`` seconds."""
+        ...
+
+
 @final
 class Rehydrator:
     """A configured set of sources: ``await rehydrator.rehydrate(query, session=..., ...)``.
@@ -500,6 +573,9 @@ class Rehydrator:
         default_limit: Items asked of a source without its own limit.
         timeout: Default seconds until the common deadline.
         token_budget: Default budget.
+        cache: Keep bundles in this retrieval cache; a bundle is cached only when every source
+            answered (a degraded bundle is never served again).
+        cache_ttl: Seconds a cached bundle is served.
     """
 
     def __init__(
@@ -511,8 +587,14 @@ class Rehydrator:
         default_limit: int = 20,
         timeout: float = 0.25,
         token_budget: int = 2000,
+        cache: RetrievalCache | None = None,
+        cache_ttl: float = 30.0,
     ) -> None:
         _check_names(sources)
+        if not cache_ttl > 0:
+            raise InvalidArgumentError("cache_ttl must be positive seconds")
+        self._cache = cache
+        self._cache_ttl = cache_ttl
         self._sources = tuple(sources)
         self._limits = dict(limits or {})
         self._timeouts = dict(source_timeouts or {})
@@ -535,22 +617,48 @@ class Rehydrator:
         timeout: float | None = None,
         deadline: float | None = None,
     ) -> Bundle:
-        """:func:`rehydrate` with this object's sources and defaults.
+        """:func:`rehydrate` with this object's sources and defaults (and its cache, if any).
 
-        Cancellation: every source is cancelled and nothing is returned.
+        Cancellation: every source is cancelled and nothing is returned (nor cached).
         """
-        return await rehydrate(
+        budget = self._budget if token_budget is None else token_budget
+        key = None
+        if self._cache is not None:
+            key = (
+                "rehydrate:"
+                + hashlib.sha256(
+                    canonical_json(
+                        {
+                            "query": query,
+                            "session": session,
+                            "role": role,
+                            "budget": budget,
+                            "sources": [s.name for s in self._sources],
+                            "limits": self._limits,
+                            "default_limit": self._default_limit,
+                        }
+                    ).encode()
+                ).hexdigest()
+            )
+            hit = await self._cache.cache_get(key)
+            if hit is not None:
+                return Bundle.from_dict(hit, cached=True)
+        bundle = await rehydrate(
             query,
             sources=self._sources,
             session=session,
             role=role,
-            token_budget=self._budget if token_budget is None else token_budget,
+            token_budget=budget,
             timeout=self._timeout if timeout is None else timeout,
             deadline=deadline,
             limits=self._limits,
             source_timeouts=self._timeouts,
             default_limit=self._default_limit,
         )
+        if key is not None and self._cache is not None:
+            if all(r.status is SourceStatus.OK for r in bundle.sources):
+                await self._cache.cache_put(key, bundle.to_dict(), ttl=self._cache_ttl)
+        return bundle
 
 
 # ------------------------------------------------------------------------------ simple sources

@@ -245,3 +245,19 @@ async def test_rehydrator_object_and_git_context_source(
     git_items = [i for i in bundle.items if i.evidence.source == "git"]
     assert [i.evidence.id for i in git_items] == ["log", "branch", "status"]
     assert "git:diffstat" not in {i.citation for i in bundle.items}
+
+
+async def test_bundle_round_trips_through_its_dict() -> None:
+    async def ranked(query: SourceQuery) -> list[Evidence]:
+        return [Evidence("s", "1", "one", ranks={"fts": 1}, metadata={"seq": 3})]
+
+    bundle = await rehydrate(
+        "q", sources=[CallableSource("s", ranked), _source("p", ["pinned"], pinned=True)]
+    )
+    again = engine.Bundle.from_dict(bundle.to_dict())
+    assert again.text == bundle.text and again.digest == bundle.digest
+    assert again.items[1].evidence.metadata == {"seq": 3}
+    assert [r.status for r in again.sources] == [r.status for r in bundle.sources]
+    assert not again.cached and engine.Bundle.from_dict(bundle.to_dict(), cached=True).cached
+    with pytest.raises(engine.RehydrateError):
+        engine.Bundle.from_dict({"items": "nope"})

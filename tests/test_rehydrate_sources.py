@@ -10,7 +10,7 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from memory_support import new_session_id, open_store
+from memory_support import backdate, new_session_id, open_store
 
 import adapters
 import engine
@@ -289,3 +289,36 @@ def test_citations_point_at_real_rows_property(
                     assert source == "decisions" and title in item.evidence.text
 
     trio.run(main)
+
+
+async def test_rehydrator_serves_bundles_from_the_retrieval_cache(pg_url: str) -> None:
+    sid = new_session_id()
+    async with open_store(pg_url) as (db, store):
+        await store.add_message(sid, "user", "the cache keeps rehydrated bundles briefly")
+        flaky_calls = 0
+
+        async def flaky(query: SourceQuery) -> list[engine.Evidence]:
+            nonlocal flaky_calls
+            flaky_calls += 1
+            if flaky_calls == 1:
+                raise RuntimeError("first call fails")
+            return []
+
+        rehydrator = engine.Rehydrator(
+            [engine.MessagesSource(store), engine.CallableSource("flaky", flaky)],
+            timeout=10.0,
+            cache=store,
+            cache_ttl=60,
+        )
+        degraded = await rehydrator.rehydrate("rehydrated bundles", session=sid)
+        assert degraded.source("flaky").status is SourceStatus.ERROR and not degraded.cached
+        first = await rehydrator.rehydrate("rehydrated bundles", session=sid)
+        assert not first.cached  # the degraded bundle was not cached
+        await store.add_message(sid, "user", "newer rehydrated bundles note")
+        second = await rehydrator.rehydrate("rehydrated bundles", session=sid)
+        assert second.cached and second.digest == first.digest and flaky_calls == 2
+        other_role = await rehydrator.rehydrate("rehydrated bundles", session=sid, role="coder")
+        assert not other_role.cached
+        await backdate(db, "memory_retrieval_cache", 61, "expires_at > now()")
+        fresh = await rehydrator.rehydrate("rehydrated bundles", session=sid)
+        assert not fresh.cached and "newer rehydrated bundles note" in fresh.text
