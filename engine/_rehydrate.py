@@ -443,6 +443,10 @@ async def _ask(
         return
     cleaned: list[Evidence] = []
     for evidence in list(items)[: query.limit]:
+        if not isinstance(evidence, Evidence):
+            error = f"TypeError: the source returned {type(evidence).__name__}, not Evidence"
+            out[name] = _Outcome(SourceReport(name, SourceStatus.ERROR, elapsed, 0, error), ())
+            return
         if evidence.source != name:
             evidence = dataclasses.replace(evidence, source=name)
         cleaned.append(evidence)

@@ -261,3 +261,18 @@ async def test_bundle_round_trips_through_its_dict() -> None:
     assert not again.cached and engine.Bundle.from_dict(bundle.to_dict(), cached=True).cached
     with pytest.raises(engine.RehydrateError):
         engine.Bundle.from_dict({"items": "nope"})
+
+
+async def test_a_source_returning_something_else_is_reported_as_an_error() -> None:
+    async def wrong(query: SourceQuery) -> list[Evidence]:
+        return ["just a string"]  # type: ignore[list-item]
+
+    async def renamed(query: SourceQuery) -> list[Evidence]:
+        return [Evidence("someone-else", "1", "text")]
+
+    bundle = await rehydrate(
+        "q", sources=[CallableSource("wrong", wrong), CallableSource("right", renamed)]
+    )
+    assert bundle.source("wrong").status is SourceStatus.ERROR
+    assert "not Evidence" in (bundle.source("wrong").error or "")
+    assert [i.citation for i in bundle.items] == ["right:1"]  # cited under the source's name
