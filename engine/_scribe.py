@@ -370,6 +370,7 @@ class Scribe:
                 carry_on_failure=False,
             )
             session.start_service(cap.watch, name="scribe watcher", policy=cfg.restart_policy)
+            session.start_soon(cap.flusher, name="scribe flusher")
             if timeout is not None:
                 session.start_soon(cap.idle, timeout, name="scribe idle timer")
             if mirror is not None:

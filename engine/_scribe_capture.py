@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import trio
 
 from ._context import ContextProvider
-from ._errors import SessionClosedError
+from ._errors import ScribeError, SessionClosedError
 from ._fs import ChangeBatch, FileSystem, Watcher
 from ._scribe_rules import Aspect, EndRules, RepoState, observe, read_batch
 from ._session import Session
@@ -39,6 +39,8 @@ __all__ = ["Capture", "CaptureInfo"]
 EMPTY_TREE: Final = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: The longest a durable write may take before it counts as failed.
 WRITE_TIMEOUT: Final = 30.0
+_RETRY_INITIAL: Final = 0.1
+_RETRY_MAX: Final = 5.0
 
 _ACTIVITY: Final = frozenset(
     {EntryKind.FILES, EntryKind.COMMIT, EntryKind.NOTE, EntryKind.BRANCH_SWITCH, EntryKind.PUSH}
@@ -57,6 +59,7 @@ class CaptureInfo:
         branch, head, upstream, ahead, behind, clean: the repository as last observed.
         entries: entries stored so far (the last seq).
         carried: entries waiting to be stored again after a failed write.
+        write_errors: writes that failed (their entries were carried and retried).
         idle_for: seconds since the last activity.
         batches: change batches handled.
         mirror: the mirror file (root-relative), if any.
@@ -72,6 +75,7 @@ class CaptureInfo:
     clean: bool
     entries: int
     carried: int
+    write_errors: int
     idle_for: float
     batches: int
     mirror: str | None
@@ -89,6 +93,7 @@ class CaptureInfo:
             "clean": self.clean,
             "entries": self.entries,
             "carried": self.carried,
+            "write_errors": self.write_errors,
             "idle_for": self.idle_for,
             "batches": self.batches,
             "mirror": self.mirror,
@@ -164,6 +169,8 @@ class Capture:
         self.stopping = False
         self.stopped = trio.Event()
         self.armed = trio.Event()
+        self._carry_wanted = trio.Event()
+        self.write_errors = 0
         self._batches = 0
         self._closed_for_entries = False
         root = Path(repo.root)
@@ -201,6 +208,7 @@ class Capture:
             clean=s.clean,
             entries=self.seq,
             carried=len(self._carry),
+            write_errors=self.write_errors,
             idle_for=max(0.0, trio.current_time() - self.last_activity),
             batches=self._batches,
             mirror=self._mirror,
@@ -395,10 +403,48 @@ class Capture:
                 self._on_end(self.session_id, end, None)
                 return
             async for batch in watcher:
-                end = await self.handle_batch(batch)
+                try:
+                    end = await self.handle_batch(batch)
+                except ScribeError as exc:
+                    # The store refused (or git failed): what was observed is carried and written by
+                    # the flusher; the watcher keeps watching, so no change is missed meanwhile.
+                    self._failed(exc)
+                    continue
                 if end is not None:
                     self._on_end(self.session_id, end, None)
                     return
+
+    def _failed(self, exc: BaseException) -> None:
+        self.write_errors += 1
+        self.engine.publish_nowait(
+            "scribe.error",
+            {"error": f"{type(exc).__name__}: {exc}", "carried": len(self._carry)},
+            session_id=self.session_id,
+        )
+        self._carry_wanted.set()
+
+    async def flusher(self) -> None:
+        """Write entries carried after a failed write, retrying with backoff until one succeeds."""
+
+        async def body() -> None:
+            delay = _RETRY_INITIAL
+            while True:
+                await self._carry_wanted.wait()
+                await trio.sleep(delay)
+                if not self._carry:
+                    self._carry_wanted = trio.Event()
+                    delay = _RETRY_INITIAL
+                    continue
+                try:
+                    await self.add_entries([], carry_on_failure=True)
+                except ScribeError as exc:
+                    self._failed(exc)
+                    delay = min(delay * 2, _RETRY_MAX)
+                else:
+                    self._carry_wanted = trio.Event()
+                    delay = _RETRY_INITIAL
+
+        await run_until_stop(self.session, body)
 
     async def idle(self, timeout: float) -> None:
         """End the session after ``timeout`` seconds without activity (trio's clock)."""

@@ -57,6 +57,8 @@ class Summary:
             raise InvalidArgumentError(f"summary version must be an int >= 1, not {self.version!r}")
         if not isinstance(self.created_at, int | float) or not math.isfinite(self.created_at):
             raise InvalidArgumentError("created_at must be a finite number")
+        # stored with microsecond precision: keep the same value in memory
+        object.__setattr__(self, "created_at", round(float(self.created_at), 6))
         for name in ("key_ideas", "decisions", "progress", "next_steps", "files_modified"):
             value = getattr(self, name)
             if isinstance(value, str):

@@ -103,6 +103,8 @@ class WorklogEntry:
             raise InvalidArgumentError(
                 f"created_at must be a finite number, not {self.created_at!r}"
             )
+        # stored with microsecond precision: keep the same value in memory
+        object.__setattr__(self, "created_at", round(float(self.created_at), 6))
         if not isinstance(self.payload, Mapping):
             raise InvalidArgumentError("payload must be a mapping")
 
