@@ -5,10 +5,12 @@ connection. There is one thread slot per pooled connection, and every query is f
 :class:`engine.PriorityLimiter` under the calling session's priority, so a HIGH session's query overtakes the
 queued LOW ones.
 
-Cancellation is done on the server: when the waiting trio task is cancelled, a second thread sends
-``conn.cancel_safe()`` (and repeats it until the worker is done, which covers a cancel request arriving just
-before the query does), and the task waits for the worker to come back; a thread is never abandoned and
-never keeps its connection. A transaction cancelled mid-way is rolled back, and the task then sees
+Cancellation is done on the server: when the waiting trio task is cancelled, a second thread cancels the
+worker's statement (and repeats it until the worker is done, which covers a cancel arriving just before the
+statement does), and the task waits for the worker to come back; a thread is never abandoned and never
+keeps its connection. The cancel goes through ``pg_cancel_backend`` on a spare connection kept open for the
+purpose: a cancel request of the protocol (``conn.cancel_safe()``, the fallback) makes the server start a
+process first, which takes tens of milliseconds on a busy machine. A transaction cancelled mid-way is rolled back, and the task then sees
 ``trio.Cancelled``. ``statement_timeout`` is a backstop for queries nobody cancels.
 """
 
@@ -18,6 +20,7 @@ import contextlib
 import os
 import select
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +50,13 @@ Query: TypeAlias = LiteralString | bytes | psycopg.sql.SQL | psycopg.sql.Compose
 Params: TypeAlias = Sequence[Any] | Mapping[str, Any] | None
 
 _CANCEL_REQUEST_TIMEOUT: Final = 2.0
-_FIRST_CANCEL_RETRY: Final = 0.005
-_MAX_CANCEL_RETRY: Final = 0.25
+# A cancel request that reaches the server before the statement does is lost, so it is repeated until
+# the worker is back: quickly at first (a worker starved of CPU may send its statement late), then slowly
+# (each request costs the server a process) for a statement that takes long to notice it.
+_FIRST_CANCEL_RETRY: Final = 0.002
+_FAST_CANCEL_RETRY: Final = 0.02
+_FAST_CANCEL_PERIOD: Final = 1.0
+_SLOW_CANCEL_RETRY: Final = 0.25
 # While the server is known to be down, a call waits at most this long for a connection.
 _UNAVAILABLE_ACQUIRE_TIMEOUT: Final = 0.25
 
@@ -164,17 +172,16 @@ class _Call(Generic[T]):
     def cancel_loop(self) -> None:
         assert self.done is not None and self.canceller_exited is not None
         delay = _FIRST_CANCEL_RETRY
+        slow_from = time.monotonic() + _FAST_CANCEL_PERIOD
         try:
             while not self.finished:
                 conn = self.conn
                 if conn is not None:
-                    # A failed cancel request (server gone) needs no handling: the worker then fails
-                    # on its own with a connection error.
-                    with contextlib.suppress(psycopg.Error, OSError):
-                        conn.cancel_safe(timeout=_CANCEL_REQUEST_TIMEOUT)
+                    self._db._cancel_channel.cancel(conn)
                 if self.done.wait(delay):
                     break
-                delay = min(delay * 2, _MAX_CANCEL_RETRY)
+                cap = _FAST_CANCEL_RETRY if time.monotonic() < slow_from else _SLOW_CANCEL_RETRY
+                delay = min(delay * 2, cap)
         finally:
             self.canceller_exited.set()
 
@@ -221,6 +228,53 @@ class _Call(Generic[T]):
         assert self._raise_cancel is not None
         self._raise_cancel()
         raise AssertionError("trio's raise_cancel returned")  # pragma: no cover
+
+
+@final
+class _CancelChannel:
+    """A spare connection that cancels the pool's statements with ``pg_cancel_backend``: one round trip
+    on an open connection. When it cannot be used, the statement's own connection sends a protocol cancel
+    request (``cancel_safe``). Used from canceller threads; one cancel at a time."""
+
+    def __init__(self, url: str, kwargs: Mapping[str, Any]) -> None:
+        self._url = url
+        self._kwargs = {
+            **kwargs,
+            "autocommit": True,
+            "application_name": "scribe-cancel",
+            "connect_timeout": 2,
+        }
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._closed = False
+
+    def open(self) -> None:
+        with self._lock, contextlib.suppress(psycopg.Error):
+            self._conn = psycopg.connect(self._url, **self._kwargs)
+
+    def cancel(self, target: psycopg.Connection[Any]) -> None:
+        # Failures need no handling: a server that cannot take a cancel has dropped the statement's
+        # connection too, and the worker fails on its own.
+        with self._lock:
+            if not self._closed:
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = psycopg.connect(self._url, **self._kwargs)
+                    self._conn.execute("SELECT pg_cancel_backend(%s)", (target.info.backend_pid,))
+                    return
+                except psycopg.Error:
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+        with contextlib.suppress(psycopg.Error, OSError):
+            target.cancel_safe(timeout=_CANCEL_REQUEST_TIMEOUT)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 _CANCEL_ERRORS: Final = (
@@ -288,6 +342,7 @@ class Database:
                 num_workers=2,
             )
         )
+        self._cancel_channel = _CancelChannel(url, self._connect_kwargs)
         self._closed = False
         self._unavailable = False
         self._queries = 0
@@ -443,6 +498,7 @@ class Database:
             with psycopg.connect(self._url, **self._connect_kwargs):
                 pass
             self._pool.open(wait=True, timeout=self._connect_timeout + 5.0)
+            self._cancel_channel.open()
 
         try:
             await trio.to_thread.run_sync(probe)
@@ -453,6 +509,7 @@ class Database:
                 typed = DatabaseUnavailableError(f"cannot connect to the database: {typed}")
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self._pool.close, 1.0)
+                await trio.to_thread.run_sync(self._cancel_channel.close)
             raise typed from exc
 
     async def _aclose(self) -> None:
@@ -461,6 +518,7 @@ class Database:
         self._closed = True
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self._pool.close, 5.0)
+            await trio.to_thread.run_sync(self._cancel_channel.close)
 
 
 @contextlib.asynccontextmanager
