@@ -132,7 +132,8 @@ def _sessions_table(records: list[dict[str, Any]], title: str | None = None) -> 
     from rich.table import Table
 
     t = Table(title=title, show_lines=False)
-    for col in ("id", "name", "backlog", "kind", "state", "priority", "tags", "last activity"):
+    t.add_column("id", no_wrap=True)
+    for col in ("name", "backlog", "kind", "state", "priority", "tags", "last activity"):
         t.add_column(col, overflow="fold")
     for r in records:
         t.add_row(

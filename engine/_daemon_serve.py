@@ -29,6 +29,7 @@ from ._context import ContextProvider
 from ._daemon import ControlHandler, DaemonInfo
 from ._engine import EngineConfig, default_home, open_engine
 from ._errors import ScribeError
+from ._health import run_health_monitor
 from ._scribe import ScribeConfig, open_scribe
 from ._scribe_rules import EndRules
 from ._summary import HeuristicSummarizer
@@ -246,6 +247,7 @@ async def _serve(
                 open_scoped=path_scoped_reads,
             )
         )
+        eng.start_service(run_health_monitor, eng, 2.0, name="health monitor")
         feed = await stack.enter_async_context(
             adapters.open_feed_server(eng, secret=secret, host=options.host, port=options.feed_port)
         )

@@ -265,3 +265,31 @@ async def test_start_refuses_a_directory_that_is_not_a_repository(
         with pytest.raises(InvalidArgumentError):
             await s.scribe.start(plain, idle_timeout=-1)
         assert s.scribe.live() == []
+
+
+async def test_the_feed_serves_worklog_entries(pg_url: str, repo: Path) -> None:
+    import adapters
+
+    secret = "s" * 40
+    async with open_stack(pg_url) as s:
+        rec = await s.scribe.start(repo)
+        async with adapters.open_feed_server(s.engine, secret=secret) as feed:
+            token = adapters.make_token(secret, adapters.FeedScopes.read_all(), 60)
+            async with adapters.open_feed_client(feed.url, token) as client:
+                await client.subscribe(f"worklog:{rec.id}")
+                (repo / "src" / "app.py").write_text("print('fed')\n")
+                with trio.fail_after(10):
+                    while True:
+                        msg = await client.receive()
+                        updates = (
+                            [msg]
+                            if isinstance(msg, adapters.FeedUpdate)
+                            else list(getattr(msg, "events", ()))
+                        )
+                        kinds = [u.data.get("kind") for u in updates]
+                        if "files" in kinds:
+                            break
+        got = updates[kinds.index("files")].data
+        assert got["payload"]["modified"] == ["src/app.py"]
+        stored = await s.store.entries(rec.id)
+        assert stored[got["seq"] - 1].payload["modified"] == ["src/app.py"]
