@@ -9,6 +9,7 @@ lock is free, or its heartbeat is older than ``stale_after``) and mark them orph
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -63,8 +64,20 @@ _UPDATE: Final = (
     "related_ids = %(related_ids)s, repo_path = %(repo_path)s, "
     "last_activity = %(last_activity)s, idle_timeout = %(idle_timeout)s, "
     "error = %(error)s, owner = %(owner)s, version = version + 1 "
-    "WHERE id = %(id)s AND version = %(version)s RETURNING " + _COLUMNS
+    "WHERE id = %(id)s AND version = %(version)s RETURNING version, created_at, last_activity"
 )
+
+
+def _updated(record: engine.SessionRecord, row: Mapping[str, Any]) -> engine.SessionRecord:
+    """The stored form of ``record`` after :data:`_UPDATE` returned ``row``: every other field was
+    written from the record itself, so only what the server decides is read back."""
+    return dataclasses.replace(
+        record,
+        version=row["version"],
+        created_at=row["created_at"].timestamp(),
+        last_activity=row["last_activity"].timestamp(),
+    )
+
 
 _FINAL_STATES: Final = tuple(sorted(s.value for s in engine.FINAL_STATES))
 _LIVE_STATES: Final = tuple(sorted(s.value for s in engine.LIVE_STATES))
@@ -198,7 +211,7 @@ class SessionRegistry:
             raise
         if row is None:
             raise await self._why_not_written(record.id, record.version)
-        return _record(row)
+        return _updated(record, row)
 
     async def set_state(
         self,

@@ -49,7 +49,7 @@ from psycopg.rows import dict_row
 
 import adapters
 import engine
-from adapters._registry import _COLUMNS, _UPDATE, _record, _values
+from adapters._registry import _COLUMNS, _UPDATE, _record, _updated, _values
 
 TASKS = 16
 POOL = 4
@@ -153,8 +153,9 @@ async def _asyncpg_run(dsn: str, n: int, kind: str) -> float:
             async def work(k: int) -> None:
                 rec = records[k]
                 for i in range(n):
-                    values = _values(_changed(rec, i))
-                    rec = _record(await pool.fetchrow(sql, *(values[name] for name in names)))
+                    new = _changed(rec, i)
+                    values = _values(new)
+                    rec = _updated(new, await pool.fetchrow(sql, *(values[name] for name in names)))
 
         t0 = time.perf_counter()
         await asyncio.gather(*(work(k) for k in range(TASKS)))
@@ -183,9 +184,10 @@ def _psycopg_run(url: str, n: int, kind: str) -> float:
                     )
                     rec = _record(cur.fetchone() or {})
                 for i in range(n):
+                    new = _changed(rec, i)
                     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                        cur.execute(_UPDATE, _values(_changed(rec, i)))
-                        rec = _record(cur.fetchone() or {})
+                        cur.execute(_UPDATE, _values(new))
+                        rec = _updated(new, cur.fetchone() or {})
             barrier.wait()
 
         threads = [threading.Thread(target=work, args=(k,)) for k in range(TASKS)]

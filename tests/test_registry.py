@@ -60,6 +60,7 @@ async def test_register_get_update_round_trip(fresh_pg_url: str) -> None:
         changed = await reg.update(dataclasses.replace(stored, description="now fixed", error=None))
         assert changed.version == 2 and changed.description == "now fixed"
         assert changed.created_at == stored.created_at
+        assert await reg.get("s1") == changed  # what update() returns is what is stored
         with pytest.raises(engine.StoreConflictError) as lost:
             await reg.update(dataclasses.replace(stored, description="stale write"))
         assert (lost.value.expected_version, lost.value.actual_version) == (1, 2)
