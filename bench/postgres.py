@@ -64,8 +64,8 @@ class Sizes:
     high_samples: int
 
 
-FULL = Sizes(queries_per_task=500, repetitions=7, cancels=200, high_samples=200)
-QUICK = Sizes(queries_per_task=150, repetitions=5, cancels=60, high_samples=60)
+FULL = Sizes(queries_per_task=200, repetitions=15, cancels=200, high_samples=200)
+QUICK = Sizes(queries_per_task=100, repetitions=7, cancels=60, high_samples=60)
 
 
 def p99(values: list[float]) -> float:
