@@ -14,6 +14,7 @@ Helpers: :func:`create_database` / :func:`drop_database` for tests that need sev
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -64,14 +65,45 @@ def drop_database(url: str) -> None:
         )
 
 
+_PREFIX = "scribe-pg-test-"
+_OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale_servers() -> None:
+    """Stop the servers and remove the directories of earlier test runs that were killed before their
+    fixtures could clean up (their owner process is gone)."""
+    for directory in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
+        try:
+            owner = int((directory / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        with contextlib.suppress(adapters.EmbeddedServerError):
+            adapters.EmbeddedServer(directory / "pgdata").stop("immediate")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def server_directory() -> Iterator[Path]:
     """A fresh directory for a server's data, removed afterwards.
 
     Not under pytest's ``tmp_path``: every pytest run resets its temp root to mode 0700, which would lock
-    the server's unprivileged user out of a data directory there while a concurrent run starts.
+    the server's unprivileged user out of a data directory there while a concurrent run starts. The
+    directory records the test process's pid so a later run can clean up after a killed one.
     """
-    directory = Path(tempfile.mkdtemp(prefix="scribe-pg-test-"))
+    directory = Path(tempfile.mkdtemp(prefix=_PREFIX))
+    (directory / _OWNER_FILE).write_text(str(os.getpid()))
     try:
         yield directory
     finally:
@@ -87,6 +119,7 @@ def pg_tmp_path() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[adapters.EmbeddedServer]:
+    reap_stale_servers()
     with server_directory() as directory:
         server = start_test_server(directory)
         try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
 import trio
-from pg_support import TEST_SETTINGS
+from pg_support import TEST_SETTINGS, reap_stale_servers, start_test_server
 
 import adapters
 
@@ -97,3 +99,15 @@ def test_long_data_dir_paths_get_a_short_socket_dir(pg_tmp_path: Path) -> None:
     assert server.socket_dir != deep
     assert len(str(server.socket_dir / ".s.PGSQL.5432")) < 100
     assert server.url("x").endswith(f"host={server.socket_dir}")
+
+
+def test_servers_of_killed_test_runs_are_reaped() -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    directory = Path(tempfile.mkdtemp(prefix="scribe-pg-test-"))
+    (directory / "owner.pid").write_text(str(gone.pid))
+    server = start_test_server(directory)
+    assert server.is_running()
+    reap_stale_servers()
+    assert not directory.exists()
+    assert not server.is_running()
