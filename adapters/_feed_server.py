@@ -14,7 +14,6 @@ The message schema is in docs/feed.md.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
@@ -30,8 +29,9 @@ from trio_websocket import (
     ConnectionClosed,
     WebSocketConnection,
     WebSocketRequest,
-    serve_websocket,
+    wrap_server_stream,
 )
+from wsproto.utilities import LocalProtocolError
 
 import engine
 from engine import FeedHub, FeedHubStatistics, FeedPosition, FeedTopicError
@@ -95,6 +95,7 @@ class FeedServerConfig:
         client_queue_size: ordered events queued per client before it must resync.
         max_frame_events: events per frame at most.
         max_frame_bytes: frames stop growing past this many bytes.
+        max_snapshot_bytes: an ordered topic's snapshot holds its newest entries up to this size.
         max_message_size: largest client message accepted (bigger ones close with 1009).
         send_timeout: seconds one frame may take to send before the client is dropped as stalled.
         min_frame_interval: seconds between two flushes to one client; events arriving in between
@@ -116,6 +117,7 @@ class FeedServerConfig:
     client_queue_size: int = 1000
     max_frame_events: int = 500
     max_frame_bytes: int = 256 * 1024
+    max_snapshot_bytes: int = 1024 * 1024
     max_message_size: int = 64 * 1024
     send_timeout: float = 10.0
     min_frame_interval: float = 0.005
@@ -159,6 +161,7 @@ class _Client:
         "close_code",
         "close_reason",
         "conn",
+        "read_scope",
         "ready",
         "scope",
         "sending_since",
@@ -174,6 +177,7 @@ class _Client:
         self.bucket = bucket
         self.ready = trio.Event()
         self.scope = trio.CancelScope()
+        self.read_scope = trio.CancelScope()
         self.sending_since = math.inf
         self.strikes = 0
         self.close_code = 1000
@@ -182,11 +186,17 @@ class _Client:
     def wake(self) -> None:
         self.ready.set()
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, *, hard: bool = False) -> None:
+        """Ask for the connection to close with ``code``. A soft close stops reading and lets the
+        replies already queued go out first; a hard one (the client does not read) stops at once.
+        """
         if self.close_code == 1000:
             self.close_code = code
             self.close_reason = reason
-        self.scope.cancel()
+        if hard:
+            self.scope.cancel()
+        else:
+            self.read_scope.cancel()
 
 
 def _token_from(request: WebSocketRequest) -> tuple[str, str | None]:
@@ -317,12 +327,24 @@ class FeedServer:
             status, extra_headers=[(b"content-type", b"application/json")], body=body
         )
 
-    async def _handle(self, request: WebSocketRequest) -> None:
-        # One connection's trouble never reaches the server or the other clients.
+    async def _handle_stream(self, stream: trio.SocketStream) -> None:
+        # One connection's trouble (including errors of the websocket library's own reader task)
+        # never reaches the server or the other clients.
+        cfg = self._config
         try:
-            await self._handle_request(request)
-        except* ConnectionClosed:
-            pass  # the peer went away during the handshake or a reply
+            async with stream, trio.open_nursery() as nursery:
+                request: WebSocketRequest | None = None
+                with trio.move_on_after(cfg.handshake_timeout):
+                    request = await wrap_server_stream(
+                        nursery, stream, max_message_size=cfg.max_message_size
+                    )
+                if request is not None:
+                    await self._handle_request(request)
+                nursery.cancel_scope.cancel()
+        except* (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the peer went away
+        except* LocalProtocolError:
+            pass  # the peer pinged or wrote while the connection was closing
         except* Exception:
             self._handler_errors += 1
             logger.exception("feed connection failed")
@@ -394,7 +416,17 @@ class FeedServer:
                     nursery.start_soon(self._ping_loop, client)
                     nursery.start_soon(self._watchdog, client)
                     nursery.start_soon(self._expiry, client)
-                    await self._read_loop(client)
+                    with client.read_scope:
+                        await self._read_loop(client)
+                    if client.close_code != 1000:
+                        # A soft close: take no more events and let the sender deliver what is
+                        # queued (the replies saying why), for at most half a second.
+                        self._hub.mute(cid)
+                        with trio.move_on_after(0.5):
+                            while self._hub.pending(cid):  # noqa: ASYNC110 - the sender drains it
+                                await trio.sleep(0.005)
+                            while client.sending_since != math.inf:  # noqa: ASYNC110
+                                await trio.sleep(0.005)
                     nursery.cancel_scope.cancel()
         finally:
             del self._clients[cid]
@@ -403,11 +435,6 @@ class FeedServer:
                 code, reason = 1001, "server shutting down"
             try:
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
-                    if code in (CLOSE_POLICY, CLOSE_BINARY, CLOSE_TOKEN_EXPIRED):
-                        # Let the client read why (the replies queued before the close), briefly.
-                        with trio.move_on_after(0.5):
-                            while (frame := self._hub.take(cid)) is not None:
-                                await conn.send_message(frame.decode())
                     await conn.aclose(code, reason)
             finally:
                 self._hub.remove_client(cid)
@@ -445,7 +472,7 @@ class FeedServer:
             await trio.sleep(timeout / 4)
             if trio.current_time() - client.sending_since > timeout:
                 self._closed_slow += 1
-                client.close(CLOSE_SLOW, "send timeout: the client does not read")
+                client.close(CLOSE_SLOW, "send timeout: the client does not read", hard=True)
                 return
 
     async def _ping_loop(self, client: _Client) -> None:
@@ -460,7 +487,7 @@ class FeedServer:
                     return
             if scope.cancelled_caught:
                 self._closed_dead += 1
-                client.close(CLOSE_SLOW, "ping timeout")
+                client.close(CLOSE_SLOW, "ping timeout", hard=True)
                 return
 
     async def _expiry(self, client: _Client) -> None:
@@ -588,24 +615,15 @@ async def open_feed_server(
         client_queue_size=cfg.client_queue_size,
         max_frame_events=cfg.max_frame_events,
         max_frame_bytes=cfg.max_frame_bytes,
+        max_snapshot_bytes=cfg.max_snapshot_bytes,
         encode=encode_json,
     )
     server = FeedServer(eng, hub, secret, cfg, host)
     async with trio.open_nursery() as nursery:
         await nursery.start(server._pump)
-        ws = await nursery.start(
-            functools.partial(
-                serve_websocket,
-                server._handle,
-                host,
-                port,
-                None,
-                max_message_size=cfg.max_message_size,
-                connect_timeout=cfg.handshake_timeout,
-                disconnect_timeout=1.0,
-            )
-        )
-        server._port = ws.port
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        await nursery.start(trio.serve_listeners, server._handle_stream, listeners)
+        server._port = listeners[0].socket.getsockname()[1]
         try:
             yield server
         finally:

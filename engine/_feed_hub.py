@@ -222,6 +222,8 @@ class FeedHub:
         max_frame_events: events per ``events`` frame at most.
         max_frame_bytes: a frame stops growing once it is this large (one event is always sent).
         max_state_keys: values kept per state topic; the least recently updated key is forgotten.
+        max_snapshot_bytes: an ordered topic's snapshot holds its newest entries up to this size
+            (at least one); a state topic's snapshot always holds every key.
         encode: JSON encoder returning UTF-8 bytes (e.g. ``orjson.dumps``).
     """
 
@@ -234,6 +236,7 @@ class FeedHub:
         max_frame_events: int = 500,
         max_frame_bytes: int = 256 * 1024,
         max_state_keys: int = 10_000,
+        max_snapshot_bytes: int = 1024 * 1024,
         encode: Encoder = _json_encode,
     ) -> None:
         for name, value in (
@@ -242,6 +245,7 @@ class FeedHub:
             ("max_frame_events", max_frame_events),
             ("max_frame_bytes", max_frame_bytes),
             ("max_state_keys", max_state_keys),
+            ("max_snapshot_bytes", max_snapshot_bytes),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, not {value!r}")
@@ -251,6 +255,7 @@ class FeedHub:
         self._max_frame_events = max_frame_events
         self._max_frame_bytes = max_frame_bytes
         self._max_state_keys = max_state_keys
+        self._max_snapshot_bytes = max_snapshot_bytes
         self._encode = encode
         self._topics: dict[str, _Topic] = {}
         self._clients: dict[int, _Client] = {}
@@ -282,8 +287,9 @@ class FeedHub:
         return FeedPosition(self._epoch, existing.offset if existing else 0)
 
     def snapshot(self, topic: str, *, sessions: frozenset[str] | None = None) -> list[FeedEvent]:
-        """What a fresh subscriber is given: the newest value per key for a state topic, the history
-        ring for an ordered one; ``sessions`` limits the ``sessions`` topic to those keys."""
+        """What a fresh subscriber is given: the newest value per key for a state topic, the newest
+        part of the history ring for an ordered one; ``sessions`` limits the ``sessions`` topic to
+        those keys."""
         feed_topic_kind(topic)
         existing = self._topics.get(topic)
         if existing is None:
@@ -291,7 +297,15 @@ class FeedHub:
         if existing.kind is TopicKind.STATE:
             events = sorted(existing.state.values(), key=lambda e: e.offset)
         else:
-            events = list(existing.history)
+            # The newest entries that fit in max_snapshot_bytes (at least the newest one).
+            size = 0
+            start = len(existing.history)
+            for event in reversed(existing.history):
+                size += len(event.encoded)
+                if size > self._max_snapshot_bytes and start < len(existing.history):
+                    break
+                start -= 1
+            events = list(existing.history)[start:]
         if sessions is not None and topic == "sessions":
             events = [e for e in events if e.key in sessions]
         return events
@@ -444,6 +458,13 @@ class FeedHub:
             return
         for name in client.topics:
             self._topics[name].subscribers.discard(client_id)
+
+    def mute(self, client_id: int) -> None:
+        """Stop queueing events for a client (it keeps what is queued, and control messages)."""
+        client = self._get(client_id)
+        for name in client.topics:
+            self._topics[name].subscribers.discard(client_id)
+        client.topics.clear()
 
     def subscriber_count(self, topic: str) -> int:
         """How many clients are subscribed to ``topic``."""

@@ -245,3 +245,21 @@ def test_session_scoped_client_sees_only_its_sessions() -> None:
     assert [e["key"] for e in receiver.snapshots[0]["events"]] == ["a"]
     assert set(receiver.state) == {("sessions", "a")}
     assert receiver.state[("sessions", "a")] == {"id": "a", "v": 2}
+
+
+@settings(max_examples=100, deadline=None)
+@given(sizes=st.lists(st.integers(0, 500), max_size=40), budget=st.integers(1, 3000))
+def test_ordered_snapshots_are_the_newest_entries_within_budget(
+    sizes: list[int], budget: int
+) -> None:
+    hub = FeedHub(max_snapshot_bytes=budget, history_size=30)
+    events = [hub.publish("worklog:s", {"pad": "x" * n}) for n in sizes]
+    snapshot = hub.snapshot("worklog:s")
+    kept = events[-30:]
+    assert snapshot == kept[len(kept) - len(snapshot) :]  # a suffix of the history
+    if kept:
+        assert snapshot, "the newest entry is always there"
+        total = sum(len(e.encoded) for e in snapshot)
+        assert total <= budget or len(snapshot) == 1
+        if len(snapshot) < len(kept):
+            assert total + len(kept[-len(snapshot) - 1].encoded) > budget

@@ -321,7 +321,7 @@ async def test_stalled_client_does_not_hold_back_others(tmp_path: Path) -> None:
     meanwhile receives every worklog entry in order and the final value of every state key."""
     with trio.fail_after(60):
         async with open_feed(
-            tmp_path, client_queue_size=50, send_timeout=0.5, max_frame_events=20
+            tmp_path, client_queue_size=50, send_timeout=2.0, max_frame_events=20
         ) as feed:
             worklog = "worklog:busy"
             token = feed.token()
