@@ -41,6 +41,10 @@ command("demo", "show the engine at work: priorities, a crash, a graceful cancel
 )
 
 from . import _cli_sessions  # noqa: E402, F401  (registers serve, start, stop, list, ...)
+from ._cli_memory import MEMORY_COMMANDS  # noqa: E402
+
+for _name, (_help, _cmd) in MEMORY_COMMANDS.items():
+    command(_name, _help)(_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,4 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module so that every subcommand module registers in one registry.
+    from engine.cli import main as _main
+
+    sys.exit(_main())
