@@ -459,3 +459,41 @@ async def test_events_the_feed_cannot_carry_are_skipped(tmp_path: Path) -> None:
                 (update,) = await updates(client, "worklog:ok", 1)
                 assert update.data == {"n": 3} and update.offset == 1
                 assert feed.server.statistics().skipped_events == 2
+
+
+async def test_broken_peers_do_not_disturb_the_server(tmp_path: Path) -> None:
+    """Garbage instead of a handshake, a plain HTTP request, an unmasked (invalid) client frame and
+    a peer that vanishes mid-handshake each end only their own connection."""
+    with trio.fail_after(30):
+        async with open_feed(tmp_path, handshake_timeout=0.5) as feed:
+            port = feed.server.port
+            async with open_feed_client(feed.server.url, feed.token()) as watcher:
+                await watcher.subscribe("worklog:g")
+                await next_of(watcher, FeedSnapshot, topic="worklog:g")
+                garbage = await trio.open_tcp_stream("127.0.0.1", port)
+                async with garbage:
+                    await garbage.send_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" * 50)
+                    while await garbage.receive_some(4096):  # the server ends it
+                        pass
+                plain = await trio.open_tcp_stream("127.0.0.1", port)
+                async with plain:
+                    await plain.send_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
+                    while await plain.receive_some(4096):
+                        pass
+                stream, head = await raw_handshake(port, f"/feed?token={feed.token()}")
+                async with stream:
+                    assert head.startswith(b"HTTP/1.1 101")
+                    await stream.send_all(b"\x81\x05hello")  # a client frame must be masked
+                    while await stream.receive_some(4096):
+                        pass
+                half = await trio.open_tcp_stream("127.0.0.1", port)
+                await half.send_all(b"GET /feed HTTP/1.1\r\nUpgrade: websocket\r\n")
+                await half.aclose()
+                silent = await trio.open_tcp_stream("127.0.0.1", port)
+                async with silent:
+                    assert await silent.receive_some(4096) == b""  # dropped after the timeout
+                feed.eng.publish_nowait("session.worklog", {"n": 1}, session_id="g")
+                (update,) = await updates(watcher, "worklog:g", 1)
+                assert update.data == {"n": 1}
+            await wait_until(lambda: feed.server.statistics().clients == 0)
+            assert feed.server.statistics().handler_errors == 0
