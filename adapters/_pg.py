@@ -142,7 +142,13 @@ class _Call(Generic[T]):
         db = self._db
         timeout = _UNAVAILABLE_ACQUIRE_TIMEOUT if db._unavailable else db._acquire_timeout
         pool = db._pool
-        conn = pool.getconn(timeout=min(timeout, db._acquire_timeout))
+        try:
+            conn = pool.getconn(timeout=min(timeout, db._acquire_timeout))
+        except BaseException as exc:
+            self.finish()
+            if self.cancel_requested:
+                raise _NotStarted from exc
+            raise
         try:
             self.conn = conn
             if self.cancel_requested:

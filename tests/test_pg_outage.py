@@ -73,3 +73,20 @@ async def test_server_killed_under_load_then_restarted(pg_tmp_path: Path) -> Non
             assert stats.threads_in_use == 0
     finally:
         await trio.to_thread.run_sync(server.stop, "fast")
+
+
+async def test_cancel_while_no_connection_can_be_had(pg_tmp_path: Path) -> None:
+    server = await trio.to_thread.run_sync(start_test_server, pg_tmp_path)
+    try:
+        async with adapters.open_database(
+            server.url(), pool_size=1, acquire_timeout=1.0, connect_timeout=1.0, migrate=False
+        ) as db:
+            await trio.to_thread.run_sync(server.stop, "immediate")
+            # The worker waits for a connection that cannot come; the cancel must not hang the call.
+            with trio.fail_after(30), trio.move_on_after(0.05) as scope:
+                await db.execute("SELECT 1")
+            assert scope.cancelled_caught
+            stats = db.statistics()
+            assert stats.threads_in_use == 0 and stats.cancelled == 1
+    finally:
+        await trio.to_thread.run_sync(server.stop, "fast")
