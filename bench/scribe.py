@@ -269,10 +269,6 @@ async def context_figures(url: str, root: Path, sizes: Sizes) -> dict[str, list[
         await provider.context(rec.id, ROLE)
         async with s.engine.open_subscription(["session.context", "session.worklog"]) as sub:
             for rep in range(sizes.reps):
-                old = [
-                    await trio.to_thread.run_sync(old_way, root, worklog_file)
-                    for _ in range(sizes.gathers)
-                ]
                 await provider.context(rec.id, ROLE)
                 unchanged = []
                 for _ in range(sizes.gathers * 10):
@@ -280,9 +276,11 @@ async def context_figures(url: str, root: Path, sizes: Sizes) -> dict[str, list[
                     ctx = await provider.context(rec.id, ROLE)
                     unchanged.append(time.perf_counter() - t0)
                     assert ctx.from_cache
-                after = []
+                # the three ways side by side, one after the other, so they see the same load
+                old, after, full = [], [], []
                 for i in range(sizes.gathers):
-                    target = root / "src" / "pkg2" / "mod0.py"
+                    old.append(await trio.to_thread.run_sync(old_way, root, worklog_file))
+                    target = root / "src" / "pkg2" / f"mod{i % 5}.py"
                     await trio.to_thread.run_sync(target.write_text, f"# edit {rep}.{i}\n")
                     with trio.fail_after(10):
                         dirtied = stored = False
@@ -302,8 +300,6 @@ async def context_figures(url: str, root: Path, sizes: Sizes) -> dict[str, list[
                     after.append(time.perf_counter() - t0)
                     assert provider.statistics().refreshed == refreshed + 2
                     assert {n for n, r in ctx.sources.items() if not r.cached} == {"status", "diff"}
-                full = []
-                for _ in range(sizes.gathers):
                     t0 = time.perf_counter()
                     ctx = await provider.context(rec.id, ROLE, refresh=True)
                     full.append(time.perf_counter() - t0)
