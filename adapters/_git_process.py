@@ -22,7 +22,7 @@ from engine import GitCommandError, GitNotFoundError, PriorityLimiter, admit
 __all__ = ["GitResult", "git_env", "live_group_members", "run_git"]
 
 #: How long a cancelled git process group gets between SIGTERM and SIGKILL.
-DEFAULT_KILL_GRACE = 0.1
+DEFAULT_KILL_GRACE = 0.5
 
 # Variables that would point git at another repository, index or work tree than the one we open.
 _REPOSITORY_VARIABLES = (

@@ -68,7 +68,7 @@ def repo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_cancelled_git_call_leaves_nothing_behind(
     repo_dir: Path, operation: str, delay: float, edits: int
 ) -> None:
-    repo = await open_repository(repo_dir, env=ENV, kill_grace=0.05)
+    repo = await open_repository(repo_dir, env=ENV)
     for i in range(edits):
         (repo_dir / f"file{i:03}.txt").write_text(f"edit {delay} {i}\n")
     if operation == "commit":

@@ -38,7 +38,7 @@ def _install_slow_hook(repo: Path, *, ignore_term: bool) -> Path:
 async def _cancel_commit_during_hook(tmp_path: Path, *, ignore_term: bool) -> None:
     make_repo(tmp_path, files={"a": "1"})
     pids_file = _install_slow_hook(tmp_path, ignore_term=ignore_term)
-    repo = await open_repository(tmp_path, env=GIT_ENV, kill_grace=0.05)
+    repo = await open_repository(tmp_path, env=GIT_ENV)
     head = await repo.head()
     (tmp_path / "a").write_text("2")
     await repo.add(["a"])
