@@ -202,6 +202,16 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         help="seconds without activity before a session ends (default 1800; 0: never)",
     )
     p.add_argument(
+        "--no-end-on-branch-switch",
+        action="store_true",
+        help="keep a session going when its work tree switches branch",
+    )
+    p.add_argument(
+        "--no-end-on-push",
+        action="store_true",
+        help="keep a session going after a completed push",
+    )
+    p.add_argument(
         "--mirror",
         default=None,
         help="mirror each worklog as markdown at this path in its work tree, e.g. "
@@ -235,6 +245,8 @@ def _serve_run(args: argparse.Namespace) -> int:
             feed_port=args.feed_port,
             dashboard_port=None if args.no_dashboard else args.dashboard_port,
             idle_timeout=args.idle_timeout or None,
+            end_on_branch_switch=not args.no_end_on_branch_switch,
+            end_on_push=not args.no_end_on_push,
             mirror=args.mirror,
         )
     except InvalidArgumentError as exc:

@@ -66,6 +66,8 @@ class ServeOptions:
         feed_port: the feed's TCP port (0: any free one).
         dashboard_port: the dashboard's TCP port (0: any free one; None: no dashboard).
         idle_timeout: the default idle timeout of sessions (None: never).
+        end_on_branch_switch: a branch switch ends a session.
+        end_on_push: a completed push (HEAD at its upstream, tree clean) ends a session.
         mirror: the worklog mirror path template inside each work tree (None: no mirror).
         pool_size: database connections.
         summary_interval: the least seconds between two summaries of one session.
@@ -78,6 +80,8 @@ class ServeOptions:
     feed_port: int = 0
     dashboard_port: int | None = 0
     idle_timeout: float | None = 30 * 60.0
+    end_on_branch_switch: bool = True
+    end_on_push: bool = True
     mirror: str | None = None
     pool_size: int = 4
     summary_interval: float = 2.0
@@ -239,7 +243,11 @@ async def _serve(
                 open_fs=lambda root: adapters.ScopedFileSystem(root, gate=eng.gate("fs")),
                 open_watcher=adapters.open_watcher,
                 config=ScribeConfig(
-                    end_rules=EndRules(idle_timeout=options.idle_timeout),
+                    end_rules=EndRules(
+                        idle_timeout=options.idle_timeout,
+                        on_branch_switch=options.end_on_branch_switch,
+                        on_push=options.end_on_push,
+                    ),
                     mirror=options.mirror,
                 ),
                 pipeline=pipeline,
