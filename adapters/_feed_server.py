@@ -298,7 +298,7 @@ class FeedServer:
             ENGINE_TOPICS, max_buffer=self._config.engine_buffer
         ) as sub:
             now = time.time()
-            for session in self._eng.sessions():
+            for session in self._eng.sessions(include_finished=True):
                 self._hub.publish("sessions", session.info().as_dict(), key=session.id, time=now)
             task_status.started()
             while True:
