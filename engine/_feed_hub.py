@@ -153,6 +153,7 @@ class FeedHubStatistics:
     conflated: int
     resyncs: int
     queued: int
+    retired_topics: int = 0
 
 
 @final
@@ -224,6 +225,10 @@ class FeedHub:
         max_state_keys: values kept per state topic; the least recently updated key is forgotten.
         max_snapshot_bytes: an ordered topic's snapshot holds its newest entries up to this size
             (at least one); a state topic's snapshot always holds every key.
+        max_topics: topics kept with their history; past it, the least recently published topics
+            nobody subscribes to (finished sessions' worklogs, typically) give up their history and
+            keep only their offset, so a long-running daemon's memory stays bounded and offsets
+            never go back.
         encode: JSON encoder returning UTF-8 bytes (e.g. ``orjson.dumps``).
     """
 
@@ -237,6 +242,7 @@ class FeedHub:
         max_frame_bytes: int = 256 * 1024,
         max_state_keys: int = 10_000,
         max_snapshot_bytes: int = 1024 * 1024,
+        max_topics: int = 2000,
         encode: Encoder = _json_encode,
     ) -> None:
         for name, value in (
@@ -246,6 +252,7 @@ class FeedHub:
             ("max_frame_bytes", max_frame_bytes),
             ("max_state_keys", max_state_keys),
             ("max_snapshot_bytes", max_snapshot_bytes),
+            ("max_topics", max_topics),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, not {value!r}")
@@ -257,7 +264,9 @@ class FeedHub:
         self._max_state_keys = max_state_keys
         self._max_snapshot_bytes = max_snapshot_bytes
         self._encode = encode
-        self._topics: dict[str, _Topic] = {}
+        self._max_topics = max_topics
+        self._topics: dict[str, _Topic] = {}  # least recently published first
+        self._retired: dict[str, int] = {}  # topic -> offset, for topics whose history was dropped
         self._clients: dict[int, _Client] = {}
         self._next_client = 1
         self._published = 0
@@ -277,14 +286,29 @@ class FeedHub:
         topic = self._topics.get(name)
         if topic is None:
             topic = _Topic(name, feed_topic_kind(name), self._history_size)
+            topic.offset = self._retired.pop(name, 0)
             self._topics[name] = topic
+            if len(self._topics) > self._max_topics:
+                self._retire_idle_topics(keep=name)
         return topic
+
+    def _retire_idle_topics(self, *, keep: str) -> None:
+        excess = len(self._topics) - self._max_topics
+        for name, topic in list(self._topics.items()):
+            if excess <= 0:
+                break
+            if topic.subscribers or ":" not in name or name == keep:
+                continue  # subscribed, one of the few engine-wide topics, or the one in use
+            del self._topics[name]
+            self._retired[name] = topic.offset
+            excess -= 1
 
     def position(self, topic: str) -> FeedPosition:
         """The current position of ``topic`` (offset 0 when nothing was published to it)."""
         feed_topic_kind(topic)
         existing = self._topics.get(topic)
-        return FeedPosition(self._epoch, existing.offset if existing else 0)
+        offset = existing.offset if existing else self._retired.get(topic, 0)
+        return FeedPosition(self._epoch, offset)
 
     def snapshot(self, topic: str, *, sessions: frozenset[str] | None = None) -> list[FeedEvent]:
         """What a fresh subscriber is given: the newest value per key for a state topic, the newest
@@ -319,6 +343,8 @@ class FeedHub:
         unknown topic name.
         """
         t = self._topic(topic)
+        if next(reversed(self._topics)) != topic:
+            self._topics[topic] = self._topics.pop(topic)  # most recently published last
         if t.kind is TopicKind.STATE:
             if key is None:
                 key = topic
@@ -644,4 +670,5 @@ class FeedHub:
             conflated=self._conflated,
             resyncs=self._resyncs,
             queued=sum(len(c.pending) - c.dead for c in self._clients.values()),
+            retired_topics=len(self._retired),
         )
