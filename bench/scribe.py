@@ -149,6 +149,8 @@ async def open_stack(url: str, *, idle_timeout: float | None = None) -> AsyncIte
                     eng,
                     store,
                     HeuristicSummarizer(),
+                    # summaries at once, so (b) can let each one finish before it times a gather
+                    min_interval=0,
                     on_summary=lambda s: context.note_summary(s.session_id, s.as_dict()),
                 )
                 async with trio.open_nursery() as nursery:
