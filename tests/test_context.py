@@ -346,3 +346,21 @@ async def test_incremental_refresh_equals_a_full_fetch(repo: Path) -> None:
         ctx = await provider.context("s-1", "coder")
         assert provider.statistics().refreshed == before
         assert ctx.value("status")["clean"] and ctx.value("diff")["files"] == []
+
+
+def test_a_sync_host_asks_through_the_portal(repo: Path) -> None:
+    # A host that is not async: the engine runs in the portal's thread, the host calls in.
+    with engine.open_portal() as portal:
+
+        async def attach() -> ContextProvider:
+            provider = ContextProvider(portal.engine)
+            provider.attach(await _target(repo))
+            return provider
+
+        provider = portal.call(attach)
+        ctx = get_context_sync(provider, "s-1", "coder")
+        assert ctx.value("branch")["branch"] == "feat/B-3" and not ctx.from_cache
+        again = get_context_sync(provider, "s-1", "coder")
+        assert all(again.sources[n].cached for n in ("branch", "status", "diff", "files"))
+        with pytest.raises(engine.InvalidArgumentError):
+            get_context_sync(provider, "s-1", "astronaut")
