@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -152,8 +150,6 @@ class Engine(metaclass=_NoPublicConstructor):
         self._service_errors: dict[str, str] = {}
         self._token: trio.lowlevel.TrioToken | None = None
         self._root_scope: trio.CancelScope | None = None
-        self._id_prefix = uuid.uuid4().hex[:12]
-        self._id_counter = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"<Engine {self._state} with {len(self._sessions)} live sessions>"
@@ -172,8 +168,11 @@ class Engine(metaclass=_NoPublicConstructor):
         return self._token
 
     def _next_session_id(self) -> str:
-        # unique across engines and restarts (random prefix), cheap within one (a counter)
-        return f"{self._id_prefix}-{next(self._id_counter)}"
+        # 64 random bits: unique across engines and restarts, and a short prefix names one session
+        while True:
+            sid = os.urandom(8).hex()
+            if sid not in self._sessions and sid not in self._finished:
+                return sid
 
     def _check_running(self) -> None:
         if self._state != "running":
@@ -403,6 +402,7 @@ class Engine(metaclass=_NoPublicConstructor):
         policy: RestartPolicy,
     ) -> None:
         on_restart = restart_publisher(self._bus, "engine.service", label)
+        _current.set(None)  # an engine service belongs to no session, whoever started it
         try:
             await supervise(fn, args, policy, name=label, on_restart=on_restart)
         except Exception as exc:

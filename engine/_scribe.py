@@ -33,7 +33,7 @@ from ._scribe_rules import (
     RepoState,
     backlog_id_from_branch,
 )
-from ._session import _current, check_tags, coerce_kind
+from ._session import check_tags, coerce_kind, outside_session
 from ._state import SessionKind, SessionState
 from ._store import LIVE_STATES, SessionRecord, SessionStore, StoreConflictError, StoreNotFoundError
 from ._summary import Summary
@@ -422,25 +422,25 @@ class Scribe:
     async def _end_quietly(self, session_id: str, reason: EndReason, detail: str | None) -> None:
         # Started from a session's task, this task inherited it as the current session; the stop
         # outlives that session, so its admissions must not go through it.
-        _current.set(None)
-        try:
-            await self.stop(session_id, reason, detail=detail)
-        except ScribeError as exc:
-            self._end_errors.append(f"{session_id}: {type(exc).__name__}: {exc}")
-            self.engine.publish_nowait(
-                "scribe.error", {"error": repr(exc), "during": "end"}, session_id=session_id
-            )
+        with outside_session():
+            try:
+                await self.stop(session_id, reason, detail=detail)
+            except ScribeError as exc:
+                self._end_errors.append(f"{session_id}: {type(exc).__name__}: {exc}")
+                self.engine.publish_nowait(
+                    "scribe.error", {"error": repr(exc), "during": "end"}, session_id=session_id
+                )
 
     async def _guard(self, cap: Capture) -> None:
         # Ends the capture when its engine session ends without stop() (a failure).
-        _current.set(None)
-        await cap.session.wait()
-        if not cap.stopping:
-            failed = cap.session.state is SessionState.FAILED
-            err = cap.session.error
-            detail = None if err is None else f"{type(err).__name__}: {err}"
-            reason = EndReason.FAILED if failed else EndReason.SHUTDOWN
-            await self.stop(cap.session_id, reason, detail=detail)
+        with outside_session():
+            await cap.session.wait()
+            if not cap.stopping:
+                failed = cap.session.state is SessionState.FAILED
+                err = cap.session.error
+                detail = None if err is None else f"{type(err).__name__}: {err}"
+                reason = EndReason.FAILED if failed else EndReason.SHUTDOWN
+                await self.stop(cap.session_id, reason, detail=detail)
 
     async def stop(
         self,

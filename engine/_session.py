@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -27,7 +28,7 @@ from ._supervisor import RestartPolicy, restart_publisher, supervise
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["Session", "SessionInfo", "SessionLimits", "current_session"]
+__all__ = ["Session", "SessionInfo", "SessionLimits", "current_session", "outside_session"]
 
 _T = TypeVar("_T")
 _S = SessionState
@@ -40,6 +41,21 @@ _MAX_NAME = 200
 def current_session() -> Session | None:
     """The session whose task is running now (set in every session task and ``open_session`` body)."""
     return _current.get()
+
+
+@contextlib.contextmanager
+def outside_session() -> Iterator[None]:
+    """Run the block as if no session were current.
+
+    For work that a session's task starts but that must outlive the session or not count against
+    it (ending the session, writing its final record): admissions inside the block do not go through
+    the session, and tasks started inside it do not inherit it.
+    """
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 class _NoPublicConstructor(type):
