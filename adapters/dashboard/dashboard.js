@@ -149,7 +149,7 @@ function sessionRow(s, depth) {
     el("td", {}, el("span", { class: `pill state state-${s.state}` }, s.state)),
     el("td", {}, el("span", { class: `pill priority prio-${s.priority}` }, s.priority)),
     el("td", { class: "kind" }, s.kind),
-    el("td", { class: "tasks" }, s.tasks ?? ""),
+    el("td", { class: "backlog" }, s.backlog_id ?? ""),
     el("td", { class: "id", title: s.id }, s.id.slice(0, 8)),
   );
   if (s.error) row.title = s.error;
