@@ -1,7 +1,5 @@
 """Adapters that implement the engine's protocols over git, the filesystem, PostgreSQL and websockets."""
 
-from ._context_git import PathScopedGit as PathScopedGit
-from ._context_git import path_scoped_reads as path_scoped_reads
 from ._control import ControlClient as ControlClient
 from ._control import ControlServer as ControlServer
 from ._control import DaemonAlreadyRunningError as DaemonAlreadyRunningError

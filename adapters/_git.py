@@ -1,7 +1,8 @@
 """The :class:`engine.Git` protocol over the git command line, run through trio.
 
 Reads (status, log, diffs, HEAD, branch, file at a ref) run in parallel with
-``GIT_OPTIONAL_LOCKS=0`` and ``LC_ALL=C``; writes (add, commit) are serialized per repository by a
+``GIT_OPTIONAL_LOCKS=0``, ``diff.autoRefreshIndex=false`` and ``LC_ALL=C``, so they never write the
+index (a watcher of ``.git/index`` would otherwise see our own reads); writes (add, commit) are serialized per repository by a
 :class:`trio.Lock` shared by every :class:`GitRepository` of the same git directory in one trio run.
 Every git process is admitted through a :class:`engine.PriorityLimiter` under the calling session's
 priority; see :mod:`adapters._git_process` for what cancellation does to it.
@@ -13,7 +14,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, final
 
 import trio
@@ -23,6 +24,7 @@ from engine import (
     Git,
     GitCommandError,
     GitNotFoundError,
+    InvalidArgumentError,
     LogEntry,
     NameStatusEntry,
     NotARepositoryError,
@@ -40,6 +42,33 @@ __all__ = ["GitRepository", "open_repository"]
 # external diff or text conversion (a diff must not run programs from the repository's config).
 _GLOBAL_OPTIONS = ("-c", "color.ui=never", "-c", "core.quotePath=false")
 _DIFF_OPTIONS = ("--no-ext-diff", "--no-textconv", "--no-color")
+# Reads never write the index. GIT_OPTIONAL_LOCKS=0 keeps ``git status`` from refreshing it, but
+# ``git diff`` still rewrites it when it found files whose stat data changed and content did not.
+_READ_OPTIONS = ("-c", "diff.autoRefreshIndex=false")
+# A pathspec that matches nothing: what an empty ``paths`` stands for.
+_NOTHING = ":(exclude)*"
+
+
+def _pathspecs(paths: Sequence[str] | None) -> list[str]:
+    """``paths`` as literal, root-anchored pathspecs (``[]`` for None: the whole tree).
+
+    Raises:
+        InvalidArgumentError: a path is not a root-relative path inside the tree.
+    """
+    if paths is None:
+        return []
+    if isinstance(paths, str):
+        raise InvalidArgumentError("paths must be a sequence of paths, not one string")
+    specs = []
+    for p in paths:
+        if not isinstance(p, str) or not p or "\0" in p:
+            raise InvalidArgumentError(f"invalid path {p!r}")
+        pure = PurePosixPath(p)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise InvalidArgumentError(f"a path must be root-relative inside the tree: {p!r}")
+        specs.append(f":(top,literal){p}")
+    return specs or [_NOTHING]
+
 
 _write_locks: trio.lowlevel.RunVar[dict[Path, trio.Lock]] = trio.lowlevel.RunVar("scribe_git_locks")
 
@@ -86,6 +115,7 @@ class GitRepository:
         self._write_env = git_env(env, read_only=False)
         self._kill_grace = kill_grace
         self._lock = _write_lock(git_dir)
+        self._processes = 0
 
     def __repr__(self) -> str:
         return f"<GitRepository {str(self._root)!r}>"
@@ -105,10 +135,16 @@ class GitRepository:
         """The limiter every git process of this repository is admitted through."""
         return self._gate
 
+    @property
+    def processes(self) -> int:
+        """How many git processes this object started so far (reads and writes)."""
+        return self._processes
+
     async def _read(self, *args: str, check: bool = True) -> GitResult:
+        self._processes += 1
         return await run_git(
             self._git,
-            (*_GLOBAL_OPTIONS, *args),
+            (*_GLOBAL_OPTIONS, *_READ_OPTIONS, *args),
             cwd=self._root,
             env=self._read_env,
             gate=self._gate,
@@ -116,29 +152,40 @@ class GitRepository:
             kill_grace=self._kill_grace,
         )
 
-    async def _write(self, *args: str) -> GitResult:
+    async def _write(self, *args: str, stdin: bytes | None = None) -> GitResult:
+        self._processes += 1
         return await run_git(
             self._git,
             (*_GLOBAL_OPTIONS, *args),
             cwd=self._root,
             env=self._write_env,
             gate=self._gate,
+            stdin=stdin,
             kill_grace=self._kill_grace,
         )
 
-    async def status(self, *, ignored: bool = False) -> Status:
+    async def status(self, *, ignored: bool = False, paths: Sequence[str] | None = None) -> Status:
         """``git status`` parsed: branch, upstream, ahead/behind and every entry.
 
         Args:
             ignored: also list paths matched by ignore rules.
+            paths: list only entries under these root-relative paths (taken literally: no glob, any
+                character; a directory stands for everything under it; empty: no entries). The
+                branch headers are the whole repository's either way. None: the whole tree.
 
         Returns:
             The parsed status; untracked files are listed one by one, renames are detected.
 
+        Raises:
+            InvalidArgumentError: a path is absolute, empty or leaves the tree.
+
         Cancellation: the git process is killed and reaped; no lock file is left.
         """
+        specs = _pathspecs(paths)
         args = ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--renames"]
         args.append("--ignored=matching" if ignored else "--ignored=no")
+        if specs:
+            args += ["--", *specs]
         return parse_status((await self._read(*args)).stdout)
 
     async def log(
@@ -154,7 +201,7 @@ class GitRepository:
         Args:
             count: at most this many commits.
             since: only commits newer than this (a naive datetime is taken as local time).
-            paths: only commits touching these root-relative paths.
+            paths: only commits touching these root-relative paths (taken literally).
             ref: where to start; before the first commit ``HEAD`` gives an empty tuple.
 
         Returns:
@@ -162,11 +209,13 @@ class GitRepository:
 
         Raises:
             GitCommandError: ``ref`` does not exist.
+            InvalidArgumentError: a path is absolute, empty or leaves the tree.
 
         Cancellation: the git process is killed and reaped.
         """
         if count < 0:
             raise ValueError("count must be >= 0")
+        specs = _pathspecs(paths) if paths else []
         args = [
             "log",
             "-z",
@@ -176,7 +225,7 @@ class GitRepository:
         ]
         if since is not None:
             args.append(f"--since={since.astimezone().isoformat()}")
-        args += ["--end-of-options", ref, "--", *paths]
+        args += ["--end-of-options", ref, "--", *specs]
         result = await self._read(*args, check=False)
         if result.returncode != 0:
             stderr = result.stderr.decode("utf-8", "replace")
@@ -185,49 +234,101 @@ class GitRepository:
             raise GitCommandError(result.args, result.returncode, stderr)
         return parse_log(result.stdout)
 
-    async def diff_stat(self, ref: str = "HEAD", *, cached: bool = False) -> DiffStat:
+    async def diff_stat(
+        self, ref: str = "HEAD", *, cached: bool = False, paths: Sequence[str] | None = None
+    ) -> DiffStat:
         """Per-file added/deleted line counts against ``ref`` (``--numstat``, renames detected).
 
         Args:
             ref: the commit to compare with.
             cached: compare the index instead of the work tree.
+            paths: only these root-relative paths (taken literally; a directory stands for
+                everything under it; empty: nothing). None: the whole tree. A rename is detected
+                only when both of its paths are among them.
 
         Returns:
             The diff stat (untracked files are not part of a diff).
 
         Raises:
             GitCommandError: ``ref`` does not exist (including ``HEAD`` before the first commit).
+            InvalidArgumentError: a path is absolute, empty or leaves the tree.
 
         Cancellation: the git process is killed and reaped.
         """
+        specs = _pathspecs(paths)
+        if specs == [_NOTHING]:
+            await trio.lowlevel.checkpoint()
+            return DiffStat()
         args = ["diff", "--numstat", "-z", "-M", *_DIFF_OPTIONS]
         if cached:
             args.append("--cached")
-        args += ["--end-of-options", ref, "--"]
+        args += ["--end-of-options", ref, "--", *specs]
         return parse_diff_numstat((await self._read(*args)).stdout)
 
     async def name_status(
-        self, ref: str = "HEAD", *, cached: bool = False
+        self, ref: str = "HEAD", *, cached: bool = False, paths: Sequence[str] | None = None
     ) -> tuple[NameStatusEntry, ...]:
         """Which files differ from ``ref`` and how (``--name-status``, renames detected).
 
         Args:
             ref: the commit to compare with.
             cached: compare the index instead of the work tree.
+            paths: only these root-relative paths, as for :meth:`diff_stat`.
 
         Returns:
             One entry per file.
 
         Raises:
             GitCommandError: ``ref`` does not exist.
+            InvalidArgumentError: a path is absolute, empty or leaves the tree.
 
         Cancellation: the git process is killed and reaped.
         """
+        specs = _pathspecs(paths)
+        if specs == [_NOTHING]:
+            await trio.lowlevel.checkpoint()
+            return ()
         args = ["diff", "--name-status", "-z", "-M", *_DIFF_OPTIONS]
         if cached:
             args.append("--cached")
-        args += ["--end-of-options", ref, "--"]
+        args += ["--end-of-options", ref, "--", *specs]
         return parse_name_status((await self._read(*args)).stdout)
+
+    async def commit_files(self, oid: str) -> tuple[NameStatusEntry, ...]:
+        """The files commit ``oid`` changed and how (``git diff-tree``, renames detected).
+
+        A commit is compared with its first parent, so a merge shows what it brought into the
+        branch; a root commit is compared with the empty tree (every file added).
+
+        Args:
+            oid: the commit (an id, or any name of one: a branch, ``HEAD~2``).
+
+        Returns:
+            One entry per file.
+
+        Raises:
+            GitCommandError: ``oid`` names no commit.
+            InvalidArgumentError: ``oid`` is empty or starts with ``-``.
+
+        Cancellation: the git process is killed and reaped.
+        """
+        if not isinstance(oid, str) or not oid or oid.startswith("-"):
+            raise InvalidArgumentError(f"invalid commit {oid!r}")
+        result = await self._read(
+            "diff-tree",
+            "-r",
+            "-z",
+            "-M",
+            "--name-status",
+            "--no-commit-id",
+            "--root",
+            "--diff-merges=first-parent",
+            *_DIFF_OPTIONS,
+            "--end-of-options",
+            f"{oid}^{{commit}}",
+            "--",
+        )
+        return parse_name_status(result.stdout)
 
     async def head(self) -> str | None:
         """The commit HEAD points at, or ``None`` before the first commit.
@@ -302,15 +403,7 @@ class GitRepository:
         if no_verify:
             args.append("--no-verify")
         async with self._lock:
-            await run_git(
-                self._git,
-                (*_GLOBAL_OPTIONS, *args),
-                cwd=self._root,
-                env=self._write_env,
-                gate=self._gate,
-                stdin=message.encode("utf-8"),
-                kill_grace=self._kill_grace,
-            )
+            await self._write(*args, stdin=message.encode("utf-8"))
             oid = await self.head()
         assert oid is not None
         return oid

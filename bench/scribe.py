@@ -43,7 +43,6 @@ import trio
 
 import adapters
 import engine
-from adapters._context_git import path_scoped_reads
 from adapters._worklog_store import PostgresWorklogStore
 from engine._context import ContextProvider
 from engine._scribe import Scribe, ScribeConfig, open_scribe
@@ -171,7 +170,6 @@ async def open_stack(url: str, *, idle_timeout: float | None = None) -> AsyncIte
                         config=ScribeConfig(end_rules=EndRules(idle_timeout=idle_timeout)),
                         pipeline=pipeline,
                         context=context,
-                        open_scoped=path_scoped_reads,
                     ) as scribe:
                         yield Stack(eng, scribe, context, store, pipeline)
                     nursery.cancel_scope.cancel()

@@ -192,4 +192,3 @@ from ._worklog_markdown import render_markdown as render_markdown
 from ._worklog_store import SummaryConflictError as SummaryConflictError
 from ._worklog_store import WorklogConflictError as WorklogConflictError
 from ._worklog_store import WorklogStore as WorklogStore
-from ._context_sources import ScopedGitReads as ScopedGitReads

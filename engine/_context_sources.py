@@ -7,9 +7,9 @@ worklog store, the session registry) and returns JSON-ready values.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, TypeVar, final
 
 import trio
 
@@ -17,6 +17,7 @@ from ._context import FULL, ContextError, RoleProfile, SourceSpec
 from ._errors import InvalidArgumentError
 from ._fs import FileSystem, FileTooLargeError
 from ._scribe_rules import Aspect
+from ._singleflight import SingleFlight, SingleFlightError
 from ._store import SessionRecord, SessionStore, StoreNotFoundError
 from ._vcs import (
     DiffStat,
@@ -30,7 +31,7 @@ from ._vcs import (
 )
 from ._worklog_store import WorklogStore
 
-__all__ = ["DEFAULT_ROLES", "ContextTarget", "ScopedGitReads", "default_sources"]
+__all__ = ["DEFAULT_ROLES", "ContextTarget", "default_sources"]
 
 #: The most bytes of one chosen file a context carries.
 MAX_FILE_BYTES: Final = 64 * 1024
@@ -40,20 +41,40 @@ _WORKLOG_COUNT: Final = 100
 _MAX_RELATED: Final = 20
 
 
-@runtime_checkable
-class ScopedGitReads(Protocol):
-    """Git reads limited to some paths, for refreshing a cached status or diff after a small change.
+_T = TypeVar("_T")
 
-    Paths are root-relative; a directory stands for everything under it.
+
+@final
+class _PathReads:
+    """Path-limited reads of one work tree for the incremental refresh of status and diff.
+
+    Identical reads running at the same time share one git process: the status and the diff
+    refresh both read the diff stat of the changed paths. A failed shared read leaves each caller
+    that joined it to run its own.
     """
 
-    async def status_paths(self, paths: Sequence[str]) -> Status:
-        """``git status`` of ``paths`` only (the branch headers are the whole repository's)."""
-        ...
+    __slots__ = ("_flights", "_git")
 
-    async def diff_stat_paths(self, paths: Sequence[str], ref: str = "HEAD") -> DiffStat:
-        """Line counts of ``paths`` in the work tree against ``ref``."""
-        ...
+    def __init__(self, git: Git) -> None:
+        self._git = git
+        self._flights: SingleFlight[tuple[str, ...], Any] = SingleFlight()
+
+    async def _shared(self, key: tuple[str, ...], fn: Callable[[], Awaitable[_T]]) -> _T:
+        try:
+            value: _T = await self._flights.run(key, fn)
+        except SingleFlightError:
+            value = await fn()
+        return value
+
+    async def status(self, paths: Sequence[str]) -> Status:
+        """``git status`` of ``paths`` only (the branch headers are the whole repository's)."""
+        ps = tuple(paths)
+        return await self._shared(("status", *ps), lambda: self._git.status(paths=ps))
+
+    async def diff_stat(self, paths: Sequence[str]) -> DiffStat:
+        """Line counts of ``paths`` in the work tree against HEAD."""
+        ps = tuple(paths)
+        return await self._shared(("diff", *ps), lambda: self._git.diff_stat("HEAD", paths=ps))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +90,9 @@ class ContextTarget:
         backlog_id: its backlog id.
         files: every chosen file (root-relative) any role may want.
         pinned: files chosen for the session itself, shown to every role.
-        scoped: path-limited git reads (None: status and diff are always fetched in full).
+
+    Status and diff are brought up to date after a change of a few known paths by git reads
+    limited to those paths; the reads of one target share identical git processes.
     """
 
     session_id: str
@@ -80,7 +103,10 @@ class ContextTarget:
     backlog_id: str | None = None
     files: tuple[str, ...] = field(default=())
     pinned: tuple[str, ...] = field(default=())
-    scoped: ScopedGitReads | None = None
+    _reads: _PathReads | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reads", None if self.git is None else _PathReads(self.git))
 
 
 def _need_git(t: ContextTarget) -> Git:
@@ -172,7 +198,7 @@ async def _status_refresh(t: ContextTarget, prev: Any, paths: frozenset[str]) ->
     """
     # Renames pair two paths and conflicts come with merges: those take a full status.
     if (
-        t.scoped is None
+        t._reads is None
         or t.fs is None
         or not isinstance(prev, dict)
         or prev.get("truncated")
@@ -192,12 +218,12 @@ async def _status_refresh(t: ContextTarget, prev: Any, paths: frozenset[str]) ->
             return
         kinds[path] = "dir" if info.is_dir else "file"
 
-    scoped = t.scoped
+    reads = t._reads
     got: list[DiffStat] = []
 
     async def numstat() -> None:
         # the diff refresh asks for the same at the same moment: one git process serves both
-        got.append(await scoped.diff_stat_paths(ordered))
+        got.append(await reads.diff_stat(ordered))
 
     async with trio.open_nursery() as n:
         n.start_soon(numstat)
@@ -242,7 +268,7 @@ async def _status_refresh(t: ContextTarget, prev: Any, paths: frozenset[str]) ->
             list(untracked),
             [],
         )
-    st = await t.scoped.status_paths(ordered)
+    st = await reads.status(ordered)
     if any(isinstance(e, RenamedEntry | UnmergedEntry) for e in st.entries):
         return FULL
     fresh = _status_value(st)
@@ -298,14 +324,14 @@ async def _diff(t: ContextTarget) -> dict[str, Any]:
 
 async def _diff_refresh(t: ContextTarget, prev: Any, paths: frozenset[str]) -> Any:
     if (
-        t.scoped is None
+        t._reads is None
         or not isinstance(prev, dict)
         or prev.get("unborn")
         or prev.get("truncated")
         or any(f.get("old_path") for f in prev.get("files", ()))
     ):
         return FULL
-    fresh = _diff_files(await t.scoped.diff_stat_paths(sorted(paths)))
+    fresh = _diff_files(await t._reads.diff_stat(sorted(paths)))
     if any(f["old_path"] for f in fresh):
         return FULL
     files = [f for f in prev["files"] if not _under(f["path"], paths)] + fresh

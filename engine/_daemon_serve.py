@@ -184,7 +184,6 @@ async def _serve(
     stopping: trio.Event,
 ) -> None:
     import adapters
-    from adapters._context_git import path_scoped_reads
     from adapters._control import open_control_server
     from adapters._worklog_store import PostgresWorklogStore
 
@@ -252,7 +251,6 @@ async def _serve(
                 ),
                 pipeline=pipeline,
                 context=context,
-                open_scoped=path_scoped_reads,
             )
         )
         eng.start_service(run_health_monitor, eng, 2.0, name="health monitor")

@@ -20,7 +20,7 @@ import trio
 import trio.lowlevel
 
 from ._context import Context, ContextProvider
-from ._context_sources import ContextTarget, ScopedGitReads
+from ._context_sources import ContextTarget
 from ._engine import Engine
 from ._errors import InvalidArgumentError, ScribeError, SessionClosedError, SessionNotFoundError
 from ._fs import FileSystem
@@ -48,7 +48,6 @@ __all__ = ["Scribe", "ScribeConfig", "ScribeError", "open_scribe"]
 
 RepoOpener = Callable[[Path], Awaitable[Git]]
 FsOpener = Callable[[Path], FileSystem]
-ScopedOpener = Callable[[Git], ScopedGitReads | None]
 
 _MIN_PREFIX: Final = 4
 _ARM_TIMEOUT: Final = 10.0
@@ -152,7 +151,6 @@ class Scribe:
         config: ScribeConfig,
         pipeline: SummaryPipeline | None,
         context: ContextProvider | None,
-        open_scoped: ScopedOpener | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry
@@ -163,7 +161,6 @@ class Scribe:
         self._open_repo = open_repo
         self._open_fs = open_fs
         self._open_watcher = open_watcher
-        self._open_scoped = open_scoped
         self._captures: dict[str, Capture] = {}
         self._nursery: trio.Nursery | None = None
         self._closing = False
@@ -347,7 +344,6 @@ class Scribe:
                         backlog_id=backlog,
                         files=tuple(dict.fromkeys((*self.context.role_files(backlog), *pinned))),
                         pinned=pinned,
-                        scoped=self._scoped(git),
                     )
                 )
             await cap.add_entries(
@@ -554,9 +550,6 @@ class Scribe:
 
     # -- acting on sessions ----------------------------------------------------------------------
 
-    def _scoped(self, git: Git) -> ScopedGitReads | None:
-        return None if self._open_scoped is None else self._open_scoped(git)
-
     def _live(self, record: SessionRecord) -> Capture:
         cap = self._captures.get(record.id)
         if cap is None:
@@ -706,7 +699,6 @@ async def open_scribe(
     config: ScribeConfig | None = None,
     pipeline: SummaryPipeline | None = None,
     context: ContextProvider | None = None,
-    open_scoped: ScopedOpener | None = None,
 ) -> AsyncIterator[Scribe]:
     """A scribe for the duration of the block.
 
@@ -724,7 +716,6 @@ async def open_scribe(
         config=config or ScribeConfig(),
         pipeline=pipeline,
         context=context,
-        open_scoped=open_scoped,
     )
     async with trio.open_nursery() as nursery:
         scribe._nursery = nursery

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Capture", "CaptureInfo"]
 
-#: The id of git's empty tree (the "parent" of a root commit for a diff).
-EMPTY_TREE: Final = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: The longest a durable write may take before it counts as failed.
 WRITE_TIMEOUT: Final = 30.0
 _RETRY_INITIAL: Final = 0.1
@@ -360,9 +358,8 @@ class Capture:
         commits = await self.repo.log(self._max_commits, ref=ref)
         out: list[tuple[EntryKind, Mapping[str, Any]]] = []
         for c in reversed(commits):
-            parent = c.parents[0] if c.parents else EMPTY_TREE
             try:
-                files = [e.path for e in await self.repo.name_status(f"{parent}..{c.oid}")]
+                files = [e.path for e in await self.repo.commit_files(c.oid)]
             except GitError:
                 files = []
             out.append(

@@ -349,6 +349,9 @@ class Git(Protocol):
     Implementations admit each git process through the engine's priority gate under the calling
     session's priority. Every call is cancellable: when it returns or raises, the process it started
     is gone, and a cancelled read leaves no lock file behind.
+
+    Reads never write to the repository, not even the index refresh git does on its own initiative
+    after a ``status`` or ``diff``: a watcher of ``.git/index`` sees only what others staged.
     """
 
     @property
@@ -361,8 +364,13 @@ class Git(Protocol):
         """The repository's git directory (``.git``, or elsewhere for a linked work tree)."""
         ...
 
-    async def status(self, *, ignored: bool = False) -> Status:
-        """The branch headers and every changed, untracked (and optionally ignored) path."""
+    async def status(self, *, ignored: bool = False, paths: Sequence[str] | None = None) -> Status:
+        """The branch headers and every changed, untracked (and optionally ignored) path.
+
+        ``paths`` limits the entries to those paths (root-relative, taken literally; a directory
+        stands for everything under it; empty: no entries); the branch headers are always the whole
+        repository's. None: the whole tree.
+        """
         ...
 
     async def log(
@@ -373,17 +381,36 @@ class Git(Protocol):
         paths: Sequence[str] = (),
         ref: str = "HEAD",
     ) -> tuple[LogEntry, ...]:
-        """The newest ``count`` commits reachable from ``ref``, newest first (none if unborn)."""
+        """The newest ``count`` commits reachable from ``ref``, newest first (none if unborn).
+
+        ``paths``: only commits touching those paths (taken literally; empty: every commit).
+        """
         ...
 
-    async def diff_stat(self, ref: str = "HEAD", *, cached: bool = False) -> DiffStat:
-        """Per-file line counts of the work tree (or the index, if ``cached``) against ``ref``."""
+    async def diff_stat(
+        self, ref: str = "HEAD", *, cached: bool = False, paths: Sequence[str] | None = None
+    ) -> DiffStat:
+        """Per-file line counts of the work tree (or the index, if ``cached``) against ``ref``.
+
+        ``paths`` limits the diff to those paths, as for :meth:`status`.
+        """
         ...
 
     async def name_status(
-        self, ref: str = "HEAD", *, cached: bool = False
+        self, ref: str = "HEAD", *, cached: bool = False, paths: Sequence[str] | None = None
     ) -> tuple[NameStatusEntry, ...]:
-        """Which files differ from ``ref`` and how (added, modified, deleted, renamed, ...)."""
+        """Which files differ from ``ref`` and how (added, modified, deleted, renamed, ...).
+
+        ``paths`` limits the diff to those paths, as for :meth:`status`.
+        """
+        ...
+
+    async def commit_files(self, oid: str) -> tuple[NameStatusEntry, ...]:
+        """The files commit ``oid`` changed and how.
+
+        A commit is compared with its first parent (for a merge: what it brought into the branch),
+        a root commit with the empty tree (every file added).
+        """
         ...
 
     async def head(self) -> str | None:

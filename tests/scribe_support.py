@@ -14,7 +14,6 @@ from git_repos import GIT_ENV
 
 import adapters
 import engine
-from adapters._context_git import path_scoped_reads
 from adapters._worklog_store import PostgresWorklogStore
 from engine._context import ContextProvider, SourceSpec
 from engine._scribe import Scribe, ScribeConfig, open_scribe
@@ -79,7 +78,6 @@ async def open_stack(
                         config=cfg,
                         pipeline=pipeline,
                         context=context,
-                        open_scoped=path_scoped_reads,
                     ) as scribe:
                         yield Stack(eng, db, registry, store, scribe, context, pipeline)
                     with trio.move_on_after(10):

@@ -316,10 +316,8 @@ async def test_incremental_refresh_equals_a_full_fetch(repo: Path) -> None:
     ]
     async with engine.open_engine() as eng:
         provider = ContextProvider(eng)
-        git_repo = await open_test_repo(repo)
-        target = await _target(repo)
-        scoped = adapters.PathScopedGit(git_repo)
-        target = dataclasses.replace(target, git=git_repo, scoped=scoped)
+        git_repo = await adapters.open_repository(repo)
+        target = dataclasses.replace(await _target(repo), git=git_repo)
         provider.attach(target)
         await provider.context("s-1", "coder")
         for op, most in ops:
@@ -327,11 +325,11 @@ async def test_incremental_refresh_equals_a_full_fetch(repo: Path) -> None:
             steps.append(changed)
             provider.invalidate("s-1", {Aspect.TREE}, changed)
             before = provider.statistics().refreshed
-            processes = scoped.processes
+            processes = git_repo.processes
             ctx = await provider.context("s-1", "coder")
             assert provider.statistics().refreshed == before + 2, steps
             # status and diff of the changed paths came from one or two small git processes
-            assert scoped.processes - processes <= most, steps
+            assert git_repo.processes - processes <= most, steps
             fresh = ContextProvider(eng)
             full = await fresh.context(
                 "x", "coder", target=dataclasses.replace(target, session_id="x")
