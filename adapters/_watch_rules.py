@@ -17,8 +17,9 @@ __all__ = ["DEFAULT_IGNORED_NAMES", "DEFAULT_IGNORE_GLOBS", "GIT_REPORTED", "Ign
 DEFAULT_IGNORED_NAMES: Final = frozenset({"node_modules", "__pycache__"})
 #: Globs ignored by default: the scoped file system's temporary files.
 DEFAULT_IGNORE_GLOBS: Final = ("*.scribe-tmp",)
-#: Files inside ``.git`` that reveal a commit, a branch switch, a merge/rebase or a push/fetch.
-GIT_REPORTED: Final = frozenset({".git/HEAD", ".git/ORIG_HEAD", ".git/packed-refs"})
+#: Files inside ``.git`` that reveal a commit, a branch switch, a merge/rebase or a push/fetch, and
+#: the index (something was staged or unstaged).
+GIT_REPORTED: Final = frozenset({".git/HEAD", ".git/ORIG_HEAD", ".git/packed-refs", ".git/index"})
 _GIT_REF_DIRS: Final = (".git/refs/heads", ".git/refs/remotes")
 
 
@@ -48,8 +49,10 @@ class IgnoreRules:
         globs: ``fnmatch`` patterns. One without ``/`` matches any single component (``*.log``,
             ``build``); one with ``/`` matches a root-relative path or any of its parent
             directories (``docs/_build``, ``src/*/generated``).
-        report_git: report ``.git/HEAD``, ``ORIG_HEAD``, ``packed-refs`` and the files under
-            ``refs/heads`` and ``refs/remotes``; everything else in ``.git`` is ignored.
+        report_git: report ``.git/HEAD``, ``ORIG_HEAD``, ``packed-refs``, ``index`` and the files
+            under ``refs/heads`` and ``refs/remotes``; everything else in ``.git`` is ignored (lock
+            files included: git renames ``index.lock`` over ``index``, reported as a change of
+            ``index``).
     """
 
     names: frozenset[str] = DEFAULT_IGNORED_NAMES

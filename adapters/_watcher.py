@@ -640,8 +640,8 @@ async def open_watcher(
         root: an existing directory.
         ignore: extra ``fnmatch`` globs to ignore (see :class:`IgnoreRules`).
         ignore_defaults: also ignore ``node_modules``, ``__pycache__``, the file system's
-            temporary files and ``.git`` internals (except HEAD, ORIG_HEAD, packed-refs and the
-            refs under ``refs/heads`` and ``refs/remotes``).
+            temporary files and ``.git`` internals (except HEAD, ORIG_HEAD, packed-refs, the index
+            and the refs under ``refs/heads`` and ``refs/remotes``).
         quiet: a batch is returned after this many seconds without a new change ...
         cap: ... or this many seconds after its first change, whichever is sooner.
         reconcile_interval: seconds between reconcile scans that catch what the kernel did not

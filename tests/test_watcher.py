@@ -201,23 +201,37 @@ async def test_ignore_rules(tmp_path: Path) -> None:
         assert w.statistics().watches == 2  # root and docs
 
 
-async def test_git_internals_only_reveal_commits_and_branch_switches(tmp_path: Path) -> None:
+async def test_git_internals_only_reveal_commits_branch_switches_and_staging(
+    tmp_path: Path,
+) -> None:
     make_repo(tmp_path, files={"a.txt": "1"})
     async with open_watcher(tmp_path) as w:
         (tmp_path / "a.txt").write_text("2")
         git(tmp_path, "commit", "-qam", "second")
-        _, changes = await gather(w, has(".git/refs/heads/main", "a.txt"))
+        _, changes = await gather(w, has(".git/refs/heads/main", ".git/index", "a.txt"))
         git_paths = {p for p in paths(changes) if p.startswith(".git")}
-        assert git_paths <= {".git/refs/heads/main", ".git/ORIG_HEAD", ".git/HEAD"}
+        assert git_paths <= {".git/refs/heads/main", ".git/ORIG_HEAD", ".git/HEAD", ".git/index"}
         git(tmp_path, "checkout", "-q", "-b", "feature/x")
         _, changes = await gather(w, has(".git/HEAD", ".git/refs/heads/feature/x"))
-        assert {p for p in paths(changes) if p.startswith(".git")} == {
+        assert {p for p in paths(changes) if p.startswith(".git")} - {".git/index"} == {
             ".git/HEAD",
             ".git/refs/heads/feature/x",
         }
         git(tmp_path, "pack-refs", "--all")
         _, changes = await gather(w, has(".git/packed-refs"))
         assert ".git/index" not in paths(changes)
+
+
+async def test_staging_alone_reports_the_index(tmp_path: Path) -> None:
+    make_repo(tmp_path, files={"a.txt": "1"})
+    (tmp_path / "a.txt").write_text("2")
+    async with open_watcher(tmp_path) as w:
+        git(tmp_path, "add", "a.txt")  # index.lock written, then renamed over index
+        _, changes = await gather(w, has(".git/index"))
+        assert [(c.kind, c.path) for c in changes] == [(ChangeKind.MODIFIED, ".git/index")]
+        git(tmp_path, "reset", "-q", "a.txt")
+        _, changes = await gather(w, has(".git/index"))
+        assert [(c.kind, c.path) for c in changes] == [(ChangeKind.MODIFIED, ".git/index")]
 
 
 async def test_queue_overflow_ends_in_a_rescan_that_reports_what_changed(tmp_path: Path) -> None:
@@ -443,11 +457,12 @@ def test_ignore_rules_are_pure_path_functions() -> None:
     assert rules.report(".git/HEAD", False) and rules.report(".git/refs/heads/a/b", False)
     assert rules.report(".git/packed-refs", False) and rules.report(".git/ORIG_HEAD", False)
     assert rules.report(".git/refs/remotes/origin/main", False)
-    assert not rules.report(".git/index", False) and not rules.report(".git/HEAD.lock", False)
+    assert rules.report(".git/index", False) and not rules.report(".git/index.lock", False)
+    assert not rules.report(".git/HEAD.lock", False) and not rules.report(".git/config", False)
     assert not rules.report(".git/refs/heads/main.lock", False)
     assert not rules.report(".git/refs/heads", True)
     bare = IgnoreRules.with_extra([], defaults=False)
-    assert bare.report("node_modules/x", False) and bare.report(".git/index", False) is False
+    assert bare.report("node_modules/x", False) and not bare.report(".git/objects/ab/cd", False)
     assert issubclass(engine.WatchLimitError, engine.ScribeError)
 
 
@@ -461,4 +476,4 @@ async def test_git_switch_is_seen_in_a_repository_made_by_the_adapter(tmp_path: 
         await repo.add(["a"])
         await repo.commit("second")
         _, changes = await gather(w, has(".git/refs/heads/main", "a"))
-        assert ".git/index" not in paths(changes)
+        assert ".git/index" in paths(changes)  # staged through the adapter
