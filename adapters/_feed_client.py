@@ -315,7 +315,8 @@ async def open_feed_client(
         if closing:
             # The websocket library's reader may fail to answer a ping that crosses our close;
             # that is no error of the caller's.
-            group = raised.subgroup(lambda e: not isinstance(e, LocalProtocolError))
+            # (split by type looks at the leaves; a predicate would keep a nested group whole)
+            _, group = raised.split(LocalProtocolError)
         if group is None:
             return
         # Errors from the handshake arrive from the connection's reader task; anything else is
