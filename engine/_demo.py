@@ -8,21 +8,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from ._cli_sessions import _STATE_STYLE
 from ._engine import Engine, EngineConfig, open_engine
 from ._priority import Priority
 from ._session import Session
 from ._state import SessionKind
-
-_STATE_STYLE = {
-    "active": "green",
-    "paused": "yellow",
-    "stopping": "yellow",
-    "completed": "blue",
-    "failed": "bold red",
-    "cancelled": "magenta",
-    "orphaned": "red",
-    "starting": "white",
-}
 
 
 def _tree(engine: Engine) -> Tree:
