@@ -16,8 +16,10 @@ process first, which takes tens of milliseconds on a busy machine. A transaction
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
+import queue
 import select
 import threading
 import time
@@ -169,10 +171,6 @@ class _Call(Generic[T]):
             self.done.set()
             self.canceller_exited.wait()
 
-    def _deliver_work(self, result: outcome.Outcome[T]) -> None:
-        with contextlib.suppress(trio.RunFinishedError):
-            self._token.run_sync_soon(self._on_work_done, result)
-
     # -- canceller thread -------------------------------------------------------------------------
 
     def cancel_loop(self) -> None:
@@ -202,7 +200,7 @@ class _Call(Generic[T]):
             self._waiting = False
             trio.lowlevel.reschedule(self._task)
 
-    def _on_work_done(self, result: outcome.Outcome[T]) -> None:
+    def on_work_done(self, result: outcome.Outcome[T]) -> None:
         self._outcome = result
         self._wake()
 
@@ -223,7 +221,7 @@ class _Call(Generic[T]):
         return trio.lowlevel.Abort.FAILED
 
     async def run(self) -> outcome.Outcome[T]:
-        trio.lowlevel.start_thread_soon(self.work, self._deliver_work)
+        self._db._workers.submit(self)
         while self._outcome is None or self._canceller_running:
             self._waiting = True
             await trio.lowlevel.wait_task_rescheduled(self._abort)
@@ -234,6 +232,70 @@ class _Call(Generic[T]):
         assert self._raise_cancel is not None
         self._raise_cancel()
         raise AssertionError("trio's raise_cancel returned")  # pragma: no cover
+
+
+_STOP: Final = None
+
+
+@final
+class _Workers:
+    """The worker threads: one per pooled connection, started with the database and kept for its life.
+
+    Calls are handed over through one ``queue.SimpleQueue``; the trio side never submits more calls than
+    there are threads (``Database._threads``), so a call never waits for a thread. Results go back
+    through one ``run_sync_soon`` per batch: a worker appends the finished call to a deque and wakes trio
+    only when no wakeup is pending yet, so results that finish while trio is busy cost no extra wakeup
+    (and no extra contention for the interpreter lock). A long-lived thread per connection costs less per
+    call than a thread cache's hand-over and keeps the connection's thread warm.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._jobs: queue.SimpleQueue[_Call[Any] | None] = queue.SimpleQueue()
+        self._done: collections.deque[tuple[_Call[Any], outcome.Outcome[Any]]] = collections.deque()
+        self._wakeup_pending = False
+        self._threads: list[threading.Thread] = []
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    def start(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        for i in range(self._size):
+            thread = threading.Thread(target=self._run, name=f"scribe-pg-worker-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, call: _Call[Any]) -> None:
+        self._jobs.put(call)
+
+    def stop(self, timeout: float) -> None:
+        """Let every thread finish its queued calls and exit; wait for them (at most ``timeout``)."""
+        for _ in self._threads:
+            self._jobs.put(_STOP)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+
+    def _run(self) -> None:
+        jobs = self._jobs
+        done = self._done
+        while (call := jobs.get()) is not None:
+            done.append((call, outcome.capture(call.work)))
+            del call
+            if not self._wakeup_pending:
+                self._wakeup_pending = True
+                assert self._token is not None
+                with contextlib.suppress(trio.RunFinishedError):
+                    self._token.run_sync_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        # Cleared before draining: a result appended after this line either is drained below or
+        # schedules a new wakeup.
+        self._wakeup_pending = False
+        done = self._done
+        while done:
+            call, result = done.popleft()
+            call.on_work_done(result)
 
 
 @final
@@ -325,6 +387,7 @@ class Database:
         self._pool_size = pool_size
         self._gate = gate
         self._threads = trio.CapacityLimiter(pool_size)
+        self._workers = _Workers(pool_size)
         self._acquire_timeout = acquire_timeout
         self._connect_timeout = connect_timeout
         self._statement_timeout = statement_timeout
@@ -508,6 +571,7 @@ class Database:
 
         try:
             await trio.to_thread.run_sync(probe)
+            self._workers.start()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             typed = translate_error(exc)
             assert typed is not None
@@ -523,6 +587,7 @@ class Database:
             return
         self._closed = True
         with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._workers.stop, 5.0)
             await trio.to_thread.run_sync(self._pool.close, 5.0)
             await trio.to_thread.run_sync(self._cancel_channel.close)
 
