@@ -497,15 +497,6 @@ class Session(metaclass=_NoPublicConstructor):
         self._request_stop()
         if timeout is not None:
             self._scope.deadline = min(self._scope.deadline, trio.current_time() + timeout)
-        await self.wait()
-
-    async def wait(self) -> None:
-        """Return once the session is final.
-
-        If the caller is cancelled while waiting, the session is cancelled too (it would otherwise be
-        left without anyone who asked for it), the call waits for it to end (shielded, bounded by the
-        engine's cleanup timeout) and then re-raises.
-        """
         try:
             await self._wait_done()
         except trio.Cancelled:
@@ -514,6 +505,13 @@ class Session(metaclass=_NoPublicConstructor):
                 scope.deadline = trio.current_time() + self._engine.config.cleanup_timeout
                 await self._wait_done()
             raise
+
+    async def wait(self) -> None:
+        """Return once the session is final (completed, failed or cancelled).
+
+        Cancellation only ends the wait; the session carries on.
+        """
+        await self._wait_done()
 
     async def _wait_done(self) -> None:
         if self._finished:

@@ -374,3 +374,18 @@ async def test_session_info_and_tags() -> None:
         with pytest.raises(TypeError):
             engine.Session()  # no public constructor
         assert isinstance(eng, Engine)
+
+
+async def test_a_cancelled_wait_leaves_the_session_running(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with engine.open_engine() as eng:
+        s = await eng.start_session("s")
+        s.start_soon(trio.sleep_forever)
+        with trio.move_on_after(1):
+            await s.wait()
+        assert s.state is SessionState.ACTIVE
+        # a cancelled close(), by contrast, cancels the session it was closing
+        with trio.move_on_after(1):
+            await s.close()
+        assert s.state is SessionState.CANCELLED
