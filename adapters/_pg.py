@@ -1,11 +1,18 @@
-"""PostgreSQL from trio: psycopg's sync connection pool driven through worker threads.
+"""PostgreSQL from trio: psycopg's sync connection pool, simple statements on the trio thread.
 
-psycopg 3's async API runs on asyncio only, so each query runs in a worker thread holding one pooled
-connection. There is one thread slot per pooled connection, and every query is first admitted through a
-:class:`engine.PriorityLimiter` under the calling session's priority, so a HIGH session's query overtakes the
-queued LOW ones.
+psycopg 3's async API runs on asyncio only. Its sync and async cursors share non-blocking generators
+(``Cursor._execute_gen``) that say when they would block; a simple statement (``execute``, ``fetch``,
+``fetchrow``, ``fetchval``: autocommit) takes a pooled connection that is ready at once and drives that
+generator on the trio thread, waiting on the connection's socket with trio: no thread hand-over and no
+contention for the interpreter lock. When it is cancelled, the statement is cancelled on the server (the
+same cancel channel as below) and the generator is carried on to its end under a shielded, time-limited
+scope; a connection that does not come out of that clean is closed rather than pooled. A ``run_sync``
+transaction, and any statement while the pool has no connection ready (the server is down, connections are
+being replaced), runs in a worker thread holding one pooled connection instead. There is one slot per
+pooled connection, and every query is first admitted through a :class:`engine.PriorityLimiter` under the
+calling session's priority, so a HIGH session's query overtakes the queued LOW ones.
 
-Cancellation is done on the server: when the waiting trio task is cancelled, a second thread cancels the
+In a worker thread, cancellation is done on the server: when the waiting trio task is cancelled, a second thread cancels the
 worker's statement (and repeats it until the worker is done, which covers a cancel arriving just before the
 statement does), and the task waits for the worker to come back; a thread is never abandoned and never
 keeps its connection. The cancel goes through ``pg_cancel_backend`` on a spare connection kept open for the
@@ -21,6 +28,7 @@ import contextlib
 import os
 import queue
 import select
+import selectors
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -31,10 +39,12 @@ from typing import Any, Final, Generic, LiteralString, NoReturn, TypeAlias, Type
 import outcome
 import psycopg
 import psycopg.errors
+import psycopg.pq
 import psycopg.rows
 import psycopg.sql
 import psycopg_pool
 import trio
+from psycopg.abc import PQGen
 
 import engine
 
@@ -61,6 +71,17 @@ _FAST_CANCEL_PERIOD: Final = 1.0
 _SLOW_CANCEL_RETRY: Final = 0.25
 # While the server is known to be down, a call waits at most this long for a connection.
 _UNAVAILABLE_ACQUIRE_TIMEOUT: Final = 0.25
+# A simple statement runs on the trio thread when the pool has a connection ready; the pool is asked
+# with this tiny timeout, and when it has none the call goes to a worker thread.
+_NOWAIT_ACQUIRE_TIMEOUT: Final = 0.0002
+# After a cancellation on the trio thread, how long the server has to end the statement before the
+# connection is dropped instead of going back to the pool.
+_CANCEL_CLEANUP_LIMIT: Final = 5.0
+# The values psycopg's generators yield (psycopg.waiting's Wait) and are sent (Ready).
+_WAIT_R: Final = selectors.EVENT_READ
+_WAIT_W: Final = selectors.EVENT_WRITE
+# How often a wait for "readable or writable" polls for readability while it waits to write.
+_RW_RECHECK: Final = 0.005
 
 
 class _NotStarted(Exception):
@@ -72,10 +93,10 @@ class DatabaseStatistics:
     """A snapshot of a :class:`Database`.
 
     Attributes:
-        pool_size: connections the pool keeps (and worker-thread slots).
+        pool_size: connections the pool keeps (and call slots).
         connections: connections currently open (idle or in use).
         idle: connections idle in the pool.
-        threads_in_use: worker threads running a query now.
+        threads_in_use: calls holding a slot now (on the trio thread or in a worker thread).
         gate_waiting: queries waiting for admission through the priority gate.
         queries: calls completed (successfully or not).
         cancelled: calls ended by a trio cancellation.
@@ -234,6 +255,88 @@ class _Call(Generic[T]):
         raise AssertionError("trio's raise_cancel returned")  # pragma: no cover
 
 
+def _poll_now(fileno: int, wait: int) -> int:
+    """The readiness of ``fileno`` for ``wait`` right now, without blocking (0: not ready)."""
+    events = 0
+    if wait & _WAIT_R:
+        events |= select.POLLIN
+    if wait & _WAIT_W:
+        events |= select.POLLOUT
+    poller = select.poll()
+    poller.register(fileno, events)
+    ready = 0
+    for _, revents in poller.poll(0):
+        if revents & (select.POLLIN | select.POLLERR | select.POLLHUP) and wait & _WAIT_R:
+            ready |= _WAIT_R
+        if revents & (select.POLLOUT | select.POLLERR | select.POLLHUP) and wait & _WAIT_W:
+            ready |= _WAIT_W
+    return ready
+
+
+async def _wait_socket(fileno: int, wait: int) -> int:
+    """Wait until ``fileno`` is ready as psycopg's ``wait`` value asks; return the ``Ready`` value."""
+    if wait == _WAIT_R:
+        await trio.lowlevel.wait_readable(fileno)
+        return _WAIT_R
+    if wait == _WAIT_W:
+        await trio.lowlevel.wait_writable(fileno)
+        return _WAIT_W
+    if not wait & (_WAIT_R | _WAIT_W):
+        raise psycopg.InternalError(f"bad poll status: {wait}")
+    # Readable or writable: trio waits for one direction per call, so wait to write and look for
+    # something to read now and then.
+    while not (ready := _poll_now(fileno, wait)):
+        with trio.move_on_after(_RW_RECHECK):
+            await trio.lowlevel.wait_writable(fileno)
+    await trio.lowlevel.checkpoint()
+    return ready
+
+
+@final
+class _Driver:
+    """Runs one of psycopg's non-blocking generators on the trio thread, waiting on the connection's
+    socket with trio. A cancellation leaves the generator where it was, so :meth:`run` can be called again
+    to carry it on."""
+
+    __slots__ = ("_fileno", "_gen", "_wait", "done")
+
+    def __init__(self, gen: PQGen[None], fileno: int) -> None:
+        self._gen = gen
+        self._fileno = fileno
+        self._wait: int | None = None
+        self.done = False
+
+    def _step(self, ready: int | None) -> bool:
+        try:
+            self._wait = next(self._gen) if ready is None else self._gen.send(ready)
+        except StopIteration:
+            self.done = True
+            return True
+        except OSError as exc:
+            self.done = True
+            raise psycopg.OperationalError("connection socket closed") from exc
+        except BaseException:
+            self.done = True
+            raise
+        return False
+
+    async def run(self) -> None:
+        if self.done:
+            return
+        if self._wait is None and self._step(None):
+            return
+        while True:
+            assert self._wait is not None
+            try:
+                ready = await _wait_socket(self._fileno, self._wait)
+            except OSError as exc:
+                self.done = True
+                self._gen.close()
+                raise psycopg.OperationalError("connection socket closed") from exc
+            if self._step(ready):
+                return
+
+
 _STOP: Final = None
 
 
@@ -364,12 +467,24 @@ def _quick_check(conn: psycopg.Connection[Any]) -> None:
 
 
 @final
+@dataclass(frozen=True, slots=True)
+class _Simple(Generic[T]):
+    """An autocommit statement that can run on the trio thread, and how to read its result."""
+
+    sql: Query
+    params: Params
+    row_factory: psycopg.rows.RowFactory[Any] | None
+    extract: Callable[[psycopg.Cursor[Any]], T]
+
+
+@final
 class Database:
-    """A PostgreSQL database reached through a pool of connections in worker threads.
+    """A PostgreSQL database reached through a pool of connections.
 
     Get one from :func:`open_database`. Every call is admitted through the priority gate under the
-    current session's priority, runs in a worker thread with one pooled connection, and raises typed
-    errors (subclasses of :class:`DatabaseError`) chained to the driver's.
+    current session's priority, runs with one pooled connection (a simple statement on the trio thread, a
+    transaction in a worker thread), and raises typed errors (subclasses of :class:`DatabaseError`)
+    chained to the driver's.
     """
 
     def __init__(
@@ -433,9 +548,10 @@ class Database:
     async def execute(self, sql: Query, params: Params = None) -> int:
         """Run one statement and return its row count (-1 when the statement has none).
 
-        Cancellation: the statement is cancelled on the server and the call waits for the worker to
-        come back, then raises ``trio.Cancelled``; a statement that completed before the cancel arrived
-        is kept and its row count returned.
+        Cancellation: the statement is cancelled on the server and the call waits (shielded, at most
+        a few seconds) until the connection is free again, then raises ``trio.Cancelled``; a statement
+        that completed before the cancel arrived is kept (committed), and in a worker thread its row
+        count is returned.
         """
 
         def body(conn: psycopg.Connection[Any], call: _Call[int]) -> int:
@@ -443,7 +559,10 @@ class Database:
             call.finish()
             return cur.rowcount
 
-        return await self._call(body)
+        def here(cur: psycopg.Cursor[Any]) -> int:
+            return cur.rowcount
+
+        return await self._call(body, _Simple(sql, params, None, here))
 
     async def fetch(self, sql: Query, params: Params = None) -> list[dict[str, Any]]:
         """Run a query and return every row as a dict keyed by column name.
@@ -460,7 +579,10 @@ class Database:
             call.finish()
             return rows
 
-        return await self._call(body)
+        def here(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
+            return cur.fetchall() if cur.description is not None else []
+
+        return await self._call(body, _Simple(sql, params, psycopg.rows.dict_row, here))
 
     async def fetchrow(self, sql: Query, params: Params = None) -> dict[str, Any] | None:
         """Run a query and return its first row as a dict, or None when it returns no row.
@@ -477,7 +599,11 @@ class Database:
             call.finish()
             return row
 
-        return await self._call(body)
+        def here(cur: psycopg.Cursor[Any]) -> dict[str, Any] | None:
+            row: dict[str, Any] | None = cur.fetchone() if cur.description is not None else None
+            return row
+
+        return await self._call(body, _Simple(sql, params, psycopg.rows.dict_row, here))
 
     async def fetchval(self, sql: Query, params: Params = None) -> Any:
         """Run a query and return the first column of its first row (None when there is no row).
@@ -491,7 +617,11 @@ class Database:
             call.finish()
             return None if row is None else row[0]
 
-        return await self._call(body)
+        def here(cur: psycopg.Cursor[Any]) -> Any:
+            row = cur.fetchone() if cur.description is not None else None
+            return None if row is None else row[0]
+
+        return await self._call(body, _Simple(sql, params, None, here))
 
     async def run_sync(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         """Run ``fn(conn)`` in a worker thread inside one transaction and return its result.
@@ -536,12 +666,22 @@ class Database:
             ms = max(1, round(self._statement_timeout * 1000))
             conn.execute(f"SET statement_timeout = {ms:d}".encode())
 
-    async def _call(self, body: Callable[[psycopg.Connection[Any], _Call[T]], T]) -> T:
+    async def _call(
+        self,
+        body: Callable[[psycopg.Connection[Any], _Call[T]], T],
+        simple: _Simple[T] | None = None,
+    ) -> T:
         if self._closed:
             raise DatabaseClosedError("the database was used after its open_database block exited")
+        call: _Call[T] | None = None
         async with engine.admit(self._gate), self._threads:
-            call = _Call(self, body)
-            result = await call.run()
+            conn = None if simple is None else self._getconn_nowait()
+            if conn is not None:
+                assert simple is not None
+                result = await self._run_here(conn, simple)
+            else:
+                call = _Call(self, body)
+                result = await call.run()
         self._queries += 1
         if isinstance(result, outcome.Value):
             self._unavailable = False
@@ -549,7 +689,7 @@ class Database:
             return value
         assert isinstance(result, outcome.Error)
         exc = result.error
-        if call.cancel_requested and isinstance(exc, _CANCEL_ERRORS):
+        if call is not None and call.cancel_requested and isinstance(exc, _CANCEL_ERRORS):
             self._cancelled += 1
             call.raise_cancel()
         typed = translate_error(exc)
@@ -559,6 +699,72 @@ class Database:
         if isinstance(typed, DatabaseUnavailableError):
             self._unavailable = True
         raise typed from exc
+
+    def _getconn_nowait(self) -> psycopg.Connection[Any] | None:
+        """A pooled connection ready now, or None (the server is known to be down, or the pool is
+        replacing connections): the call then waits for one in a worker thread."""
+        if self._unavailable:
+            return None
+        try:
+            return self._pool.getconn(timeout=_NOWAIT_ACQUIRE_TIMEOUT)
+        except psycopg_pool.PoolTimeout:
+            return None
+
+    async def _run_here(
+        self, conn: psycopg.Connection[Any], simple: _Simple[T]
+    ) -> outcome.Outcome[T]:
+        """Run one autocommit statement on the trio thread, driving psycopg's non-blocking generator.
+
+        On cancellation the statement is cancelled on the server and the generator is carried on to its
+        end under a shielded, time-limited scope; the connection goes back to the pool only when it came
+        out of that clean, and the call raises ``trio.Cancelled``.
+        """
+        keep = True
+        try:
+            if simple.row_factory is None:
+                cur: psycopg.Cursor[Any] = conn.cursor()
+            else:
+                cur = conn.cursor(row_factory=simple.row_factory)
+            driver = _Driver(cur._execute_gen(simple.sql, simple.params), conn.pgconn.socket)
+            try:
+                await driver.run()
+            except Exception as exc:
+                return outcome.Error(exc)
+            except BaseException:
+                self._queries += 1
+                self._cancelled += 1
+                keep = await self._finish_cancelled(conn, driver)
+                raise
+            return outcome.capture(simple.extract, cur)
+        finally:
+            self._putconn_here(conn, keep)
+
+    async def _finish_cancelled(self, conn: psycopg.Connection[Any], driver: _Driver) -> bool:
+        """Cancel the statement on the server and carry the generator on to its end; True when the
+        connection came out idle and usable."""
+        with trio.CancelScope(shield=True), trio.move_on_after(_CANCEL_CLEANUP_LIMIT):
+            delay = _FIRST_CANCEL_RETRY
+            slow_from = trio.current_time() + _FAST_CANCEL_PERIOD
+            # A cancel that reaches the server before the statement is lost: repeat it until the end.
+            while not driver.done:
+                await trio.to_thread.run_sync(self._cancel_channel.cancel, conn)
+                with trio.move_on_after(delay):
+                    with contextlib.suppress(psycopg.Error):  # the cancelled statement's own error
+                        await driver.run()
+                cap = _FAST_CANCEL_RETRY if trio.current_time() < slow_from else _SLOW_CANCEL_RETRY
+                delay = min(delay * 2, cap)
+        return (
+            driver.done
+            and not conn.broken
+            and conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        )
+
+    def _putconn_here(self, conn: psycopg.Connection[Any], keep: bool) -> None:
+        if not keep and not conn.closed:
+            with contextlib.suppress(OSError, psycopg.Error):
+                trio.lowlevel.notify_closing(conn.pgconn.socket)
+            conn.close()
+        self._pool.putconn(conn)
 
     async def _open(self) -> None:
         def probe() -> None:

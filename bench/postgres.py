@@ -11,9 +11,9 @@ Figures and targets:
     (a) 16 concurrent tasks sharing a pool of 4 connections, each running ``SELECT 1`` in a loop, and
         the same for a registry update (``SessionRegistry.update``: a row-versioned UPDATE ... RETURNING
         of a whole session record, each task its own session); the baselines run the registry's own
-        statement and record conversion on their driver. Adapter (trio, worker threads) against asyncpg
-        (asyncio, pool of 4): >= 0.8x. Plain sync psycopg (16 threads, psycopg_pool of 4) is printed
-        for reference.
+        statement and record conversion on their driver. Adapter (trio; simple statements on the trio
+        thread) against asyncpg (asyncio, pool of 4): >= 0.8x. Plain sync psycopg (16 threads,
+        psycopg_pool of 4) is printed for reference.
     (b) cancel latency: ``SELECT pg_sleep(10)`` under a short deadline, time from the deadline until the
         call has returned (statement cancelled on the server, worker back): p99 < 50 ms.
     (c) the pool saturated by LOW-priority sessions running a query of known length T in a loop; a
