@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
-from typing import Final, final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, Generic, TypeVar, final
 
 import trio
 
@@ -22,6 +22,7 @@ from ._memory import (
     Evidence,
     MemoryStore,
     Message,
+    SearchResult,
     SourceQuery,
     SweepReport,
 )
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _MAX_TEXT: Final = 2000
+_Item = TypeVar("_Item")
 
 
 def _clip(text: str, limit: int = _MAX_TEXT) -> str:
@@ -63,70 +65,75 @@ def fact_text(fact: ContextFact) -> str:
     return _clip(f"{fact.fact_type} {fact.key}: {value}")
 
 
+class _RankedSource(Generic[_Item]):
+    """A source over one of the store's ranked searches; subclasses say which and how items read."""
+
+    def __init__(self, store: MemoryStore, *, name: str) -> None:
+        self._store = store
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The source name."""
+        return self._name
+
+    async def _ranked(self, query: SourceQuery) -> SearchResult[_Item]:
+        raise NotImplementedError
+
+    def _evidence(self, item: _Item, ranks: Mapping[str, int]) -> Evidence:
+        raise NotImplementedError
+
+    async def search(self, query: SourceQuery) -> Sequence[Evidence]:
+        """Search the store (full text, trigram and, where available, vector ranks kept).
+
+        Cancellation: the store query is cancelled.
+        """
+        result = await self._ranked(query)
+        return [self._evidence(hit.item, hit.ranks) for hit in result.hits]
+
+
 @final
-class MessagesSource:
+class MessagesSource(_RankedSource[Message]):
     """Conversation messages matching the query (full text, trigram, vector ranks kept)."""
 
     def __init__(self, store: MemoryStore, *, name: str = "messages") -> None:
-        self._store = store
-        self._name = name
+        super().__init__(store, name=name)
 
-    @property
-    def name(self) -> str:
-        """The source name."""
-        return self._name
-
-    async def search(self, query: SourceQuery) -> Sequence[Evidence]:
-        """Search the store's messages.
-
-        Cancellation: the store query is cancelled.
-        """
-        result = await self._store.search_messages(
+    async def _ranked(self, query: SourceQuery) -> SearchResult[Message]:
+        return await self._store.search_messages(
             query.text, session_id=query.session_id, limit=query.limit
         )
-        return [
-            Evidence(
-                source=self._name,
-                id=str(hit.item.id),
-                text=message_text(hit.item),
-                ranks=hit.ranks,
-                metadata={"session_id": hit.item.session_id, "seq": hit.item.seq},
-            )
-            for hit in result.hits
-        ]
+
+    def _evidence(self, item: Message, ranks: Mapping[str, int]) -> Evidence:
+        return Evidence(
+            source=self._name,
+            id=str(item.id),
+            text=message_text(item),
+            ranks=ranks,
+            metadata={"session_id": item.session_id, "seq": item.seq},
+        )
 
 
 @final
-class DecisionsSource:
+class DecisionsSource(_RankedSource[Decision]):
     """Live, not superseded decisions matching the query."""
 
     def __init__(self, store: MemoryStore, *, name: str = "decisions") -> None:
-        self._store = store
-        self._name = name
+        super().__init__(store, name=name)
 
-    @property
-    def name(self) -> str:
-        """The source name."""
-        return self._name
-
-    async def search(self, query: SourceQuery) -> Sequence[Evidence]:
-        """Search the store's decisions.
-
-        Cancellation: the store query is cancelled.
-        """
-        result = await self._store.search_decisions(
+    async def _ranked(self, query: SourceQuery) -> SearchResult[Decision]:
+        return await self._store.search_decisions(
             query.text, session_id=query.session_id, limit=query.limit
         )
-        return [
-            Evidence(
-                source=self._name,
-                id=str(hit.item.id),
-                text=decision_text(hit.item),
-                ranks=hit.ranks,
-                metadata={"status": hit.item.status.value},
-            )
-            for hit in result.hits
-        ]
+
+    def _evidence(self, item: Decision, ranks: Mapping[str, int]) -> Evidence:
+        return Evidence(
+            source=self._name,
+            id=str(item.id),
+            text=decision_text(item),
+            ranks=ranks,
+            metadata={"status": item.status.value},
+        )
 
 
 _TERM = re.compile(r"\w{3,}")
