@@ -183,9 +183,10 @@ class SummaryPipeline:
     async def _next(self) -> str:
         # A worker blocked in receive() means the channel is empty, and the overflow list only grows
         # while the channel is full, so checking the overflow first and then waiting on the channel
-        # misses nothing.
+        # misses nothing. The check comes after the checkpoint: another worker may take the last one
+        # while this one is at it.
+        await trio.lowlevel.checkpoint()
         if self._overflow:
-            await trio.lowlevel.checkpoint()
             return self._overflow.popleft()
         return await self._recv.receive()
 
