@@ -44,13 +44,13 @@ import trio
 
 import engine
 from adapters import ScopedFileSystem, open_repository, open_watcher
-from adapters._git_parse import (
+from adapters.git._porcelain import (
     LOG_FORMAT,
     parse_diff_numstat,
     parse_log,
     parse_status,
 )
-from adapters._git_process import git_env, run_git
+from adapters.git._process import git_env, run_git
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Bench",

@@ -42,7 +42,7 @@ import trio
 import adapters
 import engine
 from engine import Evidence, MemorySource, SourceQuery
-from engine._rehydrate import fuse, pack
+from engine._memory._rehydrator import fuse, pack
 
 VOCAB = (
     "cache postgres trio session worklog summary rehydrate token budget fusion ranking trigram "

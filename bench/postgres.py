@@ -49,7 +49,7 @@ from psycopg.rows import dict_row
 
 import adapters
 import engine
-from adapters._registry import _COLUMNS, _UPDATE, _record, _updated, _values
+from adapters.postgres._registry import _COLUMNS, _UPDATE, _record, _updated, _values
 
 TASKS = 16
 POOL = 4

@@ -43,12 +43,12 @@ import trio
 
 import adapters
 import engine
-from adapters._worklog_store import PostgresWorklogStore
-from engine._context import ContextProvider
-from engine._scribe import Scribe, ScribeConfig, open_scribe
-from engine._scribe_rules import EndRules
-from engine._summary import HeuristicSummarizer
-from engine._summary_pipeline import SummaryPipeline
+from adapters.postgres._worklog_store import PostgresWorklogStore
+from engine._context._provider import ContextProvider
+from engine._scribe._rules import EndRules
+from engine._scribe._scribe import Scribe, ScribeConfig, open_scribe
+from engine._scribe._summary import HeuristicSummarizer
+from engine._scribe._summary_pipeline import SummaryPipeline
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Bench",

@@ -17,7 +17,7 @@ from engine import (
     estimate_tokens,
     rehydrate,
 )
-from engine._rehydrate import fuse, jaccard, pack, shingles
+from engine._memory._rehydrator import fuse, jaccard, pack, shingles
 
 WORDS = ["cache", "rehydrate", "postgres", "budget", "token", "fusion", "trio", "session", "x"]
 

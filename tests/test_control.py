@@ -14,7 +14,7 @@ import trio
 
 import adapters
 import engine
-from engine._daemon_protocol import (
+from adapters.control._protocol import (
     MAX_LINE,
     ControlProtocolError,
     DaemonError,
@@ -26,7 +26,7 @@ from engine._daemon_protocol import (
     encode_result,
     parse_request,
 )
-from engine._daemon_serve import DaemonLockedError, _display_url, _home_lock
+from engine.app._daemon import DaemonLockedError, _display_url, _home_lock
 
 
 def test_valid_requests_parse() -> None:

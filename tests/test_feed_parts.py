@@ -11,8 +11,8 @@ import trio.testing
 
 import adapters
 import engine
-from adapters._feed_limits import ConnectionLimiter, TokenBucket
-from adapters._feed_protocol import Command, Subscribe, decode_client_message
+from adapters.feed._limits import ConnectionLimiter, TokenBucket
+from adapters.feed._protocol import Command, Subscribe, decode_client_message
 
 
 async def test_health_monitor_publishes_and_sees_a_saturated_gate(

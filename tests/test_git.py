@@ -109,7 +109,7 @@ async def test_rename_in_index(tmp_path: Path) -> None:
 
 async def test_copy_shape_parses(tmp_path: Path) -> None:
     """A copy (``C`` score) as git prints it with copy detection turned on."""
-    from adapters._git_parse import parse_status
+    from adapters.git._porcelain import parse_status
 
     body = "shared line of text\n" * 20
     make_repo(tmp_path, files={"src.txt": body})

@@ -12,7 +12,7 @@ import pytest
 from memory_support import new_session_id
 
 import adapters
-from engine._cli_memory import (
+from engine.app._cli_memory import (
     MEMORY_COMMANDS,
     add_recall_arguments,
     add_rehydrate_arguments,
@@ -121,9 +121,9 @@ def test_bad_command_lines_are_refused() -> None:
 
 
 def test_sync_runner_opens_the_database_itself(pg_url: str) -> None:
-    # The synchronous form engine.cli registers: opens the database, runs, reports errors.
+    # The synchronous form engine.app._cli registers: opens the database, runs, reports errors.
     code = (
-        "import sys, argparse; from engine._cli_memory import MEMORY_COMMANDS as C\n"
+        "import sys, argparse; from engine.app._cli_memory import MEMORY_COMMANDS as C\n"
         "add, run = C['remember'][1]; p = argparse.ArgumentParser(); add(p)\n"
         "sys.exit(run(p.parse_args(sys.argv[1:])))\n"
     )

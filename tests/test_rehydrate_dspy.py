@@ -14,7 +14,7 @@ from memory_support import new_session_id, open_store
 
 import adapters
 import engine
-from adapters._dspy import DSPyBridgeError, RehydrateRetriever
+from adapters.dspy import DSPyBridgeError, RehydrateRetriever
 from engine import NewDecision, NewMessage
 
 

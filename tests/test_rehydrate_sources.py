@@ -236,7 +236,7 @@ async def test_a_source_failing_on_the_database_does_not_fail_the_bundle(pg_url:
 
 
 async def test_payload_text_flattens_json() -> None:
-    from adapters._memory_sources import payload_text
+    from adapters.postgres._memory_sources import payload_text
 
     text = payload_text({"files": ["a.py", "b.py"], "meta": {"lines": 3, "empty": ""}, "n": None})
     assert text == "files: a.py, b.py; meta.lines: 3"

@@ -18,8 +18,8 @@ from scribe_support import next_event, open_stack, worklog_kind
 
 import adapters
 import engine
-from engine._scribe import ScribeConfig
-from engine._worklog import EntryKind, WorklogEntry
+from engine._scribe._scribe import ScribeConfig
+from engine._scribe._worklog import EntryKind, WorklogEntry
 
 
 @pytest.fixture

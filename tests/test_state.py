@@ -55,15 +55,15 @@ def test_state_module_imports_no_trio() -> None:
     import subprocess
     import sys
 
-    code = "import sys, engine._state; print('trio' in sys.modules)"
+    code = "import sys, engine._core._state; print('trio' in sys.modules)"
     # engine/__init__ imports trio; load the table module on its own path to prove it needs none.
     code = (
         "import importlib.util, sys;"
-        "spec = importlib.util.spec_from_file_location('st', 'engine/_state.py',"
+        "spec = importlib.util.spec_from_file_location('st', 'engine/_core/_state.py',"
         " submodule_search_locations=None);"
-        "import types; pkg = types.ModuleType('enginepkg'); pkg.__path__ = ['engine'];"
+        "import types; pkg = types.ModuleType('enginepkg'); pkg.__path__ = ['engine/_core'];"
         "sys.modules['enginepkg'] = pkg;"
-        "spec = importlib.util.spec_from_file_location('enginepkg._state', 'engine/_state.py');"
+        "spec = importlib.util.spec_from_file_location('enginepkg._state', 'engine/_core/_state.py');"
         "m = importlib.util.module_from_spec(spec); sys.modules['enginepkg._state'] = m;"
         "spec.loader.exec_module(m); print('trio' in sys.modules)"
     )

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import InvalidArgumentError
-from engine._summary import HeuristicSummarizer, Summarizer, Summary, classify_note_line
-from engine._worklog import EntryKind, WorklogEntry
+from engine._scribe._summary import HeuristicSummarizer, Summarizer, Summary, classify_note_line
+from engine._scribe._worklog import EntryKind, WorklogEntry
 
 
 def _e(seq: int, kind: EntryKind, **payload: object) -> WorklogEntry:

@@ -12,9 +12,9 @@ import trio.testing
 
 import adapters
 import engine
-from engine._summary import HeuristicSummarizer, Summary
-from engine._summary_pipeline import SummaryPipeline
-from engine._worklog import EntryKind, WorklogEntry
+from engine._scribe._summary import HeuristicSummarizer, Summary
+from engine._scribe._summary_pipeline import SummaryPipeline
+from engine._scribe._worklog import EntryKind, WorklogEntry
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from git_repos import GIT_ENV, git, make_repo
 
 import engine
 from adapters import InotifyWatcher, open_watcher
-from adapters._watch_rules import IgnoreRules
+from adapters.fs._watch_rules import IgnoreRules
 from engine import Change, ChangeBatch, ChangeKind
 
 REPO = Path(__file__).resolve().parent.parent

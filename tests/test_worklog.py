@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import Change, ChangeBatch, ChangeKind, InvalidArgumentError
-from engine._scribe_rules import (
+from engine._scribe._rules import (
     Aspect,
     EndRules,
     RepoState,
@@ -18,10 +18,10 @@ from engine._scribe_rules import (
     observe,
     read_batch,
 )
-from engine._summary import Summary
-from engine._worklog import EndReason, EntryKind, FileChanges, WorklogEntry, check_note
-from engine._worklog_filter import PathFilter, compile_pattern
-from engine._worklog_markdown import render_markdown
+from engine._scribe._summary import Summary
+from engine._scribe._worklog import EndReason, EntryKind, FileChanges, WorklogEntry, check_note
+from engine._scribe._worklog_filter import PathFilter, compile_pattern
+from engine._scribe._worklog_markdown import render_markdown
 
 # -- entries ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The daemon's control channel: the wire protocol and the unix socket."""

@@ -1,0 +1,252 @@
+"""The daemon's control channel: JSON lines over a unix socket (``$SCRIBE_HOME/scribe.sock``).
+
+The server reads one request per line, validates it (:func:`adapters.control._protocol.parse_request`),
+hands it to the daemon's handler and writes one response line; a malformed request gets an error
+response and the connection stays usable. The client is synchronous (the CLI is), with a timeout, and
+says plainly when no daemon runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import socket
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, final
+
+import trio
+
+import engine
+from adapters.control._protocol import (
+    MAX_LINE,
+    ControlProtocolError,
+    DaemonNotRunningError,
+    Request,
+    decode_response,
+    encode_error,
+    encode_request,
+    encode_result,
+    parse_request,
+)
+
+__all__ = [
+    "ControlClient",
+    "ControlServer",
+    "ControlServerStatistics",
+    "DaemonAlreadyRunningError",
+    "open_control_server",
+]
+
+#: The longest unix socket path Linux takes (``sun_path`` is 108 bytes with its NUL).
+MAX_SOCKET_PATH: Final = 107
+_READ: Final = 65536
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+class DaemonAlreadyRunningError(engine.ScribeError):
+    """Another daemon already answers on the control socket."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlServerStatistics:
+    """Counters of a :class:`ControlServer`.
+
+    Attributes:
+        connections: connections open now.
+        requests: requests answered.
+        errors: requests answered with an error.
+    """
+
+    connections: int
+    requests: int
+    errors: int
+
+
+def _check_path(given: str | os.PathLike[str]) -> Path:
+    path = Path(os.path.abspath(given))
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise engine.InvalidArgumentError(
+            f"control socket path is longer than {MAX_SOCKET_PATH} bytes: {path} "
+            "(choose a shorter SCRIBE_HOME)"
+        )
+    return path
+
+
+def _answers(path: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1.0)
+    try:
+        s.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        s.close()
+    return True
+
+
+def _clear_stale(where: Path) -> None:
+    if not (where.exists() or where.is_symlink()):
+        return
+    if _answers(where):
+        raise DaemonAlreadyRunningError(f"a scribe daemon already answers on {where}")
+    if not stat.S_ISSOCK(where.lstat().st_mode):
+        raise engine.InvalidArgumentError(f"{where} exists and is not a socket")
+    where.unlink()
+
+
+@final
+class ControlServer:
+    """A listening control socket. Get one from :func:`open_control_server`."""
+
+    def __init__(self, path: Path, handler: Handler) -> None:
+        self.path = path
+        self._handler = handler
+        self._connections = 0
+        self._requests = 0
+        self._errors = 0
+
+    def statistics(self) -> ControlServerStatistics:
+        """A snapshot of the server's counters."""
+        return ControlServerStatistics(self._connections, self._requests, self._errors)
+
+    async def _answer(self, line: bytes) -> bytes:
+        self._requests += 1
+        rid = None
+        try:
+            request = parse_request(line)
+            rid = request.id
+            result = await self._handler(request)
+            return encode_result(rid, result)
+        except Exception as exc:
+            self._errors += 1
+            return encode_error(rid, exc)
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        self._connections += 1
+        buffer = bytearray()
+        try:
+            async with stream:
+                while True:
+                    nl = buffer.find(b"\n")
+                    if nl < 0:
+                        if len(buffer) > MAX_LINE:
+                            too_long = ControlProtocolError(f"request longer than {MAX_LINE} bytes")
+                            await stream.send_all(encode_error(None, too_long))
+                            return
+                        chunk = await stream.receive_some(_READ)
+                        if not chunk:
+                            return
+                        buffer += chunk
+                        continue
+                    line = bytes(buffer[:nl])
+                    del buffer[: nl + 1]
+                    if not line.strip():
+                        continue
+                    await stream.send_all(await self._answer(line))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        finally:
+            self._connections -= 1
+
+
+@contextlib.asynccontextmanager
+async def open_control_server(
+    path: str | os.PathLike[str], handler: Handler
+) -> AsyncIterator[ControlServer]:
+    """Serve control requests on a unix socket at ``path`` for the duration of the block.
+
+    A socket file left by a daemon that died is replaced; one a live daemon answers on is not. The
+    socket is readable and writable by its owner only, and removed when the block ends.
+
+    Raises:
+        DaemonAlreadyRunningError: a daemon already answers at ``path``.
+        InvalidArgumentError: the path is too long for a unix socket.
+
+    Cancellation: leaving the block (or its cancellation) stops accepting, cancels requests being
+    answered and removes the socket file.
+    """
+    where = _check_path(path)
+    await trio.to_thread.run_sync(_clear_stale, where)
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        await sock.bind(str(where))
+        os.chmod(where, 0o600)
+        sock.listen(64)
+    except BaseException:
+        sock.close()
+        raise
+    server = ControlServer(where, handler)
+    listener = trio.SocketListener(sock)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, server._serve, [listener])
+            try:
+                yield server
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await listener.aclose()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(where)
+
+
+@final
+class ControlClient:
+    """A synchronous client of the daemon's control socket (what the CLI uses).
+
+    Args:
+        path: the control socket.
+        timeout: seconds to wait for each answer.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._ids = itertools.count(1)
+
+    def call(self, op: str, args: Mapping[str, Any] | None = None) -> Any:
+        """Send one request and return its result.
+
+        Raises:
+            DaemonNotRunningError: nothing answers on the socket.
+            DaemonError: the daemon answered with an error (its type and message).
+            ControlProtocolError: the answer was malformed.
+            TimeoutError: no answer within the timeout.
+        """
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        try:
+            try:
+                s.connect(str(self.path))
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                raise DaemonNotRunningError(
+                    f"no scribe daemon is running (nothing answers on {self.path}); "
+                    "start one with `scribe serve`"
+                ) from exc
+            except OSError as exc:
+                if exc.errno in (errno.ENOTSOCK, errno.ENOENT, errno.ECONNREFUSED):
+                    raise DaemonNotRunningError(
+                        f"no scribe daemon is running at {self.path}: {exc.strerror}"
+                    ) from exc
+                raise
+            s.sendall(encode_request(next(self._ids), op, args or {}))
+            buffer = bytearray()
+            while b"\n" not in buffer:
+                chunk = s.recv(_READ)
+                if not chunk:
+                    raise DaemonNotRunningError("the scribe daemon closed the connection")
+                buffer += chunk
+                if len(buffer) > 64 * MAX_LINE:
+                    raise ControlProtocolError("response too long")
+            line = bytes(buffer[: buffer.index(b"\n")])
+        finally:
+            s.close()
+        _, result = decode_response(line)
+        return result

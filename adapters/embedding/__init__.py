@@ -1,0 +1,1 @@
+"""Embedders that implement :class:`engine.Embedder`."""

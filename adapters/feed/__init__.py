@@ -1,0 +1,1 @@
+"""The live feed over trio-websocket: server, client, protocol, tokens and limits."""

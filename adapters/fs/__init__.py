@@ -1,0 +1,1 @@
+"""The filesystem: a scoped file store, inotify watching and the watch rules."""

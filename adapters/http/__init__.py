@@ -1,0 +1,1 @@
+"""HTTP: the dashboard page, ``/health`` and ``/metrics``."""

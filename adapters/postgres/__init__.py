@@ -1,0 +1,1 @@
+"""PostgreSQL: the database, the embedded server, migrations and the stores built on them."""

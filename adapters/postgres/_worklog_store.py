@@ -1,0 +1,186 @@
+"""The worklog store over PostgreSQL: :class:`engine.WorklogStore` on tables ``worklog_entries`` and
+``summaries``.
+
+An append is one statement (so one transaction): the entries are inserted and the session's
+``last_activity`` moves forward in the same round trip. With ``autocommit``, the statement has committed
+when the call returns, so an acknowledged entry survives a crash of this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, final
+
+import orjson
+import trio
+
+import engine
+from engine._ports._worklog_store import SummaryConflictError, WorklogConflictError
+from engine._scribe._summary import Summary
+from engine._scribe._worklog import WorklogEntry
+
+from ._database import Database
+from ._errors import IntegrityError
+
+__all__ = ["PostgresWorklogStore"]
+
+_UNIQUE: Final = "23505"
+_FOREIGN_KEY: Final = "23503"
+
+_APPEND: Final = """
+WITH rows AS (
+    SELECT * FROM jsonb_to_recordset(%s::jsonb)
+        AS r(session_id text, seq bigint, kind text, created_at double precision, payload jsonb)
+), ins AS (
+    INSERT INTO worklog_entries (session_id, seq, kind, created_at, payload)
+    SELECT session_id, seq, kind, to_timestamp(created_at), payload FROM rows
+    RETURNING session_id, created_at
+)
+UPDATE sessions AS s SET last_activity = greatest(s.last_activity, m.at)
+FROM (SELECT session_id, max(created_at) AS at FROM ins GROUP BY session_id) AS m
+WHERE s.id = m.session_id
+"""
+
+_COLUMNS: Final = "session_id, seq, kind, extract(epoch FROM created_at)::float8 AS ts, payload"
+
+
+def _entry(row: Mapping[str, Any]) -> WorklogEntry:
+    return WorklogEntry(row["session_id"], int(row["seq"]), row["kind"], row["ts"], row["payload"])
+
+
+def _summary(row: Mapping[str, Any]) -> Summary:
+    return Summary.from_payload(row["session_id"], int(row["version"]), row["ts"], row["payload"])
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise engine.InvalidArgumentError(f"limit must be an int >= 0 or None, not {limit!r}")
+
+
+@final
+class PostgresWorklogStore:
+    """Worklog entries and summaries in PostgreSQL (implements :class:`engine.WorklogStore`).
+
+    Args:
+        db: an open, migrated database.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __repr__(self) -> str:
+        return f"<PostgresWorklogStore on {self._db!r}>"
+
+    async def append(self, entries: Sequence[WorklogEntry]) -> None:
+        """Store ``entries`` in one transaction and move their sessions' ``last_activity`` forward.
+
+        Raises:
+            WorklogConflictError: an entry with the same session and seq is stored already.
+            StoreNotFoundError: an entry's session is not registered.
+            DatabaseError: the database failed (nothing was stored).
+
+        Cancellation: the statement is cancelled on the server; either every entry is stored or none.
+        """
+        if not entries:
+            await trio.lowlevel.checkpoint()
+            return
+        rows = [
+            {
+                "session_id": e.session_id,
+                "seq": e.seq,
+                "kind": e.kind.value,
+                "created_at": e.created_at,
+                "payload": e.payload,
+            }
+            for e in entries
+        ]
+        try:
+            await self._db.execute(_APPEND, (orjson.dumps(rows).decode(),))
+        except IntegrityError as exc:
+            if exc.sqlstate == _UNIQUE:
+                raise WorklogConflictError(
+                    f"worklog entry already stored: {exc} (two writers for one session?)"
+                ) from exc
+            if exc.sqlstate == _FOREIGN_KEY:
+                raise engine.StoreNotFoundError(entries[0].session_id) from exc
+            raise
+
+    async def entries(
+        self,
+        session_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        newest: bool = False,
+    ) -> list[WorklogEntry]:
+        """Entries of the session with ``seq > after_seq``, ascending; with ``newest``, the last
+        ``limit`` of them.
+
+        Cancellation: the query is cancelled on the server.
+        """
+        _check_limit(limit)
+        order = "DESC" if newest else "ASC"
+        lim = "" if limit is None else f" LIMIT {int(limit)}"
+        sql = (
+            f"SELECT {_COLUMNS} FROM worklog_entries WHERE session_id = %s AND seq > %s "
+            f"ORDER BY seq {order}{lim}"
+        )
+        rows = await self._db.fetch(sql.encode(), (session_id, after_seq))
+        out = [_entry(r) for r in rows]
+        if newest:
+            out.reverse()
+        return out
+
+    async def last_seq(self, session_id: str) -> int:
+        """The highest stored seq of the session (0: none). Cancellation: as :meth:`entries`."""
+        value = await self._db.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM worklog_entries WHERE session_id = %s", (session_id,)
+        )
+        return int(value)
+
+    async def save_summary(self, summary: Summary) -> None:
+        """Store a summary version.
+
+        Raises:
+            SummaryConflictError: that version is stored already.
+            StoreNotFoundError: the session is not registered.
+
+        Cancellation: the statement is cancelled on the server; the summary is stored or not.
+        """
+        try:
+            await self._db.execute(
+                "INSERT INTO summaries (session_id, version, created_at, payload) "
+                "VALUES (%s, %s, to_timestamp(%s), %s::jsonb)",
+                (
+                    summary.session_id,
+                    summary.version,
+                    summary.created_at,
+                    orjson.dumps(summary.payload()).decode(),
+                ),
+            )
+        except IntegrityError as exc:
+            if exc.sqlstate == _UNIQUE:
+                raise SummaryConflictError(
+                    f"summary {summary.version} of session {summary.session_id!r} is stored already"
+                ) from exc
+            if exc.sqlstate == _FOREIGN_KEY:
+                raise engine.StoreNotFoundError(summary.session_id) from exc
+            raise
+
+    async def latest_summary(self, session_id: str) -> Summary | None:
+        """The highest stored summary version. Cancellation: as :meth:`entries`."""
+        row = await self._db.fetchrow(
+            "SELECT session_id, version, extract(epoch FROM created_at)::float8 AS ts, payload "
+            "FROM summaries WHERE session_id = %s ORDER BY version DESC LIMIT 1",
+            (session_id,),
+        )
+        return None if row is None else _summary(row)
+
+    async def summaries(self, session_id: str) -> list[Summary]:
+        """Every stored summary version, oldest first. Cancellation: as :meth:`entries`."""
+        rows = await self._db.fetch(
+            "SELECT session_id, version, extract(epoch FROM created_at)::float8 AS ts, payload "
+            "FROM summaries WHERE session_id = %s ORDER BY version",
+            (session_id,),
+        )
+        return [_summary(r) for r in rows]

@@ -1,0 +1,1 @@
+"""The context provider: sources, role profiles and the live cache."""

@@ -1,0 +1,1 @@
+"""Memory: the rehydrator, its sources, fusion and bundles, and the generation cache."""

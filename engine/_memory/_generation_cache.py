@@ -1,0 +1,483 @@
+"""Generation cache: LLM outputs keyed by prompt + model + settings, with single-flight.
+
+Lookup order: the exact key first, then (optionally) the most similar live prompt of the *same*
+model and settings above a threshold, and only when the two prompts agree on negation words and
+on numbers (:func:`similarity_guard`) — a trigram match happily pairs "do not delete the table"
+with "delete the table", or "retry 3 times" with "retry 5 times". Misses go through
+:class:`~engine._core._singleflight.SingleFlight`, so concurrent misses for one key (from any session
+sharing this cache object) run the generator once.
+
+Storage is behind :class:`GenerationCacheStore` (PostgreSQL in ``adapters``).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, final
+
+from .._core._errors import InvalidArgumentError, ScribeError
+from .._core._singleflight import SingleFlight
+
+__all__ = [
+    "CacheOutcome",
+    "CachedGeneration",
+    "Generation",
+    "GenerationCache",
+    "GenerationCacheError",
+    "GenerationCacheStatistics",
+    "GenerationCacheStore",
+    "NewGeneration",
+    "canonical_json",
+    "generation_key",
+    "negation_words",
+    "number_tokens",
+    "settings_hash",
+    "similarity_guard",
+]
+
+
+class GenerationCacheError(ScribeError):
+    """The generation cache could not do what was asked (bad generator output, bad settings)."""
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise ``value`` as canonical JSON: sorted keys, no spaces, UTF-8, no NaN.
+
+    Raises:
+        InvalidArgumentError: ``value`` is not JSON-serialisable.
+    """
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"not JSON-serialisable: {exc}") from None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def settings_hash(model: str, settings: Mapping[str, Any]) -> str:
+    """Hash of model + generation settings (the scope of similarity matching)."""
+    return _sha256(canonical_json({"model": model, "settings": dict(settings)}))
+
+
+def generation_key(prompt: str, model: str, settings: Mapping[str, Any]) -> str:
+    """The cache key: SHA-256 of the canonical JSON of prompt, model and settings."""
+    return _sha256(canonical_json({"model": model, "prompt": prompt, "settings": dict(settings)}))
+
+
+# ------------------------------------------------------------------------------ similarity guard
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,_]*(?:\.\d+)?(?:e[-+]?\d+)?%?", re.IGNORECASE)
+_NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "none",
+        "nobody",
+        "nothing",
+        "nowhere",
+        "neither",
+        "nor",
+        "without",
+        "cannot",
+        "cant",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "wont",
+        "shouldnt",
+        "wouldnt",
+        "couldnt",
+        "mustnt",
+        "hasnt",
+        "havent",
+        "hadnt",
+        "except",
+        "exclude",
+        "excluding",
+        "avoid",
+    }
+)
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "hundred": "100",
+    "thousand": "1000",
+    "million": "1000000",
+    "billion": "1000000000",
+    "once": "1",
+    "twice": "2",
+    "thrice": "3",
+    "half": "0.5",
+    "double": "2",
+    "triple": "3",
+}
+
+
+def negation_words(text: str) -> frozenset[str]:
+    """Negation words in ``text``, normalised (``don't`` and ``do not`` both give ``not``)."""
+    found: set[str] = set()
+    for word in _WORD.findall(text.lower().replace("\u2019", "'")):
+        if word.endswith("n't") or word == "cannot":
+            found.add("not")
+            continue
+        if word in _NEGATIONS:
+            found.add("not" if word in {"not", "cant"} else word)
+    return frozenset(found)
+
+
+def _normal_number(token: str) -> str:
+    token = token.replace(",", "").replace("_", "").lstrip("+")
+    percent = token.endswith("%")
+    token = token.rstrip("%")
+    try:
+        value = float(token)
+    except ValueError:
+        return token
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        text = str(int(value))
+    else:
+        text = repr(value)
+    return text + ("%" if percent else "")
+
+
+def number_tokens(text: str) -> frozenset[str]:
+    """Numbers in ``text`` (digits and common number words), normalised (``1,000`` -> ``1000``)."""
+    found = {_normal_number(m.group(0)) for m in _NUMBER.finditer(text)}
+    for word in _WORD.findall(text.lower()):
+        if word in _NUMBER_WORDS:
+            found.add(_NUMBER_WORDS[word])
+    return frozenset(found)
+
+
+def similarity_guard(prompt: str, candidate: str) -> str | None:
+    """Whether a similar cached prompt may answer ``prompt``.
+
+    Returns:
+        ``None`` when the two prompts have the same negation words and the same numbers, else
+        the reason for refusing (``"negation"`` or ``"number"``).
+    """
+    if negation_words(prompt) != negation_words(candidate):
+        return "negation"
+    if number_tokens(prompt) != number_tokens(candidate):
+        return "number"
+    return None
+
+
+# ---------------------------------------------------------------------------------- store side
+
+
+@dataclass(frozen=True, slots=True)
+class NewGeneration:
+    """A generation to store."""
+
+    key: str
+    prompt: str
+    model: str
+    settings: Mapping[str, Any]
+    settings_hash: str
+    response: str
+    ttl: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CachedGeneration:
+    """A stored generation; ``similarity`` is 1.0 for an exact match."""
+
+    key: str
+    prompt: str
+    model: str
+    settings_hash: str
+    response: str
+    created_at: datetime
+    expires_at: datetime | None
+    similarity: float
+
+
+class GenerationCacheStore(Protocol):
+    """Storage of the generation cache. Reads never return expired entries."""
+
+    async def get_exact(self, key: str) -> CachedGeneration | None:
+        """The live entry for ``key`` (counting a hit), or ``None``."""
+        ...
+
+    async def find_similar(
+        self, prompt: str, *, model: str, settings_hash: str, threshold: float, limit: int
+    ) -> Sequence[CachedGeneration]:
+        """Live entries of that model and settings whose prompt trigram similarity to
+        ``prompt`` is at least ``threshold``, most similar first."""
+        ...
+
+    async def record_hit(self, key: str) -> None:
+        """Count a hit on ``key``."""
+        ...
+
+    async def put(self, generation: NewGeneration) -> None:
+        """Insert or replace the entry for ``generation.key``."""
+        ...
+
+    async def invalidate(
+        self,
+        *,
+        key: str | None = None,
+        model: str | None = None,
+        older_than: float | None = None,
+    ) -> int:
+        """Delete entries matching every given filter; return how many."""
+        ...
+
+
+# ---------------------------------------------------------------------------------- the cache
+
+
+class CacheOutcome(enum.StrEnum):
+    """How a :meth:`GenerationCache.get_or_generate` call was answered."""
+
+    EXACT = "exact"
+    SIMILAR = "similar"
+    GENERATED = "generated"  # this caller led and ran the generator
+    SHARED = "shared"  # this caller waited for another caller's generator
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """The answer of :meth:`GenerationCache.get_or_generate`."""
+
+    text: str
+    outcome: CacheOutcome
+    key: str
+    similarity: float
+    matched_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationCacheStatistics:
+    """Counters of one :class:`GenerationCache` (this process)."""
+
+    exact_hits: int
+    similar_hits: int
+    misses: int
+    generated: int
+    shared: int
+    guard_rejections: int
+
+    @property
+    def lookups(self) -> int:
+        """Every lookup counted (hits and misses)."""
+        return self.exact_hits + self.similar_hits + self.misses
+
+    @property
+    def hit_ratio(self) -> float:
+        """Hits over lookups (0.0 before any lookup)."""
+        return (self.exact_hits + self.similar_hits) / self.lookups if self.lookups else 0.0
+
+
+@final
+class GenerationCache:
+    """Exact + guarded-similarity cache of generations with single-flight misses.
+
+    Args:
+        store: Where entries live.
+        similarity_threshold: Minimum trigram similarity (0-1] of a similar match; ``None``
+            turns similarity matching off.
+        ttl: Default time to live of new entries in seconds (``None``: no expiry).
+    """
+
+    def __init__(
+        self,
+        store: GenerationCacheStore,
+        *,
+        similarity_threshold: float | None = 0.8,
+        ttl: float | None = None,
+    ) -> None:
+        if similarity_threshold is not None and not 0.0 < similarity_threshold <= 1.0:
+            raise InvalidArgumentError("similarity_threshold must be in (0, 1]")
+        if ttl is not None and not ttl > 0:
+            raise InvalidArgumentError("ttl must be positive seconds or None")
+        self._store = store
+        self._threshold = similarity_threshold
+        self._ttl = ttl
+        self._flight: SingleFlight[str, Generation] = SingleFlight()
+        self._exact = self._similar = self._misses = 0
+        self._generated = self._shared = self._rejected = 0
+
+    def statistics(self) -> GenerationCacheStatistics:
+        """A snapshot of the hit/miss counters."""
+        return GenerationCacheStatistics(
+            exact_hits=self._exact,
+            similar_hits=self._similar,
+            misses=self._misses,
+            generated=self._generated,
+            shared=self._shared,
+            guard_rejections=self._rejected,
+        )
+
+    @property
+    def single_flight(self) -> SingleFlight[str, Generation]:
+        """The single-flight group used for misses (for its statistics)."""
+        return self._flight
+
+    @staticmethod
+    def _check(prompt: str, model: str, settings: Mapping[str, Any]) -> None:
+        if not isinstance(prompt, str) or not prompt:
+            raise InvalidArgumentError("prompt must be a non-empty string")
+        if not isinstance(model, str) or not model:
+            raise InvalidArgumentError("model must be a non-empty string")
+        if not isinstance(settings, Mapping):
+            raise InvalidArgumentError("settings must be a mapping")
+
+    async def lookup(
+        self, prompt: str, model: str, settings: Mapping[str, Any]
+    ) -> Generation | None:
+        """Find a cached answer: exact key first, then a guarded similar prompt.
+
+        Counts an exact or similar hit, or a miss.
+
+        Cancellation: nothing is counted or changed when cancelled.
+        """
+        self._check(prompt, model, settings)
+        key = generation_key(prompt, model, settings)
+        found = await self._find(prompt, model, settings, key)
+        if found is None:
+            self._misses += 1
+        elif found.outcome is CacheOutcome.EXACT:
+            self._exact += 1
+        else:
+            self._similar += 1
+        return found
+
+    async def _find(
+        self, prompt: str, model: str, settings: Mapping[str, Any], key: str
+    ) -> Generation | None:
+        exact = await self._store.get_exact(key)
+        if exact is not None:
+            return Generation(exact.response, CacheOutcome.EXACT, key, 1.0, exact.key)
+        if self._threshold is None:
+            return None
+        candidates = await self._store.find_similar(
+            prompt,
+            model=model,
+            settings_hash=settings_hash(model, settings),
+            threshold=self._threshold,
+            limit=5,
+        )
+        for candidate in candidates:
+            # The store filters by model and settings; check again, cheaply, to be certain.
+            if candidate.model != model or candidate.similarity < self._threshold:
+                continue
+            if similarity_guard(prompt, candidate.prompt) is not None:
+                self._rejected += 1
+                continue
+            await self._store.record_hit(candidate.key)
+            return Generation(
+                candidate.response, CacheOutcome.SIMILAR, key, candidate.similarity, candidate.key
+            )
+        return None
+
+    async def get_or_generate(
+        self,
+        prompt: str,
+        model: str,
+        settings: Mapping[str, Any],
+        generator: Callable[[], Awaitable[str]],
+        *,
+        ttl: float | None = None,
+    ) -> Generation:
+        """Return the cached answer, or run ``generator`` once for all concurrent misses.
+
+        Args:
+            prompt: The prompt.
+            model: The model name.
+            settings: Generation settings (JSON-serialisable; part of the key).
+            generator: Called with no arguments on a miss; returns the text.
+            ttl: Time to live of the stored answer (default: the cache's).
+
+        Raises:
+            GenerationCacheError: The generator returned something that is not a string.
+            SingleFlightError: The generator of another caller of the same key raised.
+            Exception: What the generator raised, in the caller that ran it.
+
+        Cancellation: a waiting caller just leaves. A cancelled leader stores nothing and one of
+        the waiters runs the generator instead.
+        """
+        found = await self.lookup(prompt, model, settings)
+        if found is not None:
+            return found
+        key = generation_key(prompt, model, settings)
+        if ttl is not None and not ttl > 0:
+            raise InvalidArgumentError("ttl must be positive seconds or None")
+        led = False
+
+        async def lead() -> Generation:
+            nonlocal led
+            led = True
+            again = await self._store.get_exact(key)
+            if again is not None:  # filled meanwhile (by another process or an earlier leader)
+                return Generation(again.response, CacheOutcome.SHARED, key, 1.0, again.key)
+            text = await generator()
+            if not isinstance(text, str):
+                raise GenerationCacheError(
+                    f"generator returned {type(text).__name__}, expected str"
+                )
+            await self._store.put(
+                NewGeneration(
+                    key=key,
+                    prompt=prompt,
+                    model=model,
+                    settings=dict(settings),
+                    settings_hash=settings_hash(model, settings),
+                    response=text,
+                    ttl=ttl if ttl is not None else self._ttl,
+                )
+            )
+            self._generated += 1
+            return Generation(text, CacheOutcome.GENERATED, key, 1.0, key)
+
+        result = await self._flight.run(key, lead)
+        if not led or result.outcome is not CacheOutcome.GENERATED:
+            self._shared += 1
+            return Generation(result.text, CacheOutcome.SHARED, key, 1.0, result.matched_key)
+        return result
+
+    async def invalidate(
+        self,
+        *,
+        key: str | None = None,
+        model: str | None = None,
+        older_than: float | None = None,
+    ) -> int:
+        """Delete entries by key, by model and/or by age in seconds; return how many.
+
+        Raises:
+            InvalidArgumentError: No filter given, or a negative age.
+
+        Cancellation: the delete is one statement; cancelled, it deletes nothing.
+        """
+        if key is None and model is None and older_than is None:
+            raise InvalidArgumentError("give at least one of key, model, older_than")
+        if older_than is not None and older_than < 0:
+            raise InvalidArgumentError("older_than must be >= 0 seconds")
+        return await self._store.invalidate(key=key, model=model, older_than=older_than)

@@ -1,0 +1,517 @@
+"""One session's capture: its watcher turned into durable worklog entries, its idle timer and mirror.
+
+A :class:`Capture` belongs to a :class:`~engine._scribe._scribe.Scribe`, which starts and stops it. Entries are
+numbered and written under one lock per session, so they are stored in order; an entry is published
+(``session.worklog``), handed to the context cache and to the summary pipeline only once the store
+has committed it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+import trio
+
+from .._context._provider import ContextProvider
+from .._core._errors import ScribeError, SessionClosedError
+from .._core._session import Session
+from .._ports._fs import ChangeBatch, FileSystem, Watcher
+from .._ports._git import Git, GitError
+from .._ports._session_store import SessionRecord
+from .._ports._worklog_store import WorklogStore
+from ._rules import Aspect, EndRules, RepoState, observe, read_batch
+from ._summary_pipeline import SummaryPipeline
+from ._worklog import EndReason, EntryKind, WorklogEntry
+from ._worklog_filter import PathFilter
+from ._worklog_markdown import render_markdown
+
+if TYPE_CHECKING:
+    from .._core._engine import Engine
+
+__all__ = ["Capture", "CaptureInfo"]
+
+#: The longest a durable write may take before it counts as failed.
+WRITE_TIMEOUT: Final = 30.0
+_RETRY_INITIAL: Final = 0.1
+_RETRY_MAX: Final = 5.0
+
+_ACTIVITY: Final = frozenset(
+    {EntryKind.FILES, EntryKind.COMMIT, EntryKind.NOTE, EntryKind.BRANCH_SWITCH, EntryKind.PUSH}
+)
+
+Item = tuple[EntryKind, Mapping[str, Any], float]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureInfo:
+    """A snapshot of a live capture.
+
+    Attributes:
+        session_id: the session.
+        root: the watched work tree.
+        branch, head, upstream, ahead, behind, clean: the repository as last observed.
+        entries: entries stored so far (the last seq).
+        carried: entries waiting to be stored again after a failed write.
+        write_errors: writes that failed (their entries were carried and retried).
+        idle_for: seconds since the last activity.
+        batches: change batches handled.
+        mirror: the mirror file (root-relative), if any.
+    """
+
+    session_id: str
+    root: str
+    branch: str | None
+    head: str | None
+    upstream: str | None
+    ahead: int | None
+    behind: int | None
+    clean: bool
+    entries: int
+    carried: int
+    write_errors: int
+    idle_for: float
+    batches: int
+    mirror: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "session_id": self.session_id,
+            "root": self.root,
+            "branch": self.branch,
+            "head": self.head,
+            "upstream": self.upstream,
+            "ahead": self.ahead,
+            "behind": self.behind,
+            "clean": self.clean,
+            "entries": self.entries,
+            "carried": self.carried,
+            "write_errors": self.write_errors,
+            "idle_for": self.idle_for,
+            "batches": self.batches,
+            "mirror": self.mirror,
+        }
+
+
+async def run_until_stop(session: Session, fn: Callable[[], Awaitable[None]]) -> None:
+    """Run ``fn()`` until it returns or the session is asked to stop (then cancel it and return)."""
+    async with trio.open_nursery() as nursery:
+
+        async def stopper() -> None:
+            await session.wait_stop_requested()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(stopper)
+        await fn()
+        nursery.cancel_scope.cancel()
+
+
+WatchOpener = Callable[..., AbstractAsyncContextManager[Watcher]]
+
+
+@final
+class Capture:
+    """The scribe's work for one session. Made by the scribe; not for direct use."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        record: SessionRecord,
+        session: Session,
+        repo: Git,
+        fs: FileSystem,
+        state: RepoState,
+        store: WorklogStore,
+        open_watcher: WatchOpener,
+        watcher_options: Mapping[str, Any],
+        path_filter: PathFilter,
+        rules: EndRules,
+        mirror: str | None,
+        mirror_delay: float,
+        max_commits: int,
+        pipeline: SummaryPipeline | None,
+        context: ContextProvider | None,
+        on_end: Callable[[str, EndReason, str | None], None],
+        first_seq: int = 0,
+    ) -> None:
+        self.engine = engine
+        self.record = record
+        self.session = session
+        self.repo = repo
+        self.fs = fs
+        self.state = state
+        self._store = store
+        self._open_watcher = open_watcher
+        self._watcher_options = dict(watcher_options)
+        self._filter = path_filter
+        self._rules = rules
+        self._mirror = mirror
+        self._mirror_delay = mirror_delay
+        self._max_commits = max_commits
+        self._pipeline = pipeline
+        self._context = context
+        self._on_end = on_end
+        self.seq = first_seq
+        self._seq_uncertain = False
+        self._lock = trio.Lock()
+        self._carry: list[Item] = []
+        self._entries: list[WorklogEntry] = []
+        self._mirror_wanted = trio.Event()
+        self.last_activity = trio.current_time()
+        self.stopping = False
+        self.stopped = trio.Event()
+        self.armed = trio.Event()
+        self._carry_wanted = trio.Event()
+        self.write_errors = 0
+        self._batches = 0
+        self._closed_for_entries = False
+        root = Path(repo.root)
+        try:
+            rel = Path(repo.git_dir).relative_to(root)
+            self._git_prefix: str | None = rel.as_posix()
+        except ValueError:
+            self._git_prefix = None
+        own = []
+        if mirror is not None:
+            own.append(mirror)
+        self._own_paths = frozenset(own)
+
+    @property
+    def session_id(self) -> str:
+        """The session's id."""
+        return self.record.id
+
+    @property
+    def mirror(self) -> str | None:
+        """The mirror file, root-relative."""
+        return self._mirror
+
+    def info(self) -> CaptureInfo:
+        """A snapshot of the capture."""
+        s = self.state
+        return CaptureInfo(
+            session_id=self.session_id,
+            root=str(self.repo.root),
+            branch=s.branch,
+            head=s.head,
+            upstream=s.upstream,
+            ahead=s.ahead,
+            behind=s.behind,
+            clean=s.clean,
+            entries=self.seq,
+            carried=len(self._carry),
+            write_errors=self.write_errors,
+            idle_for=max(0.0, trio.current_time() - self.last_activity),
+            batches=self._batches,
+            mirror=self._mirror,
+        )
+
+    # -- recording -------------------------------------------------------------------------------
+
+    async def add_entries(
+        self, items: Sequence[tuple[EntryKind, Mapping[str, Any]]], *, carry_on_failure: bool
+    ) -> list[WorklogEntry]:
+        """Store ``items`` as the next entries (after any carried over from a failed write) and return
+        them once durable.
+
+        Args:
+            items: ``(kind, payload)`` pairs.
+            carry_on_failure: when the write fails, keep them to be written with the next call (the
+                watcher's entries); else drop them and raise (a user's note: the user is told).
+
+        Raises:
+            SessionClosedError: the session was stopped (its stop entry is written).
+            WorklogError, DatabaseError: the write failed.
+
+        Cancellation: the write itself is shielded (bounded by 30 s), so an entry is either stored and
+        acknowledged or not stored; cancellation is delivered after.
+        """
+        now = round(time.time(), 6)
+        new: list[Item] = [(k, dict(p), now) for k, p in items]
+        async with self._lock:
+            if self._closed_for_entries:
+                raise SessionClosedError(f"session {self.session_id} is stopped")
+            with trio.CancelScope(shield=True):
+                stored = await self._write([*self._carry, *new], len(self._carry), carry_on_failure)
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return stored
+
+    async def _write(self, todo: list[Item], carried: int, carry: bool) -> list[WorklogEntry]:
+        if not todo:
+            return []
+        with trio.fail_after(WRITE_TIMEOUT):
+            if self._seq_uncertain:
+                stored_seq = await self._store.last_seq(self.session_id)
+                if stored_seq > self.seq:
+                    # The write that "failed" had committed: those carried entries are stored.
+                    done = stored_seq - self.seq
+                    self.seq = stored_seq
+                    todo = todo[done:]
+                    carried = max(0, carried - done)
+                self._seq_uncertain = False
+            entries = [
+                WorklogEntry(self.session_id, self.seq + i + 1, kind, at, payload)
+                for i, (kind, payload, at) in enumerate(todo)
+            ]
+            try:
+                await self._store.append(entries)
+            except BaseException:
+                self._seq_uncertain = True
+                self._carry = todo if carry else todo[:carried]
+                raise
+        self._carry = []
+        self.seq += len(entries)
+        self._acknowledge(entries)
+        return entries
+
+    def _acknowledge(self, entries: list[WorklogEntry]) -> None:
+        sid = self.session_id
+        active = False
+        for e in entries:
+            data = e.as_dict()
+            self.engine.publish_nowait("session.worklog", data, session_id=sid)
+            if self._context is not None:
+                self._context.note_entry(sid, data)
+            if e.kind in _ACTIVITY:
+                active = True
+        if self._mirror is not None:
+            self._entries.extend(entries)
+            self._mirror_wanted.set()
+        if active:
+            self.last_activity = trio.current_time()
+            self.session.touch()
+        if self._pipeline is not None:
+            self._pipeline.request_nowait(sid)
+
+    # -- observing -------------------------------------------------------------------------------
+
+    async def handle_batch(self, batch: ChangeBatch) -> EndReason | None:
+        """Turn one change batch into entries; return the end rule it triggered, if any."""
+        self._batches += 1
+        reading = read_batch(
+            batch, self._filter, git_prefix=self._git_prefix, ignore=self._own_paths
+        )
+        if self._context is not None and reading.aspects:
+            paths = None if batch.rescan else reading.tree_paths
+            self._context.invalidate(self.session_id, reading.aspects, paths)
+        items: list[tuple[EntryKind, Mapping[str, Any]]] = []
+        if reading.files:
+            items.append((EntryKind.FILES, reading.files.as_payload()))
+        end: EndReason | None = None
+        probe = bool(reading.aspects & {Aspect.HEAD, Aspect.UPSTREAM}) or (
+            self._git_prefix is None and Aspect.TREE in reading.aspects
+        )
+        if probe:
+            more, end, touched = await self.probe()
+            items.extend(more)
+            if self._context is not None and touched:
+                self._context.invalidate(self.session_id, touched)
+        if items:
+            await self.add_entries(items, carry_on_failure=True)
+        return end
+
+    async def probe(
+        self,
+    ) -> tuple[list[tuple[EntryKind, Mapping[str, Any]]], EndReason | None, frozenset[Aspect]]:
+        """Read the repository's state and compare it with the last one: branch switches, commits,
+        pushes. Returns the entries to make, the end rule triggered, and the aspects found changed."""
+        status = await self.repo.status()
+        new = RepoState.from_status(status)
+        old = self.state
+        obs = observe(old, new, self._rules)
+        items: list[tuple[EntryKind, Mapping[str, Any]]] = []
+        touched: set[Aspect] = set()
+        if obs.branch_switch is not None:
+            touched.add(Aspect.HEAD)
+            items.append(
+                (
+                    EntryKind.BRANCH_SWITCH,
+                    {"from": obs.branch_switch[0], "to": obs.branch_switch[1], "head": new.head},
+                )
+            )
+        if obs.head_moved is not None:
+            touched.add(Aspect.HEAD)
+            items.extend(await self._commits(obs.head_moved[0], obs.head_moved[1], new.branch))
+        if obs.pushed:
+            touched.add(Aspect.UPSTREAM)
+            items.append(
+                (
+                    EntryKind.PUSH,
+                    {"branch": new.branch, "upstream": new.upstream, "head": new.head},
+                )
+            )
+        if (old.upstream, old.ahead, old.behind) != (new.upstream, new.ahead, new.behind):
+            touched.add(Aspect.UPSTREAM)
+        self.state = new
+        return items, obs.end, frozenset(touched)
+
+    async def _commits(
+        self, old: str | None, new: str, branch: str | None
+    ) -> list[tuple[EntryKind, Mapping[str, Any]]]:
+        ref = f"{old}..{new}" if old else new
+        commits = await self.repo.log(self._max_commits, ref=ref)
+        out: list[tuple[EntryKind, Mapping[str, Any]]] = []
+        for c in reversed(commits):
+            try:
+                files = [e.path for e in await self.repo.commit_files(c.oid)]
+            except GitError:
+                files = []
+            out.append(
+                (
+                    EntryKind.COMMIT,
+                    {
+                        "hash": c.oid,
+                        "subject": c.subject,
+                        "files": files,
+                        "branch": branch,
+                        "parents": list(c.parents),
+                        "author": c.author_name,
+                    },
+                )
+            )
+        return out
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    async def watch(self) -> None:
+        """The watcher service: runs until the session is asked to stop; restarted by the session's
+        supervisor when it fails. Each (re)start first catches up with what changed while no watcher
+        ran (HEAD moves)."""
+        await run_until_stop(self.session, self._watch)
+
+    async def _watch(self) -> None:
+        ignore = tuple(f"{Path(p).parent.as_posix()}/" for p in self._own_paths if "/" in p)
+        async with self._open_watcher(
+            self.repo.root, ignore=ignore, **self._watcher_options
+        ) as watcher:
+            self.armed.set()
+            more, end, touched = await self.probe()
+            if more:
+                await self.add_entries(more, carry_on_failure=True)
+            if self._context is not None and touched:
+                self._context.invalidate(self.session_id, touched)
+            if end is not None:
+                self._on_end(self.session_id, end, None)
+                return
+            async for batch in watcher:
+                try:
+                    end = await self.handle_batch(batch)
+                except ScribeError as exc:
+                    # The store refused (or git failed): what was observed is carried and written by
+                    # the flusher; the watcher keeps watching, so no change is missed meanwhile.
+                    self._failed(exc)
+                    continue
+                if end is not None:
+                    self._on_end(self.session_id, end, None)
+                    return
+
+    def _failed(self, exc: BaseException) -> None:
+        self.write_errors += 1
+        self.engine.publish_nowait(
+            "scribe.error",
+            {"error": f"{type(exc).__name__}: {exc}", "carried": len(self._carry)},
+            session_id=self.session_id,
+        )
+        self._carry_wanted.set()
+
+    async def flusher(self) -> None:
+        """Write entries carried after a failed write, retrying with backoff until one succeeds."""
+
+        async def body() -> None:
+            delay = _RETRY_INITIAL
+            while True:
+                await self._carry_wanted.wait()
+                await trio.sleep(delay)
+                if not self._carry:
+                    self._carry_wanted = trio.Event()
+                    delay = _RETRY_INITIAL
+                    continue
+                try:
+                    await self.add_entries([], carry_on_failure=True)
+                except ScribeError as exc:
+                    self._failed(exc)
+                    delay = min(delay * 2, _RETRY_MAX)
+                else:
+                    self._carry_wanted = trio.Event()
+                    delay = _RETRY_INITIAL
+
+        await run_until_stop(self.session, body)
+
+    async def idle(self, timeout: float) -> None:
+        """End the session after ``timeout`` seconds without activity (trio's clock)."""
+
+        async def body() -> None:
+            while True:
+                deadline = self.last_activity + timeout
+                if trio.current_time() >= deadline:
+                    self._on_end(self.session_id, EndReason.IDLE_TIMEOUT, f"{timeout:g} s idle")
+                    return
+                await trio.sleep_until(deadline)
+
+        await run_until_stop(self.session, body)
+
+    async def mirror_loop(self) -> None:
+        """Keep the mirror file up to date (coalescing writes); the last write happens at stop."""
+
+        async def body() -> None:
+            while True:
+                await self._mirror_wanted.wait()
+                await trio.sleep(self._mirror_delay)
+                self._mirror_wanted = trio.Event()
+                await self.write_mirror()
+
+        await run_until_stop(self.session, body)
+
+    async def write_mirror(self) -> None:
+        """Write the worklog's markdown to the mirror file atomically (old or new, never torn)."""
+        if self._mirror is None:
+            return
+        summary = self._pipeline.latest(self.session_id) if self._pipeline is not None else None
+        r = self.record
+        text = render_markdown(
+            self._entries,
+            title=f"Worklog: {r.name}",
+            meta={
+                "session": r.id,
+                "backlog": r.backlog_id,
+                "kind": r.kind.value,
+                "branch": self.state.branch,
+            },
+            summary=summary,
+        )
+        parent = Path(self._mirror).parent.as_posix()
+        if parent not in ("", "."):
+            await self.fs.make_dir(parent)
+            ignore_file = f"{parent}/.gitignore"
+            if not await self.fs.exists(ignore_file):
+                await self.fs.write_text(ignore_file, "*\n")
+        await self.fs.write_text(self._mirror, text)
+
+    async def close_entries(self, reason: EndReason, detail: str | None) -> WorklogEntry | None:
+        """Write the stop entry (after anything still carried) and refuse entries after it."""
+        async with self._lock:
+            if self._closed_for_entries:
+                return None
+            with trio.CancelScope(shield=True):
+                try:
+                    stored = await self._write(
+                        [
+                            *self._carry,
+                            (
+                                EntryKind.SESSION_STOP,
+                                {"reason": reason.value, "detail": detail},
+                                round(time.time(), 6),
+                            ),
+                        ],
+                        len(self._carry),
+                        False,
+                    )
+                finally:
+                    self._closed_for_entries = True
+            return stored[-1] if stored else None

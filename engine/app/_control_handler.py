@@ -1,0 +1,272 @@
+"""The daemon's request handler: control requests turned into scribe calls, answers made JSON-ready.
+
+No I/O of its own: the control server (``adapters``) reads requests and writes what this returns.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, final
+
+from adapters.control._protocol import ControlProtocolError, Request
+
+from .._core._state import SessionState
+from .._ports._session_store import SessionRecord
+from .._scribe._scribe import Scribe
+from .._scribe._worklog_markdown import render_markdown
+
+__all__ = ["ControlHandler", "DaemonInfo", "record_dict"]
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonInfo:
+    """Where a running daemon can be reached.
+
+    Attributes:
+        pid: its process id.
+        started_at: when it started (seconds since the epoch).
+        home: its home directory.
+        socket: the control socket.
+        database: the database (embedded, or the URL without its password).
+        feed_url: the live feed's websocket URL.
+        dashboard_url: the dashboard's URL.
+        token: a read-only feed token for people and tools.
+        repo: the repository it was started on, if any.
+        session: the session it started on that repository, if any.
+    """
+
+    pid: int = field(default_factory=os.getpid)
+    started_at: float = field(default_factory=time.time)
+    home: str = ""
+    socket: str = ""
+    database: str = ""
+    feed_url: str | None = None
+    dashboard_url: str | None = None
+    token: str | None = None
+    repo: str | None = None
+    session: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "pid": self.pid,
+            "started_at": self.started_at,
+            "home": self.home,
+            "socket": self.socket,
+            "database": self.database,
+            "feed_url": self.feed_url,
+            "dashboard_url": self.dashboard_url,
+            "token": self.token,
+            "repo": self.repo,
+            "session": self.session,
+        }
+
+
+def record_dict(r: SessionRecord) -> dict[str, Any]:
+    """A session record, JSON-ready."""
+    return {
+        "id": r.id,
+        "name": r.name,
+        "kind": r.kind.value,
+        "state": r.state.value,
+        "priority": r.priority.name.lower(),
+        "backlog_id": r.backlog_id,
+        "tags": list(r.tags),
+        "description": r.description,
+        "parent_id": r.parent_id,
+        "related_ids": list(r.related_ids),
+        "repo_path": None if r.repo_path is None else str(r.repo_path),
+        "created_at": r.created_at,
+        "last_activity": r.last_activity,
+        "idle_timeout": r.idle_timeout,
+        "error": r.error,
+        "owner": r.owner,
+        "version": r.version,
+    }
+
+
+def _states(names: list[str] | None) -> set[SessionState] | None:
+    if not names:
+        return None
+    out = set()
+    for n in names:
+        try:
+            out.add(SessionState(n.strip().lower()))
+        except ValueError:
+            raise ControlProtocolError(
+                f"unknown state {n!r}; states: {', '.join(s.value for s in SessionState)}"
+            ) from None
+    return out
+
+
+Op = Callable[[Mapping[str, Any]], Awaitable[Any]]
+
+
+@final
+class ControlHandler:
+    """Answers control requests with a :class:`~engine._scribe._scribe.Scribe`.
+
+    Args:
+        scribe: the scribe acting on sessions.
+        info: what ``status`` reports about the daemon.
+    """
+
+    def __init__(self, scribe: Scribe, info: DaemonInfo) -> None:
+        self.scribe = scribe
+        self.info = info
+        self._ops: dict[str, Op] = {
+            "ping": self._ping,
+            "status": self._status,
+            "start": self._start,
+            "stop": self._stop,
+            "list": self._list,
+            "append": self._append,
+            "tag": self._tag,
+            "untag": self._untag,
+            "info": self._info,
+            "context": self._context,
+            "worklog": self._worklog,
+            "summary": self._summary,
+            "cleanup": self._cleanup,
+            "validate": self._validate,
+        }
+
+    async def handle(self, request: Request) -> Any:
+        """The JSON-ready result of a validated request (or the scribe's typed error).
+
+        Cancellation: as the scribe call it makes.
+        """
+        return await self._ops[request.op](request.args)
+
+    async def _ping(self, a: Mapping[str, Any]) -> Any:
+        return {"pong": True, "pid": self.info.pid}
+
+    async def _status(self, a: Mapping[str, Any]) -> Any:
+        s = self.scribe
+        stats = s.engine.statistics()
+        out: dict[str, Any] = {
+            **self.info.as_dict(),
+            "uptime": time.time() - self.info.started_at,
+            "live_sessions": s.live(),
+            "engine": {
+                "state": stats.state,
+                "sessions_by_state": stats.sessions_by_state,
+                "events_published": stats.events_published,
+                "subscribers": stats.subscribers,
+                "service_errors": stats.service_errors,
+            },
+        }
+        if s.pipeline is not None:
+            p = s.pipeline.statistics()
+            out["summaries"] = {
+                "queued": p.queued,
+                "made": p.summaries,
+                "errors": p.errors,
+                "last_error": p.last_error,
+            }
+        if s.context is not None:
+            c = s.context.statistics()
+            out["context"] = {
+                "gathers": c.gathers,
+                "served_from_cache": c.served_from_cache,
+                "fetched": c.fetched,
+                "errors": c.errors,
+                "timeouts": c.timeouts,
+            }
+        return out
+
+    async def _start(self, a: Mapping[str, Any]) -> Any:
+        kwargs: dict[str, Any] = {
+            k: a[k]
+            for k in ("name", "backlog_id", "kind", "priority", "description", "parent")
+            if a.get(k) is not None
+        }
+        for k in ("tags", "related", "files"):
+            if k in a:
+                kwargs[k] = tuple(a[k])
+        if "idle_timeout" in a:
+            kwargs["idle_timeout"] = a["idle_timeout"]
+        record = await self.scribe.start(a["repo"], **kwargs)
+        return record_dict(record)
+
+    async def _stop(self, a: Mapping[str, Any]) -> Any:
+        record = await self.scribe.resolve(a["session"])
+        return record_dict(await self.scribe.stop(record.id))
+
+    async def _list(self, a: Mapping[str, Any]) -> Any:
+        records = await self.scribe.sessions(
+            states=_states(a.get("states")), tags=a.get("tags", ())
+        )
+        return [record_dict(r) for r in records]
+
+    async def _append(self, a: Mapping[str, Any]) -> Any:
+        return (await self.scribe.append_note(a["session"], a["text"])).as_dict()
+
+    async def _tag(self, a: Mapping[str, Any]) -> Any:
+        return record_dict(await self.scribe.tag(a["session"], a["tags"]))
+
+    async def _untag(self, a: Mapping[str, Any]) -> Any:
+        return record_dict(await self.scribe.tag(a["session"], a["tags"], remove=True))
+
+    async def _info(self, a: Mapping[str, Any]) -> Any:
+        record = await self.scribe.resolve(a["session"])
+        cap = self.scribe.capture_info(record.id)
+        _, summary = await self.scribe.summary(record.id)
+        return {
+            "session": record_dict(record),
+            "capture": None if cap is None else cap.as_dict(),
+            "entries": await self.scribe.store.last_seq(record.id),
+            "summary": None if summary is None else summary.as_dict(),
+            "context_dirty": (
+                sorted(self.scribe.context.dirty(record.id))
+                if self.scribe.context is not None and self.scribe.context.attached(record.id)
+                else None
+            ),
+        }
+
+    async def _context(self, a: Mapping[str, Any]) -> Any:
+        ctx = await self.scribe.context_for(a["session"], a.get("role") or "implementer")
+        return ctx.as_dict()
+
+    async def _worklog(self, a: Mapping[str, Any]) -> Any:
+        limit = a.get("limit")
+        if limit is not None and limit < 1:
+            raise ControlProtocolError("worklog: limit must be >= 1")
+        record, entries = await self.scribe.worklog(a["session"], limit=limit)
+        out: dict[str, Any] = {
+            "session": record_dict(record),
+            "entries": [e.as_dict() for e in entries],
+        }
+        if a.get("markdown"):
+            _, summary = await self.scribe.summary(record.id)
+            out["markdown"] = render_markdown(
+                entries,
+                title=f"Worklog: {record.name}",
+                meta={
+                    "session": record.id,
+                    "backlog": record.backlog_id,
+                    "state": record.state.value,
+                    "repository": None if record.repo_path is None else str(record.repo_path),
+                },
+                summary=summary,
+            )
+        return out
+
+    async def _summary(self, a: Mapping[str, Any]) -> Any:
+        record, summary = await self.scribe.summary(a["session"])
+        return {
+            "session": record_dict(record),
+            "summary": None if summary is None else summary.as_dict(),
+        }
+
+    async def _cleanup(self, a: Mapping[str, Any]) -> Any:
+        states = _states(a.get("states"))
+        removed = await self.scribe.cleanup(a["days"], states=states)
+        return {"removed": removed}
+
+    async def _validate(self, a: Mapping[str, Any]) -> Any:
+        marked = await self.scribe.validate()
+        return {"orphaned": [record_dict(r) for r in marked]}
