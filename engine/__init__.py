@@ -145,6 +145,10 @@ from ._memory._rehydrator import Rehydrator as Rehydrator
 from ._memory._rehydrator import RetrievalCache as RetrievalCache
 from ._memory._rehydrator import SourceReport as SourceReport
 from ._memory._rehydrator import SourceStatus as SourceStatus
+from ._memory._fusion import RRF_K as RRF_K
+from ._memory._fusion import fuse_ranks as fuse_ranks
+from ._memory._fusion import ranks_of as ranks_of
+from ._memory._fusion import rrf_score as rrf_score
 from ._memory._rehydrator import estimate_tokens as estimate_tokens
 from ._memory._rehydrator import rehydrate as rehydrate
 from ._core._singleflight import SingleFlight as SingleFlight

@@ -27,6 +27,7 @@ import trio
 
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._ports._memory_store import Evidence, MemorySource, SourceQuery
+from ._fusion import rrf_score
 from ._generation_cache import canonical_json
 
 __all__ = [
@@ -366,7 +367,7 @@ def fuse(
                 continue
             seen.add(evidence.citation)
             ranks = evidence.ranks or {name: position}
-            score = sum(weight / (k + rank) for rank in ranks.values() if rank >= 1)
+            score = rrf_score(ranks, k=k, weight=weight)
             (pinned if evidence.pinned else ranked).append((evidence, score))
     ranked.sort(key=lambda pair: (-pair[1], pair[0].citation))
     return pinned + ranked
