@@ -3,6 +3,7 @@
 The engine is pure trio: it defines the protocols adapters implement and never imports a driver.
 """
 
+from ._core._construction import NoPublicConstructor as NoPublicConstructor
 from ._core._engine import Engine as Engine
 from ._core._engine import EngineConfig as EngineConfig
 from ._core._engine import EngineStatistics as EngineStatistics
