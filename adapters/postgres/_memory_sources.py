@@ -27,7 +27,8 @@ from engine import (
 )
 
 from ._database import Database
-from ._memory_store import PostgresMemoryStore, fts_query_text
+from ._memory_ranking import fts_query_text
+from ._memory_store import PostgresMemoryStore
 
 __all__ = [
     "SubprocessSource",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -24,6 +23,12 @@ from typing import Any, Protocol, final
 
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._singleflight import SingleFlight
+from .._ports._validation import (
+    canonical_json,
+    check_invalidate_filters,
+    check_text,
+    check_ttl,
+)
 
 __all__ = [
     "CacheOutcome",
@@ -34,7 +39,6 @@ __all__ = [
     "GenerationCacheStatistics",
     "GenerationCacheStore",
     "NewGeneration",
-    "canonical_json",
     "generation_key",
     "negation_words",
     "number_tokens",
@@ -45,20 +49,6 @@ __all__ = [
 
 class GenerationCacheError(ScribeError):
     """The generation cache could not do what was asked (bad generator output, bad settings)."""
-
-
-def canonical_json(value: Any) -> str:
-    """Serialise ``value`` as canonical JSON: sorted keys, no spaces, UTF-8, no NaN.
-
-    Raises:
-        InvalidArgumentError: ``value`` is not JSON-serialisable.
-    """
-    try:
-        return json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"not JSON-serialisable: {exc}") from None
 
 
 def _sha256(text: str) -> str:
@@ -202,6 +192,12 @@ class NewGeneration:
     response: str
     ttl: float | None
 
+    def __post_init__(self) -> None:
+        check_text("key", self.key)
+        check_text("prompt", self.prompt)
+        check_text("model", self.model)
+        object.__setattr__(self, "ttl", check_ttl(self.ttl))
+
 
 @dataclass(frozen=True, slots=True)
 class CachedGeneration:
@@ -315,11 +311,9 @@ class GenerationCache:
     ) -> None:
         if similarity_threshold is not None and not 0.0 < similarity_threshold <= 1.0:
             raise InvalidArgumentError("similarity_threshold must be in (0, 1]")
-        if ttl is not None and not ttl > 0:
-            raise InvalidArgumentError("ttl must be positive seconds or None")
         self._store = store
         self._threshold = similarity_threshold
-        self._ttl = ttl
+        self._ttl = check_ttl(ttl)
         self._flight: SingleFlight[str, Generation] = SingleFlight()
         self._exact = self._similar = self._misses = 0
         self._generated = self._shared = self._rejected = 0
@@ -342,10 +336,8 @@ class GenerationCache:
 
     @staticmethod
     def _check(prompt: str, model: str, settings: Mapping[str, Any]) -> None:
-        if not isinstance(prompt, str) or not prompt:
-            raise InvalidArgumentError("prompt must be a non-empty string")
-        if not isinstance(model, str) or not model:
-            raise InvalidArgumentError("model must be a non-empty string")
+        check_text("prompt", prompt)
+        check_text("model", model)
         if not isinstance(settings, Mapping):
             raise InvalidArgumentError("settings must be a mapping")
 
@@ -427,8 +419,7 @@ class GenerationCache:
         if found is not None:
             return found
         key = generation_key(prompt, model, settings)
-        if ttl is not None and not ttl > 0:
-            raise InvalidArgumentError("ttl must be positive seconds or None")
+        ttl = check_ttl(ttl)
         led = False
 
         async def lead() -> Generation:
@@ -476,8 +467,5 @@ class GenerationCache:
 
         Cancellation: the delete is one statement; cancelled, it deletes nothing.
         """
-        if key is None and model is None and older_than is None:
-            raise InvalidArgumentError("give at least one of key, model, older_than")
-        if older_than is not None and older_than < 0:
-            raise InvalidArgumentError("older_than must be >= 0 seconds")
+        key, model, older_than = check_invalidate_filters(key, model, older_than)
         return await self._store.invalidate(key=key, model=model, older_than=older_than)

@@ -26,9 +26,10 @@ from typing import Any, Protocol, final
 import trio
 
 from .._core._errors import InvalidArgumentError, ScribeError
-from .._ports._memory_store import Evidence, MemorySource, SourceQuery
+from .._ports._memory_store import MemorySource
+from .._ports._validation import canonical_json
 from ._fusion import rrf_score
-from ._generation_cache import canonical_json
+from ._records import Evidence, SourceQuery
 
 __all__ = [
     "ROLES",

@@ -8,19 +8,18 @@ row ids of the store: ``messages:<message id>``, ``decisions:<decision id>`` and
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, Generic, TypeVar, final
 
 import trio
 
-from .._core._errors import InvalidArgumentError
-from .._ports._memory_store import (
+from .._ports._memory_store import MemoryStore
+from .._ports._validation import check_seconds
+from ._records import (
     ContextFact,
     Decision,
     Evidence,
-    MemoryStore,
     Message,
     SearchResult,
     SourceQuery,
@@ -200,8 +199,7 @@ async def run_memory_sweeper(
     Cancellation: stops between sweeps, or cancels the sweep in progress (nothing of it is
     deleted).
     """
-    if not (interval > 0 and math.isfinite(interval)):
-        raise InvalidArgumentError(f"interval must be positive finite seconds, got {interval!r}")
+    check_seconds("interval", interval)
     while True:
         report = await store.sweep_expired()
         if on_sweep is not None:

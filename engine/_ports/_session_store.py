@@ -18,6 +18,7 @@ from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._priority import Priority, coerce_priority
 from .._core._session import SessionInfo, check_name, check_tags
 from .._core._state import SessionKind, SessionState
+from ._validation import check_seconds
 
 __all__ = [
     "LIVE_STATES",
@@ -150,10 +151,8 @@ class SessionRecord:
         put(self, "related_ids", _check_ids("related id", self.related_ids))
         if self.repo_path is not None:
             put(self, "repo_path", Path(self.repo_path))
-        if self.idle_timeout is not None and not self.idle_timeout > 0:
-            raise InvalidArgumentError(
-                f"idle_timeout must be positive or None, not {self.idle_timeout!r}"
-            )
+        if self.idle_timeout is not None:
+            put(self, "idle_timeout", check_seconds("idle_timeout", self.idle_timeout))
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 0:
             raise InvalidArgumentError(f"version must be an int >= 0, not {self.version!r}")
 
@@ -285,7 +284,8 @@ class SessionStore(Protocol):
         parent_id: str | None = None,
         limit: int | None = None,
     ) -> list[SessionRecord]:
-        """Sessions matching every given filter (``tags``: having all of them), oldest first."""
+        """Sessions matching every given filter (``tags``: having all of them), oldest first; at most
+        ``limit`` of them (an int >= 1, :func:`engine.check_optional_limit`; None: all)."""
         ...
 
     async def purge_finished(

@@ -1,0 +1,195 @@
+"""Memory sessions and their messages in PostgreSQL (tables ``memory_sessions``, ``memory_messages``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, LiteralString
+
+import psycopg
+import psycopg.rows
+
+from engine import (
+    InvalidArgumentError,
+    MemorySession,
+    Message,
+    MessageRole,
+    NewMessage,
+    SearchResult,
+    VectorSearchUnavailableError,
+    VectorStatus,
+    check_limit,
+    check_optional_limit,
+    check_text,
+    content_hash,
+)
+
+from ._memory_ranking import MemoryTables
+from ._memory_rows import ENSURE_SESSION, MSG_COLS, jsonb, message_row
+
+__all__ = ["MemoryMessages"]
+
+
+class MemoryMessages(MemoryTables):
+    """Sessions and messages: append, read in order, search."""
+
+    async def ensure_session(
+        self, session_id: str, *, title: str = "", metadata: Mapping[str, Any] | None = None
+    ) -> MemorySession:
+        """Create the memory session for an engine session id, or return the existing one
+        (its title and metadata are updated when given).
+
+        Cancellation: nothing is written.
+        """
+        check_text("session_id", session_id)
+        row = await self._db.fetchrow(
+            "INSERT INTO memory_sessions AS s (session_id, title, metadata)"
+            " VALUES (%(sid)s, %(title)s, coalesce(%(meta)s, '{}'::jsonb))"
+            " ON CONFLICT (session_id) DO UPDATE SET"
+            " title = CASE WHEN %(title)s = '' THEN s.title ELSE %(title)s END,"
+            " metadata = coalesce(%(meta)s, s.metadata),"
+            " updated_at = now()"
+            " RETURNING session_id, title, metadata, created_at",
+            {
+                "sid": session_id,
+                "title": title,
+                "meta": None if metadata is None else jsonb("metadata", metadata),
+            },
+        )
+        assert row is not None
+        return MemorySession(row["session_id"], row["title"], row["metadata"], row["created_at"])
+
+    async def add_message(
+        self,
+        session_id: str,
+        role: MessageRole | str,
+        content: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> Message:
+        """Append one message (see :meth:`add_messages`).
+
+        Cancellation: nothing is written.
+        """
+        new = NewMessage(role=role, content=content, metadata=dict(metadata or {}), ttl=ttl)
+        return (await self.add_messages(session_id, [new]))[0]
+
+    async def add_messages(self, session_id: str, messages: Sequence[NewMessage]) -> list[Message]:
+        """Append messages to a session (created if missing) in one transaction, numbered in order.
+
+        Cancellation: nothing is written (the embedding, if any, is computed first).
+        """
+        check_text("session_id", session_id)
+        if not messages:
+            return []
+        for m in messages:
+            if not isinstance(m, NewMessage):
+                raise InvalidArgumentError(f"expected NewMessage, got {type(m).__name__}")
+        embeddings = await self._embed([m.content for m in messages])
+        params: dict[str, Any] = {
+            "sid": session_id,
+            "n": len(messages),
+            "roles": [str(MessageRole(m.role)) for m in messages],
+            "contents": [m.content for m in messages],
+            "hashes": [content_hash(m.content) for m in messages],
+            "metas": [jsonb("metadata", dict(m.metadata)) for m in messages],
+            "ttls": [m.ttl for m in messages],
+        }
+        emb_cols: LiteralString = ""
+        emb_vals: LiteralString = ""
+        emb_unnest: LiteralString = ""
+        emb_alias: LiteralString = ""
+        if embeddings is not None:
+            params |= {"embs": embeddings, **self._embedding_params()}
+            emb_cols = ", embedding, embedding_model"
+            emb_vals = ", t.emb::vector, %(emodel)s"
+            emb_unnest = ", %(embs)s::text[]"
+            emb_alias = ", emb"
+        insert: LiteralString = (
+            "INSERT INTO memory_messages AS m (session_id, seq, role, content, content_hash,"
+            " metadata, expires_at" + emb_cols + ")"
+            " SELECT %(sid)s, %(first)s + t.ord - 1, t.role, t.content, t.hash, t.meta,"
+            " coalesce(now() + t.ttl * interval '1 second', 'infinity')" + emb_vals + " FROM"
+            " unnest(%(roles)s::text[], %(contents)s::text[], %(hashes)s::text[],"
+            " %(metas)s::jsonb[], %(ttls)s::float8[]" + emb_unnest + ") WITH ORDINALITY"
+            " AS t(role, content, hash, meta, ttl" + emb_alias + ", ord) ORDER BY t.ord"
+            " RETURNING " + MSG_COLS
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[Message]:
+            conn.execute(
+                ENSURE_SESSION,
+                (session_id,),
+            )
+            row = conn.execute(
+                "UPDATE memory_sessions SET next_seq = next_seq + %(n)s, updated_at = now()"
+                " WHERE session_id = %(sid)s RETURNING next_seq - %(n)s",
+                params,
+            ).fetchone()
+            assert row is not None
+            with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+                cur.execute(insert, params | {"first": row[0]})
+                rows = cur.fetchall()
+            return sorted((message_row(r) for r in rows), key=lambda m: m.seq)
+
+        return await self._db.run_sync(work)
+
+    async def get_messages(
+        self, session_id: str, *, limit: int | None = None, after_seq: int = 0
+    ) -> list[Message]:
+        """Live messages of a session in order; ``limit`` keeps the newest ``limit``.
+
+        Cancellation: the query is cancelled.
+        """
+        check_text("session_id", session_id)
+        check_optional_limit(limit)
+        rows = await self._db.fetch(
+            "SELECT * FROM (SELECT " + MSG_COLS + " FROM memory_messages m"
+            " WHERE m.session_id = %(sid)s AND m.seq > %(after)s AND m.expires_at > now()"
+            " ORDER BY m.seq DESC LIMIT %(lim)s) x ORDER BY seq",
+            {"sid": session_id, "after": after_seq, "lim": limit},
+        )
+        return [message_row(r) for r in rows]
+
+    async def search_messages(
+        self, query: str, *, session_id: str | None = None, limit: int = 20
+    ) -> SearchResult[Message]:
+        """Search live messages by full text, trigram and (when available) vector similarity.
+
+        At most ``limit`` hits, best first by :func:`engine.fuse_ranks` of their ranks, each with
+        its rank and score in every ranking that found it.
+
+        Cancellation: the query is cancelled.
+        """
+        check_text("query", query)
+        check_limit(limit)
+        if session_id is not None:
+            check_text("session_id", session_id)
+        return await self._search(
+            "memory_messages",
+            "m",
+            MSG_COLS,
+            "content",
+            message_row,
+            query,
+            filters="AND m.session_id = %(sid)s" if session_id is not None else "",
+            params={"sid": session_id},
+            limit=limit,
+        )
+
+    async def vector_search_messages(
+        self, query: str, *, session_id: str | None = None, limit: int = 20
+    ) -> SearchResult[Message]:
+        """Search messages by vector similarity only.
+
+        Raises:
+            VectorSearchUnavailableError: No embedder, or no pgvector in this database.
+
+        Cancellation: the query is cancelled.
+        """
+        status = self.vector_status
+        if status is not VectorStatus.USED:
+            raise VectorSearchUnavailableError(f"vector search is unavailable ({status.value})")
+        result = await self.search_messages(query, session_id=session_id, limit=limit)
+        hits = tuple(h for h in result.hits if "vec" in h.ranks)
+        return SearchResult(tuple(sorted(hits, key=lambda h: h.ranks["vec"])), result.vector)

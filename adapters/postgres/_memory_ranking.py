@@ -1,0 +1,216 @@
+"""Ranked search over the memory tables, and what every memory-table family shares: the database,
+the embedder and whether the vector columns exist.
+
+A search runs one statement per ranking (full text with ``ts_rank_cd`` over an OR of the query's
+words, trigram word similarity with pg_trgm, cosine similarity with pgvector when an embedder is
+configured and the database has the vector columns), concurrently, each on its own pooled
+connection. Each statement returns the rows it places best first with their 1-based rank; the
+store only collects each row's ranks and has :func:`engine.fuse_ranks` order them and cut the list
+to ``limit`` (the one reciprocal rank fusion of the project lives in the engine).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, LiteralString, TypeVar
+
+import trio
+from psycopg import sql
+
+from engine import (
+    Embedder,
+    EmbeddingError,
+    Hit,
+    SearchResult,
+    VectorStatus,
+    fuse_ranks,
+)
+
+from ._database import Database
+
+__all__ = ["MemoryTables", "fts_query_text", "vector_literal"]
+
+_T = TypeVar("_T")
+_WORD: Final = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query_text(query: str) -> str:
+    """The query's words joined by ``or``, for ``websearch_to_tsquery`` (any word may match;
+    ``ts_rank_cd`` ranks rows matching more words higher)."""
+    return " or ".join(_WORD.findall(query)[:64])
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """A pgvector text literal: ``[0.1,0.2,...]``."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+# name: (extra FROM item, match condition, score expression; higher is better)
+_RANKINGS: Final[dict[str, tuple[LiteralString, LiteralString, LiteralString]]] = {
+    "fts": (
+        ", websearch_to_tsquery('english', %(fts)s) AS q(tsq)",
+        "{a}.tsv @@ q.tsq",
+        "ts_rank_cd({a}.tsv, q.tsq)",
+    ),
+    "trgm": ("", "%(q)s <%% {a}.{c}", "word_similarity(%(q)s, {a}.{c})"),
+    "vec": (
+        "",
+        "{a}.embedding IS NOT NULL AND {a}.embedding_model = %(emodel)s"
+        " AND vector_dims({a}.embedding) = %(edims)s"
+        " AND 1 - ({a}.embedding <=> %(vec)s::vector) >= %(vmin)s",
+        "1 - ({a}.embedding <=> %(vec)s::vector)",
+    ),
+}
+
+
+def _ranking_sql(
+    ranking: str,
+    table: LiteralString,
+    alias: LiteralString,
+    cols: LiteralString,
+    text_col: LiteralString,
+    *,
+    filters: LiteralString,
+) -> sql.Composed:
+    """The live rows one ranking places, best first, with their rank (``r``) and score (``s``)."""
+    extra, cond, score = _RANKINGS[ranking]
+    template: LiteralString = (
+        "SELECT {cols}, row_number() OVER (ORDER BY "
+        + score
+        + " DESC, {a}.id DESC) AS r, "
+        + score
+        + " AS s FROM {t} {a}"
+        + extra
+        + " WHERE "
+        + cond
+        + " AND {a}.expires_at > now() {f} ORDER BY r LIMIT %(lim)s"
+    )
+    return sql.SQL(template).format(
+        a=sql.SQL(alias),
+        t=sql.Identifier(table),
+        c=sql.Identifier(text_col),
+        f=sql.SQL(filters),
+        cols=sql.SQL(cols),
+    )
+
+
+class MemoryTables:
+    """The part every memory-table family of :class:`PostgresMemoryStore` shares."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        embedder: Embedder | None,
+        vector_columns: bool,
+        min_vector_similarity: float = 0.0,
+    ) -> None:
+        self._db = db
+        self._embedder = embedder
+        self._vector_columns = vector_columns
+        self._min_vector_similarity = min_vector_similarity
+
+    @property
+    def database(self) -> Database:
+        """The database this store uses."""
+        return self._db
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """The embedder, if configured."""
+        return self._embedder
+
+    @property
+    def vector_status(self) -> VectorStatus:
+        """``used`` when vector search runs, else why not."""
+        if not self._vector_columns:
+            return VectorStatus.UNAVAILABLE
+        if self._embedder is None:
+            return VectorStatus.NO_EMBEDDER
+        return VectorStatus.USED
+
+    async def _embed(self, texts: Sequence[str]) -> list[str | None] | None:
+        """pgvector literals of ``texts`` (``None`` for an all-zero vector, which has no
+        direction), or ``None`` when vectors are not in use."""
+        if self.vector_status is not VectorStatus.USED or not texts:
+            return None
+        assert self._embedder is not None
+        vectors = await self._embedder.embed(list(texts))
+        if len(vectors) != len(texts):
+            raise EmbeddingError(f"embedder returned {len(vectors)} vectors for {len(texts)} texts")
+        dims = self._embedder.dimensions
+        out: list[str | None] = []
+        for vector in vectors:
+            if len(vector) != dims:
+                raise EmbeddingError(
+                    f"embedder returned a vector of {len(vector)} dims, not {dims}"
+                )
+            if not all(math.isfinite(x) for x in vector):
+                raise EmbeddingError("embedder returned a vector with NaN or infinite values")
+            out.append(vector_literal(vector) if any(vector) else None)
+        return out
+
+    def _embedding_params(self) -> dict[str, Any]:
+        assert self._embedder is not None
+        return {"emodel": self._embedder.model, "edims": self._embedder.dimensions}
+
+    async def _search(
+        self,
+        table: LiteralString,
+        alias: LiteralString,
+        cols: LiteralString,
+        text_col: LiteralString,
+        convert: Callable[[Mapping[str, Any]], _T],
+        query: str,
+        *,
+        filters: LiteralString,
+        params: dict[str, Any],
+        limit: int,
+    ) -> SearchResult[_T]:
+        """Run every applicable ranking of ``table`` concurrently; the hits, fused by the engine."""
+        vector = self.vector_status
+        params = params | {"q": query, "fts": fts_query_text(query), "lim": limit}
+        use_vector = False
+        if vector is VectorStatus.USED:
+            embedded = await self._embed([query])
+            assert embedded is not None
+            if embedded[0] is not None:
+                use_vector = True
+                params |= {
+                    "vec": embedded[0],
+                    "vmin": self._min_vector_similarity,
+                    **self._embedding_params(),
+                }
+        names = [n for n in ("fts", "trgm") if n != "fts" or params["fts"]]
+        if use_vector:
+            names.append("vec")
+        found: dict[str, list[dict[str, Any]]] = {}
+        errors: list[Exception] = []
+
+        async def rank(name: str, scope: trio.CancelScope) -> None:
+            statement = _ranking_sql(name, table, alias, cols, text_col, filters=filters)
+            try:
+                found[name] = await self._db.fetch(statement, params)
+            except Exception as exc:  # re-raised below as itself, not inside an ExceptionGroup
+                errors.append(exc)
+                scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(rank, name, nursery.cancel_scope)
+        if errors:
+            raise errors[0]
+        rows: dict[int, dict[str, Any]] = {}
+        ranks: dict[int, dict[str, int]] = {}
+        scores: dict[int, dict[str, float]] = {}
+        for name in names:
+            for row in found[name]:
+                rows.setdefault(row["id"], row)
+                ranks.setdefault(row["id"], {})[name] = int(row["r"])
+                scores.setdefault(row["id"], {})[name] = float(row["s"])
+        fused = fuse_ranks(ranks, tiebreak=lambda i: -i, limit=limit)
+        return SearchResult(
+            tuple(Hit(convert(rows[i]), ranks[i], scores[i]) for i, _ in fused), vector
+        )

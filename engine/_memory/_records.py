@@ -1,0 +1,268 @@
+"""Conversation-memory records: what a memory store keeps and returns, and what memory sources answer.
+
+Nothing here does I/O. Records check their fields on construction with the shared rules of
+:mod:`engine._ports._validation`, so a bad value is refused the same way whichever store it is meant for.
+
+Time to live values are seconds (``float``); ``None`` means the row never expires. Expired rows
+are never returned by any read of a conforming store, whether or not a sweep has deleted them yet.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from .._core._errors import InvalidArgumentError
+from .._ports._validation import check_json, check_limit, check_text, check_ttl
+
+__all__ = [
+    "ContextFact",
+    "Decision",
+    "DecisionStatus",
+    "Evidence",
+    "Hit",
+    "MemorySession",
+    "Message",
+    "MessageRole",
+    "NewDecision",
+    "NewMessage",
+    "Preference",
+    "SearchResult",
+    "SourceQuery",
+    "SweepReport",
+    "VectorStatus",
+    "content_hash",
+]
+
+T = TypeVar("T")
+
+
+class MessageRole(enum.StrEnum):
+    """Who wrote a conversation message."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class DecisionStatus(enum.StrEnum):
+    """Lifecycle of a decision: open, closed, or superseded by a newer decision."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    SUPERSEDED = "superseded"
+
+
+class VectorStatus(enum.StrEnum):
+    """Whether a search used vector similarity, and if not, why not."""
+
+    USED = "used"
+    NO_EMBEDDER = "no_embedder"
+    UNAVAILABLE = "unavailable"  # the server (or database) has no pgvector
+
+
+def content_hash(content: str) -> str:
+    """Return the hex SHA-256 of ``content`` encoded as UTF-8 (the stored content hash)."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySession:
+    """A memory session, keyed by the engine session id it belongs to."""
+
+    session_id: str
+    title: str
+    metadata: Mapping[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to append to a session. ``ttl`` seconds makes it short-term memory."""
+
+    role: MessageRole | str
+    content: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    ttl: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            MessageRole(self.role)
+        except ValueError:
+            roles = ", ".join(r.value for r in MessageRole)
+            raise InvalidArgumentError(
+                f"unknown message role {self.role!r} (expected one of {roles})"
+            ) from None
+        check_text("message content", self.content)
+        check_json("message metadata", self.metadata)
+        object.__setattr__(self, "ttl", check_ttl(self.ttl))
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored conversation message; ``seq`` orders messages within their session from 1."""
+
+    id: int
+    session_id: str
+    seq: int
+    role: MessageRole
+    content: str
+    content_hash: str
+    metadata: Mapping[str, Any]
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFact:
+    """A fact about a session keyed by ``(session_id, fact_type, key)``; pinned facts lead bundles."""
+
+    session_id: str
+    fact_type: str
+    key: str
+    value: Any
+    pinned: bool
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDecision:
+    """A decision to record."""
+
+    title: str
+    body: str = ""
+    session_id: str | None = None
+    entities: Sequence[str] = ()
+    files: Sequence[str] = ()
+    status: DecisionStatus | str = DecisionStatus.OPEN
+    ttl: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.title, str) or not self.title.strip():
+            raise InvalidArgumentError("a decision needs a non-empty title")
+        try:
+            status = DecisionStatus(self.status)
+        except ValueError:
+            raise InvalidArgumentError(f"unknown decision status {self.status!r}") from None
+        if status is DecisionStatus.SUPERSEDED:
+            raise InvalidArgumentError("a new decision cannot start superseded")
+        if not isinstance(self.body, str):
+            raise InvalidArgumentError("a decision body is a string")
+        if self.session_id is not None:
+            check_text("session_id", self.session_id)
+        for what in ("entities", "files"):
+            items = getattr(self, what)
+            if isinstance(items, str) or not all(isinstance(i, str) for i in items):
+                raise InvalidArgumentError(f"{what} are a sequence of strings, not {items!r}")
+        object.__setattr__(self, "ttl", check_ttl(self.ttl))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A stored decision. ``superseded_by`` is set exactly when ``status`` is superseded."""
+
+    id: int
+    session_id: str | None
+    title: str
+    body: str
+    status: DecisionStatus
+    superseded_by: int | None
+    entities: tuple[str, ...]
+    files: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Preference:
+    """A user preference with the confidence in it, where it came from and how often it was used."""
+
+    user_id: str
+    key: str
+    value: Any
+    confidence: float
+    source: str
+    usage_count: int
+    last_used_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit(Generic[T]):
+    """One search result: the item, its 1-based rank in each ranking that found it, and scores."""
+
+    item: T
+    ranks: Mapping[str, int]
+    scores: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult(Generic[T]):
+    """Hits of a search plus whether vector similarity took part (and why not if it did not)."""
+
+    hits: tuple[Hit[T], ...]
+    vector: VectorStatus
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """Rows deleted by one sweep of expired memory, per table."""
+
+    deleted: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        """All rows deleted by the sweep."""
+        return sum(self.deleted.values())
+
+
+@dataclass(frozen=True, slots=True)
+class SourceQuery:
+    """What the rehydrator asks each memory source."""
+
+    text: str
+    session_id: str | None
+    role: str | None
+    limit: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise InvalidArgumentError(f"the query text must be a string, got {self.text!r}")
+        check_limit(self.limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One piece of evidence from a memory source.
+
+    Attributes:
+        source: Name of the source (the first half of the citation).
+        id: The row or item id inside that source (the second half of the citation).
+        text: The text offered to the model.
+        ranks: 1-based rank of this item in each of the source's rankings (for example
+            ``{"fts": 1, "trgm": 4}``). Empty means the position in the returned list.
+        pinned: Pinned items lead the bundle, ahead of ranked evidence.
+        metadata: Anything else worth showing (JSON-compatible).
+    """
+
+    source: str
+    id: str
+    text: str
+    ranks: Mapping[str, int] = field(default_factory=dict)
+    pinned: bool = False
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def citation(self) -> str:
+        """``source:id``."""
+        return f"{self.source}:{self.id}"
