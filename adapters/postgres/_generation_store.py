@@ -11,16 +11,18 @@ from typing import Any, final
 
 import psycopg
 import psycopg.rows
-from psycopg.types.json import Jsonb
 
 from engine import (
     CachedGeneration,
     GenerationCache,
-    InvalidArgumentError,
     NewGeneration,
+    check_invalidate_filters,
+    check_limit,
+    check_text,
 )
 
 from ._database import Database
+from ._memory_rows import jsonb
 
 __all__ = ["PostgresGenerationStore", "create_generation_cache"]
 
@@ -72,6 +74,8 @@ class PostgresGenerationStore:
 
         Cancellation: the query is cancelled.
         """
+        check_text("prompt", prompt)
+        check_limit(limit)
 
         def work(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             conn.execute(
@@ -118,7 +122,7 @@ class PostgresGenerationStore:
                 "key": generation.key,
                 "model": generation.model,
                 "sh": generation.settings_hash,
-                "settings": Jsonb(dict(generation.settings)),
+                "settings": jsonb("settings", dict(generation.settings)),
                 "prompt": generation.prompt,
                 "response": generation.response,
                 "ttl": generation.ttl,
@@ -137,8 +141,7 @@ class PostgresGenerationStore:
 
         Cancellation: nothing is deleted.
         """
-        if key is None and model is None and older_than is None:
-            raise InvalidArgumentError("give at least one of key, model, older_than")
+        key, model, older_than = check_invalidate_filters(key, model, older_than)
         return await self._db.execute(
             "DELETE FROM memory_generation_cache WHERE"
             " (%(key)s::text IS NULL OR cache_key = %(key)s)"

@@ -29,6 +29,13 @@ __all__ = ["MemoryDecisions"]
 class MemoryDecisions(MemoryTables):
     """Decisions and their supersession chains."""
 
+    async def _prepare(self, decision: NewDecision) -> tuple[dict[str, Any], str | None]:
+        """The insert parameters of a new decision and its embedding (computed before any write)."""
+        if not isinstance(decision, NewDecision):
+            raise InvalidArgumentError(f"expected NewDecision, got {type(decision).__name__}")
+        embedded = await self._embed([f"{decision.title}\n{decision.body}"])
+        return self._decision_params(decision), None if embedded is None else embedded[0]
+
     @staticmethod
     def _decision_params(decision: NewDecision) -> dict[str, Any]:
         return {
@@ -79,11 +86,7 @@ class MemoryDecisions(MemoryTables):
 
         Cancellation: nothing is written.
         """
-        if not isinstance(decision, NewDecision):
-            raise InvalidArgumentError(f"expected NewDecision, got {type(decision).__name__}")
-        params = self._decision_params(decision)
-        embedded = await self._embed([f"{decision.title}\n{decision.body}"])
-        embedding = None if embedded is None else embedded[0]
+        params, embedding = await self._prepare(decision)
         return await self._db.run_sync(lambda conn: self._insert_decision(conn, params, embedding))
 
     async def get_decision(self, decision_id: int) -> Decision:
@@ -154,11 +157,7 @@ class MemoryDecisions(MemoryTables):
 
         Cancellation: nothing is written.
         """
-        if not isinstance(replacement, NewDecision):
-            raise InvalidArgumentError(f"expected NewDecision, got {type(replacement).__name__}")
-        params = self._decision_params(replacement)
-        embedded = await self._embed([f"{replacement.title}\n{replacement.body}"])
-        embedding = None if embedded is None else embedded[0]
+        params, embedding = await self._prepare(replacement)
 
         def work(conn: psycopg.Connection[Any]) -> Decision:
             status = self._lock_decision(conn, decision_id)

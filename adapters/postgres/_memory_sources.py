@@ -24,6 +24,9 @@ from engine import (
     MessagesSource,
     ScribeError,
     SourceQuery,
+    check_limit,
+    check_text,
+    fuse_ranks,
 )
 
 from ._database import Database
@@ -123,19 +126,27 @@ def _ranks(row: Mapping[str, Any]) -> dict[str, int]:
     }
 
 
-@final
-class WorklogSource:
-    """Worklog entries (table ``worklog_entries``) ranked by full text and by recency."""
+class _TableSource:
+    """A memory source over one table of the database."""
 
-    def __init__(self, db: Database, *, name: str = "worklogs", recent: int = 5) -> None:
+    def __init__(self, db: Database, *, name: str) -> None:
         self._db = db
-        self._name = name
-        self._recent = recent
+        self._name = check_text("name", name)
 
     @property
     def name(self) -> str:
         """The source name."""
         return self._name
+
+
+@final
+class WorklogSource(_TableSource):
+    """Worklog entries (table ``worklog_entries``) ranked by full text and by recency; the list is
+    ordered by :func:`engine.fuse_ranks` of the two ranks (ties: the newer entry first)."""
+
+    def __init__(self, db: Database, *, name: str = "worklogs", recent: int = 5) -> None:
+        super().__init__(db, name=name)
+        self._recent = check_limit(recent, what="recent")
 
     async def search(self, query: SourceQuery) -> Sequence[Evidence]:
         """Query the worklog.
@@ -151,31 +162,28 @@ class WorklogSource:
                 "recent": min(self._recent, query.limit),
             },
         )
-        rows.sort(key=lambda r: (-sum(1.0 / (60 + v) for v in _ranks(r).values()), -r["id"]))
+        by_id = {row["id"]: row for row in rows}
+        ranks = {row["id"]: _ranks(row) for row in rows}
+        fused = fuse_ranks(ranks, tiebreak=lambda i: -i, limit=query.limit)
         return [
             Evidence(
                 source=self._name,
-                id=str(row["id"]),
-                text=f"{row['kind']}: {payload_text(row['payload'])}",
-                ranks=_ranks(row),
-                metadata={"session_id": row["session_id"], "seq": row["seq"]},
+                id=str(i),
+                text=f"{by_id[i]['kind']}: {payload_text(by_id[i]['payload'])}",
+                ranks=ranks[i],
+                metadata={"session_id": by_id[i]["session_id"], "seq": by_id[i]["seq"]},
             )
-            for row in rows[: query.limit]
+            for i, _ in fused
         ]
 
 
 @final
-class SummarySource:
-    """The latest summary of the session (or of every session), ranked by full text and recency."""
+class SummarySource(_TableSource):
+    """The latest summary of the session (or of every session), ranked by full text and recency
+    (the list comes newest first; each item keeps both ranks for the rehydrator's fusion)."""
 
     def __init__(self, db: Database, *, name: str = "summaries") -> None:
-        self._db = db
-        self._name = name
-
-    @property
-    def name(self) -> str:
-        """The source name."""
-        return self._name
+        super().__init__(db, name=name)
 
     async def search(self, query: SourceQuery) -> Sequence[Evidence]:
         """Query the summaries.

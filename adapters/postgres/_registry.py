@@ -286,8 +286,7 @@ class SessionRegistry:
             raise engine.InvalidArgumentError(
                 "tags must be a collection of strings, not one string"
             )
-        if limit is not None and limit < 0:
-            raise engine.InvalidArgumentError(f"limit must be >= 0, not {limit!r}")
+        limit = engine.check_optional_limit(limit)
         params: dict[str, Any] = {
             "states": None if states is None else [engine.SessionState(s).value for s in states],
             "tags": list(tags),

@@ -8,16 +8,15 @@ when the call returns, so an acknowledged entry survives a crash of this process
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, final
 
 import orjson
 import trio
 
 import engine
-from engine._ports._worklog_store import SummaryConflictError, WorklogConflictError
-from engine._scribe._summary import Summary
-from engine._scribe._worklog import WorklogEntry
+from engine import Summary, SummaryConflictError, WorklogConflictError, WorklogEntry
 
 from ._database import Database
 from ._errors import IntegrityError
@@ -44,17 +43,28 @@ WHERE s.id = m.session_id
 _COLUMNS: Final = "session_id, seq, kind, extract(epoch FROM created_at)::float8 AS ts, payload"
 
 
+@contextlib.contextmanager
+def _integrity_errors(
+    session_id: str, conflict: Callable[[IntegrityError], Exception]
+) -> Iterator[None]:
+    """Map a unique violation to ``conflict(exc)`` and a foreign-key violation (an unregistered
+    session) to :class:`engine.StoreNotFoundError`, keeping the driver error as the cause."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if exc.sqlstate == _UNIQUE:
+            raise conflict(exc) from exc
+        if exc.sqlstate == _FOREIGN_KEY:
+            raise engine.StoreNotFoundError(session_id) from exc
+        raise
+
+
 def _entry(row: Mapping[str, Any]) -> WorklogEntry:
     return WorklogEntry(row["session_id"], int(row["seq"]), row["kind"], row["ts"], row["payload"])
 
 
 def _summary(row: Mapping[str, Any]) -> Summary:
     return Summary.from_payload(row["session_id"], int(row["version"]), row["ts"], row["payload"])
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise engine.InvalidArgumentError(f"limit must be an int >= 0 or None, not {limit!r}")
 
 
 @final
@@ -94,16 +104,13 @@ class PostgresWorklogStore:
             }
             for e in entries
         ]
-        try:
+        with _integrity_errors(
+            entries[0].session_id,
+            lambda exc: WorklogConflictError(
+                f"worklog entry already stored: {exc} (two writers for one session?)"
+            ),
+        ):
             await self._db.execute(_APPEND, (orjson.dumps(rows).decode(),))
-        except IntegrityError as exc:
-            if exc.sqlstate == _UNIQUE:
-                raise WorklogConflictError(
-                    f"worklog entry already stored: {exc} (two writers for one session?)"
-                ) from exc
-            if exc.sqlstate == _FOREIGN_KEY:
-                raise engine.StoreNotFoundError(entries[0].session_id) from exc
-            raise
 
     async def entries(
         self,
@@ -118,7 +125,7 @@ class PostgresWorklogStore:
 
         Cancellation: the query is cancelled on the server.
         """
-        _check_limit(limit)
+        limit = engine.check_optional_limit(limit)
         order = "DESC" if newest else "ASC"
         lim = "" if limit is None else f" LIMIT {int(limit)}"
         sql = (
@@ -147,7 +154,12 @@ class PostgresWorklogStore:
 
         Cancellation: the statement is cancelled on the server; the summary is stored or not.
         """
-        try:
+        with _integrity_errors(
+            summary.session_id,
+            lambda _: SummaryConflictError(
+                f"summary {summary.version} of session {summary.session_id!r} is stored already"
+            ),
+        ):
             await self._db.execute(
                 "INSERT INTO summaries (session_id, version, created_at, payload) "
                 "VALUES (%s, %s, to_timestamp(%s), %s::jsonb)",
@@ -158,14 +170,6 @@ class PostgresWorklogStore:
                     orjson.dumps(summary.payload()).decode(),
                 ),
             )
-        except IntegrityError as exc:
-            if exc.sqlstate == _UNIQUE:
-                raise SummaryConflictError(
-                    f"summary {summary.version} of session {summary.session_id!r} is stored already"
-                ) from exc
-            if exc.sqlstate == _FOREIGN_KEY:
-                raise engine.StoreNotFoundError(summary.session_id) from exc
-            raise
 
     async def latest_summary(self, session_id: str) -> Summary | None:
         """The highest stored summary version. Cancellation: as :meth:`entries`."""

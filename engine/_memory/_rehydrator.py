@@ -28,7 +28,7 @@ import trio
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._ports._memory_store import MemorySource
 from .._ports._validation import canonical_json
-from ._fusion import rrf_score
+from ._fusion import RRF_K, rrf_score
 from ._records import Evidence, SourceQuery
 
 __all__ = [
@@ -341,7 +341,7 @@ def _role_weight(role: str | None, source: str, weights: Mapping[str, float] | N
 def fuse(
     results: Mapping[str, Sequence[Evidence]],
     *,
-    k: int = 60,
+    k: int = RRF_K,
     role: str | None = None,
     weights: Mapping[str, float] | None = None,
 ) -> list[tuple[Evidence, float]]:
@@ -477,7 +477,7 @@ async def rehydrate(
     source_timeouts: Mapping[str, float] | None = None,
     default_limit: int = 20,
     weights: Mapping[str, float] | None = None,
-    rrf_k: int = 60,
+    rrf_k: int = RRF_K,
     dedup_threshold: float = 0.6,
 ) -> Bundle:
     """Gather memory for ``query`` from every source in parallel and pack a bundle.
