@@ -7,43 +7,34 @@ with "delete the table", or "retry 3 times" with "retry 5 times". Misses go thro
 :class:`~engine._core._singleflight.SingleFlight`, so concurrent misses for one key (from any session
 sharing this cache object) run the generator once.
 
-Storage is behind :class:`GenerationCacheStore` (PostgreSQL in ``adapters``).
+Storage is behind :class:`~engine._ports._generation_store.GenerationCacheStore` (PostgreSQL in
+``adapters``); the records are in :mod:`engine._memory._records`, the guard in
+:mod:`engine._memory._similarity_guard`.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import math
-import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol, final
+from typing import Any, final
 
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._singleflight import SingleFlight
-from .._ports._validation import (
-    canonical_json,
-    check_invalidate_filters,
-    check_text,
-    check_ttl,
-)
+from .._ports._generation_store import GenerationCacheStore
+from .._ports._validation import canonical_json, check_invalidate_filters, check_text, check_ttl
+from ._records import NewGeneration
+from ._similarity_guard import similarity_guard
 
 __all__ = [
     "CacheOutcome",
-    "CachedGeneration",
     "Generation",
     "GenerationCache",
     "GenerationCacheError",
     "GenerationCacheStatistics",
-    "GenerationCacheStore",
-    "NewGeneration",
     "generation_key",
-    "negation_words",
-    "number_tokens",
     "settings_hash",
-    "similarity_guard",
 ]
 
 
@@ -63,187 +54,6 @@ def settings_hash(model: str, settings: Mapping[str, Any]) -> str:
 def generation_key(prompt: str, model: str, settings: Mapping[str, Any]) -> str:
     """The cache key: SHA-256 of the canonical JSON of prompt, model and settings."""
     return _sha256(canonical_json({"model": model, "prompt": prompt, "settings": dict(settings)}))
-
-
-# ------------------------------------------------------------------------------ similarity guard
-
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,_]*(?:\.\d+)?(?:e[-+]?\d+)?%?", re.IGNORECASE)
-_NEGATIONS = frozenset(
-    {
-        "not",
-        "no",
-        "never",
-        "none",
-        "nobody",
-        "nothing",
-        "nowhere",
-        "neither",
-        "nor",
-        "without",
-        "cannot",
-        "cant",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "wont",
-        "shouldnt",
-        "wouldnt",
-        "couldnt",
-        "mustnt",
-        "hasnt",
-        "havent",
-        "hadnt",
-        "except",
-        "exclude",
-        "excluding",
-        "avoid",
-    }
-)
-_NUMBER_WORDS = {
-    word: str(value)
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {
-    "thirty": "30",
-    "forty": "40",
-    "fifty": "50",
-    "hundred": "100",
-    "thousand": "1000",
-    "million": "1000000",
-    "billion": "1000000000",
-    "once": "1",
-    "twice": "2",
-    "thrice": "3",
-    "half": "0.5",
-    "double": "2",
-    "triple": "3",
-}
-
-
-def negation_words(text: str) -> frozenset[str]:
-    """Negation words in ``text``, normalised (``don't`` and ``do not`` both give ``not``)."""
-    found: set[str] = set()
-    for word in _WORD.findall(text.lower().replace("\u2019", "'")):
-        if word.endswith("n't") or word == "cannot":
-            found.add("not")
-            continue
-        if word in _NEGATIONS:
-            found.add("not" if word in {"not", "cant"} else word)
-    return frozenset(found)
-
-
-def _normal_number(token: str) -> str:
-    token = token.replace(",", "").replace("_", "").lstrip("+")
-    percent = token.endswith("%")
-    token = token.rstrip("%")
-    try:
-        value = float(token)
-    except ValueError:
-        return token
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-        text = str(int(value))
-    else:
-        text = repr(value)
-    return text + ("%" if percent else "")
-
-
-def number_tokens(text: str) -> frozenset[str]:
-    """Numbers in ``text`` (digits and common number words), normalised (``1,000`` -> ``1000``)."""
-    found = {_normal_number(m.group(0)) for m in _NUMBER.finditer(text)}
-    for word in _WORD.findall(text.lower()):
-        if word in _NUMBER_WORDS:
-            found.add(_NUMBER_WORDS[word])
-    return frozenset(found)
-
-
-def similarity_guard(prompt: str, candidate: str) -> str | None:
-    """Whether a similar cached prompt may answer ``prompt``.
-
-    Returns:
-        ``None`` when the two prompts have the same negation words and the same numbers, else
-        the reason for refusing (``"negation"`` or ``"number"``).
-    """
-    if negation_words(prompt) != negation_words(candidate):
-        return "negation"
-    if number_tokens(prompt) != number_tokens(candidate):
-        return "number"
-    return None
-
-
-# ---------------------------------------------------------------------------------- store side
-
-
-@dataclass(frozen=True, slots=True)
-class NewGeneration:
-    """A generation to store."""
-
-    key: str
-    prompt: str
-    model: str
-    settings: Mapping[str, Any]
-    settings_hash: str
-    response: str
-    ttl: float | None
-
-    def __post_init__(self) -> None:
-        check_text("key", self.key)
-        check_text("prompt", self.prompt)
-        check_text("model", self.model)
-        object.__setattr__(self, "ttl", check_ttl(self.ttl))
-
-
-@dataclass(frozen=True, slots=True)
-class CachedGeneration:
-    """A stored generation; ``similarity`` is 1.0 for an exact match."""
-
-    key: str
-    prompt: str
-    model: str
-    settings_hash: str
-    response: str
-    created_at: datetime
-    expires_at: datetime | None
-    similarity: float
-
-
-class GenerationCacheStore(Protocol):
-    """Storage of the generation cache. Reads never return expired entries."""
-
-    async def get_exact(self, key: str) -> CachedGeneration | None:
-        """The live entry for ``key`` (counting a hit), or ``None``."""
-        ...
-
-    async def find_similar(
-        self, prompt: str, *, model: str, settings_hash: str, threshold: float, limit: int
-    ) -> Sequence[CachedGeneration]:
-        """Live entries of that model and settings whose prompt trigram similarity to
-        ``prompt`` is at least ``threshold``, most similar first."""
-        ...
-
-    async def record_hit(self, key: str) -> None:
-        """Count a hit on ``key``."""
-        ...
-
-    async def put(self, generation: NewGeneration) -> None:
-        """Insert or replace the entry for ``generation.key``."""
-        ...
-
-    async def invalidate(
-        self,
-        *,
-        key: str | None = None,
-        model: str | None = None,
-        older_than: float | None = None,
-    ) -> int:
-        """Delete entries matching every given filter; return how many."""
-        ...
 
 
 # ---------------------------------------------------------------------------------- the cache

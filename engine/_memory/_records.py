@@ -1,4 +1,4 @@
-"""Conversation-memory records: what a memory store keeps and returns, and what memory sources answer.
+"""Memory records: what the memory and generation-cache stores keep and return, and what memory sources answer.
 
 Nothing here does I/O. Records check their fields on construction with the shared rules of
 :mod:`engine._ports._validation`, so a bad value is refused the same way whichever store it is meant for.
@@ -20,6 +20,7 @@ from .._core._errors import InvalidArgumentError
 from .._ports._validation import check_json, check_limit, check_text, check_ttl
 
 __all__ = [
+    "CachedGeneration",
     "ContextFact",
     "Decision",
     "DecisionStatus",
@@ -29,6 +30,7 @@ __all__ = [
     "Message",
     "MessageRole",
     "NewDecision",
+    "NewGeneration",
     "NewMessage",
     "Preference",
     "SearchResult",
@@ -266,3 +268,36 @@ class Evidence:
     def citation(self) -> str:
         """``source:id``."""
         return f"{self.source}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewGeneration:
+    """A generation to store."""
+
+    key: str
+    prompt: str
+    model: str
+    settings: Mapping[str, Any]
+    settings_hash: str
+    response: str
+    ttl: float | None
+
+    def __post_init__(self) -> None:
+        check_text("key", self.key)
+        check_text("prompt", self.prompt)
+        check_text("model", self.model)
+        object.__setattr__(self, "ttl", check_ttl(self.ttl))
+
+
+@dataclass(frozen=True, slots=True)
+class CachedGeneration:
+    """A stored generation; ``similarity`` is 1.0 for an exact match."""
+
+    key: str
+    prompt: str
+    model: str
+    settings_hash: str
+    response: str
+    created_at: datetime
+    expires_at: datetime | None
+    similarity: float

@@ -79,13 +79,16 @@ class MemoryStore(Protocol):
     async def get_messages(
         self, session_id: str, *, limit: int | None = None, after_seq: int = 0
     ) -> list[Message]:
-        """Live messages of a session in order; ``limit`` keeps the newest ones."""
+        """Live messages of a session in order; ``limit`` (>= 1, or None for all) keeps the newest ones."""
         ...
 
     async def search_messages(
         self, query: str, *, session_id: str | None = None, limit: int = 20
     ) -> SearchResult[Message]:
-        """Search live messages by full text, trigram and (when available) vector similarity."""
+        """Search live messages by full text, trigram and (when available) vector similarity.
+
+        At most ``limit`` (>= 1) hits, best first by :func:`engine.fuse_ranks` of their ranks.
+        """
         ...
 
     async def set_fact(
@@ -143,7 +146,10 @@ class MemoryStore(Protocol):
         include_superseded: bool = False,
         limit: int = 20,
     ) -> SearchResult[Decision]:
-        """Search live decisions by full text, trigram and (when available) vector similarity."""
+        """Search live decisions by full text, trigram and (when available) vector similarity.
+
+        At most ``limit`` (>= 1) hits, best first by :func:`engine.fuse_ranks` of their ranks.
+        """
         ...
 
     async def set_preference(
