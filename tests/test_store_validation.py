@@ -168,3 +168,18 @@ async def test_the_generation_store_refuses_an_invalidation_without_filters(pg_u
         cache = adapters.create_generation_cache(db)
         with pytest.raises(InvalidArgumentError, match="older_than"):
             await cache.invalidate(older_than=-1)
+
+
+async def test_reads_refuse_empty_keys_like_writes_do(pg_url: str) -> None:
+    async with open_store(pg_url) as (_, store):
+        calls: list[Callable[[], Awaitable[object]]] = [
+            lambda: store.get_fact("", "t", "k"),
+            lambda: store.list_facts(""),
+            lambda: store.delete_fact("s", "", "k"),
+            lambda: store.get_preference("", "k"),
+            lambda: store.list_preferences(""),
+            lambda: store.cache_get(""),
+            lambda: store.get_messages(""),
+        ]
+        refusals = [await _refusal(c) for c in calls]
+        assert all("must be a non-empty string, got ''" in r for r in refusals), refusals

@@ -15,6 +15,12 @@ from ._memory_rows import ENSURE_SESSION, EXPIRY, FACT_COLS, fact_row, jsonb
 __all__ = ["MemoryFacts"]
 
 
+def _check_fact_key(session_id: str, fact_type: str, key: str) -> None:
+    check_text("session_id", session_id)
+    check_text("fact_type", fact_type)
+    check_text("key", key)
+
+
 class MemoryFacts(MemoryTables):
     """Context facts: set, get, list, delete."""
 
@@ -32,9 +38,7 @@ class MemoryFacts(MemoryTables):
 
         Cancellation: nothing is written.
         """
-        check_text("session_id", session_id)
-        check_text("fact_type", fact_type)
-        check_text("key", key)
+        _check_fact_key(session_id, fact_type, key)
         check_ttl(ttl)
         params = {
             "sid": session_id,
@@ -74,6 +78,7 @@ class MemoryFacts(MemoryTables):
 
         Cancellation: the query is cancelled.
         """
+        _check_fact_key(session_id, fact_type, key)
         row = await self._db.fetchrow(
             "SELECT " + FACT_COLS + " FROM memory_context_facts WHERE session_id = %s"
             " AND fact_type = %s AND key = %s AND expires_at > now()",
@@ -88,6 +93,9 @@ class MemoryFacts(MemoryTables):
 
         Cancellation: the query is cancelled.
         """
+        check_text("session_id", session_id)
+        if fact_type is not None:
+            check_text("fact_type", fact_type)
         rows = await self._db.fetch(
             "SELECT " + FACT_COLS + " FROM memory_context_facts WHERE session_id = %(sid)s"
             " AND (%(type)s::text IS NULL OR fact_type = %(type)s)"
@@ -102,6 +110,7 @@ class MemoryFacts(MemoryTables):
 
         Cancellation: nothing is deleted.
         """
+        _check_fact_key(session_id, fact_type, key)
         row = await self._db.fetchval(
             "WITH gone AS (DELETE FROM memory_context_facts WHERE session_id = %s"
             " AND fact_type = %s AND key = %s RETURNING expires_at > now() AS live)"

@@ -65,6 +65,8 @@ class MemoryPreferences(MemoryTables):
 
         Cancellation: nothing is counted.
         """
+        check_text("user_id", user_id)
+        check_text("key", key)
         if record_use:
             row = await self._db.fetchrow(
                 "UPDATE memory_preferences SET usage_count = usage_count + 1,"
@@ -87,6 +89,7 @@ class MemoryPreferences(MemoryTables):
 
         Cancellation: the query is cancelled.
         """
+        check_text("user_id", user_id)
         rows = await self._db.fetch(
             "SELECT " + PREF_COLS + " FROM memory_preferences WHERE user_id = %s"
             " AND confidence >= %s AND expires_at > now()"
@@ -104,6 +107,7 @@ class MemoryRetrievalCache(MemoryTables):
 
         Cancellation: the query is cancelled.
         """
+        check_text("key", key)
         return await self._db.fetchval(
             "SELECT value FROM memory_retrieval_cache WHERE cache_key = %s AND expires_at > now()",
             (key,),
