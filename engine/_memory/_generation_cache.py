@@ -8,7 +8,7 @@ with "delete the table", or "retry 3 times" with "retry 5 times". Misses go thro
 sharing this cache object) run the generator once.
 
 Storage is behind :class:`~engine._ports._generation_store.GenerationCacheStore` (PostgreSQL in
-``adapters``); the records are in :mod:`engine._memory._records`, the guard in
+``adapters``); the records are in :mod:`engine._ports._memory_records`, the guard in
 :mod:`engine._memory._similarity_guard`.
 """
 
@@ -23,8 +23,8 @@ from typing import Any, final
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._singleflight import SingleFlight
 from .._ports._generation_store import GenerationCacheStore
+from .._ports._memory_records import NewGeneration
 from .._ports._validation import canonical_json, check_invalidate_filters, check_text, check_ttl
-from ._records import NewGeneration
 from ._similarity_guard import similarity_guard
 
 __all__ = [

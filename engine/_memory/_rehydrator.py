@@ -26,10 +26,10 @@ from typing import Any, Protocol, final
 import trio
 
 from .._core._errors import InvalidArgumentError, ScribeError
+from .._ports._memory_records import Evidence, SourceQuery
 from .._ports._memory_store import MemorySource
 from .._ports._validation import canonical_json
 from ._fusion import RRF_K, rrf_score
-from ._records import Evidence, SourceQuery
 
 __all__ = [
     "ROLES",

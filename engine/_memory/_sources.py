@@ -14,9 +14,7 @@ from typing import Final, Generic, TypeVar, final
 
 import trio
 
-from .._ports._memory_store import MemoryStore
-from .._ports._validation import check_seconds
-from ._records import (
+from .._ports._memory_records import (
     ContextFact,
     Decision,
     Evidence,
@@ -25,6 +23,8 @@ from ._records import (
     SourceQuery,
     SweepReport,
 )
+from .._ports._memory_store import MemoryStore
+from .._ports._validation import check_seconds
 
 __all__ = [
     "DecisionsSource",

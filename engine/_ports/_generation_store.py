@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from .._memory._records import CachedGeneration, NewGeneration
+from ._memory_records import CachedGeneration, NewGeneration
 
 __all__ = ["GenerationCacheStore"]
 

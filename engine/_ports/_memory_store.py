@@ -1,7 +1,8 @@
-"""The conversation-memory ports: the memory store, the embedder and the rehydrator's memory source.
+"""The conversation-memory ports: the memory store, the embedder, the rehydrator's memory source, and the
+errors a memory store raises.
 
-Nothing here does I/O. The records these speak live in :mod:`engine._memory._records`, the errors in
-:mod:`engine._memory._errors`; the PostgreSQL implementation lives in ``adapters``, and the rehydrator
+Nothing here does I/O. The records these speak live beside them in :mod:`engine._ports._memory_records`;
+the PostgreSQL implementation lives in ``adapters``, and the rehydrator
 (:mod:`engine._memory._rehydrator`) talks to memory only through :class:`MemorySource`.
 
 Every implementation checks its arguments with :mod:`engine._ports._validation`, so they all refuse the
@@ -14,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .._memory._records import (
+from .._core._errors import ScribeError
+from ._memory_records import (
     ContextFact,
     Decision,
     Evidence,
@@ -29,7 +31,36 @@ from .._memory._records import (
     VectorStatus,
 )
 
-__all__ = ["Embedder", "MemorySource", "MemoryStore"]
+__all__ = [
+    "DecisionStateError",
+    "Embedder",
+    "EmbeddingError",
+    "MemoryNotFoundError",
+    "MemorySource",
+    "MemoryStore",
+    "MemoryStoreError",
+    "VectorSearchUnavailableError",
+]
+
+
+class MemoryStoreError(ScribeError):
+    """Root of the conversation-memory errors."""
+
+
+class MemoryNotFoundError(MemoryStoreError, LookupError):
+    """The session, decision or other memory row asked for does not exist (or has expired)."""
+
+
+class DecisionStateError(MemoryStoreError):
+    """A decision cannot make the requested move (for example superseding one already superseded)."""
+
+
+class VectorSearchUnavailableError(MemoryStoreError):
+    """Vector search was asked for but no embedder is configured or the server lacks pgvector."""
+
+
+class EmbeddingError(MemoryStoreError):
+    """The embedder returned vectors of the wrong count or dimension."""
 
 
 @runtime_checkable

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import trio
 
 from .._core._errors import InvalidArgumentError, ScribeError
-from .._memory._records import MessageRole, NewDecision, NewMessage
 from .._memory._rehydrator import ROLES, rehydrate
+from .._ports._memory_records import MessageRole, NewDecision, NewMessage
 
 if TYPE_CHECKING:
     from adapters import Database, PostgresMemoryStore

@@ -1,4 +1,5 @@
-"""Memory records: what the memory and generation-cache stores keep and return, and what memory sources answer.
+"""Memory records: what the memory and generation-cache stores keep and return, and what memory sources
+answer (the data the memory ports speak).
 
 Nothing here does I/O. Records check their fields on construction with the shared rules of
 :mod:`engine._ports._validation`, so a bad value is refused the same way whichever store it is meant for.
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from .._core._errors import InvalidArgumentError
-from .._ports._validation import check_json, check_limit, check_text, check_ttl
+from ._validation import check_json, check_limit, check_text, check_ttl
 
 __all__ = [
     "CachedGeneration",
