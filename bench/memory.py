@@ -42,7 +42,8 @@ import trio
 import adapters
 import engine
 from engine import Evidence, MemorySource, SourceQuery
-from engine._memory._rehydrator import fuse, pack
+from engine._memory._fusion import fuse
+from engine._memory._packing import pack
 
 VOCAB = (
     "cache postgres trio session worklog summary rehydrate token budget fusion ranking trigram "

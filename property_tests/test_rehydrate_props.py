@@ -17,7 +17,9 @@ from engine import (
     estimate_tokens,
     rehydrate,
 )
-from engine._memory._rehydrator import fuse, jaccard, pack, shingles
+from engine._memory._fusion import fuse
+from engine._memory._near_duplicates import jaccard, shingles
+from engine._memory._packing import pack
 
 WORDS = ["cache", "rehydrate", "postgres", "budget", "token", "fusion", "trio", "session", "x"]
 

@@ -15,7 +15,8 @@ from git_repos import GIT_ENV
 import adapters
 import engine
 from adapters.postgres._worklog_store import PostgresWorklogStore
-from engine._context._provider import ContextProvider, SourceSpec
+from engine._context._provider import ContextProvider
+from engine._context._spec import SourceSpec
 from engine._scribe._scribe import Scribe, ScribeConfig, open_scribe
 from engine._scribe._summary import HeuristicSummarizer, Summarizer
 from engine._scribe._summary_pipeline import SummaryPipeline

@@ -13,14 +13,15 @@ from scribe_support import next_event, open_stack, open_test_repo
 
 import adapters
 import engine
-from engine._context._provider import (
+from engine import (
     ContextError,
     ContextProvider,
+    ContextTarget,
     SourceSpec,
     SourceStatus,
+    default_sources,
     get_context_sync,
 )
-from engine._context._sources import ContextTarget, default_sources
 from engine._scribe._rules import Aspect
 
 FILES = {"src/app.py": "a = 1\n", "TODO.md": "- [ ] ship\n", "README.md": "# r\n"}
@@ -65,7 +66,7 @@ GIT_AND_FILES = ("branch", "status", "log", "diff", "files")
 async def test_one_failing_source_never_fails_the_whole(repo: Path, broken: str, how: str) -> None:
     sources = {name: spec for name, spec in default_sources().items() if name in GIT_AND_FILES}
     sources[broken] = (_failing if how == "error" else _hanging)(sources[broken])
-    roles = {"r": engine._context._provider.RoleProfile(GIT_AND_FILES, files=("TODO.md",))}
+    roles = {"r": engine.RoleProfile(GIT_AND_FILES, files=("TODO.md",))}
     async with engine.open_engine() as eng:
         provider = ContextProvider(eng, sources=sources, roles=roles)
         provider.attach(await _target(repo))
@@ -134,7 +135,7 @@ async def test_bad_requests_are_typed_errors(repo: Path) -> None:
         with pytest.raises(engine.InvalidArgumentError, match="unknown role"):
             await provider.context("s-1", "astronaut")
         with pytest.raises(engine.InvalidArgumentError):
-            ContextProvider(eng, roles={"x": engine._context._provider.RoleProfile(("nope",))})
+            ContextProvider(eng, roles={"x": engine.RoleProfile(("nope",))})
 
 
 async def test_concurrent_requests_share_one_fetch(repo: Path) -> None:
@@ -148,7 +149,7 @@ async def test_concurrent_requests_share_one_fetch(repo: Path) -> None:
         return calls
 
     sources = {"slow": SourceSpec("slow", slow, frozenset({Aspect.TREE}))}
-    roles = {"r": engine._context._provider.RoleProfile(("slow",))}
+    roles = {"r": engine.RoleProfile(("slow",))}
     async with engine.open_engine() as eng:
         provider = ContextProvider(eng, sources=sources, roles=roles)
         provider.attach(ContextTarget("s"))
@@ -181,7 +182,7 @@ async def test_cancelled_leader_hands_over(repo: Path) -> None:
         return calls
 
     sources = {"x": SourceSpec("x", fetch, frozenset({Aspect.TREE}))}
-    roles = {"r": engine._context._provider.RoleProfile(("x",))}
+    roles = {"r": engine.RoleProfile(("x",))}
     async with engine.open_engine() as eng:
         provider = ContextProvider(eng, sources=sources, roles=roles)
         provider.attach(ContextTarget("s"))

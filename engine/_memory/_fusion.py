@@ -2,17 +2,19 @@
 
 Stores and sources return ranked lists (each item with its rank in every ranking that found it); the
 engine fuses them here. An item scores ``sum(weight / (k + rank))`` over the rankings that found it
-(Cormack, Clarke and Buettcher, 2009; ``k = 60`` as in the paper). Imports no trio.
+(Cormack, Clarke and Buettcher, 2009; ``k = 60`` as in the paper). :func:`fuse` does it for the
+rehydrator's evidence, weighting each source for the role asked (:data:`ROLES`). Imports no trio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Final, TypeVar
 
 from .._core._errors import InvalidArgumentError
+from .._ports._memory_records import Evidence
 
-__all__ = ["RRF_K", "fuse_ranks", "ranks_of", "rrf_score"]
+__all__ = ["ROLES", "RRF_K", "fuse", "fuse_ranks", "ranks_of", "rrf_score"]
 
 #: The RRF constant of the original paper.
 RRF_K: Final = 60
@@ -62,3 +64,63 @@ def ranks_of(rankings: Mapping[str, Iterable[_K]]) -> dict[_K, dict[str, int]]:
         for position, item in enumerate(items, start=1):
             out.setdefault(item, {}).setdefault(name, position)
     return out
+
+
+#: The roles a rehydration may be asked for; each weights the sources its own way.
+ROLES: tuple[str, ...] = ("planner", "implementer", "coder", "researcher", "reviewer")
+
+# Per-role weight of each source kind in the fusion (missing: 1.0).
+_ROLE_WEIGHTS: Mapping[str, Mapping[str, float]] = {
+    "planner": {"decisions": 1.5, "summaries": 1.5, "facts": 1.2, "git": 0.7},
+    "implementer": {"worklogs": 1.3, "decisions": 1.2, "git": 1.2},
+    "coder": {"git": 1.5, "worklogs": 1.3, "summaries": 0.8},
+    "researcher": {"messages": 1.3, "summaries": 1.2, "git": 0.6},
+    "reviewer": {"decisions": 1.5, "git": 1.3, "worklogs": 1.2},
+}
+
+
+def _role_weight(role: str | None, source: str, weights: Mapping[str, float] | None) -> float:
+    if weights is not None and source in weights:
+        return weights[source]
+    if role is None:
+        return 1.0
+    return _ROLE_WEIGHTS.get(role, {}).get(source, 1.0)
+
+
+def fuse(
+    results: Mapping[str, Sequence[Evidence]],
+    *,
+    k: int = RRF_K,
+    role: str | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> list[tuple[Evidence, float]]:
+    """Reciprocal rank fusion of every source's rankings.
+
+    An item scores ``weight(source, role) / (k + rank)`` summed over every ranking that placed it
+    (its :attr:`~engine.Evidence.ranks`, or else its position in the source's list).
+
+    Args:
+        results: Items per source name, best first.
+        k: The RRF constant (60 in the original paper).
+        role: Weights sources for a role (see ``ROLES``).
+        weights: Explicit per-source weights (override the role's).
+
+    Returns:
+        ``(evidence, score)`` for every distinct ``source:id``: pinned items first in source
+        order, then the rest by descending score (ties by citation, so the order is stable).
+        A repeated ``source:id`` keeps its first occurrence.
+    """
+    seen: set[str] = set()
+    pinned: list[tuple[Evidence, float]] = []
+    ranked: list[tuple[Evidence, float]] = []
+    for name, items in results.items():
+        weight = _role_weight(role, name, weights)
+        for position, evidence in enumerate(items, start=1):
+            if evidence.citation in seen:
+                continue
+            seen.add(evidence.citation)
+            ranks = evidence.ranks or {name: position}
+            score = rrf_score(ranks, k=k, weight=weight)
+            (pinned if evidence.pinned else ranked).append((evidence, score))
+    ranked.sort(key=lambda pair: (-pair[1], pair[0].citation))
+    return pinned + ranked

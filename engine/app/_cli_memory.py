@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import trio
 
 from .._core._errors import InvalidArgumentError, ScribeError
-from .._memory._rehydrator import ROLES, rehydrate
+from .._memory._fusion import ROLES
+from .._memory._rehydrator import rehydrate
 from .._ports._memory_records import MessageRole, NewDecision, NewMessage
 
 if TYPE_CHECKING:
