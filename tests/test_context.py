@@ -363,3 +363,94 @@ def test_a_sync_host_asks_through_the_portal(repo: Path) -> None:
         assert all(again.sources[n].cached for n in ("branch", "status", "diff", "files"))
         with pytest.raises(engine.InvalidArgumentError):
             get_context_sync(provider, "s-1", "astronaut")
+
+
+async def test_source_deadlines_run_on_trios_clock(autojump_clock: trio.testing.MockClock) -> None:
+    async def after(seconds: float, value: str) -> Any:
+        await trio.sleep(seconds)
+        return value
+
+    async def fast(t: ContextTarget) -> Any:
+        return await after(0.1, "fast")
+
+    async def slow(t: ContextTarget) -> Any:
+        return await after(60, "slow")
+
+    sources = {
+        "fast": SourceSpec("fast", fast, frozenset({Aspect.TREE}), timeout=1.0),
+        "slow": SourceSpec("slow", slow, frozenset({Aspect.TREE}), timeout=3.0),
+    }
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(
+            eng, sources=sources, roles={"r": engine.RoleProfile(("slow", "fast"))}
+        )
+        provider.attach(ContextTarget("s"))
+        start = trio.current_time()
+        ctx = await provider.context("s", "r")
+        assert trio.current_time() - start == pytest.approx(3.0)
+        assert list(ctx.sources) == ["slow", "fast"]
+        assert ctx.sources["fast"].status is SourceStatus.OK
+        assert ctx.sources["fast"].elapsed == pytest.approx(0.1)
+        assert ctx.sources["slow"].status is SourceStatus.TIMEOUT
+        assert ctx.sources["slow"].error == "no answer within 3 s"
+        assert ctx.sources["slow"].elapsed == pytest.approx(3.0)
+        assert ctx.elapsed == pytest.approx(3.0)
+        assert provider.dirty("s") == {"slow"}
+        stats = provider.statistics()
+        assert (stats.fetched, stats.timeouts, stats.errors) == (2, 1, 0)
+
+
+async def test_a_cancelled_gather_leaves_the_cache_consistent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cancelled: list[str] = []
+    calls = 0
+
+    async def slow(t: ContextTarget) -> Any:
+        nonlocal calls
+        calls += 1
+        try:
+            await trio.sleep(2)
+        except trio.Cancelled:
+            cancelled.append(t.session_id)
+            raise
+        return calls
+
+    sources = {"x": SourceSpec("x", slow, frozenset({Aspect.TREE}), timeout=10.0)}
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, sources=sources, roles={"r": engine.RoleProfile(("x",))})
+        provider.attach(ContextTarget("s"))
+        with trio.move_on_after(1) as scope:
+            await provider.context("s", "r")
+        assert scope.cancelled_caught and cancelled == ["s"]
+        # the fetch was abandoned: still dirty, nothing cached, no fetch left running
+        assert provider.dirty("s") == {"x"}
+        ctx = await provider.context("s", "r")
+        assert ctx.value("x") == 2 and not ctx.sources["x"].cached
+        assert provider.dirty("s") == frozenset()
+
+
+async def test_callers_share_a_fetch_that_times_out(autojump_clock: trio.testing.MockClock) -> None:
+    calls = 0
+
+    async def hang(t: ContextTarget) -> Any:
+        nonlocal calls
+        calls += 1
+        await trio.sleep_forever()
+
+    sources = {"x": SourceSpec("x", hang, frozenset({Aspect.TREE}), timeout=1.0)}
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, sources=sources, roles={"r": engine.RoleProfile(("x",))})
+        provider.attach(ContextTarget("s"))
+        statuses: list[SourceStatus] = []
+
+        async def ask() -> None:
+            statuses.append((await provider.context("s", "r")).sources["x"].status)
+
+        start = trio.current_time()
+        async with trio.open_nursery() as n:
+            for _ in range(3):
+                n.start_soon(ask)
+        assert trio.current_time() - start == pytest.approx(1.0)
+        assert calls == 1 and statuses == [SourceStatus.TIMEOUT] * 3
+        assert provider.dirty("s") == {"x"}

@@ -24,7 +24,7 @@ from ._spec import MAX_REFRESH_PATHS, SourceResult, SourceSpec
 if TYPE_CHECKING:
     from ._sources import ContextTarget
 
-__all__ = ["Fetch", "LiveCache", "SessionCache"]
+__all__ = ["LedFetch", "LiveCache", "SessionCache"]
 
 
 @final
@@ -37,7 +37,7 @@ class _Flight:
 
 
 @final
-class Fetch:
+class LedFetch:
     """One source's fetch led by one caller: what it starts from, and where its answer goes.
 
     Attributes:
@@ -116,7 +116,7 @@ class SessionCache:
 
         return wait
 
-    def lead(self, spec: SourceSpec) -> Fetch:
+    def lead(self, spec: SourceSpec) -> LedFetch:
         """Start leading the fetch of ``spec`` (no fetch of it runs). End it with :meth:`finish`."""
         name = spec.name
         flight = self.flights[name] = _Flight()
@@ -124,10 +124,10 @@ class SessionCache:
         previous = self.values.get(name)
         gen = self.gen.get(name, 0)
         if paths and previous is not None and previous.status is SourceStatus.OK:
-            return Fetch(spec, previous.value, frozenset(paths), gen, flight)
-        return Fetch(spec, None, None, gen, flight)
+            return LedFetch(spec, previous.value, frozenset(paths), gen, flight)
+        return LedFetch(spec, None, None, gen, flight)
 
-    def finish(self, fetch: Fetch, result: SourceResult | None) -> None:
+    def finish(self, fetch: LedFetch, result: SourceResult | None) -> None:
         """End a fetch this caller led with its result (None: it was cancelled); wake its followers.
 
         An ok result is cached, and cleans the source unless a change came while it ran.

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from .._core._gather import SourceOutcome, SourceStatus, gather_sources
-from ._cache import Fetch, SessionCache
+from ._cache import LedFetch, SessionCache
 from ._spec import FULL, SourceResult, SourceSpec
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class SourceRunner:
         while todo:
             calls: dict[str, Callable[[], Awaitable[Any]]] = {}
             timeouts: dict[str, float | None] = {}
-            led: dict[str, Fetch] = {}
+            led: dict[str, LedFetch] = {}
             for name in todo:
                 wait = cache.follow(name)
                 if wait is None:
@@ -90,7 +90,7 @@ class SourceRunner:
                     results[name] = outcome.value
         return results
 
-    def _call(self, target: ContextTarget, fetch: Fetch) -> Callable[[], Awaitable[Any]]:
+    def _call(self, target: ContextTarget, fetch: LedFetch) -> Callable[[], Awaitable[Any]]:
         spec = fetch.spec
         self.fetched += 1
 
@@ -105,7 +105,7 @@ class SourceRunner:
 
         return call
 
-    def _result(self, fetch: Fetch, outcome: SourceOutcome[Any]) -> SourceResult:
+    def _result(self, fetch: LedFetch, outcome: SourceOutcome[Any]) -> SourceResult:
         name, at, elapsed = fetch.spec.name, fetch.fetched_at, outcome.elapsed
         if outcome.exception is not None:
             self.errors += 1
