@@ -1,1 +1,1 @@
-"""Memory: the rehydrator, its sources, fusion, near-duplicates, packing and bundles, and the generation cache with its records and similarity guard."""
+"""Memory: the rehydrator, its sources, fusion, near-duplicates, packing and bundles, and the generation cache and its similarity guard."""
