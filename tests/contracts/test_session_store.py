@@ -1,0 +1,233 @@
+"""The session store contract: row versions, lifecycle, tags, queries, purging and orphans."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+import trio
+from contracts.backends import SessionsBackend
+
+import engine
+
+S = engine.SessionState
+
+
+def _record(session_id: str, **fields: object) -> engine.SessionRecord:
+    return engine.SessionRecord(id=session_id, name=f"session {session_id}", **fields)  # type: ignore[arg-type]
+
+
+async def test_register_get_update_with_row_versions(sessions: SessionsBackend) -> None:
+    async with sessions.open_stores("engine-a") as (reg, _):
+        assert isinstance(reg, engine.SessionStore)
+        assert reg.owner_id == "engine-a"
+        new = _record(
+            "s1",
+            kind=engine.SessionKind.DEBUG,
+            priority=engine.Priority.HIGH,
+            backlog_id="B-1042",
+            tags=("feat", "db"),
+            description="fix the pool",
+            related_ids=("s0",),
+            repo_path=Path("/work/repo"),
+            idle_timeout=900.0,
+        )
+        stored = await reg.register(new)
+        assert stored.version == 1 and stored.owner == "engine-a"
+        assert dataclasses.replace(stored, version=0, owner=None) == dataclasses.replace(
+            new, created_at=stored.created_at, last_activity=stored.last_activity
+        )
+        assert stored.created_at == pytest.approx(new.created_at, abs=1e-5)
+        assert await reg.get("s1") == stored
+
+        changed = await reg.update(dataclasses.replace(stored, description="now fixed"))
+        assert changed.version == 2 and changed.description == "now fixed"
+        assert changed.created_at == stored.created_at
+        assert await reg.get("s1") == changed
+        with pytest.raises(engine.StoreConflictError) as lost:
+            await reg.update(dataclasses.replace(stored, description="stale write"))
+        assert (lost.value.expected_version, lost.value.actual_version) == (1, 2)
+        assert (await reg.get("s1")).description == "now fixed"
+
+        with pytest.raises(engine.StoreConflictError) as duplicate:
+            await reg.register(new)
+        assert duplicate.value.expected_version == 0
+        assert duplicate.value.actual_version == 2
+        with pytest.raises(engine.StoreNotFoundError):
+            await reg.get("nope")
+        with pytest.raises(engine.StoreNotFoundError):
+            await reg.update(dataclasses.replace(stored, id="nope"))
+        with pytest.raises(engine.StoreNotFoundError) as parent:
+            await reg.register(_record("child", parent_id="missing-parent"))
+        assert parent.value.session_id == "missing-parent"
+        with pytest.raises(engine.InvalidArgumentError):
+            await reg.register(stored)
+        with pytest.raises(engine.InvalidArgumentError):
+            await reg.update(new)
+        other = await reg.register(_record("s2", owner="someone-else"))
+        assert other.owner == "someone-else"
+
+
+async def test_state_changes_follow_the_lifecycle_and_are_versioned(
+    sessions: SessionsBackend,
+) -> None:
+    async with sessions.open_stores() as (reg, _):
+        rec = await reg.register(_record("s1", last_activity=time.time() - 3600))
+        active = await reg.set_state("s1", S.ACTIVE, expected_version=rec.version)
+        assert active.state is S.ACTIVE and active.version == 2
+        assert active.last_activity > rec.last_activity  # set_state is activity
+        with pytest.raises(engine.StoreConflictError):
+            await reg.set_state("s1", S.PAUSED, expected_version=rec.version)
+        with pytest.raises(engine.IllegalTransitionError):
+            await reg.set_state("s1", S.STARTING, expected_version=active.version)
+        failed = await reg.set_state("s1", S.FAILED, expected_version=2, error="boom")
+        assert failed.error == "boom" and failed.version == 3
+        with pytest.raises(engine.IllegalTransitionError):
+            await reg.set_state("s1", S.ACTIVE, expected_version=3)
+        with pytest.raises(engine.StoreNotFoundError):
+            await reg.set_state("nope", S.ACTIVE, expected_version=1)
+        assert await reg.get("s1") == failed
+
+
+async def test_concurrent_writers_exactly_one_wins(sessions: SessionsBackend) -> None:
+    async with sessions.open_stores() as (reg, _):
+        rec = await reg.register(_record("hot", state=S.ACTIVE))
+        for _ in range(3):
+            results: list[engine.SessionRecord | engine.StoreConflictError] = []
+
+            async def writer(k: int, base: engine.SessionRecord = rec) -> None:
+                try:
+                    if k % 2:
+                        done = await reg.update(dataclasses.replace(base, description=f"w{k}"))
+                    else:
+                        target = S.PAUSED if base.state is S.ACTIVE else S.ACTIVE
+                        done = await reg.set_state("hot", target, expected_version=base.version)
+                    results.append(done)
+                except engine.StoreConflictError as exc:
+                    results.append(exc)
+
+            async with trio.open_nursery() as nursery:
+                for k in range(6):
+                    nursery.start_soon(writer, k)
+            winners = [r for r in results if isinstance(r, engine.SessionRecord)]
+            losers = [r for r in results if isinstance(r, engine.StoreConflictError)]
+            assert len(winners) == 1 and len(losers) == 5
+            assert all(e.actual_version == rec.version + 1 for e in losers)
+            rec = await reg.get("hot")
+            assert rec == winners[0]
+
+
+async def test_tags_touch_and_queries(sessions: SessionsBackend) -> None:
+    async with sessions.open_stores("me") as (reg, _):
+        await reg.register(_record("a", tags=("x",), kind=engine.SessionKind.PLANNING))
+        await reg.register(
+            _record(
+                "b", tags=("x", "y"), priority=engine.Priority.HIGH, state=S.ACTIVE, backlog_id="B-1"
+            )
+        )
+        await reg.register(_record("c", tags=("y",), parent_id="b", owner="other"))
+        tagged = await reg.add_tags("a", ["z", "x", "y"])
+        assert tagged.tags == ("x", "z", "y") and tagged.version == 2
+        untagged = await reg.remove_tags("a", ["z"])
+        assert untagged.tags == ("x", "y") and untagged.version == 3
+        assert await reg.get("a") == untagged
+        with pytest.raises(engine.StoreNotFoundError):
+            await reg.add_tags("nope", ["x"])
+        with pytest.raises(engine.StoreNotFoundError):
+            await reg.remove_tags("nope", ["x"])
+        with pytest.raises(engine.InvalidArgumentError):
+            await reg.add_tags("a", ["has space"])
+
+        async def ids(**filters: object) -> list[str]:
+            return [r.id for r in await reg.query(**filters)]  # type: ignore[arg-type]
+
+        assert await ids() == ["a", "b", "c"]
+        assert await ids(tags=["x", "y"]) == ["a", "b"]
+        assert await ids(states=[S.ACTIVE]) == ["b"]
+        assert await ids(states=[S.STARTING, S.ACTIVE], tags=["y"]) == ["a", "b", "c"]
+        assert await ids(states=[]) == []
+        assert await ids(kind=engine.SessionKind.PLANNING) == ["a"]
+        assert await ids(priority=engine.Priority.HIGH) == ["b"]
+        assert await ids(owner="other") == ["c"]
+        assert await ids(owner="me") == ["a", "b"]
+        assert await ids(backlog_id="B-1") == ["b"]
+        assert await ids(parent_id="b") == ["c"]
+        assert await ids(limit=2) == ["a", "b"]
+        assert await ids(limit=0) == []
+        with pytest.raises(engine.InvalidArgumentError):
+            await reg.query(tags="x")
+        with pytest.raises(engine.InvalidArgumentError):
+            await reg.query(limit=-1)
+
+        before = await reg.get("b")
+        await reg.touch("b", at=before.last_activity + 60)
+        after = await reg.get("b")
+        assert after.last_activity == pytest.approx(before.last_activity + 60, abs=1e-5)
+        assert after.version == before.version
+        with pytest.raises(engine.StoreNotFoundError):
+            await reg.touch("nope")
+
+
+async def test_purge_deletes_old_finished_sessions_with_their_worklog(
+    sessions: SessionsBackend,
+) -> None:
+    async with sessions.open_stores() as (reg, worklog):
+        old = time.time() - 10 * 86400
+        for sid, state in (("old-done", S.COMPLETED), ("old-failed", S.FAILED), ("old-live", S.ACTIVE)):
+            await reg.register(_record(sid, state=state, last_activity=old))
+        await reg.register(_record("new-done", state=S.COMPLETED))
+        await reg.register(_record("child", parent_id="old-done"))
+        entry = engine.WorklogEntry("old-done", 1, "note", old, {"text": "kept until purged"})
+        await worklog.append([entry])
+        await worklog.save_summary(engine.Summary("old-done", 1, created_at=old))
+        # the append moved last_activity forward only up to the entry's own time
+        assert (await reg.get("old-done")).last_activity == pytest.approx(old, abs=1e-5)
+
+        assert await reg.purge_finished(7, states=[S.FAILED]) == 1
+        assert await reg.purge_finished(7) == 1
+        assert await reg.purge_finished(7) == 0
+        assert {r.id for r in await reg.query()} == {"old-live", "new-done", "child"}
+        assert (await reg.get("child")).parent_id is None
+        assert await worklog.entries("old-done") == []
+        assert await worklog.last_seq("old-done") == 0
+        assert await worklog.latest_summary("old-done") is None
+        with pytest.raises(engine.InvalidArgumentError):
+            await reg.purge_finished(-1)
+
+
+async def test_a_closed_owner_leaves_its_live_sessions_to_be_marked_once(
+    sessions: SessionsBackend,
+) -> None:
+    async with sessions.open_stores("first") as (first, _):
+        await first.register(_record("left-active", state=S.ACTIVE))
+        await first.register(_record("left-paused", state=S.PAUSED))
+        await first.register(_record("done", state=S.COMPLETED))
+        async with sessions.open_stores("watcher") as (watcher, _):
+            assert await watcher.find_orphans() == []  # its owner is alive
+    async with sessions.open_stores("second") as (second, _), sessions.open_stores("third") as (
+        third,
+        _,
+    ):
+        await second.register(_record("mine", state=S.ACTIVE))
+        found = await second.find_orphans()
+        assert [r.id for r in found] == ["left-active", "left-paused"]
+        assert all(r.owner == "first" for r in found)
+        async with trio.open_nursery() as nursery:
+            marks: list[list[engine.SessionRecord]] = []
+
+            async def mark(store: engine.SessionStore) -> None:
+                marks.append(await store.mark_orphans())
+
+            nursery.start_soon(mark, second)
+            nursery.start_soon(mark, third)
+        marked = [r for batch in marks for r in batch]
+        assert sorted(r.id for r in marked) == ["left-active", "left-paused"]
+        for r in marked:
+            assert r.state is S.ORPHANED and r.version == 2 and "first" in (r.error or "")
+            assert await second.get(r.id) == r
+        assert await second.find_orphans() == []
+        assert await third.find_orphans() == []  # "mine" belongs to a live owner
+        assert (await second.get("done")).state is S.COMPLETED
+        assert (await second.get("mine")).state is S.ACTIVE
