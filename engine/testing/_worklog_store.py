@@ -22,7 +22,9 @@ __all__ = ["InMemoryWorklogStore"]
 def _stored_entry(e: WorklogEntry) -> WorklogEntry:
     """The entry as it reads back from storage: its payload through JSON (a copy, tuples become
     lists; a payload JSON cannot hold raises ``TypeError`` as the PostgreSQL store does)."""
-    return WorklogEntry(e.session_id, e.seq, e.kind, e.created_at, json.loads(json.dumps(e.payload)))
+    return WorklogEntry(
+        e.session_id, e.seq, e.kind, e.created_at, json.loads(json.dumps(e.payload))
+    )
 
 
 def _stored_summary(s: Summary) -> Summary:

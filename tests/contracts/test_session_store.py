@@ -97,7 +97,11 @@ async def test_concurrent_writers_exactly_one_wins(sessions: SessionsBackend) ->
         for _ in range(3):
             results: list[engine.SessionRecord | engine.StoreConflictError] = []
 
-            async def writer(k: int, base: engine.SessionRecord = rec) -> None:
+            async def writer(
+                k: int,
+                base: engine.SessionRecord = rec,
+                results: list[engine.SessionRecord | engine.StoreConflictError] = results,
+            ) -> None:
                 try:
                     if k % 2:
                         done = await reg.update(dataclasses.replace(base, description=f"w{k}"))
@@ -124,7 +128,11 @@ async def test_tags_touch_and_queries(sessions: SessionsBackend) -> None:
         await reg.register(_record("a", tags=("x",), kind=engine.SessionKind.PLANNING))
         await reg.register(
             _record(
-                "b", tags=("x", "y"), priority=engine.Priority.HIGH, state=S.ACTIVE, backlog_id="B-1"
+                "b",
+                tags=("x", "y"),
+                priority=engine.Priority.HIGH,
+                state=S.ACTIVE,
+                backlog_id="B-1",
             )
         )
         await reg.register(_record("c", tags=("y",), parent_id="b", owner="other"))
@@ -175,7 +183,11 @@ async def test_purge_deletes_old_finished_sessions_with_their_worklog(
 ) -> None:
     async with sessions.open_stores() as (reg, worklog):
         old = time.time() - 10 * 86400
-        for sid, state in (("old-done", S.COMPLETED), ("old-failed", S.FAILED), ("old-live", S.ACTIVE)):
+        for sid, state in (
+            ("old-done", S.COMPLETED),
+            ("old-failed", S.FAILED),
+            ("old-live", S.ACTIVE),
+        ):
             await reg.register(_record(sid, state=state, last_activity=old))
         await reg.register(_record("new-done", state=S.COMPLETED))
         await reg.register(_record("child", parent_id="old-done"))
@@ -206,9 +218,12 @@ async def test_a_closed_owner_leaves_its_live_sessions_to_be_marked_once(
         await first.register(_record("done", state=S.COMPLETED))
         async with sessions.open_stores("watcher") as (watcher, _):
             assert await watcher.find_orphans() == []  # its owner is alive
-    async with sessions.open_stores("second") as (second, _), sessions.open_stores("third") as (
-        third,
-        _,
+    async with (
+        sessions.open_stores("second") as (second, _),
+        sessions.open_stores("third") as (
+            third,
+            _,
+        ),
     ):
         await second.register(_record("mine", state=S.ACTIVE))
         found = await second.find_orphans()

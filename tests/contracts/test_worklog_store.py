@@ -25,7 +25,11 @@ async def test_appends_are_read_back_in_seq_order(sessions: SessionsBackend) -> 
         first = [_note("s", 1, "one"), _note("s", 2, "two")]
         await log.append(first)
         files = engine.WorklogEntry(
-            "s", 3, "files", time.time(), {"created": ["a.py"], "modified": [], "deleted": [], "moved": []}
+            "s",
+            3,
+            "files",
+            time.time(),
+            {"created": ["a.py"], "modified": [], "deleted": [], "moved": []},
         )
         await log.append([files, _note("s", 4, "four")])
         got = await log.entries("s")
