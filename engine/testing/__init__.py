@@ -9,3 +9,7 @@ from ._database import InMemoryDatabase as InMemoryDatabase
 from ._session_store import InMemorySessionStore as InMemorySessionStore
 from ._session_store import open_in_memory_session_store as open_in_memory_session_store
 from ._worklog_store import InMemoryWorklogStore as InMemoryWorklogStore
+from ._fs import InMemoryFileSystem as InMemoryFileSystem
+from ._git import FakeGit as FakeGit
+from ._watcher import FakeWatcher as FakeWatcher
+from ._watcher import FakeWatchers as FakeWatchers

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
+
+from git_repos import GIT_ENV, git, make_repo
 
 import adapters
 import engine
@@ -62,3 +65,153 @@ class PostgresSessions:
             adapters.open_session_registry(db, owner_id=owner_id) as reg,
         ):
             yield reg, adapters.PostgresWorklogStore(db)
+
+
+# ------------------------------------------------------------------------------ file system
+
+
+class FilesBackend(Protocol):
+    """Opens a file system over a root that holds ``a.txt`` ("alpha") and ``sub/b.txt`` ("beta")."""
+
+    name: str
+
+    def open_fs(self, *, max_read_size: int = 16 * 1024 * 1024) -> engine.FileSystem:
+        """A new file system over the prepared root."""
+        ...
+
+
+class MemoryFiles:
+    name = "memory"
+
+    def open_fs(self, *, max_read_size: int = 16 * 1024 * 1024) -> engine.FileSystem:
+        return engine.testing.InMemoryFileSystem(
+            "/memory/tree",
+            files={"a.txt": "alpha", "sub/b.txt": "beta"},
+            max_read_size=max_read_size,
+        )
+
+
+class DiskFiles:
+    name = "disk"
+
+    def __init__(self, root: Path) -> None:
+        (root / "sub").mkdir()
+        (root / "a.txt").write_text("alpha")
+        (root / "sub" / "b.txt").write_text("beta")
+        self.root = root.resolve()
+
+    def open_fs(self, *, max_read_size: int = 16 * 1024 * 1024) -> engine.FileSystem:
+        return adapters.ScopedFileSystem(self.root, max_read_size=max_read_size)
+
+
+# ------------------------------------------------------------------------------------- git
+
+
+class GitBackend(Protocol):
+    """A repository on branch ``main`` and the test's way to change its files and refs."""
+
+    name: str
+
+    async def open_git(self) -> engine.Git:
+        """The repository through the port."""
+        ...
+
+    def write(self, path: str, content: str | bytes) -> None:
+        """Write a work-tree file."""
+        ...
+
+    def delete(self, path: str) -> None:
+        """Delete a work-tree file."""
+        ...
+
+    def switch(self, branch: str, *, create: bool = False) -> None:
+        """Check out a branch (``git switch [-c]``)."""
+        ...
+
+
+class MemoryGit:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.repo = engine.testing.FakeGit("/memory/repo")
+
+    async def open_git(self) -> engine.Git:
+        return self.repo
+
+    def write(self, path: str, content: str | bytes) -> None:
+        self.repo.write_file(path, content)
+
+    def delete(self, path: str) -> None:
+        self.repo.delete_file(path)
+
+    def switch(self, branch: str, *, create: bool = False) -> None:
+        self.repo.checkout(branch, create=create)
+
+
+class RealGit:
+    name = "git"
+
+    def __init__(self, root: Path) -> None:
+        self.root = make_repo(root)
+
+    async def open_git(self) -> engine.Git:
+        return await adapters.open_repository(self.root, env=GIT_ENV)
+
+    def write(self, path: str, content: str | bytes) -> None:
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.encode()
+        target.write_bytes(content)
+
+    def delete(self, path: str) -> None:
+        (self.root / path).unlink()
+
+    def switch(self, branch: str, *, create: bool = False) -> None:
+        git(self.root, "switch", "-q", *(["-c"] if create else []), branch)
+
+
+# --------------------------------------------------------------------------------- watcher
+
+
+class WatchBackend(Protocol):
+    """Opens a watcher on a root and makes changes under it that the watcher must report."""
+
+    name: str
+    root: Path
+
+    def open_watcher(self) -> contextlib.AbstractAsyncContextManager[engine.Watcher]:
+        """A watcher of the root."""
+        ...
+
+    def create(self, path: str) -> None:
+        """Create a file under the root (for the fake: feed the change it makes)."""
+        ...
+
+
+class FedWatch:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.root = Path("/memory/watched")
+        self.watchers = engine.testing.FakeWatchers()
+
+    def open_watcher(self) -> contextlib.AbstractAsyncContextManager[engine.Watcher]:
+        return self.watchers(self.root, quiet=0.01, cap=0.1, reconcile_interval=None)
+
+    def create(self, path: str) -> None:
+        change = engine.Change(engine.ChangeKind.CREATED, path)
+        assert self.watchers.feed_nowait(engine.ChangeBatch((change,)), root=self.root) == 1
+
+
+class InotifyWatch:
+    name = "inotify"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def open_watcher(self) -> contextlib.AbstractAsyncContextManager[engine.Watcher]:
+        return adapters.open_watcher(self.root, quiet=0.01, cap=0.1, reconcile_interval=None)
+
+    def create(self, path: str) -> None:
+        (self.root / path).write_text("x")

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from contracts.backends import MemorySessions, PostgresSessions, SessionsBackend
+from contracts.backends import (
+    DiskFiles,
+    FedWatch,
+    FilesBackend,
+    GitBackend,
+    InotifyWatch,
+    MemoryFiles,
+    MemoryGit,
+    MemorySessions,
+    PostgresSessions,
+    RealGit,
+    SessionsBackend,
+    WatchBackend,
+)
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -12,3 +27,21 @@ def sessions(request: pytest.FixtureRequest) -> SessionsBackend:
     if request.param == "memory":
         return MemorySessions()
     return PostgresSessions(request.getfixturevalue("fresh_pg_url"))
+
+
+@pytest.fixture(params=["memory", "disk"])
+def files(request: pytest.FixtureRequest, tmp_path: Path) -> FilesBackend:
+    """A file system over a small tree."""
+    return MemoryFiles() if request.param == "memory" else DiskFiles(tmp_path)
+
+
+@pytest.fixture(params=["memory", "git"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> GitBackend:
+    """A new repository on branch ``main`` with no commit yet."""
+    return MemoryGit() if request.param == "memory" else RealGit(tmp_path / "repo")
+
+
+@pytest.fixture(params=["memory", "inotify"])
+def watch(request: pytest.FixtureRequest, tmp_path: Path) -> WatchBackend:
+    """A watcher of a directory and a way to change it."""
+    return FedWatch() if request.param == "memory" else InotifyWatch(tmp_path)
