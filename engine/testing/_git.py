@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import hashlib
 import itertools
 import re
@@ -22,6 +23,7 @@ from .._ports._git import (
     FileDiffStat,
     Git,
     GitCommandError,
+    IgnoredEntry,
     LogEntry,
     NameStatusEntry,
     OrdinaryEntry,
@@ -105,6 +107,36 @@ def _letter(old: Tree, new: Tree, path: str) -> str:
     return "M" if old[path] != new[path] else "."
 
 
+def _ignore_rules(work: Tree) -> list[tuple[str, str]]:
+    """(directory, pattern) of every ``.gitignore`` line in the work tree (no negation)."""
+    rules = []
+    for path, data in work.items():
+        if path == ".gitignore" or path.endswith("/.gitignore"):
+            base = path[: -len(".gitignore")]
+            for line in data.decode("utf-8", "replace").splitlines():
+                line = line.strip()
+                if line and not line.startswith(("#", "!")):
+                    rules.append((base, line))
+    return rules
+
+
+def _is_ignored(path: str, rules: list[tuple[str, str]]) -> bool:
+    for base, pattern in rules:
+        if not path.startswith(base):
+            continue
+        rel = path[len(base) :]
+        parts = rel.split("/")
+        dir_only = pattern.endswith("/")
+        pat = pattern.strip("/")
+        if "/" in pattern.rstrip("/"):
+            candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + (not dir_only))]
+        else:
+            candidates = parts[:-1] if dir_only else parts
+        if any(fnmatch.fnmatchcase(c, pat) for c in candidates):
+            return True
+    return False
+
+
 def _split_message(message: str) -> tuple[str, str]:
     lines = [line.rstrip() for line in message.strip().splitlines()]
     blank = lines.index("") if "" in lines else len(lines)
@@ -119,7 +151,7 @@ class FakeGit:
     index and a work tree (an :class:`InMemoryFileSystem`, so what the engine writes there shows up
     as untracked, as in a real tree). Status, log and diffs are computed from it as git would,
     except that renames and copies are not detected (they show as a deletion and an addition) and
-    nothing is ignored. The upstream is what :meth:`set_upstream` says: there is no remote.
+    ignore rules are simple (``.gitignore`` globs only). The upstream is what :meth:`set_upstream` says: there is no remote.
 
     Set a state with :meth:`write_file`, :meth:`delete_file`, :meth:`add`, :meth:`commit`,
     :meth:`checkout` and :meth:`detach`. Each call is a checkpoint and then runs without
@@ -282,9 +314,9 @@ class FakeGit:
     # ----------------------------------------------------------------------- the protocol
 
     async def status(self, *, ignored: bool = False, paths: Sequence[str] | None = None) -> Status:
-        """Branch headers and changed and untracked paths, computed from the model.
+        """Branch headers and changed, untracked (and with ``ignored``, ignored) paths.
 
-        ``ignored`` is accepted and lists nothing (the fake has no ignore rules).
+        ``.gitignore`` files are honoured (plain globs; no ``!`` negation, no global excludes).
 
         Cancellation: checked before; nothing else happens.
         """
@@ -311,11 +343,11 @@ class FakeGit:
                     oid_index=blob_oid(self._index[path]) if path in self._index else _ZERO_OID,
                 )
             )
-        entries.extend(
-            UntrackedEntry(p)
-            for p in sorted(work.keys() - self._index.keys())
-            if _selected(p, selected)
-        )
+        rules = _ignore_rules(work)
+        untracked = [p for p in sorted(work.keys() - self._index.keys()) if _selected(p, selected)]
+        entries.extend(UntrackedEntry(p) for p in untracked if not _is_ignored(p, rules))
+        if ignored:
+            entries.extend(IgnoredEntry(p) for p in untracked if _is_ignored(p, rules))
         up = self._upstream
         branch = BranchInfo(
             oid=self._head_oid(),
@@ -469,7 +501,10 @@ class FakeGit:
         await trio.lowlevel.checkpoint()
         work = self._work()
         if all:
-            self._index = work
+            rules = _ignore_rules(work)
+            self._index = {
+                p: d for p, d in work.items() if p in self._index or not _is_ignored(p, rules)
+            }
             return
         selected = _check_paths(paths) or ()
         staged = dict(self._index)

@@ -188,3 +188,25 @@ async def test_branches_and_a_detached_head(repo: GitBackend) -> None:
     assert status.clean  # the branch's file left the work tree
     assert [c.oid for c in await g.log(5, ref="feat/B-7")] == [tip, base]
     assert [c.oid for c in await g.log(5, ref="main..feat/B-7")] == [tip]
+
+
+async def test_ignore_files_hide_untracked_paths(repo: GitBackend) -> None:
+    g = await repo.open_git()
+    repo.write(".gitignore", "*.log\n")
+    repo.write("kept.txt", "k\n")
+    repo.write("debug.log", "noise\n")
+    repo.write("logs/run.log", "noise\n")
+    repo.write(".scribe/.gitignore", "*\n")
+    repo.write(".scribe/B-1.md", "# worklog\n")
+    status = await g.status()
+    assert status.untracked == (".gitignore", "kept.txt")
+    assert set((await g.status(ignored=True)).ignored) == {
+        "debug.log",
+        "logs/run.log",
+        ".scribe/.gitignore",
+        ".scribe/B-1.md",
+    }
+    await g.add(all=True)
+    await g.commit("only what is not ignored")
+    assert [e.path for e in await g.commit_files("HEAD")] == [".gitignore", "kept.txt"]
+    assert (await g.status()).clean
