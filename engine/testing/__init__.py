@@ -13,3 +13,5 @@ from ._fs import InMemoryFileSystem as InMemoryFileSystem
 from ._git import FakeGit as FakeGit
 from ._watcher import FakeWatcher as FakeWatcher
 from ._watcher import FakeWatchers as FakeWatchers
+from ._generation_store import InMemoryGenerationStore as InMemoryGenerationStore
+from ._generation_store import in_memory_generation_cache as in_memory_generation_cache

@@ -9,6 +9,7 @@ repository's state, age the rows), each in its backend's own way.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -215,3 +216,67 @@ class InotifyWatch:
 
     def create(self, path: str) -> None:
         (self.root / path).write_text("x")
+
+
+# ------------------------------------------------------------------------- generation store
+
+
+class GenerationsBackend(Protocol):
+    """Opens a generation store and ages what it holds."""
+
+    name: str
+
+    def open_store(self) -> contextlib.AbstractAsyncContextManager[engine.GenerationCacheStore]:
+        """The store for the block."""
+        ...
+
+    async def age(self, seconds: float) -> None:
+        """Make every stored entry ``seconds`` older (created and expiring that much earlier)."""
+        ...
+
+
+class ShiftedClock:
+    """Wall-clock time plus an offset a test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+class MemoryGenerations:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.clock = ShiftedClock()
+        self.store = engine.testing.InMemoryGenerationStore(clock=self.clock)
+
+    @contextlib.asynccontextmanager
+    async def open_store(self) -> AsyncIterator[engine.GenerationCacheStore]:
+        yield self.store
+
+    async def age(self, seconds: float) -> None:
+        self.clock.offset += seconds
+
+
+class PostgresGenerations:
+    name = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.db: adapters.Database | None = None
+
+    @contextlib.asynccontextmanager
+    async def open_store(self) -> AsyncIterator[engine.GenerationCacheStore]:
+        async with adapters.open_database(self.url, pool_size=2) as db:
+            self.db = db
+            yield adapters.PostgresGenerationStore(db)
+
+    async def age(self, seconds: float) -> None:
+        assert self.db is not None
+        await self.db.execute(
+            "UPDATE memory_generation_cache SET created_at = created_at - %(s)s * interval '1 s',"
+            " expires_at = expires_at - %(s)s * interval '1 s'",
+            {"s": seconds},
+        )

@@ -9,11 +9,14 @@ from contracts.backends import (
     DiskFiles,
     FedWatch,
     FilesBackend,
+    GenerationsBackend,
     GitBackend,
     InotifyWatch,
     MemoryFiles,
+    MemoryGenerations,
     MemoryGit,
     MemorySessions,
+    PostgresGenerations,
     PostgresSessions,
     RealGit,
     SessionsBackend,
@@ -45,3 +48,11 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> GitBackend:
 def watch(request: pytest.FixtureRequest, tmp_path: Path) -> WatchBackend:
     """A watcher of a directory and a way to change it."""
     return FedWatch() if request.param == "memory" else InotifyWatch(tmp_path)
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def generations(request: pytest.FixtureRequest) -> GenerationsBackend:
+    """A generation cache store (an empty one)."""
+    if request.param == "memory":
+        return MemoryGenerations()
+    return PostgresGenerations(request.getfixturevalue("fresh_pg_url"))
