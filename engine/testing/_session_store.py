@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
+from .._core._construction import NoPublicConstructor
 from .._core._errors import IllegalTransitionError, InvalidArgumentError
 from .._core._priority import Priority
-from .._core._session import _NoPublicConstructor, check_tags
+from .._core._session import check_tags
 from .._core._state import FINAL_STATES, TRANSITIONS, SessionKind, SessionState
 from .._ports._session_store import (
     LIVE_STATES,
@@ -34,7 +35,7 @@ def _order(record: SessionRecord) -> tuple[float, str]:
 
 
 @final
-class InMemorySessionStore(metaclass=_NoPublicConstructor):
+class InMemorySessionStore(metaclass=NoPublicConstructor):
     """An :class:`engine.SessionStore` over an :class:`InMemoryDatabase`. Get one from
     :func:`open_in_memory_session_store`.
 

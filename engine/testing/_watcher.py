@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
+from .._core._construction import NoPublicConstructor
 from .._core._errors import InvalidArgumentError
-from .._core._session import _NoPublicConstructor
 from .._ports._fs import ChangeBatch, StrPath, Watcher, WatcherFactory
 
 __all__ = ["FakeWatcher", "FakeWatchers"]
 
 
 @final
-class FakeWatcher(metaclass=_NoPublicConstructor):
+class FakeWatcher(metaclass=NoPublicConstructor):
     """A :class:`engine.Watcher` that returns the batches it is fed. Get one from a
     :class:`FakeWatchers` factory.
 
