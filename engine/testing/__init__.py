@@ -15,3 +15,4 @@ from ._watcher import FakeWatcher as FakeWatcher
 from ._watcher import FakeWatchers as FakeWatchers
 from ._generation_store import InMemoryGenerationStore as InMemoryGenerationStore
 from ._generation_store import in_memory_generation_cache as in_memory_generation_cache
+from ._memory_store import InMemoryMemoryStore as InMemoryMemoryStore

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from .._core._errors import InvalidArgumentError
-from .._memory._generation_cache import (
+# The public names, not their modules: the generation cache's records and protocol may move.
+from .. import (
     CachedGeneration,
     GenerationCache,
     GenerationCacheStore,
+    InvalidArgumentError,
     NewGeneration,
 )
 from ._trigram import similarity

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
+import psycopg.sql
 from git_repos import GIT_ENV, git, make_repo
 
 import adapters
@@ -280,3 +281,74 @@ class PostgresGenerations:
             " expires_at = expires_at - %(s)s * interval '1 s'",
             {"s": seconds},
         )
+
+
+# ----------------------------------------------------------------------------- memory store
+
+
+class MemoriesBackend(Protocol):
+    """Opens a conversation-memory store and ages what it holds."""
+
+    name: str
+
+    def open_store(
+        self, *, embedder: engine.Embedder | None = None
+    ) -> contextlib.AbstractAsyncContextManager[engine.MemoryStore]:
+        """The store for the block."""
+        ...
+
+    async def age(self, seconds: float) -> None:
+        """Move every expiry ``seconds`` earlier (as if that much time had passed)."""
+        ...
+
+
+class MemoryMemories:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.clock = ShiftedClock()
+
+    @contextlib.asynccontextmanager
+    async def open_store(
+        self, *, embedder: engine.Embedder | None = None
+    ) -> AsyncIterator[engine.MemoryStore]:
+        yield engine.testing.InMemoryMemoryStore(embedder=embedder, clock=self.clock)
+
+    async def age(self, seconds: float) -> None:
+        self.clock.offset += seconds
+
+
+_MEMORY_TABLES = (
+    "memory_messages",
+    "memory_context_facts",
+    "memory_decisions",
+    "memory_preferences",
+    "memory_retrieval_cache",
+)
+
+
+class PostgresMemories:
+    name = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.db: adapters.Database | None = None
+
+    @contextlib.asynccontextmanager
+    async def open_store(
+        self, *, embedder: engine.Embedder | None = None
+    ) -> AsyncIterator[engine.MemoryStore]:
+        async with adapters.open_database(self.url, pool_size=4) as db:
+            self.db = db
+            yield await adapters.create_memory_store(db, embedder=embedder)
+
+    async def age(self, seconds: float) -> None:
+        assert self.db is not None
+        for table in _MEMORY_TABLES:
+            await self.db.execute(
+                psycopg.sql.SQL(
+                    "UPDATE {} SET expires_at = expires_at - %s * interval '1 second'"
+                    " WHERE expires_at <> 'infinity'"
+                ).format(psycopg.sql.Identifier(table)),
+                (seconds,),
+            )

@@ -12,11 +12,14 @@ from contracts.backends import (
     GenerationsBackend,
     GitBackend,
     InotifyWatch,
+    MemoriesBackend,
     MemoryFiles,
     MemoryGenerations,
     MemoryGit,
+    MemoryMemories,
     MemorySessions,
     PostgresGenerations,
+    PostgresMemories,
     PostgresSessions,
     RealGit,
     SessionsBackend,
@@ -56,3 +59,11 @@ def generations(request: pytest.FixtureRequest) -> GenerationsBackend:
     if request.param == "memory":
         return MemoryGenerations()
     return PostgresGenerations(request.getfixturevalue("fresh_pg_url"))
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def memories(request: pytest.FixtureRequest) -> MemoriesBackend:
+    """A conversation-memory store (an empty one)."""
+    if request.param == "memory":
+        return MemoryMemories()
+    return PostgresMemories(request.getfixturevalue("fresh_pg_url"))
