@@ -1,17 +1,18 @@
-"""A git repository in memory: :class:`engine.Git` over a model of commits, an index and a work tree."""
+"""A git repository in memory: :class:`engine.Git` over a model of commits, an index and a work tree.
+
+One concept, the fake repository: the protocol's twelve calls and the calls a test sets a state
+with, over one model; what needs no state (tree comparison, ignore rules, refs, messages) is in
+:mod:`._git_model`.
+"""
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import hashlib
 import itertools
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Final, final
+from pathlib import Path
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -32,115 +33,26 @@ from .._ports._git import (
     UntrackedEntry,
 )
 from ._fs import InMemoryFileSystem
+from ._git_model import (
+    ABSENT_MODE,
+    FILE_MODE,
+    REF,
+    STEP,
+    ZERO_OID,
+    Commit,
+    Tree,
+    blob_oid,
+    change_letter,
+    check_paths,
+    compare,
+    ignore_rules,
+    in_paths,
+    is_ignored,
+    line_counts,
+    split_message,
+)
 
 __all__ = ["FakeGit"]
-
-_ZERO_OID: Final = "0" * 40
-_ABSENT_MODE: Final = "000000"
-_FILE_MODE: Final = "100644"
-
-Tree = dict[str, bytes]
-
-_REF: Final = re.compile(r"(?P<base>[^~^:]+)(?P<steps>(?:~\d*|\^)*)")
-_STEP: Final = re.compile(r"~(\d*)|\^")
-
-
-def blob_oid(data: bytes) -> str:
-    """The object id git gives a blob of ``data`` (so fake and real ids of one file agree)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class _Commit:
-    entry: LogEntry
-    tree: Tree
-
-
-def _check_paths(paths: Sequence[str] | None) -> tuple[str, ...] | None:
-    if paths is None:
-        return None
-    if isinstance(paths, str):
-        raise InvalidArgumentError("paths must be a sequence of paths, not one string")
-    for p in paths:
-        if not isinstance(p, str) or not p or "\0" in p:
-            raise InvalidArgumentError(f"invalid path {p!r}")
-        pure = PurePosixPath(p)
-        if pure.is_absolute() or ".." in pure.parts:
-            raise InvalidArgumentError(f"a path must be root-relative inside the tree: {p!r}")
-    return tuple(p.rstrip("/") for p in paths)
-
-
-def _selected(path: str, paths: tuple[str, ...] | None) -> bool:
-    return paths is None or any(path == p or path.startswith(p + "/") for p in paths)
-
-
-def _line_counts(old: bytes, new: bytes) -> tuple[int | None, int | None]:
-    if b"\0" in old or b"\0" in new:
-        return None, None
-    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    added = deleted = 0
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            deleted += i2 - i1
-            added += j2 - j1
-    return added, deleted
-
-
-def _compare(old: Tree, new: Tree, paths: tuple[str, ...] | None) -> list[tuple[str, str]]:
-    """(status letter, path) for every path that differs, sorted by path (no rename detection)."""
-    out = []
-    for path in sorted(old.keys() | new.keys()):
-        if not _selected(path, paths):
-            continue
-        letter = _letter(old, new, path)
-        if letter != ".":
-            out.append((letter, path))
-    return out
-
-
-def _letter(old: Tree, new: Tree, path: str) -> str:
-    """How ``path`` changed from ``old`` to ``new``: ``A``, ``D``, ``M`` or ``.`` (unchanged)."""
-    if path not in old:
-        return "A" if path in new else "."
-    if path not in new:
-        return "D"
-    return "M" if old[path] != new[path] else "."
-
-
-def _ignore_rules(work: Tree) -> list[tuple[str, str]]:
-    """(directory, pattern) of every ``.gitignore`` line in the work tree (no negation)."""
-    rules = []
-    for path, data in work.items():
-        if path == ".gitignore" or path.endswith("/.gitignore"):
-            base = path[: -len(".gitignore")]
-            for line in data.decode("utf-8", "replace").splitlines():
-                line = line.strip()
-                if line and not line.startswith(("#", "!")):
-                    rules.append((base, line))
-    return rules
-
-
-def _is_ignored(path: str, rules: list[tuple[str, str]]) -> bool:
-    for base, pattern in rules:
-        if not path.startswith(base):
-            continue
-        rel = path[len(base) :]
-        parts = rel.split("/")
-        dir_only = pattern.endswith("/")
-        pat = pattern.strip("/")
-        if "/" in pattern.rstrip("/"):
-            candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + (not dir_only))]
-        else:
-            candidates = parts[:-1] if dir_only else parts
-        if any(fnmatch.fnmatchcase(c, pat) for c in candidates):
-            return True
-    return False
-
-
-def _split_message(message: str) -> tuple[str, str]:
-    lines = [line.rstrip() for line in message.strip().splitlines()]
-    blank = lines.index("") if "" in lines else len(lines)
-    return " ".join(lines[:blank]), "\n".join(lines[blank:]).strip("\n")
 
 
 @final
@@ -177,7 +89,7 @@ class FakeGit:
         self._fs = worktree if worktree is not None else InMemoryFileSystem(root)
         self._author = author
         self._clock = clock
-        self._commits: dict[str, _Commit] = {}
+        self._commits: dict[str, Commit] = {}
         self._branches: dict[str, str] = {}
         self._branch: str | None = branch
         self._detached: str | None = None
@@ -223,11 +135,11 @@ class FakeGit:
     def _resolve(self, ref: str, command: Sequence[str]) -> str:
         """The commit ``ref`` names: ``HEAD``, a branch, an id or a unique id prefix (4+), with
         any number of ``~n`` / ``^`` suffixes."""
-        match = _REF.fullmatch(ref)
+        match = REF.fullmatch(ref)
         if match is None:
             raise self._fail(command, 128, f"fatal: bad revision '{ref}'")
         base = match["base"]
-        steps = sum(int(n or "1") for n in _STEP.findall(match["steps"]))
+        steps = sum(int(n or "1") for n in STEP.findall(match["steps"]))
         oid: str | None
         if base == "HEAD":
             oid = self._head_oid()
@@ -321,14 +233,14 @@ class FakeGit:
         Cancellation: checked before; nothing else happens.
         """
         await trio.lowlevel.checkpoint()
-        selected = _check_paths(paths)
+        selected = check_paths(paths)
         head, work = self._head_tree(), self._work()
         entries: list[StatusEntry] = []
         for path in sorted(head.keys() | self._index.keys()):
-            if not _selected(path, selected):
+            if not in_paths(path, selected):
                 continue
-            index = _letter(head, self._index, path)
-            worktree = _letter(self._index, work, path) if path in self._index else "."
+            index = change_letter(head, self._index, path)
+            worktree = change_letter(self._index, work, path) if path in self._index else "."
             if (index, worktree) == (".", "."):
                 continue
             entries.append(
@@ -336,18 +248,18 @@ class FakeGit:
                     path=path,
                     index=index,
                     worktree=worktree,
-                    mode_head=_FILE_MODE if path in head else _ABSENT_MODE,
-                    mode_index=_FILE_MODE if path in self._index else _ABSENT_MODE,
-                    mode_worktree=_FILE_MODE if path in work else _ABSENT_MODE,
-                    oid_head=blob_oid(head[path]) if path in head else _ZERO_OID,
-                    oid_index=blob_oid(self._index[path]) if path in self._index else _ZERO_OID,
+                    mode_head=FILE_MODE if path in head else ABSENT_MODE,
+                    mode_index=FILE_MODE if path in self._index else ABSENT_MODE,
+                    mode_worktree=FILE_MODE if path in work else ABSENT_MODE,
+                    oid_head=blob_oid(head[path]) if path in head else ZERO_OID,
+                    oid_index=blob_oid(self._index[path]) if path in self._index else ZERO_OID,
                 )
             )
-        rules = _ignore_rules(work)
-        untracked = [p for p in sorted(work.keys() - self._index.keys()) if _selected(p, selected)]
-        entries.extend(UntrackedEntry(p) for p in untracked if not _is_ignored(p, rules))
+        rules = ignore_rules(work)
+        untracked = [p for p in sorted(work.keys() - self._index.keys()) if in_paths(p, selected)]
+        entries.extend(UntrackedEntry(p) for p in untracked if not is_ignored(p, rules))
         if ignored:
-            entries.extend(IgnoredEntry(p) for p in untracked if _is_ignored(p, rules))
+            entries.extend(IgnoredEntry(p) for p in untracked if is_ignored(p, rules))
         up = self._upstream
         branch = BranchInfo(
             oid=self._head_oid(),
@@ -377,7 +289,7 @@ class FakeGit:
         await trio.lowlevel.checkpoint()
         if count < 0:
             raise ValueError("count must be >= 0")
-        selected = _check_paths(paths) if paths else None
+        selected = check_paths(paths) if paths else None
         command = ("log", ref)
         if ref == "HEAD" and self._head_oid() is None:
             return ()
@@ -396,7 +308,7 @@ class FakeGit:
             if selected is not None:
                 parents = commit.entry.parents
                 before = self._commits[parents[0]].tree if parents else {}
-                if not _compare(before, commit.tree, selected):
+                if not compare(before, commit.tree, selected):
                     continue
             out.append(commit.entry)
         return tuple(out[:count])
@@ -419,13 +331,13 @@ class FakeGit:
         Cancellation: checked before; nothing else happens.
         """
         await trio.lowlevel.checkpoint()
-        selected = _check_paths(paths)
+        selected = check_paths(paths)
         if selected == ():
             return DiffStat()
         old, new = self._diff_sides(ref, cached, ("diff", "--numstat", ref))
         files = []
-        for _, path in _compare(old, new, selected):
-            added, deleted = _line_counts(old.get(path, b""), new.get(path, b""))
+        for _, path in compare(old, new, selected):
+            added, deleted = line_counts(old.get(path, b""), new.get(path, b""))
             files.append(FileDiffStat(path, added, deleted))
         return DiffStat(tuple(files))
 
@@ -440,11 +352,11 @@ class FakeGit:
         Cancellation: checked before; nothing else happens.
         """
         await trio.lowlevel.checkpoint()
-        selected = _check_paths(paths)
+        selected = check_paths(paths)
         if selected == ():
             return ()
         old, new = self._diff_sides(ref, cached, ("diff", "--name-status", ref))
-        return tuple(NameStatusEntry(s, p) for s, p in _compare(old, new, selected))
+        return tuple(NameStatusEntry(s, p) for s, p in compare(old, new, selected))
 
     async def commit_files(self, oid: str) -> tuple[NameStatusEntry, ...]:
         """The files commit ``oid`` changed against its first parent (a root commit: all added).
@@ -461,7 +373,7 @@ class FakeGit:
         commit = self._commits[self._resolve(oid, ("diff-tree", oid))]
         parents = commit.entry.parents
         before = self._commits[parents[0]].tree if parents else {}
-        return tuple(NameStatusEntry(s, p) for s, p in _compare(before, commit.tree, None))
+        return tuple(NameStatusEntry(s, p) for s, p in compare(before, commit.tree, None))
 
     async def head(self) -> str | None:
         """The commit HEAD points at, or None before the first commit. Cancellation: checked."""
@@ -501,15 +413,15 @@ class FakeGit:
         await trio.lowlevel.checkpoint()
         work = self._work()
         if all:
-            rules = _ignore_rules(work)
+            rules = ignore_rules(work)
             self._index = {
-                p: d for p, d in work.items() if p in self._index or not _is_ignored(p, rules)
+                p: d for p, d in work.items() if p in self._index or not is_ignored(p, rules)
             }
             return
-        selected = _check_paths(paths) or ()
+        selected = check_paths(paths) or ()
         staged = dict(self._index)
         for p in selected:
-            matched = [q for q in work.keys() | staged.keys() if _selected(q, (p,))]
+            matched = [q for q in work.keys() | staged.keys() if in_paths(q, (p,))]
             if not matched:
                 raise self._fail(
                     ("add", "--", *paths), 128, f"fatal: pathspec '{p}' did not match any files"
@@ -533,7 +445,7 @@ class FakeGit:
         """
         await trio.lowlevel.checkpoint()
         command = ("commit", "-m", message)
-        subject, body = _split_message(message)
+        subject, body = split_message(message)
         if not subject:
             raise self._fail(command, 1, "Aborting commit due to empty commit message.")
         parent = self._head_oid()
@@ -554,7 +466,7 @@ class FakeGit:
             subject=subject,
             body=body,
         )
-        self._commits[oid] = _Commit(entry, tree)
+        self._commits[oid] = Commit(entry, tree)
         if self._branch is None:
             self._detached = oid
         else:

@@ -12,11 +12,25 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, TypeAlias, TypeVar
 
+from .. import Hit, fuse_ranks
 from ._trigram import trigrams
 
-__all__ = ["TRGM_THRESHOLD", "cosine", "fts_score", "lexemes", "word_similarity"]
+__all__ = [
+    "TRGM_THRESHOLD",
+    "Vector",
+    "cosine",
+    "fts_score",
+    "lexemes",
+    "ranked_hits",
+    "word_similarity",
+]
+
+_T = TypeVar("_T")
+
+#: A stored embedding: the model that made it and the vector.
+Vector: TypeAlias = tuple[str, tuple[float, ...]]
 
 #: ``pg_trgm.word_similarity_threshold``'s default: the ``<%`` operator's cut-off.
 TRGM_THRESHOLD: Final = 0.6
@@ -101,3 +115,40 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     if not na or not nb:
         return 0.0
     return sum(x * y for x, y in zip(a, b, strict=True)) / (na * nb)
+
+
+def ranked_hits(
+    query: str,
+    rows: Sequence[tuple[int, _T, Sequence[tuple[str, float]], Vector | None]],
+    limit: int,
+    *,
+    query_vector: Vector | None,
+    min_vector: float,
+) -> tuple[Hit[_T], ...]:
+    """Rank ``(id, item, weighted texts, vector)`` rows by full text, trigram word similarity and
+    (given ``query_vector``) cosine similarity, each ranking best first (ties: newest id first) and
+    cut at ``limit``, then fuse them with :func:`engine.fuse_ranks`."""
+    scored: dict[str, list[tuple[float, int]]] = {"fts": [], "trgm": []}
+    if query_vector is not None:
+        scored["vec"] = []
+    for row_id, _, texts, vector in rows:
+        fts = fts_score(query, texts)
+        if fts > 0:
+            scored["fts"].append((fts, row_id))
+        trgm = word_similarity(query, " ".join(t for t, _ in texts))
+        if trgm >= TRGM_THRESHOLD:
+            scored["trgm"].append((trgm, row_id))
+        if query_vector is not None and vector is not None and vector[0] == query_vector[0]:
+            sim = cosine(query_vector[1], vector[1])
+            if sim >= min_vector:
+                scored["vec"].append((sim, row_id))
+    items = {row_id: item for row_id, item, _, _ in rows}
+    ranks: dict[int, dict[str, int]] = {}
+    scores: dict[int, dict[str, float]] = {}
+    for name, found in scored.items():
+        found.sort(key=lambda pair: (-pair[0], -pair[1]))
+        for rank, (score, row_id) in enumerate(found[:limit], start=1):
+            ranks.setdefault(row_id, {})[name] = rank
+            scores.setdefault(row_id, {})[name] = score
+    fused = fuse_ranks(ranks, tiebreak=lambda row_id: -row_id, limit=limit)
+    return tuple(Hit(items[i], ranks[i], scores[i]) for i, _ in fused)
