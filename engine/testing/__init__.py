@@ -1,8 +1,46 @@
 """In-memory implementations of the engine's ports, for tests and for hosts that test their own code.
 
 Each one implements its protocol exactly and raises the engine's typed errors, and each is held to
-the same contract tests (``tests/contracts/``) as the real adapter, so engine logic can run without
-PostgreSQL, git or inotify. Everything here is pure trio and does no I/O.
+the same contract tests (``tests/contracts/``) as the real adapter, so engine logic runs without
+PostgreSQL, git or inotify. Everything here is pure trio and touches no disk.
+
+========================================  ====================================================
+port                                      in memory
+========================================  ====================================================
+:class:`engine.SessionStore`              :func:`open_in_memory_session_store`
+:class:`engine.WorklogStore`              :class:`InMemoryWorklogStore`
+(both share rows)                         :class:`InMemoryDatabase`
+:class:`engine.MemoryStore`               :class:`InMemoryMemoryStore`
+:class:`engine.GenerationCacheStore`      :class:`InMemoryGenerationStore`
+                                          (:func:`in_memory_generation_cache` for the cache)
+:class:`engine.Git`                       :class:`FakeGit`
+:class:`engine.FileSystem`                :class:`InMemoryFileSystem`
+:class:`engine.WatcherFactory` / Watcher  :class:`FakeWatchers` / :class:`FakeWatcher`
+========================================  ====================================================
+
+The summarizer (:class:`engine.HeuristicSummarizer`) and the memory sources
+(:class:`engine.MessagesSource`, :class:`engine.DecisionsSource`, :class:`engine.FactsSource`,
+:class:`engine.CallableSource`) are pure already and work on these stores as they are.
+
+A scribe on them::
+
+    repo = engine.testing.FakeGit("/memory/work")
+    db = engine.testing.InMemoryDatabase()
+    watchers = engine.testing.FakeWatchers()
+    async with engine.open_engine() as eng, engine.testing.open_in_memory_session_store(db) as reg:
+        async with engine.open_scribe(
+            eng,
+            registry=reg,
+            store=engine.testing.InMemoryWorklogStore(db),
+            open_repo=repo.open_at,
+            open_fs=lambda root: repo.worktree,
+            open_watcher=watchers,
+        ) as scribe:
+            record = await scribe.start(repo.root)
+            repo.write_file("app.py", "print('hi')\\n")
+            watchers.feed_nowait(engine.ChangeBatch((engine.Change("created", "app.py"),)))
+
+(``tests/contracts/test_engine_without_postgres.py`` runs this end to end.)
 """
 
 from ._database import InMemoryDatabase as InMemoryDatabase

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from .._ports._git import (
     IgnoredEntry,
     LogEntry,
     NameStatusEntry,
+    NotARepositoryError,
     OrdinaryEntry,
     Status,
     StatusEntry,
@@ -53,6 +55,11 @@ from ._git_model import (
 )
 
 __all__ = ["FakeGit"]
+
+
+def _normalised(path: StrPath) -> Path:
+    """``path`` with ``.`` and ``..`` folded away (lexically: nothing here is on disk)."""
+    return Path(os.path.normpath(os.fspath(path)))
 
 
 @final
@@ -173,6 +180,21 @@ class FakeGit:
             key=lambda o: (self._commits[o].entry.committer_time, order.index(o)),
             reverse=True,
         )
+
+    async def open_at(self, path: StrPath) -> FakeGit:
+        """This repository, if ``path`` is inside its work tree (what the scribe's ``open_repo``
+        does with a real one).
+
+        Raises:
+            NotARepositoryError: ``path`` is outside the work tree.
+
+        Cancellation: checked before; nothing else happens.
+        """
+        await trio.lowlevel.checkpoint()
+        where = _normalised(path)
+        if where != self.root and self.root not in where.parents:
+            raise NotARepositoryError(where)
+        return self
 
     # ------------------------------------------------------------------ setting a state
 

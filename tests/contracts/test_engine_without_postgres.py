@@ -4,8 +4,8 @@ the summary pipeline summarises them, with no database, no git process and no in
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
+import pytest
 import trio
 
 import engine
@@ -42,10 +42,6 @@ async def test_the_scribe_runs_on_in_memory_ports() -> None:
     store = engine.testing.InMemoryWorklogStore(db)
     watchers = engine.testing.FakeWatchers()
 
-    async def open_repo(path: Path) -> engine.Git:
-        assert path == repo.root
-        return repo
-
     config = engine.ScribeConfig(mirror=".scribe/{backlog}.md", mirror_delay=0.0)
     async with (
         engine.open_engine(engine.EngineConfig(shutdown_grace=2.0)) as eng,
@@ -58,13 +54,15 @@ async def test_the_scribe_runs_on_in_memory_ports() -> None:
             eng,
             registry=registry,
             store=store,
-            open_repo=open_repo,
+            open_repo=repo.open_at,
             open_fs=lambda root: repo.worktree,
             open_watcher=watchers,
             config=config,
             pipeline=pipeline,
         ) as scribe:
-            rec = await scribe.start(repo.root, tags=("api",))
+            with pytest.raises(engine.NotARepositoryError):
+                await scribe.start("/elsewhere")
+            rec = await scribe.start(repo.root / "src", tags=("api",))
             assert rec.backlog_id == "B-77" and rec.state is engine.SessionState.ACTIVE
             watcher = await watchers.wait_watching(repo.root)
             async with eng.open_subscription(["session.worklog"]) as sub:
