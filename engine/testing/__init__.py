@@ -16,6 +16,7 @@ port                                      in memory
 :class:`engine.Git`                       :class:`FakeGit`
 :class:`engine.FileSystem`                :class:`InMemoryFileSystem`
 :class:`engine.WatcherFactory` / Watcher  :class:`FakeWatchers` / :class:`FakeWatcher`
+:class:`engine.Embedder`                  :class:`FakeEmbedder` (vectors a test chooses)
 ========================================  ====================================================
 
 The summarizer (:class:`engine.HeuristicSummarizer`) and the memory sources
@@ -54,3 +55,4 @@ from ._watcher import FakeWatchers as FakeWatchers
 from ._generation_store import InMemoryGenerationStore as InMemoryGenerationStore
 from ._generation_store import in_memory_generation_cache as in_memory_generation_cache
 from ._memory_store import InMemoryMemoryStore as InMemoryMemoryStore
+from ._embedder import FakeEmbedder as FakeEmbedder

@@ -13,6 +13,7 @@ from contracts.backends import MemoriesBackend
 
 import adapters
 import engine
+import engine.testing
 from engine import DecisionStatus, NewDecision, NewMessage, VectorStatus
 
 
@@ -286,3 +287,37 @@ async def test_expired_rows_are_never_returned_even_before_the_sweep(
         assert [m.content for m in await store.get_messages("s")] == [
             "long-term memory of postgres"
         ]
+
+
+async def test_vectors_a_test_chooses_decide_the_vector_ranking(memories: MemoriesBackend) -> None:
+    embedder = engine.testing.FakeEmbedder(
+        {
+            "alpha note": [1.0, 0.0, 0.0, 0.0],
+            "beta note": [0.0, 1.0, 0.0, 0.0],
+            "close to alpha": [0.9, 0.1, 0.0, 0.0],
+        }
+    )
+    async with memories.open_store(embedder=embedder) as store:
+        assert store.vector_status is VectorStatus.USED
+        alpha, beta = await store.add_messages(
+            "s", [NewMessage("user", "alpha note"), NewMessage("user", "beta note")]
+        )
+        result = await store.search_messages("close to alpha", session_id="s")
+        assert result.vector is VectorStatus.USED
+        by_id = {h.item.id: h for h in result.hits}
+        assert by_id[alpha.id].ranks["vec"] == 1 and by_id[beta.id].ranks["vec"] == 2
+        assert by_id[alpha.id].scores["vec"] > by_id[beta.id].scores["vec"]
+        assert ("alpha note", "beta note") in embedder.calls
+
+
+async def test_an_embedder_returning_wrong_vectors_is_a_typed_error(
+    memories: MemoriesBackend,
+) -> None:
+    # a decision is embedded as its title and body: "x\n"
+    wrong = engine.testing.FakeEmbedder({"x": [1.0, 2.0], "x\n": [1.0]}, dimensions=4)
+    async with memories.open_store(embedder=wrong) as store:
+        with pytest.raises(engine.EmbeddingError):
+            await store.add_messages("s", [NewMessage("user", "x")])
+        with pytest.raises(engine.EmbeddingError):
+            await store.add_decision(NewDecision("x"))
+        assert await store.get_messages("s") == []
