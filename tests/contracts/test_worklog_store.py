@@ -120,3 +120,18 @@ async def test_summaries_are_versioned(sessions: SessionsBackend) -> None:
         assert await log.summaries("s") == [one, two]
         with pytest.raises(engine.StoreNotFoundError):
             await log.save_summary(engine.Summary("unregistered", 1))
+
+
+@pytest.mark.parametrize("after", [0, 1, 5])
+async def test_a_cancelled_append_is_all_or_nothing(sessions: SessionsBackend, after: int) -> None:
+    async with sessions.open_stores() as (reg, log):
+        await reg.register(engine.SessionRecord(id="s", name="s", state="active"))
+        batch = [_note("s", seq, f"entry {seq}") for seq in (1, 2, 3)]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(log.append, batch)
+            for _ in range(after):  # let the write get under way before the cancel lands
+                await trio.lowlevel.checkpoint()
+            nursery.cancel_scope.cancel()
+        stored = await log.entries("s")
+        assert stored in ([], batch)
+        assert await log.last_seq("s") == len(stored)
