@@ -15,8 +15,10 @@ from .. import (
     CachedGeneration,
     GenerationCache,
     GenerationCacheStore,
-    InvalidArgumentError,
     NewGeneration,
+    check_invalidate_filters,
+    check_limit,
+    check_text,
 )
 from ._trigram import similarity
 
@@ -92,6 +94,8 @@ class InMemoryGenerationStore:
         """Live entries of that model and settings at least ``threshold`` similar, most similar
         first (ties by key). Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
+        check_text("prompt", prompt)
+        check_limit(limit)
         now = self._clock()
         scored = [
             (similarity(row.generation.prompt, prompt), key, row)
@@ -133,8 +137,7 @@ class InMemoryGenerationStore:
         Cancellation: nothing is deleted.
         """
         await trio.lowlevel.checkpoint()
-        if key is None and model is None and older_than is None:
-            raise InvalidArgumentError("give at least one of key, model, older_than")
+        key, model, older_than = check_invalidate_filters(key, model, older_than)
         now = self._clock()
         doomed = [
             k

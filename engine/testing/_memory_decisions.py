@@ -5,8 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import final
 
-from .. import Decision, DecisionStateError, DecisionStatus, MemoryNotFoundError, NewDecision
-from ._memory_rules import MemoryClock, check_ttl
+from .. import (
+    Decision,
+    DecisionStateError,
+    DecisionStatus,
+    MemoryNotFoundError,
+    NewDecision,
+    check_ttl,
+)
+from ._memory_rules import MemoryClock
 from ._text_ranking import Vector
 
 __all__ = ["DecisionTable"]

@@ -1,5 +1,7 @@
-"""Time and argument rules of the in-memory memory store: the clock rows expire by, and the checks
-its calls make (the same values the PostgreSQL store refuses, with the same error)."""
+"""The clock the in-memory memory store's rows expire by, and what a JSON column gives back.
+
+Arguments are checked with the engine's shared store rules (:mod:`engine._ports._validation`), as
+the PostgreSQL store checks them."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, final
 
-from .. import InvalidArgumentError, canonical_json
+from .. import canonical_json, check_json
 
-__all__ = ["MemoryClock", "check_limit", "check_text", "check_ttl", "stored_json"]
+__all__ = ["MemoryClock", "stored_json"]
 
 
 @final
@@ -34,32 +36,7 @@ class MemoryClock:
         return expires_at is None or expires_at > self.now()
 
 
-def check_text(what: str, value: object) -> str:
-    """A non-empty string, else :class:`InvalidArgumentError`."""
-    if not isinstance(value, str) or not value:
-        raise InvalidArgumentError(f"{what} must be a non-empty string, got {value!r}")
-    return value
-
-
-def check_limit(limit: object) -> int:
-    """A positive int (not a bool), else :class:`InvalidArgumentError`."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidArgumentError(f"limit must be a positive int, got {limit!r}")
-    return limit
-
-
-def check_ttl(ttl: object) -> float | None:
-    """Positive seconds (not a bool) or None, else :class:`InvalidArgumentError`."""
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
-        raise InvalidArgumentError(f"ttl must be positive seconds or None, got {ttl!r}")
-    return float(ttl)
-
-
 def stored_json(what: str, value: Any) -> Any:
-    """``value`` as it reads back from a JSON column (a copy), else :class:`InvalidArgumentError`."""
-    try:
-        return json.loads(canonical_json(value))
-    except InvalidArgumentError as exc:
-        raise InvalidArgumentError(f"{what} must be JSON-serialisable: {exc}") from None
+    """``value`` as it reads back from a JSON column (a copy); :func:`engine.check_json` refuses
+    what no JSON column can hold."""
+    return json.loads(canonical_json(check_json(what, value)))

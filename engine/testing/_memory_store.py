@@ -38,15 +38,26 @@ from .. import (
     SweepReport,
     VectorStatus,
     canonical_json,
+    check_confidence,
+    check_limit,
+    check_optional_limit,
+    check_text,
+    check_ttl,
     content_hash,
 )
 from ._memory_decisions import DecisionTable
-from ._memory_rules import MemoryClock, check_limit, check_text, check_ttl, stored_json
+from ._memory_rules import MemoryClock, stored_json
 from ._text_ranking import Vector, ranked_hits
 
 __all__ = ["InMemoryMemoryStore"]
 
 _T = TypeVar("_T")
+
+
+def _check_fact_key(session_id: str, fact_type: str, key: str) -> None:
+    check_text("session_id", session_id)
+    check_text("fact_type", fact_type)
+    check_text("key", key)
 
 
 @final
@@ -206,8 +217,7 @@ class InMemoryMemoryStore:
         """Live messages in order; ``limit`` keeps the newest. Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
         check_text("session_id", session_id)
-        if limit is not None:
-            check_limit(limit)
+        limit = check_optional_limit(limit)
         found = sorted(
             (m for m, _ in self._live_messages(session_id) if m.seq > after_seq),
             key=lambda m: m.seq,
@@ -240,9 +250,7 @@ class InMemoryMemoryStore:
         """Insert or replace the fact (a live one keeps its ``created_at``).
         Cancellation: nothing is written."""
         await trio.lowlevel.checkpoint()
-        check_text("session_id", session_id)
-        check_text("fact_type", fact_type)
-        check_text("key", key)
+        _check_fact_key(session_id, fact_type, key)
         expiry = self._time.expiry(check_ttl(ttl))
         stored = stored_json("value", value)
         self._session(session_id)
@@ -256,6 +264,7 @@ class InMemoryMemoryStore:
     async def get_fact(self, session_id: str, fact_type: str, key: str) -> ContextFact | None:
         """The live fact, or None. Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
+        _check_fact_key(session_id, fact_type, key)
         fact = self._facts.get((session_id, fact_type, key))
         return fact if fact is not None and self._time.live(fact.expires_at) else None
 
@@ -264,6 +273,9 @@ class InMemoryMemoryStore:
     ) -> list[ContextFact]:
         """Live facts, pinned first, then by type and key. Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
+        check_text("session_id", session_id)
+        if fact_type is not None:
+            check_text("fact_type", fact_type)
         found = [
             f
             for (sid, ftype, _), f in self._facts.items()
@@ -277,6 +289,7 @@ class InMemoryMemoryStore:
     async def delete_fact(self, session_id: str, fact_type: str, key: str) -> bool:
         """Delete a fact; True when a live one existed. Cancellation: nothing is deleted."""
         await trio.lowlevel.checkpoint()
+        _check_fact_key(session_id, fact_type, key)
         fact = self._facts.pop((session_id, fact_type, key), None)
         return fact is not None and self._time.live(fact.expires_at)
 
@@ -358,8 +371,7 @@ class InMemoryMemoryStore:
         check_text("key", key)
         check_text("source", source)
         expiry = self._time.expiry(check_ttl(ttl))
-        if isinstance(confidence, bool) or not 0.0 <= confidence <= 1.0:
-            raise InvalidArgumentError(f"confidence must be within [0, 1], got {confidence!r}")
+        confidence = check_confidence(confidence)
         stored = stored_json("value", value)
         old = self._preferences.get((user_id, key))
         keep = old is not None and self._time.live(old.expires_at)
@@ -385,6 +397,8 @@ class InMemoryMemoryStore:
         """The live preference (counting a use unless ``record_use`` is false), or None.
         Cancellation: nothing is counted."""
         await trio.lowlevel.checkpoint()
+        check_text("user_id", user_id)
+        check_text("key", key)
         pref = self._preferences.get((user_id, key))
         if pref is None or not self._time.live(pref.expires_at):
             return None
@@ -400,6 +414,7 @@ class InMemoryMemoryStore:
     ) -> list[Preference]:
         """Live preferences, most confident first (then most used). Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
+        check_text("user_id", user_id)
         found = [
             p
             for (uid, _), p in self._preferences.items()
@@ -412,6 +427,7 @@ class InMemoryMemoryStore:
     async def cache_get(self, key: str) -> Any | None:
         """A live retrieval-cache value, or None. Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
+        check_text("key", key)
         entry = self._cache.get(key)
         if entry is None or entry[1] <= self._time.seconds():
             return None
@@ -421,9 +437,7 @@ class InMemoryMemoryStore:
         """Store a value for ``ttl`` seconds, replacing any. Cancellation: nothing is written."""
         await trio.lowlevel.checkpoint()
         check_text("key", key)
-        if ttl is None:
-            raise InvalidArgumentError("retrieval-cache entries need a ttl")
-        seconds = check_ttl(ttl)
+        seconds = check_ttl(ttl, required=True)
         assert seconds is not None
         self._cache[key] = (stored_json("value", value), self._time.seconds() + seconds)
 

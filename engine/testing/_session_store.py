@@ -23,6 +23,7 @@ from .._ports._session_store import (
     StoreError,
     StoreNotFoundError,
 )
+from .._ports._validation import check_optional_limit
 from ._database import InMemoryDatabase
 
 __all__ = ["InMemorySessionStore", "open_in_memory_session_store"]
@@ -183,8 +184,7 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
         await trio.lowlevel.checkpoint()
         if isinstance(tags, str):
             raise InvalidArgumentError("tags must be a collection of strings, not one string")
-        if limit is not None and limit < 0:
-            raise InvalidArgumentError(f"limit must be >= 0, not {limit!r}")
+        limit = check_optional_limit(limit)
         wanted_states = None if states is None else {SessionState(s) for s in states}
         wanted_tags = set(tags)
         wanted_kind = None if kind is None else SessionKind(kind)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from .._core._errors import InvalidArgumentError
 from .._ports._session_store import StoreNotFoundError
+from .._ports._validation import check_optional_limit
 from .._ports._worklog_store import SummaryConflictError, WorklogConflictError, WorklogStore
 from .._scribe._summary import Summary
 from .._scribe._worklog import WorklogEntry
@@ -31,11 +31,6 @@ def _stored_summary(s: Summary) -> Summary:
     return Summary.from_payload(
         s.session_id, s.version, s.created_at, json.loads(json.dumps(s.payload()))
     )
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise InvalidArgumentError(f"limit must be an int >= 0 or None, not {limit!r}")
 
 
 @final
@@ -92,12 +87,12 @@ class InMemoryWorklogStore:
     ) -> list[WorklogEntry]:
         """See :meth:`engine.WorklogStore.entries`. Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
-        _check_limit(limit)
+        limit = check_optional_limit(limit)
         stored = self._db._worklog.get(session_id, {})
         found = [stored[seq] for seq in sorted(stored) if seq > after_seq]
         if limit is None:
             return found
-        return found[len(found) - limit :] if newest and limit else found[:limit]
+        return found[-limit:] if newest else found[:limit]
 
     async def last_seq(self, session_id: str) -> int:
         """See :meth:`engine.WorklogStore.last_seq`. Cancellation: nothing happens."""

@@ -132,6 +132,12 @@ async def test_invalidation_by_key_model_and_age(generations: GenerationsBackend
         assert await store.get_exact(d.key) is not None
         with pytest.raises(engine.InvalidArgumentError):
             await store.invalidate()
+        with pytest.raises(engine.InvalidArgumentError):
+            await store.invalidate(older_than=-1)
+        with pytest.raises(engine.InvalidArgumentError):
+            await store.find_similar(
+                "p", model=MODEL, settings_hash=d.settings_hash, threshold=0.5, limit=0
+            )
 
 
 async def test_the_generation_cache_on_the_store(generations: GenerationsBackend) -> None:

@@ -62,6 +62,14 @@ async def test_bad_input_is_a_typed_error(memories: MemoriesBackend) -> None:
             await store.set_preference("u", "x", 1, confidence=1.5, source="s")
         with pytest.raises(engine.InvalidArgumentError):
             await store.cache_put("k", 1, ttl=-1)
+        with pytest.raises(engine.InvalidArgumentError):
+            await store.cache_put("k", 1, ttl=True)  # type: ignore[arg-type]
+        with pytest.raises(engine.InvalidArgumentError):
+            await store.get_messages("s", limit=0)
+        with pytest.raises(engine.InvalidArgumentError):
+            await store.get_fact("", "t", "k")
+        with pytest.raises(engine.InvalidArgumentError):
+            await store.list_preferences("")
         assert await store.get_messages("s") == []  # nothing half-written
 
 

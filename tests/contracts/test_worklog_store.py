@@ -42,8 +42,9 @@ async def test_appends_are_read_back_in_seq_order(sessions: SessionsBackend) -> 
         assert [e.seq for e in await log.entries("s", limit=3, newest=True)] == [2, 3, 4]
         assert [e.seq for e in await log.entries("s", after_seq=3, limit=3, newest=True)] == [4]
         assert await log.entries("other") == []
-        with pytest.raises(engine.InvalidArgumentError):
-            await log.entries("s", limit=-1)
+        for bad in (0, -1, True):  # a limit is an int >= 1 (the shared store rules)
+            with pytest.raises(engine.InvalidArgumentError):
+                await log.entries("s", limit=bad)
 
 
 async def test_a_stored_seq_is_a_conflict_and_nothing_of_the_batch_is_kept(
