@@ -102,6 +102,7 @@ class FakeGit:
         self._detached: str | None = None
         self._index: Tree = {}
         self._upstream: tuple[str, int, int] | None = None
+        self._status_override: Status | None = None
         self._serial = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -209,6 +210,12 @@ class FakeGit:
             raise InvalidArgumentError(f"no file {path!r} in the work tree")
         del self._fs._files[rel]
 
+    def set_status(self, status: Status | None) -> None:
+        """Make :meth:`status` answer ``status`` (filtered by its ``paths``) instead of what the
+        model computes, for states the model cannot reach (merge conflicts, say); None: back to
+        the model."""
+        self._status_override = status
+
     def set_upstream(self, upstream: str | None, *, ahead: int = 0, behind: int = 0) -> None:
         """Set (or with None, remove) the upstream and the ahead/behind counts status reports."""
         self._upstream = None if upstream is None else (upstream, ahead, behind)
@@ -256,6 +263,10 @@ class FakeGit:
         """
         await trio.lowlevel.checkpoint()
         selected = check_paths(paths)
+        if self._status_override is not None:
+            fixed = self._status_override
+            kept = tuple(e for e in fixed.entries if in_paths(e.path, selected))
+            return Status(fixed.branch, kept)
         head, work = self._head_tree(), self._work()
         entries: list[StatusEntry] = []
         for path in sorted(head.keys() | self._index.keys()):

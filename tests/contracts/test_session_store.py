@@ -246,3 +246,23 @@ async def test_a_closed_owner_leaves_its_live_sessions_to_be_marked_once(
         assert await third.find_orphans() == []  # "mine" belongs to a live owner
         assert (await second.get("done")).state is S.COMPLETED
         assert (await second.get("mine")).state is S.ACTIVE
+
+
+@pytest.mark.parametrize("after", [0, 1, 5])
+async def test_a_cancelled_write_is_made_whole_or_not_at_all(
+    sessions: SessionsBackend, after: int
+) -> None:
+    async with sessions.open_stores() as (reg, _):
+        rec = await reg.register(_record("s", state=S.ACTIVE))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reg.register, _record("new", tags=("a", "b")))
+            nursery.start_soon(reg.update, dataclasses.replace(rec, description="changed"))
+            for _ in range(after):  # let the writes get under way before the cancel lands
+                await trio.lowlevel.checkpoint()
+            nursery.cancel_scope.cancel()
+        current = await reg.get("s")
+        assert (current.version, current.description) in ((1, ""), (2, "changed"))
+        stored = await reg.query(tags=["a"])
+        assert stored == [] or [(r.id, r.tags, r.version) for r in stored] == [
+            ("new", ("a", "b"), 1)
+        ]
