@@ -85,7 +85,7 @@ async def test_session_store_owners_are_unique_while_live() -> None:
     async with engine.testing.open_in_memory_session_store(db, owner_id="a") as again:
         assert again.owner_id == "a"  # the first is gone: the id is free
     with pytest.raises(TypeError):
-        engine.testing.InMemorySessionStore(db, "x")  # type: ignore[call-arg]
+        engine.testing.InMemorySessionStore(db, "x")
 
 
 async def test_file_system_roots_and_initial_files() -> None:

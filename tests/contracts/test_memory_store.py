@@ -63,7 +63,7 @@ async def test_bad_input_is_a_typed_error(memories: MemoriesBackend) -> None:
         with pytest.raises(engine.InvalidArgumentError):
             await store.cache_put("k", 1, ttl=-1)
         with pytest.raises(engine.InvalidArgumentError):
-            await store.cache_put("k", 1, ttl=True)  # type: ignore[arg-type]
+            await store.cache_put("k", 1, ttl=True)
         with pytest.raises(engine.InvalidArgumentError):
             await store.get_messages("s", limit=0)
         with pytest.raises(engine.InvalidArgumentError):

@@ -191,7 +191,9 @@ async def test_purge_deletes_old_finished_sessions_with_their_worklog(
             await reg.register(_record(sid, state=state, last_activity=old))
         await reg.register(_record("new-done", state=S.COMPLETED))
         await reg.register(_record("child", parent_id="old-done"))
-        entry = engine.WorklogEntry("old-done", 1, "note", old, {"text": "kept until purged"})
+        entry = engine.WorklogEntry(
+            "old-done", 1, engine.EntryKind.NOTE, old, {"text": "kept until purged"}
+        )
         await worklog.append([entry])
         await worklog.save_summary(engine.Summary("old-done", 1, created_at=old))
         # the append moved last_activity forward only up to the entry's own time

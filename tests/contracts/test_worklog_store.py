@@ -13,13 +13,15 @@ from engine._ports._worklog_store import SummaryConflictError, WorklogConflictEr
 
 
 def _note(sid: str, seq: int, text: str, at: float | None = None) -> engine.WorklogEntry:
-    return engine.WorklogEntry(sid, seq, "note", time.time() if at is None else at, {"text": text})
+    return engine.WorklogEntry(
+        sid, seq, engine.EntryKind.NOTE, time.time() if at is None else at, {"text": text}
+    )
 
 
 async def test_appends_are_read_back_in_seq_order(sessions: SessionsBackend) -> None:
     async with sessions.open_stores() as (reg, log):
         assert isinstance(log, engine.WorklogStore)
-        await reg.register(engine.SessionRecord(id="s", name="s", state="active"))
+        await reg.register(engine.SessionRecord(id="s", name="s", state=engine.SessionState.ACTIVE))
         assert await log.last_seq("s") == 0 and await log.entries("s") == []
         await log.append([])  # nothing to store is no error
         first = [_note("s", 1, "one"), _note("s", 2, "two")]
@@ -27,7 +29,7 @@ async def test_appends_are_read_back_in_seq_order(sessions: SessionsBackend) -> 
         files = engine.WorklogEntry(
             "s",
             3,
-            "files",
+            engine.EntryKind.FILES,
             time.time(),
             {"created": ["a.py"], "modified": [], "deleted": [], "moved": []},
         )
@@ -51,7 +53,7 @@ async def test_a_stored_seq_is_a_conflict_and_nothing_of_the_batch_is_kept(
     sessions: SessionsBackend,
 ) -> None:
     async with sessions.open_stores() as (reg, log):
-        await reg.register(engine.SessionRecord(id="s", name="s", state="active"))
+        await reg.register(engine.SessionRecord(id="s", name="s", state=engine.SessionState.ACTIVE))
         await log.append([_note("s", 1, "one")])
         with pytest.raises(WorklogConflictError):
             await log.append([_note("s", 2, "two"), _note("s", 1, "again")])
@@ -64,7 +66,7 @@ async def test_a_stored_seq_is_a_conflict_and_nothing_of_the_batch_is_kept(
 
 async def test_concurrent_writers_of_one_seq_one_wins(sessions: SessionsBackend) -> None:
     async with sessions.open_stores() as (reg, log):
-        await reg.register(engine.SessionRecord(id="s", name="s", state="active"))
+        await reg.register(engine.SessionRecord(id="s", name="s", state=engine.SessionState.ACTIVE))
         outcomes: list[str] = []
 
         async def write(k: int) -> None:
@@ -87,7 +89,9 @@ async def test_an_append_moves_the_sessions_last_activity_forward(
     async with sessions.open_stores() as (reg, log):
         start = time.time() - 600
         rec = await reg.register(
-            engine.SessionRecord(id="s", name="s", state="active", last_activity=start)
+            engine.SessionRecord(
+                id="s", name="s", state=engine.SessionState.ACTIVE, last_activity=start
+            )
         )
         await log.append([_note("s", 1, "older", at=start - 60)])
         assert (await reg.get("s")).last_activity == pytest.approx(start, abs=1e-5)
@@ -100,7 +104,7 @@ async def test_an_append_moves_the_sessions_last_activity_forward(
 
 async def test_summaries_are_versioned(sessions: SessionsBackend) -> None:
     async with sessions.open_stores() as (reg, log):
-        await reg.register(engine.SessionRecord(id="s", name="s", state="active"))
+        await reg.register(engine.SessionRecord(id="s", name="s", state=engine.SessionState.ACTIVE))
         assert await log.latest_summary("s") is None and await log.summaries("s") == []
         one = engine.Summary(
             "s",
@@ -126,7 +130,7 @@ async def test_summaries_are_versioned(sessions: SessionsBackend) -> None:
 @pytest.mark.parametrize("after", [0, 1, 5])
 async def test_a_cancelled_append_is_all_or_nothing(sessions: SessionsBackend, after: int) -> None:
     async with sessions.open_stores() as (reg, log):
-        await reg.register(engine.SessionRecord(id="s", name="s", state="active"))
+        await reg.register(engine.SessionRecord(id="s", name="s", state=engine.SessionState.ACTIVE))
         batch = [_note("s", seq, f"entry {seq}") for seq in (1, 2, 3)]
         async with trio.open_nursery() as nursery:
             nursery.start_soon(log.append, batch)
