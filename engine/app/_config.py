@@ -1,0 +1,281 @@
+"""The application's configuration, resolved once: flags > environment > TOML file > defaults.
+
+This is the only module that reads the environment. Every setting has one name; its TOML key is that
+name and its environment variable ``SCRIBE_`` plus the name in capitals (``feed_port``:
+``SCRIBE_FEED_PORT``). The file is ``$SCRIBE_CONFIG`` (or ``--config PATH``), else
+``$XDG_CONFIG_HOME/scribe/config.toml`` (default ``~/.config/scribe/config.toml``); a missing default
+file is no error, a missing named one is. The home is ``$SCRIBE_HOME``, else
+``$XDG_DATA_HOME/scribe`` (default ``~/.local/share/scribe``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
+
+from .._core._errors import InvalidArgumentError
+
+__all__ = ["AppConfig", "ConfigError", "config_path", "default_home", "load_config"]
+
+
+class ConfigError(InvalidArgumentError):
+    """A setting is unknown or has the wrong type or value.
+
+    Attributes:
+        key: the setting.
+        source: where it came from: the TOML file's path, the environment variable, or ``"flag"``.
+    """
+
+    def __init__(self, key: str, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.key = key
+        self.source = source
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """How the daemon and the commands run; get one from :func:`load_config` (or build it in tests).
+
+    Attributes:
+        home: the home (control socket, lock, feed secret, embedded database).
+        database_url: a PostgreSQL URL (None: the embedded server under ``home``).
+        pool_size: database connections.
+        host: the interface the feed and the dashboard listen on.
+        feed: serve the live feed.
+        feed_port: the feed's TCP port (0: any free one).
+        dashboard: serve the dashboard (needs the feed).
+        dashboard_port: the dashboard's TCP port (0: any free one).
+        idle_timeout: the default idle timeout of sessions in seconds (None: never; 0 in the file,
+            the environment or a flag means never).
+        end_on_branch_switch: a branch switch ends a session.
+        end_on_push: a completed push ends a session.
+        mirror: the worklog mirror path template inside each work tree (None: no mirror).
+        summary_interval: the least seconds between two summaries of one session.
+        shutdown_grace: seconds sessions get to finish when the engine shuts down.
+        health_interval: seconds between two health samples.
+        session: the memory commands' default session id.
+        config_file: the TOML file that was read (None: none).
+    """
+
+    home: Path
+    database_url: str | None = None
+    pool_size: int = 4
+    host: str = "127.0.0.1"
+    feed: bool = True
+    feed_port: int = 8766
+    dashboard: bool = True
+    dashboard_port: int = 8765
+    idle_timeout: float | None = 30 * 60.0
+    end_on_branch_switch: bool = True
+    end_on_push: bool = True
+    mirror: str | None = None
+    summary_interval: float = 2.0
+    shutdown_grace: float = 5.0
+    health_interval: float = 2.0
+    session: str = "default"
+    config_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name in _SETTINGS:
+                _SETTINGS[f.name].check(f.name, "config", getattr(self, f.name))
+
+
+# -- the settings table ------------------------------------------------------------------------------
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    kind: str  # "str", "int", "number", "bool", "path"
+    valid: Callable[[Any], bool] = lambda v: True
+    rule: str = ""
+    nullable: bool = False
+    zero_is_none: bool = False
+
+    def want(self) -> str:
+        base = {
+            "str": "a string",
+            "int": "an integer",
+            "number": "a number",
+            "bool": "a boolean",
+            "path": "a path",
+        }[self.kind]
+        return f"{base} {self.rule}".strip()
+
+    def check(self, key: str, source: str, value: Any) -> None:
+        if value is None:
+            if self.nullable:
+                return
+            raise ConfigError(key, source, f"{key!r} must be {self.want()}, not None")
+        ok = {
+            "str": isinstance(value, str),
+            "path": isinstance(value, Path),
+            "int": _is_int(value),
+            "number": _is_number(value),
+            "bool": isinstance(value, bool),
+        }[self.kind]
+        if not ok or not self.valid(value):
+            raise ConfigError(key, source, f"{key!r} must be {self.want()}, not {value!r}")
+
+    def coerce(self, key: str, source: str, value: Any) -> Any:
+        """A value from a flag or the TOML file, checked, in the field's type."""
+        if self.kind == "path" and isinstance(value, str):
+            value = Path(value).expanduser()
+        if self.kind == "number" and _is_int(value):
+            value = float(value)
+        if self.zero_is_none and value == 0 and not isinstance(value, bool):
+            return None
+        self.check(key, source, value)
+        return value
+
+    def parse(self, key: str, source: str, text: str) -> Any:
+        """A value from an environment variable."""
+        if self.kind == "bool":
+            low = text.strip().lower()
+            if low not in _BOOLS:
+                raise ConfigError(key, source, f"must be true or false, not {text!r}")
+            return self.coerce(key, source, _BOOLS[low])
+        if self.kind in ("int", "number"):
+            try:
+                value: Any = int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                raise ConfigError(key, source, f"must be {self.want()}, not {text!r}") from None
+            return self.coerce(key, source, value)
+        if self.nullable and text == "":
+            return None
+        return self.coerce(key, source, text)
+
+
+_BOOLS: Final = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+_PORT = _Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
+_SECONDS = _Setting("number", lambda v: v >= 0, ">= 0")
+
+#: Every setting a file, the environment or a flag may give.
+_SETTINGS: Final[Mapping[str, _Setting]] = {
+    "home": _Setting("path"),
+    "database_url": _Setting("str", lambda v: v != "", "(not empty)", nullable=True),
+    "pool_size": _Setting("int", lambda v: v >= 1, ">= 1"),
+    "host": _Setting("str", lambda v: v != "", "(not empty)"),
+    "feed": _Setting("bool"),
+    "feed_port": _PORT,
+    "dashboard": _Setting("bool"),
+    "dashboard_port": _PORT,
+    "idle_timeout": _Setting("number", lambda v: v > 0, "> 0", nullable=True, zero_is_none=True),
+    "end_on_branch_switch": _Setting("bool"),
+    "end_on_push": _Setting("bool"),
+    "mirror": _Setting("str", lambda v: v != "", "(not empty)", nullable=True),
+    "summary_interval": _SECONDS,
+    "shutdown_grace": _SECONDS,
+    "health_interval": _Setting("number", lambda v: v > 0, "> 0"),
+    "session": _Setting("str", lambda v: 0 < len(v) <= 200, "of 1 to 200 characters"),
+}
+
+
+def env_name(key: str) -> str:
+    """The environment variable of a setting."""
+    return "SCRIBE_" + key.upper()
+
+
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$SCRIBE_HOME``, else ``$XDG_DATA_HOME/scribe``, else ``~/.local/share/scribe``."""
+    env = os.environ if environ is None else environ
+    if env.get("SCRIBE_HOME"):
+        return Path(env["SCRIBE_HOME"]).expanduser()
+    data = env.get("XDG_DATA_HOME")
+    base = Path(data).expanduser() if data else Path.home() / ".local" / "share"
+    return base / "scribe"
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$SCRIBE_CONFIG``, else ``$XDG_CONFIG_HOME/scribe/config.toml`` (default ``~/.config``)."""
+    env = os.environ if environ is None else environ
+    if env.get("SCRIBE_CONFIG"):
+        return Path(env["SCRIBE_CONFIG"]).expanduser()
+    base = env.get("XDG_CONFIG_HOME")
+    root = Path(base).expanduser() if base else Path.home() / ".config"
+    return root / "scribe" / "config.toml"
+
+
+def _read_file(path: Path, required: bool) -> dict[str, Any] | None:
+    source = str(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError("config", source, "the configuration file does not exist") from None
+        return None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", source, f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError("config", source, f"cannot be read: {exc}") from None
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        setting = _SETTINGS.get(key)
+        if setting is None:
+            raise ConfigError(
+                key, source, f"unknown key {key!r}; known keys: {', '.join(sorted(_SETTINGS))}"
+            )
+        out[key] = setting.coerce(key, source, value)
+    return out
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AppConfig:
+    """Resolve the configuration: ``flags`` > ``environ`` > the TOML file > defaults.
+
+    Args:
+        flags: settings given on the command line (a None value means "not given").
+        config_file: the TOML file (``--config``; None: ``$SCRIBE_CONFIG`` or the XDG default).
+        environ: the environment (None: ``os.environ``).
+
+    Raises:
+        ConfigError: an unknown key in the file, a value of the wrong type or out of range (the
+            message names the key and where it came from), or a named file that does not exist.
+    """
+    env = os.environ if environ is None else environ
+    required = config_file is not None or bool(env.get("SCRIBE_CONFIG"))
+    path = Path(config_file).expanduser() if config_file is not None else config_path(env)
+    values: dict[str, Any] = {"home": default_home(env)}
+    from_file = _read_file(path, required)
+    values.update(from_file or {})
+    for key, setting in _SETTINGS.items():
+        name = env_name(key)
+        if key != "home" and name in env:
+            values[key] = setting.parse(key, name, env[name])
+    if env.get("SCRIBE_HOME"):
+        values["home"] = default_home(env)
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        setting = _SETTINGS.get(key)
+        if setting is None:
+            raise ConfigError(key, "flag", f"unknown setting {key!r}")
+        values[key] = setting.coerce(key, f"--{key.replace('_', '-')}", value)
+    return AppConfig(**values, config_file=None if from_file is None else path)
