@@ -44,6 +44,7 @@ import engine
 from engine import Evidence, MemorySource, SourceQuery
 from engine._memory._fusion import fuse
 from engine._memory._packing import pack
+from engine.app import AppConfig, load_config, open_stack
 
 VOCAB = (
     "cache postgres trio session worklog summary rehydrate token budget fusion ranking trigram "
@@ -296,15 +297,18 @@ async def bench(args: argparse.Namespace) -> bool:
     rng = random.Random(7)
     ok = True
     with tempfile.TemporaryDirectory(prefix="scribe-bench-") as home:
-        async with adapters.open_database(home=Path(home), pool_size=6) as db:
+        config = AppConfig(
+            home=Path(home), database_url=load_config().database_url, pool_size=6, feed=False
+        )
+        async with open_stack(config, scribe=False) as stack:
+            db = stack.db
             t0 = time.perf_counter()
             await db.run_sync(lambda conn: _load(conn, sizes, 1))
             print(
                 f"loaded {sizes['messages']} messages, {sizes['decisions']} decisions, "
                 f"{sizes['worklogs']} worklogs in {time.perf_counter() - t0:.2f} s"
             )
-            store = await adapters.create_memory_store(db)
-            sources = adapters.default_memory_sources(db, store)
+            sources = stack.memory_sources
             queries = [
                 (_sentence(rng, rng.randint(2, 4)), f"bench-{rng.randrange(SESSIONS):02d}")
                 for _ in range(args.queries)
@@ -330,7 +334,7 @@ async def bench(args: argparse.Namespace) -> bool:
             full.describe("7 sources")
 
             # (b) generation cache hit latency
-            cache = adapters.create_generation_cache(db, similarity_threshold=0.8)
+            cache = stack.generation_cache  # similarity threshold 0.8
             prompts = [f"Summarize session bench-{i:02d}: " + _sentence(rng, 25) for i in range(40)]
 
             async def answer() -> str:

@@ -42,13 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import trio
 
 import adapters
-import engine
-from adapters.postgres._worklog_store import PostgresWorklogStore
-from engine._context._provider import ContextProvider
-from engine._scribe._rules import EndRules
-from engine._scribe._scribe import Scribe, ScribeConfig, open_scribe
-from engine._scribe._summary import HeuristicSummarizer
-from engine._scribe._summary_pipeline import SummaryPipeline
+from engine.app import AppConfig, Stack, load_config
+from engine.app import open_stack as open_app_stack
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Bench",
@@ -113,7 +108,7 @@ def make_repo(path: Path, *, files: int, dirs: int, commits: int) -> Path:
 
 @contextlib.contextmanager
 def database() -> Iterator[str]:
-    url = os.environ.get("SCRIBE_DATABASE_URL")
+    url = load_config().database_url
     if url:
         yield url
         return
@@ -128,51 +123,21 @@ def database() -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@dataclass
-class Stack:
-    engine: engine.Engine
-    scribe: Scribe
-    context: ContextProvider
-    store: PostgresWorklogStore
-    pipeline: SummaryPipeline
-
-
 @contextlib.asynccontextmanager
 async def open_stack(url: str, *, idle_timeout: float | None = None) -> AsyncIterator[Stack]:
-    async with engine.open_engine() as eng:
-        async with adapters.open_database(url, gate=eng.gate("db")) as db:
-            async with adapters.open_session_registry(db) as registry:
-                store = PostgresWorklogStore(db)
-                context = ContextProvider(eng)
-                pipeline = SummaryPipeline(
-                    eng,
-                    store,
-                    HeuristicSummarizer(),
-                    # summaries at once, so (b) can let each one finish before it times a gather
-                    min_interval=0,
-                    on_summary=lambda s: context.note_summary(s.session_id, s.as_dict()),
-                )
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(pipeline.run)
-
-                    async def open_repo(path: Path) -> engine.Git:
-                        return await adapters.open_repository(
-                            path, gate=eng.gate("git"), env=GIT_ENV
-                        )
-
-                    async with open_scribe(
-                        eng,
-                        registry=registry,
-                        store=store,
-                        open_repo=open_repo,
-                        open_fs=lambda root: adapters.ScopedFileSystem(root, gate=eng.gate("fs")),
-                        open_watcher=adapters.open_watcher,
-                        config=ScribeConfig(end_rules=EndRules(idle_timeout=idle_timeout)),
-                        pipeline=pipeline,
-                        context=context,
-                    ) as scribe:
-                        yield Stack(eng, scribe, context, store, pipeline)
-                    nursery.cancel_scope.cancel()
+    """The daemon's stack on ``url``, without feed or dashboard; summaries at once, so (b) can let
+    each one finish before it times a gather."""
+    with tempfile.TemporaryDirectory(prefix="scribe-bench-home-") as home:
+        config = AppConfig(
+            home=Path(home),
+            database_url=url,
+            feed=False,
+            dashboard=False,
+            summary_interval=0,
+            idle_timeout=idle_timeout,
+        )
+        async with open_app_stack(config, git_env=GIT_ENV) as stack:
+            yield stack
 
 
 def pct(values: list[float], q: float) -> float:

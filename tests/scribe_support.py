@@ -1,11 +1,11 @@
-"""A scribe wired to the real adapters (git, inotify watcher, scoped file system, PostgreSQL) for tests."""
+"""The real stack (:func:`engine.app.open_stack`: git, inotify watcher, scoped file system, PostgreSQL)
+as scribe tests use it, and helpers to wait on its events."""
 
 from __future__ import annotations
 
-import functools
+import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +14,18 @@ from git_repos import GIT_ENV
 
 import adapters
 import engine
-from adapters.postgres._worklog_store import PostgresWorklogStore
-from engine._context._provider import ContextProvider
-from engine._context._spec import SourceSpec
-from engine._scribe._scribe import Scribe, ScribeConfig, open_scribe
-from engine._scribe._summary import HeuristicSummarizer, Summarizer
-from engine._scribe._summary_pipeline import SummaryPipeline
+from engine.app import AppConfig, Stack
+from engine.app import open_stack as open_app_stack
 
-
-@dataclass
-class Stack:
-    """Everything a scribe test touches."""
-
-    engine: engine.Engine
-    db: adapters.Database
-    registry: adapters.SessionRegistry
-    store: PostgresWorklogStore
-    scribe: Scribe
-    context: ContextProvider
-    pipeline: SummaryPipeline
+__all__ = [
+    "Stack",
+    "next_event",
+    "open_stack",
+    "open_test_repo",
+    "payload",
+    "poll_until",
+    "worklog_kind",
+]
 
 
 async def open_test_repo(path: Path, *, gate: engine.PriorityLimiter | None = None) -> engine.Git:
@@ -44,46 +37,34 @@ async def open_test_repo(path: Path, *, gate: engine.PriorityLimiter | None = No
 async def open_stack(
     pg_url: str,
     *,
-    config: ScribeConfig | None = None,
-    summarizer: Summarizer | None = None,
-    sources: Mapping[str, SourceSpec] | None = None,
+    config: engine.ScribeConfig | None = None,
+    summarizer: engine.Summarizer | None = None,
+    sources: Mapping[str, engine.SourceSpec] | None = None,
     min_interval: float = 0.0,
     watcher_quiet: float = 0.01,
 ) -> AsyncIterator[Stack]:
-    """An engine, the database, the registry, the worklog store, the summary pipeline, the context
-    provider and a scribe, all closed in order at the end."""
-    cfg = config or ScribeConfig(
+    """The application's stack on ``pg_url``, without feed or dashboard, with the test git identity,
+    summaries after ``min_interval`` and fast watchers (unless ``config`` says otherwise)."""
+    cfg = config or engine.ScribeConfig(
         watcher_options={"quiet": watcher_quiet, "cap": 0.1, "reconcile_interval": None}
     )
-    async with engine.open_engine(engine.EngineConfig(shutdown_grace=2.0)) as eng:
-        async with adapters.open_database(pg_url, gate=eng.gate("db"), pool_size=4) as db:
-            async with adapters.open_session_registry(db) as registry:
-                store = PostgresWorklogStore(db)
-                context = ContextProvider(eng, sources=sources)
-                pipeline = SummaryPipeline(
-                    eng,
-                    store,
-                    summarizer or HeuristicSummarizer(),
-                    min_interval=min_interval,
-                    on_summary=lambda s: context.note_summary(s.session_id, s.as_dict()),
-                )
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(pipeline.run)
-                    async with open_scribe(
-                        eng,
-                        registry=registry,
-                        store=store,
-                        open_repo=functools.partial(open_test_repo, gate=eng.gate("git")),
-                        open_fs=lambda root: adapters.ScopedFileSystem(root, gate=eng.gate("fs")),
-                        open_watcher=adapters.open_watcher,
-                        config=cfg,
-                        pipeline=pipeline,
-                        context=context,
-                    ) as scribe:
-                        yield Stack(eng, db, registry, store, scribe, context, pipeline)
-                    with trio.move_on_after(10):
-                        await pipeline.wait_idle()
-                    nursery.cancel_scope.cancel()
+    with tempfile.TemporaryDirectory(prefix="scribe-home-") as home:
+        app = AppConfig(
+            home=Path(home),
+            database_url=pg_url,
+            feed=False,
+            dashboard=False,
+            summary_interval=min_interval,
+            shutdown_grace=2.0,
+        )
+        async with open_app_stack(
+            app,
+            scribe_config=cfg,
+            summarizer=summarizer,
+            context_sources=sources,
+            git_env=GIT_ENV,
+        ) as stack:
+            yield stack
 
 
 async def next_event(

@@ -7,13 +7,13 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from memory_support import new_session_id
 
-import adapters
+from engine.app import AppConfig, open_stack
 from engine.app._cli_memory import (
-    MEMORY_COMMANDS,
     add_recall_arguments,
     add_rehydrate_arguments,
     add_remember_arguments,
@@ -29,15 +29,16 @@ def _parse(add: object, argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def test_remember_recall_and_rehydrate(pg_url: str) -> None:
+async def test_remember_recall_and_rehydrate(pg_url: str, tmp_path: Path) -> None:
     sid = new_session_id()
-    async with adapters.open_database(pg_url) as db:
+    config = AppConfig(home=tmp_path, database_url=pg_url, feed=False)
+    async with open_stack(config, scribe=False) as stack:
         out = io.StringIO()
         args = _parse(
             add_remember_arguments,
             ["The feed hub conflates status topics", "--session", sid, "--json"],
         )
-        assert await run_remember(args, db, out=out) == 0
+        assert await run_remember(args, stack, out=out) == 0
         message = json.loads(out.getvalue())
         assert message["kind"] == "message" and message["seq"] == 1
 
@@ -54,7 +55,7 @@ async def test_remember_recall_and_rehydrate(pg_url: str) -> None:
                 "--json",
             ],
         )
-        await run_remember(args, db, out=out)
+        await run_remember(args, stack, out=out)
         first = json.loads(out.getvalue())
         out = io.StringIO()
         args = _parse(
@@ -67,14 +68,14 @@ async def test_remember_recall_and_rehydrate(pg_url: str) -> None:
                 "--json",
             ],
         )
-        await run_remember(args, db, out=out)
+        await run_remember(args, stack, out=out)
         second = json.loads(out.getvalue())
         assert second["supersedes"] == first["id"] and second["session_id"] == sid
 
         out = io.StringIO()
         await run_recall(
             _parse(add_recall_arguments, ["conflate status", "--session", sid, "--json"]),
-            db,
+            stack,
             out=out,
         )
         found = json.loads(out.getvalue())
@@ -86,7 +87,7 @@ async def test_remember_recall_and_rehydrate(pg_url: str) -> None:
                 add_recall_arguments,
                 ["conflate", "--session", sid, "--kind", "decisions", "--superseded"],
             ),
-            db,
+            stack,
             out=out,
         )
         text = out.getvalue()
@@ -97,14 +98,14 @@ async def test_remember_recall_and_rehydrate(pg_url: str) -> None:
             add_rehydrate_arguments,
             ["status topics", "--session", sid, "--role", "reviewer", "--budget", "300"],
         )
-        assert await run_rehydrate(args, db, out=out) == 0
+        assert await run_rehydrate(args, stack, out=out) == 0
         text = out.getvalue()
         assert f"[decisions:{second['id']}]" in text and f"[messages:{message['id']}]" in text
         assert "-- messages: ok" in text and "/300 tokens" in text
 
         out = io.StringIO()
         await run_rehydrate(
-            _parse(add_rehydrate_arguments, ["status", "--session", sid, "--json"]), db, out=out
+            _parse(add_rehydrate_arguments, ["status", "--session", sid, "--json"]), stack, out=out
         )
         bundle = json.loads(out.getvalue())
         assert bundle["tokens"] <= bundle["token_budget"] == 2000
@@ -121,11 +122,12 @@ def test_bad_command_lines_are_refused() -> None:
 
 
 def test_sync_runner_opens_the_database_itself(pg_url: str) -> None:
-    # The synchronous form engine.app._cli registers: opens the database, runs, reports errors.
+    # The synchronous form the command table holds: opens the stack, runs, reports errors.
     code = (
-        "import sys, argparse; from engine.app._cli_memory import MEMORY_COMMANDS as C\n"
-        "add, run = C['remember'][1]; p = argparse.ArgumentParser(); add(p)\n"
-        "sys.exit(run(p.parse_args(sys.argv[1:])))\n"
+        "import sys, argparse; from engine.app._cli_memory import add_remember_arguments as add,"
+        " run_remember, sync_runner\n"
+        "p = argparse.ArgumentParser(); add(p)\n"
+        "sys.exit(sync_runner(run_remember)(p.parse_args(sys.argv[1:])))\n"
     )
     sid = new_session_id()
     ok = subprocess.run(
@@ -163,4 +165,3 @@ def test_sync_runner_opens_the_database_itself(pg_url: str) -> None:
     )
     assert refused.returncode == 1
     assert "no live decision 999999999" in refused.stderr
-    assert set(MEMORY_COMMANDS) == {"rehydrate", "remember", "recall"}

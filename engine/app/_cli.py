@@ -41,10 +41,25 @@ command("demo", "show the engine at work: priorities, a crash, a graceful cancel
 )
 
 from . import _cli_sessions  # noqa: E402, F401  (registers serve, start, stop, list, ...)
-from ._cli_memory import MEMORY_COMMANDS  # noqa: E402
+from ._cli_memory import (  # noqa: E402
+    add_recall_arguments,
+    add_rehydrate_arguments,
+    add_remember_arguments,
+    run_recall,
+    run_rehydrate,
+    run_remember,
+    sync_runner,
+)
 
-for _name, (_help, _cmd) in MEMORY_COMMANDS.items():
-    command(_name, _help)(_cmd)
+command("rehydrate", "print a token-budgeted memory bundle for a query")(
+    (add_rehydrate_arguments, sync_runner(run_rehydrate))
+)
+command("remember", "store a message, or a decision with --decision")(
+    (add_remember_arguments, sync_runner(run_remember))
+)
+command("recall", "search remembered messages and decisions")(
+    (add_recall_arguments, sync_runner(run_recall))
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

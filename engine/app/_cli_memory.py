@@ -1,52 +1,43 @@
 """The memory commands of ``scribe``: ``rehydrate``, ``remember`` and ``recall``.
 
-Each command is an ``add_*_arguments(parser)`` and an ``async run_*(args, db, out=...)`` taking
-the parsed arguments and an open database handle (``adapters.open_database``), so tests and the
-daemon call them directly. :data:`MEMORY_COMMANDS` pairs them with synchronous runners that open
-the database themselves (``--database-url``, ``$SCRIBE_DATABASE_URL``, or the embedded server
-under ``--home``), in the shape ``engine.app._cli.command`` registers.
+Each command is an ``add_*_arguments(parser)`` and an ``async run_*(args, stack, out=...)`` taking
+the parsed arguments and an open stack (:func:`~engine.app.open_stack` without the scribe), so tests
+call them directly. :func:`sync_runner` makes the synchronous form the command table holds: it
+resolves the configuration (``--database-url``, ``$SCRIBE_DATABASE_URL``, the TOML file, or the
+embedded server under the home) and opens the stack itself.
 
 Exit status: 0 done, 1 refused (bad input, nothing found to supersede, ...).
-
-Adapters are imported inside the functions: importing this module loads no driver.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TextIO
 
 import trio
 
-from .._core._errors import InvalidArgumentError, ScribeError
+from .._core._errors import ScribeError
 from .._memory._fusion import ROLES
 from .._memory._rehydrator import rehydrate
 from .._ports._memory_records import MessageRole, NewDecision, NewMessage
-
-if TYPE_CHECKING:
-    from adapters import Database, PostgresMemoryStore
+from ._config import add_config_arguments, load_config
+from ._stack import Stack, open_stack
 
 __all__ = [
-    "MEMORY_COMMANDS",
     "add_recall_arguments",
     "add_rehydrate_arguments",
     "add_remember_arguments",
     "run_recall",
     "run_rehydrate",
     "run_remember",
+    "sync_runner",
 ]
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
-
-
-def _default_session() -> str:
-    return os.environ.get("SCRIBE_SESSION") or "default"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -54,9 +45,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--database-url", help="PostgreSQL URL (default: $SCRIBE_DATABASE_URL, else embedded)"
     )
-    p.add_argument(
-        "--home", help="engine home of the embedded server (default: $SCRIBE_HOME or ~/.local/...)"
-    )
+    add_config_arguments(p)
 
 
 def _positive_int(text: str) -> int:
@@ -86,7 +75,9 @@ def add_rehydrate_arguments(p: argparse.ArgumentParser) -> None:
 def add_remember_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``scribe remember TEXT`` (a message) / ``--decision TITLE`` (a decision)."""
     p.add_argument("text", help="the message, or the decision's title with --decision")
-    p.add_argument("--session", default=None, help="session id (default: $SCRIBE_SESSION)")
+    p.add_argument(
+        "--session", default=None, help="session id (default: $SCRIBE_SESSION, else 'default')"
+    )
     p.add_argument("--decision", action="store_true", help="record a decision, not a message")
     p.add_argument(
         "--role", default="user", choices=[r.value for r in MessageRole], help="message role"
@@ -113,12 +104,6 @@ def add_recall_arguments(p: argparse.ArgumentParser) -> None:
     _common(p)
 
 
-async def _store(db: Database) -> PostgresMemoryStore:
-    import adapters
-
-    return await adapters.create_memory_store(db)
-
-
 def _emit(out: TextIO, args: argparse.Namespace, data: Any, lines: Sequence[str]) -> None:
     if getattr(args, "json", False):
         out.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
@@ -127,17 +112,14 @@ def _emit(out: TextIO, args: argparse.Namespace, data: Any, lines: Sequence[str]
             out.write(line + "\n")
 
 
-async def run_rehydrate(args: argparse.Namespace, db: Database, *, out: TextIO = sys.stdout) -> int:
+async def run_rehydrate(args: argparse.Namespace, stack: Stack, *, out: TextIO = sys.stdout) -> int:
     """Print a rehydrated memory bundle for ``args.query``.
 
     Cancellation: every source is cancelled; nothing is printed.
     """
-    import adapters
-
-    store = await _store(db)
     bundle = await rehydrate(
         args.query,
-        sources=adapters.default_memory_sources(db, store),
+        sources=stack.memory_sources,
         session=args.session,
         role=args.role,
         token_budget=args.budget,
@@ -157,13 +139,13 @@ async def run_rehydrate(args: argparse.Namespace, db: Database, *, out: TextIO =
     return EXIT_OK
 
 
-async def run_remember(args: argparse.Namespace, db: Database, *, out: TextIO = sys.stdout) -> int:
+async def run_remember(args: argparse.Namespace, stack: Stack, *, out: TextIO = sys.stdout) -> int:
     """Store a message (or, with ``--decision``, a decision) and print its id.
 
     Cancellation: nothing is stored.
     """
-    store = await _store(db)
-    session = args.session or _default_session()
+    store = stack.memory
+    session = args.session or stack.config.session
     if not args.decision:
         message = (
             await store.add_messages(
@@ -198,12 +180,12 @@ async def run_remember(args: argparse.Namespace, db: Database, *, out: TextIO = 
     return EXIT_OK
 
 
-async def run_recall(args: argparse.Namespace, db: Database, *, out: TextIO = sys.stdout) -> int:
+async def run_recall(args: argparse.Namespace, stack: Stack, *, out: TextIO = sys.stdout) -> int:
     """Search messages and/or decisions and print the hits, best first.
 
     Cancellation: the searches are cancelled; nothing is printed.
     """
-    store = await _store(db)
+    store = stack.memory
     data: dict[str, Any] = {}
     lines: list[str] = []
     if args.kind in ("messages", "all"):
@@ -255,48 +237,32 @@ async def run_recall(args: argparse.Namespace, db: Database, *, out: TextIO = sy
     return EXIT_OK
 
 
-# -- synchronous runners for ``engine.app._cli.command`` --------------------------------------------
+# -- the synchronous form the command table holds ------------------------------------------------
 
 
-def _sync(
-    body: Callable[..., Any],
+def sync_runner(
+    body: Callable[[argparse.Namespace, Stack], Awaitable[int]],
 ) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        import adapters
+    """``body`` run on a stack of its own (the database, no scribe, no servers)."""
 
-        home = Path(args.home).expanduser() if args.home else None
+    def run(args: argparse.Namespace) -> int:
+        try:
+            config = load_config(
+                {"home": args.home, "database_url": args.database_url, "feed": False},
+                config_file=args.config,
+            )
+        except ScribeError as exc:
+            print(f"scribe: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
 
         async def main() -> int:
-            async with adapters.open_database(args.database_url, home=home) as db:
-                result: int = await body(args, db)
-                return result
+            async with open_stack(config, scribe=False) as stack:
+                return await body(args, stack)
 
         try:
             return trio.run(main)
-        except (ScribeError, InvalidArgumentError) as exc:
+        except ScribeError as exc:
             print(f"scribe: {exc}", file=sys.stderr)
             return EXIT_REFUSED
 
     return run
-
-
-#: name -> (help, (add arguments, run)) for ``engine.app._cli.command``.
-MEMORY_COMMANDS: dict[
-    str,
-    tuple[
-        str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
-    ],
-] = {
-    "rehydrate": (
-        "print a token-budgeted memory bundle for a query",
-        (add_rehydrate_arguments, _sync(run_rehydrate)),
-    ),
-    "remember": (
-        "store a message, or a decision with --decision",
-        (add_remember_arguments, _sync(run_remember)),
-    ),
-    "recall": (
-        "search remembered messages and decisions",
-        (add_recall_arguments, _sync(run_recall)),
-    ),
-}

@@ -14,14 +14,24 @@ import argparse
 import datetime as dt
 import functools
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import trio
+from rich.console import Console
+from rich.table import Table
+
+import adapters
+
+from .._core._errors import InvalidArgumentError, ScribeError
+from .._scribe._scribe import ScribeConfig
 from ._cli import command
+from ._config import AppConfig, ConfigError, add_config_arguments, load_config
+from ._control_handler import DaemonInfo
+from ._daemon import run_daemon, socket_path
 
 __all__: list[str] = []
 
@@ -43,47 +53,43 @@ _STATE_STYLE = {
 # -- plumbing ----------------------------------------------------------------------------------------
 
 
-def _home(args: argparse.Namespace) -> Path:
-    from .._core._engine import default_home
+def _config(args: argparse.Namespace, **flags: Any) -> AppConfig:
+    try:
+        return load_config(
+            {"home": getattr(args, "home", None), **flags},
+            config_file=getattr(args, "config", None),
+        )
+    except ConfigError as exc:
+        raise SystemExit(f"scribe {args.command}: {exc}") from None
 
-    return Path(args.home).expanduser() if getattr(args, "home", None) else default_home()
+
+def _home(args: argparse.Namespace) -> Path:
+    return _config(args).home
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _common(p: argparse.ArgumentParser, *, json_output: bool = True) -> None:
-    p.add_argument(
-        "--home", help="the daemon's home (default: $SCRIBE_HOME or ~/.local/share/scribe)"
-    )
+    add_config_arguments(p)
     if json_output:
         p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
 def _call(args: argparse.Namespace, op: str, params: Mapping[str, Any] | None = None) -> Any:
-    from adapters.control._socket import ControlClient
-
-    from ._daemon import socket_path
-
-    return ControlClient(socket_path(_home(args))).call(op, params or {})
+    return adapters.ControlClient(socket_path(_home(args))).call(op, params or {})
 
 
 def _run(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from adapters.control._protocol import DaemonError, DaemonNotRunningError
-
-        from .._core._errors import ScribeError
-
         err = _console(stderr=True)
         try:
             return body(args)
-        except DaemonNotRunningError as exc:
+        except adapters.DaemonNotRunningError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             return EXIT_NO_DAEMON
-        except DaemonError as exc:
+        except adapters.DaemonError as exc:
             err.print(f"[bold red]error:[/] {exc.message or exc.type} [dim]({exc.type})[/]")
             return EXIT_REFUSED
         except (ScribeError, OSError) as exc:
@@ -130,8 +136,6 @@ def _split(values: Sequence[str] | None) -> list[str]:
 
 
 def _sessions_table(records: list[dict[str, Any]], title: str | None = None) -> Any:
-    from rich.table import Table
-
     t = Table(title=title, show_lines=False)
     t.add_column("id", no_wrap=True)
     for col in ("name", "backlog", "kind", "state", "priority", "tags", "last activity"):
@@ -151,8 +155,6 @@ def _sessions_table(records: list[dict[str, Any]], title: str | None = None) -> 
 
 
 def _kv_table(rows: Sequence[tuple[str, Any]], title: str | None = None) -> Any:
-    from rich.table import Table
-
     t = Table(title=title, show_header=False, box=None, padding=(0, 2))
     t.add_column(style="bold")
     t.add_column(overflow="fold")
@@ -164,16 +166,6 @@ def _kv_table(rows: Sequence[tuple[str, Any]], title: str | None = None) -> Any:
 # -- serve -------------------------------------------------------------------------------------------
 
 
-def _port(env: str, default: int) -> int:
-    raw = os.environ.get(env)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"scribe: {env} must be a port number, not {raw!r}") from None
-
-
 def _serve_args(p: argparse.ArgumentParser) -> None:
     _common(p, json_output=False)
     p.add_argument(
@@ -182,24 +174,21 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         help="a repository to start a session on (default: the current directory)",
     )
     p.add_argument("--no-session", action="store_true", help="start no session at startup")
-    p.add_argument("--host", default="127.0.0.1", help="interface for the feed and dashboard")
+    p.add_argument("--host", help="interface for the feed and dashboard (default 127.0.0.1)")
     p.add_argument(
         "--dashboard-port",
         type=int,
-        default=_port("SCRIBE_DASHBOARD_PORT", 8765),
         help="dashboard port (default 8765, $SCRIBE_DASHBOARD_PORT; 0: any free port)",
     )
     p.add_argument(
         "--feed-port",
         type=int,
-        default=_port("SCRIBE_FEED_PORT", 8766),
         help="live feed port (default 8766, $SCRIBE_FEED_PORT; 0: any free port)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="serve no dashboard")
     p.add_argument(
         "--idle-timeout",
         type=float,
-        default=30 * 60.0,
         help="seconds without activity before a session ends (default 1800; 0: never)",
     )
     p.add_argument(
@@ -226,32 +215,24 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def _serve_run(args: argparse.Namespace) -> int:
-    import trio
-
-    from .._core._errors import InvalidArgumentError
-    from ._control_handler import DaemonInfo
-    from ._daemon import ServeOptions, run_daemon
-
-    if args.idle_timeout < 0:
-        raise SystemExit("scribe serve: --idle-timeout must be >= 0")
-    for name in ("dashboard_port", "feed_port"):
-        if not 0 <= getattr(args, name) <= 65535:
-            raise SystemExit(f"scribe serve: --{name.replace('_', '-')} must be 0-65535")
+    config = _config(
+        args,
+        database_url=args.database_url,
+        host=args.host,
+        feed_port=args.feed_port,
+        dashboard_port=args.dashboard_port,
+        dashboard=False if args.no_dashboard else None,
+        idle_timeout=args.idle_timeout,
+        end_on_branch_switch=False if args.no_end_on_branch_switch else None,
+        end_on_push=False if args.no_end_on_push else None,
+        mirror=args.mirror,
+    )
     try:
-        options = ServeOptions(
-            home=_home(args),
-            database_url=args.database_url,
-            repo=None if args.no_session else Path(args.repo).absolute(),
-            host=args.host,
-            feed_port=args.feed_port,
-            dashboard_port=None if args.no_dashboard else args.dashboard_port,
-            idle_timeout=args.idle_timeout or None,
-            end_on_branch_switch=not args.no_end_on_branch_switch,
-            end_on_push=not args.no_end_on_push,
-            mirror=args.mirror,
-        )
+        # the scribe checks the mirror template; say so before anything starts
+        ScribeConfig(mirror=config.mirror)
     except InvalidArgumentError as exc:
         raise SystemExit(f"scribe serve: {exc}") from None
+    repo = None if args.no_session else Path(args.repo).absolute()
 
     def ready(info: DaemonInfo, notes: list[str]) -> None:
         # Plain lines (no wrapping), so URLs and the token can be copied and parsed.
@@ -274,10 +255,8 @@ def _serve_run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     err = _console(stderr=True)
-    from .._core._errors import ScribeError
-
     try:
-        trio.run(functools.partial(run_daemon, options, ready=ready))
+        trio.run(functools.partial(run_daemon, config, repo=repo, ready=ready))
     except ScribeError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         return EXIT_REFUSED
@@ -583,8 +562,6 @@ def _context_run(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(ctx)
         return 0
-    from rich.table import Table
-
     out = _console()
     t = Table(
         title=f"context of {ctx['session_id']} for {ctx['role']} "

@@ -10,6 +10,7 @@ file is no error, a missing named one is. The home is ``$SCRIBE_HOME``, else
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import tomllib
@@ -20,7 +21,14 @@ from typing import Any, Final
 
 from .._core._errors import InvalidArgumentError
 
-__all__ = ["AppConfig", "ConfigError", "config_path", "default_home", "load_config"]
+__all__ = [
+    "AppConfig",
+    "ConfigError",
+    "add_config_arguments",
+    "config_path",
+    "default_home",
+    "load_config",
+]
 
 
 class ConfigError(InvalidArgumentError):
@@ -274,8 +282,21 @@ def load_config(
     for key, value in (flags or {}).items():
         if value is None:
             continue
-        setting = _SETTINGS.get(key)
-        if setting is None:
+        given = _SETTINGS.get(key)
+        if given is None:
             raise ConfigError(key, "flag", f"unknown setting {key!r}")
-        values[key] = setting.coerce(key, f"--{key.replace('_', '-')}", value)
+        values[key] = given.coerce(key, f"--{key.replace('_', '-')}", value)
     return AppConfig(**values, config_file=None if from_file is None else path)
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """``--config PATH`` and ``--home DIR``, which every command takes."""
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help="the TOML configuration file (default: $SCRIBE_CONFIG or "
+        "~/.config/scribe/config.toml)",
+    )
+    p.add_argument(
+        "--home", help="the home directory (default: $SCRIBE_HOME or ~/.local/share/scribe)"
+    )

@@ -1,13 +1,10 @@
-"""``scribe serve``: the daemon, wiring the real adapters to the engine.
+"""``scribe serve``: the daemon, run on the stack :func:`~engine.app.open_stack` wires.
 
-Like :mod:`engine.app._cli`, this is the wiring layer: it is the one place in ``engine`` that imports
-``adapters`` (inside :func:`run_daemon`), so the rest of the engine stays driver-free.
-
-The daemon runs the engine, the database (the embedded server unless a URL is configured), the session
-registry (marking sessions a dead daemon left as orphaned), the summary pipeline, the scribe, the live
-feed, the dashboard and the control socket. SIGINT or SIGTERM shuts it down gracefully: live sessions
-get their stop entry and final state, summaries are flushed, servers close. A second signal cancels
-what is left at once.
+The daemon holds its home's lock, opens the stack (engine, database, session registry, summary
+pipeline, scribe, live feed, dashboard), marks the sessions a dead daemon left as orphaned, and
+serves the control socket. SIGINT or SIGTERM shuts it down gracefully: live sessions get their stop
+entry and final state, summaries are flushed, servers close. A second signal cancels what is left at
+once.
 """
 
 from __future__ import annotations
@@ -15,76 +12,37 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import signal
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 import trio
 
-from .._context._provider import ContextProvider
-from .._core._engine import EngineConfig, default_home, open_engine
-from .._core._errors import ScribeError
-from .._core._health import run_health_monitor
-from .._ports._git import NotARepositoryError
-from .._scribe._rules import EndRules
-from .._scribe._scribe import ScribeConfig, open_scribe
-from .._scribe._summary import HeuristicSummarizer
-from .._scribe._summary_pipeline import SummaryPipeline
-from .._scribe._worklog import EndReason
-from ._control_handler import ControlHandler, DaemonInfo
+import adapters
 
-__all__ = ["DaemonLockedError", "ServeOptions", "run_daemon", "socket_path"]
+from .._core._errors import ScribeError
+from .._ports._git import NotARepositoryError
+from .._scribe._worklog import EndReason
+from ._config import AppConfig
+from ._control_handler import ControlHandler, DaemonInfo
+from ._stack import open_stack
+
+__all__ = ["DaemonLockedError", "run_daemon", "socket_path"]
 
 SOCKET_NAME: Final = "scribe.sock"
 LOCK_NAME: Final = "scribe.lock"
-SECRET_NAME: Final = "feed.secret"
-TOKEN_TTL: Final = 30 * 24 * 3600.0
 
 
 class DaemonLockedError(ScribeError):
     """Another daemon holds this home's lock."""
 
 
-def socket_path(home: Path | None = None) -> Path:
-    """The control socket of the daemon of ``home`` (default: ``$SCRIBE_HOME``)."""
-    return (home if home is not None else default_home()) / SOCKET_NAME
-
-
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    """How ``scribe serve`` runs.
-
-    Attributes:
-        home: the daemon's home (socket, lock, feed secret, embedded database).
-        database_url: a PostgreSQL URL (None: ``$SCRIBE_DATABASE_URL``, else the embedded server).
-        repo: a repository to start a session on (None: none).
-        host: the interface the feed and the dashboard listen on.
-        feed_port: the feed's TCP port (0: any free one).
-        dashboard_port: the dashboard's TCP port (0: any free one; None: no dashboard).
-        idle_timeout: the default idle timeout of sessions (None: never).
-        end_on_branch_switch: a branch switch ends a session.
-        end_on_push: a completed push (HEAD at its upstream, tree clean) ends a session.
-        mirror: the worklog mirror path template inside each work tree (None: no mirror).
-        pool_size: database connections.
-        summary_interval: the least seconds between two summaries of one session.
-    """
-
-    home: Path = field(default_factory=default_home)
-    database_url: str | None = None
-    repo: Path | None = None
-    host: str = "127.0.0.1"
-    feed_port: int = 0
-    dashboard_port: int | None = 0
-    idle_timeout: float | None = 30 * 60.0
-    end_on_branch_switch: bool = True
-    end_on_push: bool = True
-    mirror: str | None = None
-    pool_size: int = 4
-    summary_interval: float = 2.0
+def socket_path(home: Path) -> Path:
+    """The control socket of the daemon of ``home``."""
+    return home / SOCKET_NAME
 
 
 @contextlib.contextmanager
@@ -109,21 +67,6 @@ def _home_lock(home: Path) -> Iterator[IO[str]]:
         f.close()
 
 
-def _feed_secret(home: Path) -> str:
-    path = home / SECRET_NAME
-    try:
-        secret = path.read_text().strip()
-        if len(secret) >= 32:
-            return secret
-    except FileNotFoundError:
-        pass
-    secret = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secret + "\n")
-    return secret
-
-
 def _display_url(url: str | None, home: Path) -> str:
     if url is None:
         return f"embedded PostgreSQL (data in {home / 'pgdata'})"
@@ -137,8 +80,9 @@ def _display_url(url: str | None, home: Path) -> str:
 
 
 async def run_daemon(
-    options: ServeOptions,
+    config: AppConfig,
     *,
+    repo: Path | None = None,
     ready: Callable[[DaemonInfo, list[str]], None] | None = None,
     stop: trio.Event | None = None,
     handle_signals: bool = True,
@@ -146,7 +90,8 @@ async def run_daemon(
     """Run the daemon until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully.
 
     Args:
-        options: how to run.
+        config: how to run (home, database, ports, end rules ...).
+        repo: a repository to start a session on (None: none).
         ready: called once everything listens, with where to look and notes (orphans found, ...).
         stop: an event that stops the daemon (None: only signals do).
         handle_signals: install SIGINT/SIGTERM handlers (only in the main thread).
@@ -159,7 +104,7 @@ async def run_daemon(
     Cancellation: everything is closed on the way out (shielded and bounded where it must be).
     """
     stopping = stop if stop is not None else trio.Event()
-    with _home_lock(options.home):
+    with _home_lock(config.home):
         async with trio.open_nursery() as top:
             if handle_signals:
 
@@ -174,119 +119,43 @@ async def run_daemon(
                                 return
 
                 top.start_soon(signals)
-            await _serve(options, ready, stopping)
+            await _serve(config, repo, ready, stopping)
             top.cancel_scope.cancel()
 
 
 async def _serve(
-    options: ServeOptions,
+    config: AppConfig,
+    repo: Path | None,
     ready: Callable[[DaemonInfo, list[str]], None] | None,
     stopping: trio.Event,
 ) -> None:
-    import adapters
-    from adapters.control._socket import open_control_server
-    from adapters.postgres._worklog_store import PostgresWorklogStore
-
-    home = options.home
-    url = options.database_url or os.environ.get("SCRIBE_DATABASE_URL") or None
-    secret = _feed_secret(home)
-    token = adapters.make_token(secret, adapters.FeedScopes.read_all(), TOKEN_TTL, subject="scribe")
-    config = EngineConfig(
-        home=home,
-        database_url=url,
-        gates={"db": options.pool_size, "summarizer": 1},
-        shutdown_grace=5.0,
-    )
-    async with contextlib.AsyncExitStack() as stack:
-        eng = await stack.enter_async_context(open_engine(config))
-        db = await stack.enter_async_context(
-            adapters.open_database(url, home=home, pool_size=options.pool_size, gate=eng.gate("db"))
-        )
-        registry = await stack.enter_async_context(adapters.open_session_registry(db))
+    home = config.home
+    async with open_stack(config) as stack:
         notes: list[str] = []
-        orphans = await registry.mark_orphans()
+        orphans = await stack.registry.mark_orphans()
         if orphans:
             notes.append(
                 f"marked {len(orphans)} session(s) left by a stopped daemon as orphaned: "
                 + ", ".join(r.id for r in orphans)
             )
-        store = PostgresWorklogStore(db)
-        context = ContextProvider(eng)
-        pipeline = SummaryPipeline(
-            eng,
-            store,
-            HeuristicSummarizer(),
-            min_interval=options.summary_interval,
-            on_summary=lambda s: context.note_summary(s.session_id, s.as_dict()),
-        )
-        services = await stack.enter_async_context(trio.open_nursery())
-        services.start_soon(pipeline.run)
-
-        async def drain_summaries() -> None:
-            # After the scribe has stopped every session: let their final summaries land.
-            with trio.move_on_after(5):
-                await pipeline.wait_idle()
-            services.cancel_scope.cancel()
-
-        stack.push_async_callback(drain_summaries)
-
-        async def open_repo(path: Path) -> Any:
-            return await adapters.open_repository(path, gate=eng.gate("git"))
-
-        scribe = await stack.enter_async_context(
-            open_scribe(
-                eng,
-                registry=registry,
-                store=store,
-                open_repo=open_repo,
-                open_fs=lambda root: adapters.ScopedFileSystem(root, gate=eng.gate("fs")),
-                open_watcher=adapters.open_watcher,
-                config=ScribeConfig(
-                    end_rules=EndRules(
-                        idle_timeout=options.idle_timeout,
-                        on_branch_switch=options.end_on_branch_switch,
-                        on_push=options.end_on_push,
-                    ),
-                    mirror=options.mirror,
-                ),
-                pipeline=pipeline,
-                context=context,
-            )
-        )
-        eng.start_service(run_health_monitor, eng, 2.0, name="health monitor")
-        feed = await stack.enter_async_context(
-            adapters.open_feed_server(eng, secret=secret, host=options.host, port=options.feed_port)
-        )
-        dash = None
-        if options.dashboard_port is not None:
-            dash = await stack.enter_async_context(
-                adapters.open_dashboard(
-                    eng,
-                    feed_url=feed.url,
-                    token=token,
-                    host=options.host,
-                    port=options.dashboard_port,
-                    feed=feed,
-                )
-            )
         info = DaemonInfo(
             home=str(home),
             socket=str(socket_path(home)),
-            database=_display_url(url, home),
-            feed_url=feed.url,
-            dashboard_url=None if dash is None else dash.url,
-            token=token,
+            database=_display_url(config.database_url, home),
+            feed_url=None if stack.feed is None else stack.feed.url,
+            dashboard_url=None if stack.dashboard is None else stack.dashboard.url,
+            token=stack.token,
         )
-        handler = ControlHandler(scribe, info)
-        await stack.enter_async_context(open_control_server(socket_path(home), handler.handle))
-        if options.repo is not None:
-            try:
-                rec = await scribe.start(options.repo)
-            except NotARepositoryError as exc:
-                notes.append(f"no session started: {exc}")
-            else:
-                handler.info = info = replace(info, repo=str(rec.repo_path), session=rec.id)
-        if ready is not None:
-            ready(info, notes)
-        await stopping.wait()
-        await scribe.aclose(EndReason.SHUTDOWN)
+        handler = ControlHandler(stack.scribe, info)
+        async with adapters.open_control_server(socket_path(home), handler.handle):
+            if repo is not None:
+                try:
+                    rec = await stack.scribe.start(repo)
+                except NotARepositoryError as exc:
+                    notes.append(f"no session started: {exc}")
+                else:
+                    handler.info = info = replace(info, repo=str(rec.repo_path), session=rec.id)
+            if ready is not None:
+                ready(info, notes)
+            await stopping.wait()
+            await stack.scribe.aclose(EndReason.SHUTDOWN)

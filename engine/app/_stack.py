@@ -1,0 +1,283 @@
+"""The composition root: :func:`open_stack` wires the real adapters to the engine, once.
+
+The daemon, the memory commands, the tests and the benches all build the stack here; what they need
+to vary is a field of :class:`~engine.app.AppConfig` (database URL, ports, feed and dashboard on or
+off, summary interval, grace) or a keyword of :func:`open_stack` (a summarizer, context sources,
+capture settings, the git environment), never a second wiring.
+
+The order of opening is the order of closing backwards: engine, database, memory store and generation
+cache, session registry, summary pipeline, context provider, scribe, health monitor, feed server,
+dashboard. At the end of the block the scribe stops every live session, the pipeline is given time to
+store the final summaries, then the servers, the database and the engine close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, final
+
+import trio
+
+import adapters
+
+from .._context._provider import ContextProvider
+from .._context._spec import SourceSpec
+from .._core._engine import Engine, EngineConfig, open_engine
+from .._core._errors import InvalidArgumentError
+from .._core._health import run_health_monitor
+from .._memory._generation_cache import GenerationCache
+from .._ports._git import Git
+from .._ports._memory_store import MemorySource
+from .._scribe._rules import EndRules
+from .._scribe._scribe import Scribe, ScribeConfig, open_scribe
+from .._scribe._summary import HeuristicSummarizer, Summarizer
+from .._scribe._summary_pipeline import SummaryPipeline
+from ._config import AppConfig
+
+__all__ = ["Stack", "open_stack"]
+
+SECRET_NAME: Final = "feed.secret"
+#: How long a read-only feed token the stack makes stays valid.
+TOKEN_TTL: Final = 30 * 24 * 3600.0
+#: The longest the stack waits for final summaries after the scribe stopped.
+DRAIN_TIMEOUT: Final = 10.0
+
+
+def feed_secret(home: Path) -> str:
+    """The feed's signing secret kept in ``home`` (made, mode 0600, the first time)."""
+    path = home / SECRET_NAME
+    try:
+        secret = path.read_text().strip()
+        if len(secret) >= 32:
+            return secret
+    except FileNotFoundError:
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret
+
+
+@final
+@dataclass(eq=False)
+class Stack:
+    """The wired application; get one from :func:`open_stack`.
+
+    Attributes:
+        config: the configuration it was built from.
+        engine: the engine.
+        db: the database.
+        memory: the memory store (messages, facts, decisions, preferences).
+        memory_sources: the standard rehydration sources over ``db`` and ``memory``.
+        generation_cache: the generation cache stored in ``db``.
+        feed: the live feed server (None: ``config.feed`` is off).
+        dashboard: the dashboard (None: off).
+        token: a read-only feed token (None: no feed).
+    """
+
+    config: AppConfig
+    engine: Engine
+    db: adapters.Database
+    memory: adapters.PostgresMemoryStore
+    memory_sources: list[MemorySource]
+    generation_cache: GenerationCache
+    feed: adapters.FeedServer | None = None
+    dashboard: adapters.Dashboard | None = None
+    token: str | None = None
+    _registry: adapters.SessionRegistry | None = None
+    _store: adapters.PostgresWorklogStore | None = None
+    _pipeline: SummaryPipeline | None = None
+    _context: ContextProvider | None = None
+    _scribe: Scribe | None = None
+
+    def _part(self, value: Any, name: str) -> Any:
+        if value is None:
+            raise InvalidArgumentError(f"this stack was opened without the scribe (no {name})")
+        return value
+
+    @property
+    def registry(self) -> adapters.SessionRegistry:
+        """The session registry (only with the scribe)."""
+        registry: adapters.SessionRegistry = self._part(self._registry, "registry")
+        return registry
+
+    @property
+    def store(self) -> adapters.PostgresWorklogStore:
+        """The worklog store (only with the scribe)."""
+        store: adapters.PostgresWorklogStore = self._part(self._store, "worklog store")
+        return store
+
+    @property
+    def pipeline(self) -> SummaryPipeline:
+        """The summary pipeline (only with the scribe)."""
+        pipeline: SummaryPipeline = self._part(self._pipeline, "summary pipeline")
+        return pipeline
+
+    @property
+    def context(self) -> ContextProvider:
+        """The context provider (only with the scribe)."""
+        context: ContextProvider = self._part(self._context, "context provider")
+        return context
+
+    @property
+    def scribe(self) -> Scribe:
+        """The scribe (only with the scribe)."""
+        scribe: Scribe = self._part(self._scribe, "scribe")
+        return scribe
+
+
+def _scribe_config(config: AppConfig) -> ScribeConfig:
+    return ScribeConfig(
+        end_rules=EndRules(
+            idle_timeout=config.idle_timeout,
+            on_branch_switch=config.end_on_branch_switch,
+            on_push=config.end_on_push,
+        ),
+        mirror=config.mirror,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_stack(
+    config: AppConfig,
+    *,
+    scribe: bool = True,
+    scribe_config: ScribeConfig | None = None,
+    summarizer: Summarizer | None = None,
+    context_sources: Mapping[str, SourceSpec] | None = None,
+    git_env: Mapping[str, str] | None = None,
+) -> AsyncIterator[Stack]:
+    """The application, wired, for the duration of the block.
+
+    Args:
+        config: the configuration.
+        scribe: also open the session registry, the worklog store, the summary pipeline, the
+            context provider, the scribe and the health monitor (False: the database, the memory
+            store and the generation cache only, as the memory commands need).
+        scribe_config: capture settings (None: from ``config``'s idle timeout, end rules and
+            mirror).
+        summarizer: what makes summaries (None: the heuristic one).
+        context_sources: the context provider's sources (None: the default ones).
+        git_env: extra environment for every git command (an identity, for example).
+
+    Raises:
+        DatabaseError: the database cannot be reached or started.
+        OSError: a port is taken.
+
+    Cancellation: everything opened so far is closed on the way out (shielded and bounded where it
+    must be): live sessions get their stop entry, then the servers, the database and the engine
+    close.
+    """
+    engine_config = EngineConfig(
+        home=config.home,
+        database_url=config.database_url,
+        gates={"db": config.pool_size, "summarizer": 1},
+        shutdown_grace=config.shutdown_grace,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        eng = await stack.enter_async_context(open_engine(engine_config))
+        db = await stack.enter_async_context(
+            adapters.open_database(
+                config.database_url,
+                home=config.home,
+                pool_size=config.pool_size,
+                gate=eng.gate("db"),
+            )
+        )
+        memory = await adapters.create_memory_store(db)
+        out = Stack(
+            config=config,
+            engine=eng,
+            db=db,
+            memory=memory,
+            memory_sources=adapters.default_memory_sources(db, memory),
+            generation_cache=adapters.create_generation_cache(db),
+        )
+        if scribe:
+            await _open_scribe(
+                out,
+                stack,
+                scribe_config or _scribe_config(config),
+                summarizer,
+                context_sources,
+                git_env,
+            )
+            eng.start_service(run_health_monitor, eng, config.health_interval, name="health")
+        if config.feed:
+            secret = feed_secret(config.home)
+            out.token = adapters.make_token(
+                secret, adapters.FeedScopes.read_all(), TOKEN_TTL, subject="scribe"
+            )
+            out.feed = await stack.enter_async_context(
+                adapters.open_feed_server(
+                    eng, secret=secret, host=config.host, port=config.feed_port
+                )
+            )
+            if config.dashboard:
+                out.dashboard = await stack.enter_async_context(
+                    adapters.open_dashboard(
+                        eng,
+                        feed_url=out.feed.url,
+                        token=out.token,
+                        host=config.host,
+                        port=config.dashboard_port,
+                        feed=out.feed,
+                    )
+                )
+        yield out
+
+
+async def _open_scribe(
+    out: Stack,
+    stack: contextlib.AsyncExitStack,
+    scribe_config: ScribeConfig,
+    summarizer: Summarizer | None,
+    context_sources: Mapping[str, SourceSpec] | None,
+    git_env: Mapping[str, str] | None,
+) -> None:
+    eng, db = out.engine, out.db
+    registry = await stack.enter_async_context(adapters.open_session_registry(db))
+    store = adapters.PostgresWorklogStore(db)
+    context = ContextProvider(eng, sources=context_sources)
+    pipeline = SummaryPipeline(
+        eng,
+        store,
+        summarizer or HeuristicSummarizer(),
+        min_interval=out.config.summary_interval,
+        on_summary=lambda s: context.note_summary(s.session_id, s.as_dict()),
+    )
+    services = await stack.enter_async_context(trio.open_nursery())
+    services.start_soon(pipeline.run)
+
+    async def drain_summaries() -> None:
+        # After the scribe has stopped every session: let their final summaries land.
+        with trio.move_on_after(DRAIN_TIMEOUT):
+            await pipeline.wait_idle()
+        services.cancel_scope.cancel()
+
+    stack.push_async_callback(drain_summaries)
+
+    async def open_repo(path: Path) -> Git:
+        return await adapters.open_repository(path, gate=eng.gate("git"), env=git_env)
+
+    out._scribe = await stack.enter_async_context(
+        open_scribe(
+            eng,
+            registry=registry,
+            store=store,
+            open_repo=open_repo,
+            open_fs=lambda root: adapters.ScopedFileSystem(root, gate=eng.gate("fs")),
+            open_watcher=adapters.open_watcher,
+            config=scribe_config,
+            pipeline=pipeline,
+            context=context,
+        )
+    )
+    out._registry, out._store, out._pipeline, out._context = registry, store, pipeline, context
