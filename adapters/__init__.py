@@ -1,5 +1,28 @@
 """Adapters that implement the engine's protocols over git, the filesystem, PostgreSQL and websockets."""
 
+from .control._operations import CONTROL_OPERATIONS as CONTROL_OPERATIONS
+from .control._operations import ControlArgs as ControlArgs
+from .control._operations import PingArgs as PingArgs
+from .control._operations import StatusArgs as StatusArgs
+from .control._operations import StartArgs as StartArgs
+from .control._operations import StopArgs as StopArgs
+from .control._operations import ListArgs as ListArgs
+from .control._operations import AppendArgs as AppendArgs
+from .control._operations import TagArgs as TagArgs
+from .control._operations import UntagArgs as UntagArgs
+from .control._operations import InfoArgs as InfoArgs
+from .control._operations import ContextArgs as ContextArgs
+from .control._operations import WorklogArgs as WorklogArgs
+from .control._operations import SummaryArgs as SummaryArgs
+from .control._operations import CleanupArgs as CleanupArgs
+from .control._operations import ValidateArgs as ValidateArgs
+from .control._protocol import MAX_CONTROL_LINE as MAX_CONTROL_LINE
+from .control._protocol import ControlRequest as ControlRequest
+from .control._protocol import decode_control_response as decode_control_response
+from .control._protocol import encode_control_error as encode_control_error
+from .control._protocol import encode_control_request as encode_control_request
+from .control._protocol import encode_control_result as encode_control_result
+from .control._protocol import parse_control_request as parse_control_request
 from .control._protocol import ControlProtocolError as ControlProtocolError
 from .control._protocol import DaemonError as DaemonError
 from .control._protocol import DaemonNotRunningError as DaemonNotRunningError
@@ -7,6 +30,8 @@ from .control._socket import ControlClient as ControlClient
 from .control._socket import ControlServer as ControlServer
 from .control._socket import DaemonAlreadyRunningError as DaemonAlreadyRunningError
 from .control._socket import open_control_server as open_control_server
+from .control._schema import control_doc as control_doc
+from .control._schema import control_schema as control_schema
 from .http._dashboard import Dashboard as Dashboard
 from .http._dashboard import EngineCollector as EngineCollector
 from .http._dashboard import open_dashboard as open_dashboard

@@ -9,35 +9,48 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 
 import adapters
 import engine
-from adapters.control._protocol import (
-    MAX_LINE,
+from adapters import (
+    MAX_CONTROL_LINE,
     ControlProtocolError,
+    ControlRequest,
     DaemonError,
     DaemonNotRunningError,
-    Request,
-    decode_response,
-    encode_error,
-    encode_request,
-    encode_result,
-    parse_request,
+    decode_control_response,
+    encode_control_error,
+    encode_control_request,
+    encode_control_result,
+    parse_control_request,
 )
 from engine.app._daemon import DaemonLockedError, _display_url, _home_lock
 
+DOC = Path(__file__).resolve().parent.parent / "docs" / "control.md"
+
 
 def test_valid_requests_parse() -> None:
-    r = parse_request(
-        encode_request(7, "start", {"repo": "/x", "tags": ["a"], "idle_timeout": None})
+    r = parse_control_request(
+        encode_control_request(7, "start", {"repo": "/x", "tags": ["a"], "idle_timeout": None})
     )
-    assert r == Request(7, "start", {"repo": "/x", "tags": ["a"], "idle_timeout": None})
-    assert parse_request(b'{"op": "ping"}') == Request(None, "ping", {})
-    assert parse_request('{"id": "k", "op": "cleanup", "args": {"days": 1.5}}').args == {
-        "days": 1.5
-    }
+    assert r == ControlRequest(
+        7, "start", adapters.StartArgs(repo="/x", tags=["a"], idle_timeout=None)
+    )
+    assert r.args.idle_timeout is None  # type: ignore[union-attr]
+    started = parse_control_request(b'{"op": "start", "args": {"repo": "/x"}}').args
+    assert isinstance(started, adapters.StartArgs) and started.idle_timeout is msgspec.UNSET
+    assert parse_control_request(b'{"op": "ping"}') == ControlRequest(
+        None, "ping", adapters.PingArgs()
+    )
+    cleanup = parse_control_request('{"id": "k", "op": "cleanup", "args": {"days": 1.5}}')
+    assert cleanup.args == adapters.CleanupArgs(days=1.5) and cleanup.id == "k"
+    assert set(adapters.CONTROL_OPERATIONS) == {
+        "ping", "status", "start", "stop", "list", "append", "tag", "untag", "info", "context",
+        "worklog", "summary", "cleanup", "validate",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -45,48 +58,108 @@ def test_valid_requests_parse() -> None:
     [
         (b"not json", "not JSON"),
         (b"[1]", "JSON object"),
-        (b'{"op": "fly"}', "unknown op"),
-        (b'{"op": "stop"}', "'session' is required"),
-        (b'{"op": "stop", "args": {"session": 5}}', "must be a str"),
-        (b'{"op": "stop", "args": {"session": "s", "x": 1}}', "unknown arguments"),
-        (b'{"op": "tag", "args": {"session": "s", "tags": ["a", 1]}}', "list of strings"),
-        (b'{"op": "cleanup", "args": {"days": true}}', "finite number"),
-        (b'{"op": "cleanup", "args": {"days": NaN}}', "finite number"),
-        (b'{"op": "worklog", "args": {"session": "s", "limit": 1.5}}', "must be a int"),
-        (b'{"op": "ping", "args": []}', "args must be"),
-        (b'{"op": "ping", "id": [1]}', "id must be"),
-        (b'{"op": "ping", "extra": 1}', "unknown request fields"),
-        (b'{"op": "stop", "args": {"session": null}}', "must not be null"),
+        (b'{"op": "fly"}', "unknown op 'fly'"),
+        (b'{"op": "stop"}', "stop: Object missing required field `session`"),
+        (
+            b'{"op": "stop", "args": {"session": 5}}',
+            "Expected `str`, got `int` - at `args.session`",
+        ),
+        (b'{"op": "stop", "args": {"session": "s", "x": 1}}', "unknown field `x`"),
+        (b'{"op": "tag", "args": {"session": "s", "tags": ["a", 1]}}', r"at `args.tags\[1\]`"),
+        (b'{"op": "cleanup", "args": {"days": true}}', "Expected `float`, got `bool`"),
+        (b'{"op": "cleanup", "args": {"days": NaN}}', "not JSON"),
+        (b'{"op": "cleanup", "args": {"days": 1e999}}', "out of range"),
+        (b'{"op": "cleanup", "args": {"days": -1}}', ">= 0"),
+        (b'{"op": "worklog", "args": {"session": "s", "limit": 1.5}}', "Expected `int"),
+        (b'{"op": "worklog", "args": {"session": "s", "limit": 0}}', ">= 1"),
+        (b'{"op": "ping", "args": []}', "Expected `object`, got `array`"),
+        (b'{"op": "ping", "id": [1]}', r"at `\$.id`"),
+        (b'{"op": "ping", "id": true}', "got `bool`"),
+        (b'{"op": "ping", "extra": 1}', "unknown field `extra`"),
+        (b'{"op": "stop", "args": {"session": null}}', "got `null`"),
+        (b'{"op": "stop", "args": {"session": ""}}', "length >= 1"),
     ],
 )
 def test_invalid_requests_are_refused(line: bytes, message: str) -> None:
     with pytest.raises(ControlProtocolError, match=message):
-        parse_request(line)
+        parse_control_request(line)
+
+
+def _sized(kind: str, n: int) -> Any:
+    return {"str": "x" * n, "path": "/" + "p" * (n - 1), "item": ["t" * n], "list": ["t"] * n}[kind]
+
+
+@pytest.mark.parametrize(
+    ("op", "base", "key", "kind", "limit"),
+    [
+        ("start", {"repo": "/x"}, "name", "str", 200),
+        ("start", {"repo": "/x"}, "tags", "item", 200),
+        ("start", {"repo": "/x"}, "tags", "list", 100),
+        ("start", {"repo": "/x"}, "related", "item", 200),
+        ("start", {"repo": "/x"}, "description", "str", 4096),
+        ("start", {}, "repo", "path", 4096),
+        ("start", {"repo": "/x"}, "files", "item", 4096),
+        ("append", {"session": "s"}, "text", "str", 64 * 1024),
+        ("stop", {}, "session", "str", 200),
+        ("context", {"session": "s"}, "role", "str", 200),
+        ("list", {}, "states", "list", 100),
+    ],
+)
+def test_user_strings_have_size_limits(
+    op: str, base: dict[str, Any], key: str, kind: str, limit: int
+) -> None:
+    at_limit = encode_control_request(1, op, {**base, key: _sized(kind, limit)})
+    assert parse_control_request(at_limit).op == op
+    with pytest.raises(ControlProtocolError, match="length <=") as info:
+        parse_control_request(encode_control_request(1, op, {**base, key: _sized(kind, limit + 1)}))
+    assert f"at `args.{key}" in str(info.value)
 
 
 def test_too_long_requests_are_refused() -> None:
     with pytest.raises(ControlProtocolError, match="longer"):
-        parse_request(b" " * (MAX_LINE + 1))
+        parse_control_request(b" " * (MAX_CONTROL_LINE + 1))
 
 
 def test_responses_round_trip() -> None:
-    assert decode_response(encode_result(3, {"a": [1]})) == (3, {"a": [1]})
+    assert decode_control_response(encode_control_result(3, {"a": [1]})) == (3, {"a": [1]})
+    assert decode_control_response(encode_control_result(3, {"p": Path("/x")})) == (
+        3,
+        {"p": "/x"},
+    )
     with pytest.raises(DaemonError) as info:
-        decode_response(encode_error(3, engine.SessionNotFoundError("no session 'x'")))
+        decode_control_response(
+            encode_control_error(3, engine.SessionNotFoundError("no session 'x'"))
+        )
     assert info.value.type == "SessionNotFoundError" and info.value.message == "no session 'x'"
     group = ExceptionGroup("g", [engine.InvalidArgumentError("bad")])
     with pytest.raises(DaemonError, match="bad"):
-        decode_response(encode_error(None, group))
+        decode_control_response(encode_control_error(None, group))
     for bad in (b"{}", b"nope", b'{"ok": false}'):
         with pytest.raises(ControlProtocolError):
-            decode_response(bad)
+            decode_control_response(bad)
 
 
-async def _handler(request: Request) -> Any:
-    if request.op == "ping":
+def test_the_schema_describes_every_operation() -> None:
+    schema = adapters.control_schema()
+    requests = schema["request"]["oneOf"]
+    assert [r["properties"]["op"]["const"] for r in requests] == list(adapters.CONTROL_OPERATIONS)
+    start = schema["request"]["$defs"]["StartArgs"]
+    assert start["required"] == ["repo"] and start["additionalProperties"] is False
+    assert start["properties"]["repo"]["maxLength"] == 4096
+    assert schema["response"]["required"] == ["ok"]
+
+
+def test_the_control_document_is_up_to_date() -> None:
+    assert DOC.read_text() == adapters.control_doc(), (
+        "docs/control.md is stale: regenerate it with `python -m adapters.control docs/control.md`"
+    )
+
+
+async def _handler(request: ControlRequest) -> Any:
+    if isinstance(request.args, adapters.PingArgs):
         return {"pong": True}
-    if request.op == "info":
-        raise engine.SessionNotFoundError(f"no session matches {request.args['session']!r}")
+    if isinstance(request.args, adapters.InfoArgs):
+        raise engine.SessionNotFoundError(f"no session matches {request.args.session!r}")
     raise RuntimeError("unexpected")
 
 
@@ -111,7 +184,7 @@ async def test_server_and_client(tmp_path: Path) -> None:
         def raw() -> list[Any]:
             with socket.socket(socket.AF_UNIX) as s:
                 s.connect(str(path))
-                s.sendall(b"garbage\n\n" + encode_request(1, "ping", {}))
+                s.sendall(b"garbage\n\n" + encode_control_request(1, "ping", {}))
                 data = b""
                 while data.count(b"\n") < 2:
                     data += s.recv(65536)

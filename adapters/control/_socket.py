@@ -1,6 +1,6 @@
 """The daemon's control channel: JSON lines over a unix socket (``$SCRIBE_HOME/scribe.sock``).
 
-The server reads one request per line, validates it (:func:`adapters.control._protocol.parse_request`),
+The server reads one request per line, validates it (:func:`adapters.control._protocol.parse_control_request`),
 hands it to the daemon's handler and writes one response line; a malformed request gets an error
 response and the connection stays usable. The client is synchronous (the CLI is), with a timeout, and
 says plainly when no daemon runs.
@@ -23,15 +23,15 @@ import trio
 
 import engine
 from adapters.control._protocol import (
-    MAX_LINE,
+    MAX_CONTROL_LINE,
     ControlProtocolError,
+    ControlRequest,
     DaemonNotRunningError,
-    Request,
-    decode_response,
-    encode_error,
-    encode_request,
-    encode_result,
-    parse_request,
+    decode_control_response,
+    encode_control_error,
+    encode_control_request,
+    encode_control_result,
+    parse_control_request,
 )
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 MAX_SOCKET_PATH: Final = 107
 _READ: Final = 65536
 
-Handler = Callable[[Request], Awaitable[Any]]
+Handler = Callable[[ControlRequest], Awaitable[Any]]
 
 
 class DaemonAlreadyRunningError(engine.ScribeError):
@@ -119,13 +119,13 @@ class ControlServer:
         self._requests += 1
         rid = None
         try:
-            request = parse_request(line)
+            request = parse_control_request(line)
             rid = request.id
             result = await self._handler(request)
-            return encode_result(rid, result)
+            return encode_control_result(rid, result)
         except Exception as exc:
             self._errors += 1
-            return encode_error(rid, exc)
+            return encode_control_error(rid, exc)
 
     async def _serve(self, stream: trio.SocketStream) -> None:
         self._connections += 1
@@ -135,9 +135,9 @@ class ControlServer:
                 while True:
                     nl = buffer.find(b"\n")
                     if nl < 0:
-                        if len(buffer) > MAX_LINE:
-                            too_long = ControlProtocolError(f"request longer than {MAX_LINE} bytes")
-                            await stream.send_all(encode_error(None, too_long))
+                        if len(buffer) > MAX_CONTROL_LINE:
+                            too_long = ControlProtocolError(f"request longer than {MAX_CONTROL_LINE} bytes")
+                            await stream.send_all(encode_control_error(None, too_long))
                             return
                         chunk = await stream.receive_some(_READ)
                         if not chunk:
@@ -236,17 +236,17 @@ class ControlClient:
                         f"no scribe daemon is running at {self.path}: {exc.strerror}"
                     ) from exc
                 raise
-            s.sendall(encode_request(next(self._ids), op, args or {}))
+            s.sendall(encode_control_request(next(self._ids), op, args or {}))
             buffer = bytearray()
             while b"\n" not in buffer:
                 chunk = s.recv(_READ)
                 if not chunk:
                     raise DaemonNotRunningError("the scribe daemon closed the connection")
                 buffer += chunk
-                if len(buffer) > 64 * MAX_LINE:
+                if len(buffer) > 64 * MAX_CONTROL_LINE:
                     raise ControlProtocolError("response too long")
             line = bytes(buffer[: buffer.index(b"\n")])
         finally:
             s.close()
-        _, result = decode_response(line)
+        _, result = decode_control_response(line)
         return result

@@ -134,7 +134,9 @@ class Dashboard:
     def _static(self, name: str) -> bytes:
         data = self._files.get(name)
         if data is None:
-            data = importlib.resources.files("adapters.http").joinpath("dashboard", name).read_bytes()
+            data = (
+                importlib.resources.files("adapters.http").joinpath("dashboard", name).read_bytes()
+            )
             self._files[name] = data
         return data
 

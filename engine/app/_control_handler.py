@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, final
 
-from adapters.control._protocol import ControlProtocolError, Request
+import msgspec
+
+import adapters
 
 from .._core._state import SessionState
 from .._ports._session_store import SessionRecord
@@ -88,7 +90,7 @@ def record_dict(r: SessionRecord) -> dict[str, Any]:
     }
 
 
-def _states(names: list[str] | None) -> set[SessionState] | None:
+def _states(names: list[str]) -> set[SessionState] | None:
     if not names:
         return None
     out = set()
@@ -96,13 +98,13 @@ def _states(names: list[str] | None) -> set[SessionState] | None:
         try:
             out.add(SessionState(n.strip().lower()))
         except ValueError:
-            raise ControlProtocolError(
+            raise adapters.ControlProtocolError(
                 f"unknown state {n!r}; states: {', '.join(s.value for s in SessionState)}"
             ) from None
     return out
 
 
-Op = Callable[[Mapping[str, Any]], Awaitable[Any]]
+Op = Callable[[Any], Awaitable[Any]]
 
 
 @final
@@ -134,17 +136,17 @@ class ControlHandler:
             "validate": self._validate,
         }
 
-    async def handle(self, request: Request) -> Any:
+    async def handle(self, request: adapters.ControlRequest) -> Any:
         """The JSON-ready result of a validated request (or the scribe's typed error).
 
         Cancellation: as the scribe call it makes.
         """
         return await self._ops[request.op](request.args)
 
-    async def _ping(self, a: Mapping[str, Any]) -> Any:
+    async def _ping(self, a: adapters.PingArgs) -> Any:
         return {"pong": True, "pid": self.info.pid}
 
-    async def _status(self, a: Mapping[str, Any]) -> Any:
+    async def _status(self, a: adapters.StatusArgs) -> Any:
         s = self.scribe
         stats = s.engine.statistics()
         out: dict[str, Any] = {
@@ -178,41 +180,37 @@ class ControlHandler:
             }
         return out
 
-    async def _start(self, a: Mapping[str, Any]) -> Any:
+    async def _start(self, a: adapters.StartArgs) -> Any:
         kwargs: dict[str, Any] = {
-            k: a[k]
+            k: getattr(a, k)
             for k in ("name", "backlog_id", "kind", "priority", "description", "parent")
-            if a.get(k) is not None
+            if getattr(a, k) is not None
         }
-        for k in ("tags", "related", "files"):
-            if k in a:
-                kwargs[k] = tuple(a[k])
-        if "idle_timeout" in a:
-            kwargs["idle_timeout"] = a["idle_timeout"]
-        record = await self.scribe.start(a["repo"], **kwargs)
+        kwargs.update(tags=tuple(a.tags), related=tuple(a.related), files=tuple(a.files))
+        if a.idle_timeout is not msgspec.UNSET:
+            kwargs["idle_timeout"] = a.idle_timeout
+        record = await self.scribe.start(a.repo, **kwargs)
         return record_dict(record)
 
-    async def _stop(self, a: Mapping[str, Any]) -> Any:
-        record = await self.scribe.resolve(a["session"])
+    async def _stop(self, a: adapters.StopArgs) -> Any:
+        record = await self.scribe.resolve(a.session)
         return record_dict(await self.scribe.stop(record.id))
 
-    async def _list(self, a: Mapping[str, Any]) -> Any:
-        records = await self.scribe.sessions(
-            states=_states(a.get("states")), tags=a.get("tags", ())
-        )
+    async def _list(self, a: adapters.ListArgs) -> Any:
+        records = await self.scribe.sessions(states=_states(a.states), tags=a.tags)
         return [record_dict(r) for r in records]
 
-    async def _append(self, a: Mapping[str, Any]) -> Any:
-        return (await self.scribe.append_note(a["session"], a["text"])).as_dict()
+    async def _append(self, a: adapters.AppendArgs) -> Any:
+        return (await self.scribe.append_note(a.session, a.text)).as_dict()
 
-    async def _tag(self, a: Mapping[str, Any]) -> Any:
-        return record_dict(await self.scribe.tag(a["session"], a["tags"]))
+    async def _tag(self, a: adapters.TagArgs) -> Any:
+        return record_dict(await self.scribe.tag(a.session, a.tags))
 
-    async def _untag(self, a: Mapping[str, Any]) -> Any:
-        return record_dict(await self.scribe.tag(a["session"], a["tags"], remove=True))
+    async def _untag(self, a: adapters.UntagArgs) -> Any:
+        return record_dict(await self.scribe.tag(a.session, a.tags, remove=True))
 
-    async def _info(self, a: Mapping[str, Any]) -> Any:
-        record = await self.scribe.resolve(a["session"])
+    async def _info(self, a: adapters.InfoArgs) -> Any:
+        record = await self.scribe.resolve(a.session)
         cap = self.scribe.capture_info(record.id)
         _, summary = await self.scribe.summary(record.id)
         return {
@@ -227,20 +225,17 @@ class ControlHandler:
             ),
         }
 
-    async def _context(self, a: Mapping[str, Any]) -> Any:
-        ctx = await self.scribe.context_for(a["session"], a.get("role") or "implementer")
+    async def _context(self, a: adapters.ContextArgs) -> Any:
+        ctx = await self.scribe.context_for(a.session, a.role or "implementer")
         return ctx.as_dict()
 
-    async def _worklog(self, a: Mapping[str, Any]) -> Any:
-        limit = a.get("limit")
-        if limit is not None and limit < 1:
-            raise ControlProtocolError("worklog: limit must be >= 1")
-        record, entries = await self.scribe.worklog(a["session"], limit=limit)
+    async def _worklog(self, a: adapters.WorklogArgs) -> Any:
+        record, entries = await self.scribe.worklog(a.session, limit=a.limit)
         out: dict[str, Any] = {
             "session": record_dict(record),
             "entries": [e.as_dict() for e in entries],
         }
-        if a.get("markdown"):
+        if a.markdown:
             _, summary = await self.scribe.summary(record.id)
             out["markdown"] = render_markdown(
                 entries,
@@ -255,18 +250,18 @@ class ControlHandler:
             )
         return out
 
-    async def _summary(self, a: Mapping[str, Any]) -> Any:
-        record, summary = await self.scribe.summary(a["session"])
+    async def _summary(self, a: adapters.SummaryArgs) -> Any:
+        record, summary = await self.scribe.summary(a.session)
         return {
             "session": record_dict(record),
             "summary": None if summary is None else summary.as_dict(),
         }
 
-    async def _cleanup(self, a: Mapping[str, Any]) -> Any:
-        states = _states(a.get("states"))
-        removed = await self.scribe.cleanup(a["days"], states=states)
+    async def _cleanup(self, a: adapters.CleanupArgs) -> Any:
+        states = _states(a.states)
+        removed = await self.scribe.cleanup(a.days, states=states)
         return {"removed": removed}
 
-    async def _validate(self, a: Mapping[str, Any]) -> Any:
+    async def _validate(self, a: adapters.ValidateArgs) -> Any:
         marked = await self.scribe.validate()
         return {"orphaned": [record_dict(r) for r in marked]}

@@ -1,0 +1,195 @@
+"""The control operations: one msgspec struct per operation, the arguments it takes. Imports no trio.
+
+Every user-supplied string has a size limit (:data:`NAME_MAX` for names, ids and tags,
+:data:`TEXT_MAX` for descriptions, :data:`NOTE_MAX` for notes, :data:`PATH_MAX` for paths) and every
+list a length limit (:data:`LIST_MAX`), so one request cannot make the daemon store or work on
+something unbounded. A field left out keeps the daemon's default; ``idle_timeout: null`` means never.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+import msgspec
+
+__all__ = [
+    "CONTROL_OPERATIONS",
+    "LIST_MAX",
+    "NAME_MAX",
+    "NOTE_MAX",
+    "PATH_MAX",
+    "TEXT_MAX",
+    "AppendArgs",
+    "CleanupArgs",
+    "ContextArgs",
+    "ControlArgs",
+    "InfoArgs",
+    "ListArgs",
+    "PingArgs",
+    "StartArgs",
+    "StatusArgs",
+    "StopArgs",
+    "SummaryArgs",
+    "TagArgs",
+    "UntagArgs",
+    "ValidateArgs",
+    "WorklogArgs",
+]
+
+#: The longest name, id, tag, kind, priority, state or role, in characters.
+NAME_MAX: Final = 200
+#: The longest description, in characters.
+TEXT_MAX: Final = 4096
+#: The longest note, in characters.
+NOTE_MAX: Final = 64 * 1024
+#: The longest path, in characters.
+PATH_MAX: Final = 4096
+#: The most items of a list argument.
+LIST_MAX: Final = 100
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
+SessionRef = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=NAME_MAX,
+        description="a session id, a unique id prefix, or a backlog id",
+    ),
+]
+Names = Annotated[list[Name], msgspec.Meta(max_length=LIST_MAX)]
+Text = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
+Note = Annotated[str, msgspec.Meta(min_length=1, max_length=NOTE_MAX)]
+FilePath = Annotated[str, msgspec.Meta(min_length=1, max_length=PATH_MAX)]
+Paths = Annotated[list[FilePath], msgspec.Meta(max_length=LIST_MAX)]
+
+
+class PingArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Is the daemon there? Answers ``{"pong": true, "pid": ...}``."""
+
+
+class StatusArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Where the daemon can be reached and its counters."""
+
+
+class StartArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Start a session on a work tree."""
+
+    repo: FilePath
+    name: Name | None = None
+    backlog_id: Name | None = None
+    kind: Name | None = None
+    priority: Name | None = None
+    tags: Names = msgspec.field(default_factory=list)
+    description: Text | None = None
+    parent: SessionRef | None = None
+    related: Names = msgspec.field(default_factory=list)
+    idle_timeout: Annotated[float, msgspec.Meta(gt=0)] | msgspec.UnsetType | None = msgspec.UNSET
+    files: Paths = msgspec.field(default_factory=list)
+
+
+class StopArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Stop a session."""
+
+    session: SessionRef
+
+
+class ListArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The sessions in these states (none: every state) with all these tags."""
+
+    states: Names = msgspec.field(default_factory=list)
+    tags: Names = msgspec.field(default_factory=list)
+
+
+class AppendArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Append a note to a session's worklog."""
+
+    session: SessionRef
+    text: Note
+
+
+class TagArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Add tags to a session."""
+
+    session: SessionRef
+    tags: Names
+
+
+class UntagArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Remove tags from a session."""
+
+    session: SessionRef
+    tags: Names
+
+
+class InfoArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A session, its capture state, entry count and newest summary."""
+
+    session: SessionRef
+
+
+class ContextArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A session's context for a role (default implementer)."""
+
+    session: SessionRef
+    role: Name | None = None
+
+
+class WorklogArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A session's worklog (the last ``limit`` entries), with ``markdown`` rendered if asked."""
+
+    session: SessionRef
+    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    markdown: bool = False
+
+
+class SummaryArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A session's newest summary."""
+
+    session: SessionRef
+
+
+class CleanupArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Remove sessions in final ``states`` (default completed) inactive for more than ``days``."""
+
+    days: Annotated[float, msgspec.Meta(ge=0)]
+    states: Names = msgspec.field(default_factory=list)
+
+
+class ValidateArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Find sessions left by a dead daemon and mark them orphaned."""
+
+
+ControlArgs = (
+    PingArgs
+    | StatusArgs
+    | StartArgs
+    | StopArgs
+    | ListArgs
+    | AppendArgs
+    | TagArgs
+    | UntagArgs
+    | InfoArgs
+    | ContextArgs
+    | WorklogArgs
+    | SummaryArgs
+    | CleanupArgs
+    | ValidateArgs
+)
+
+#: Every operation by its name on the wire.
+CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
+    "ping": PingArgs,
+    "status": StatusArgs,
+    "start": StartArgs,
+    "stop": StopArgs,
+    "list": ListArgs,
+    "append": AppendArgs,
+    "tag": TagArgs,
+    "untag": UntagArgs,
+    "info": InfoArgs,
+    "context": ContextArgs,
+    "worklog": WorklogArgs,
+    "summary": SummaryArgs,
+    "cleanup": CleanupArgs,
+    "validate": ValidateArgs,
+}
