@@ -72,3 +72,37 @@ def test_unknown_command_is_refused() -> None:
     out = _scribe("frobnicate", env=dict(os.environ))
     assert out.returncode == 2
     assert "invalid choice" in out.stderr
+
+
+def test_the_help_follows_the_command_table() -> None:
+    from engine.app._cli import COMMANDS, build_parser
+
+    out = _scribe("--help", env=dict(os.environ))
+    listed = [name for name in COMMANDS if f"    {name}" in out.stdout]
+    assert listed == list(COMMANDS)
+    choices = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert list(choices) == list(COMMANDS)
+
+
+def test_a_bad_configuration_file_is_reported(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("colour = 'blue'\n")
+    out = _scribe("list", "--config", str(config), env=dict(os.environ))
+    assert out.returncode == 1
+    assert "unknown key 'colour'" in out.stderr and str(config) in out.stderr
+    env = dict(os.environ, SCRIBE_CONFIG=str(config), SCRIBE_HOME=str(tmp_path))
+    out = _scribe("recall", "anything", env=env)
+    assert out.returncode == 1 and "unknown key 'colour'" in out.stderr
+    out = _scribe(
+        "status",
+        env=dict(
+            os.environ, SCRIBE_HOME=str(tmp_path / "h"), SCRIBE_CONFIG=str(tmp_path / "none.toml")
+        ),
+    )
+    assert out.returncode == 1 and "does not exist" in out.stderr
+
+
+def test_no_daemon_is_said_plainly(tmp_path: Path) -> None:
+    env = dict(os.environ, SCRIBE_HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    out = _scribe("list", env=env)
+    assert out.returncode == 3 and "no scribe daemon" in out.stderr

@@ -1,47 +1,16 @@
-"""The ``scribe`` command line."""
+"""The ``scribe`` command line: one table of commands, the parser built from it, and ``main``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, NamedTuple
 
 import trio
 
-__all__ = ["build_parser", "main"]
-
-#: Subcommands register here: name -> (add arguments, run). ``run`` returns the exit status.
-Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
-COMMANDS: dict[str, tuple[str, Command]] = {}
-
-
-def command(name: str, help_text: str) -> Callable[[Command], Command]:
-    """Register a subcommand."""
-
-    def register(cmd: Command) -> Command:
-        COMMANDS[name] = (help_text, cmd)
-        return cmd
-
-    return register
-
-
-def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--step", type=float, default=0.2, help="seconds per demo step (default 0.2)")
-
-
-def _demo_run(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
-
-    trio.run(lambda: run_demo(step=args.step))
-    return 0
-
-
-command("demo", "show the engine at work: priorities, a crash, a graceful cancel")(
-    (_demo_args, _demo_run)
-)
-
-from . import _cli_sessions  # noqa: E402, F401  (registers serve, start, stop, list, ...)
-from ._cli_memory import (  # noqa: E402
+from . import _cli_sessions as s
+from ._cli_memory import (
     add_recall_arguments,
     add_rehydrate_arguments,
     add_remember_arguments,
@@ -50,27 +19,94 @@ from ._cli_memory import (  # noqa: E402
     run_remember,
     sync_runner,
 )
+from ._cli_serve import run_serve, serve_arguments
+from ._demo import run_demo
 
-command("rehydrate", "print a token-budgeted memory bundle for a query")(
-    (add_rehydrate_arguments, sync_runner(run_rehydrate))
-)
-command("remember", "store a message, or a decision with --decision")(
-    (add_remember_arguments, sync_runner(run_remember))
-)
-command("recall", "search remembered messages and decisions")(
-    (add_recall_arguments, sync_runner(run_recall))
-)
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+
+class Command(NamedTuple):
+    """One subcommand.
+
+    Attributes:
+        help: one line for ``scribe --help``.
+        add_arguments: adds its arguments to its parser.
+        run: runs it with the parsed arguments and returns the exit status.
+    """
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--step", type=float, default=0.2, help="seconds per demo step (default 0.2)")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    trio.run(lambda: run_demo(step=args.step))
+    return 0
+
+
+#: Every subcommand, in the order ``scribe --help`` lists them.
+COMMANDS: Final[Mapping[str, Command]] = {
+    "demo": Command(
+        "show the engine at work: priorities, a crash, a graceful cancel",
+        _demo_arguments,
+        _run_demo,
+    ),
+    "serve": Command(
+        "run the scribe daemon (sessions, watchers, summaries, feed, dashboard)",
+        serve_arguments,
+        run_serve,
+    ),
+    "status": Command(
+        "show whether the daemon runs and where to look", s.status_arguments, s.run_status
+    ),
+    "list": Command("list sessions (filter by status and tags)", s.list_arguments, s.run_list),
+    "start": Command("start a session on a work tree", s.start_arguments, s.run_start),
+    "stop": Command("stop a session", s.session_arguments, s.run_stop),
+    "append": Command("append a note to a session's worklog", s.append_arguments, s.run_append),
+    "tag": Command("add tags to a session", s.tag_arguments, s.run_tag),
+    "untag": Command("remove tags from a session", s.tag_arguments, s.run_untag),
+    "info": Command("show a session", s.session_arguments, s.run_info),
+    "context": Command("show a session's context for a role", s.context_arguments, s.run_context),
+    "worklog": Command("show a session's worklog as markdown", s.worklog_arguments, s.run_worklog),
+    "summary": Command("show a session's newest summary", s.session_arguments, s.run_summary),
+    "cleanup": Command(
+        "remove completed sessions older than N days", s.cleanup_arguments, s.run_cleanup
+    ),
+    "validate": Command(
+        "find sessions left by a dead daemon and mark them orphaned",
+        s.validate_arguments,
+        s.run_validate,
+    ),
+    "rehydrate": Command(
+        "print a token-budgeted memory bundle for a query",
+        add_rehydrate_arguments,
+        sync_runner(run_rehydrate),
+    ),
+    "remember": Command(
+        "store a message, or a decision with --decision",
+        add_remember_arguments,
+        sync_runner(run_remember),
+    ),
+    "recall": Command(
+        "search remembered messages and decisions",
+        add_recall_arguments,
+        sync_runner(run_recall),
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered subcommand."""
+    """The argument parser with every command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="scribe", description="Memory for concurrent coding sessions."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, (add_args, _)) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        add_args(p)
+    for name, cmd in COMMANDS.items():
+        cmd.add_arguments(sub.add_parser(name, help=cmd.help, description=cmd.help))
     return parser
 
 
@@ -81,16 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    _, (_, run) = COMMANDS[args.command]
     try:
-        return run(args)
+        return COMMANDS[args.command].run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
 if __name__ == "__main__":
-    # Run through the imported module so that every subcommand module registers in one registry.
-    from engine.app._cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

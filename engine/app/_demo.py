@@ -12,14 +12,14 @@ from .._core._engine import Engine, EngineConfig, open_engine
 from .._core._priority import Priority
 from .._core._session import Session
 from .._core._state import SessionKind
-from ._cli_sessions import _STATE_STYLE
+from ._cli_render import STATE_STYLE
 
 
 def _tree(engine: Engine) -> Tree:
     root = Tree("[bold]engine[/bold]")
 
     def add(node: Tree, s: Session) -> None:
-        style = _STATE_STYLE.get(s.state.value, "white")
+        style = STATE_STYLE.get(s.state.value, "white")
         label = (
             f"{s.name} [dim]{s.id[:8]}[/dim] [{style}]{s.state.value}[/{style}] "
             f"prio={s.priority.name} tasks={s.task_count}"

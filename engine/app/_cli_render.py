@@ -1,0 +1,168 @@
+"""How the session commands show things to people: tables, states in colour, times, summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = [
+    "STATE_STYLE",
+    "ago",
+    "brief",
+    "console",
+    "context_table",
+    "kv_table",
+    "print_summary",
+    "sessions_table",
+    "state",
+    "when",
+]
+
+#: The colour of each session state.
+STATE_STYLE: Final = {
+    "active": "green",
+    "paused": "yellow",
+    "stopping": "yellow",
+    "completed": "blue",
+    "failed": "bold red",
+    "cancelled": "magenta",
+    "orphaned": "red",
+    "starting": "white",
+}
+
+
+def console(stderr: bool = False) -> Console:
+    """A console for people (no highlighting, long lines kept whole)."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def ago(ts: float | None) -> str:
+    """How long ago ``ts`` was, roughly ("3m ago")."""
+    if ts is None:
+        return "-"
+    d = max(0.0, time.time() - ts)
+    if d < 60:
+        return f"{d:.0f}s ago"
+    if d < 3600:
+        return f"{d / 60:.0f}m ago"
+    if d < 86400:
+        return f"{d / 3600:.1f}h ago"
+    return f"{d / 86400:.1f}d ago"
+
+
+def when(ts: float | None) -> str:
+    """``ts`` as a local date and time."""
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def state(s: str) -> str:
+    """A state in its colour."""
+    style = STATE_STYLE.get(s, "white")
+    return f"[{style}]{s}[/{style}]"
+
+
+def sessions_table(records: list[dict[str, Any]], title: str | None = None) -> Any:
+    """Session records, one row each."""
+    t = Table(title=title, show_lines=False)
+    t.add_column("id", no_wrap=True)
+    for col in ("name", "backlog", "kind", "state", "priority", "tags", "last activity"):
+        t.add_column(col, overflow="fold")
+    for r in records:
+        t.add_row(
+            r["id"],
+            r["name"],
+            r.get("backlog_id") or "-",
+            r["kind"],
+            state(r["state"]),
+            r["priority"],
+            ", ".join(r.get("tags") or ()) or "-",
+            ago(r.get("last_activity")),
+        )
+    return t
+
+
+def kv_table(rows: Sequence[tuple[str, Any]], title: str | None = None) -> Any:
+    """Rows of name and value."""
+    t = Table(title=title, show_header=False, box=None, padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    for k, v in rows:
+        t.add_row(k, "-" if v in (None, "", [], ()) else str(v))
+    return t
+
+
+def print_summary(out: Any, s: Mapping[str, Any]) -> None:
+    """A summary as headed lists."""
+    out.print(
+        f"[bold]Summary[/] (version {s['version']}{', final' if s['metadata'].get('final') else ''})"
+    )
+    for title, key in (
+        ("Key ideas", "key_ideas"),
+        ("Decisions", "decisions"),
+        ("Progress", "progress"),
+        ("Next steps", "next_steps"),
+    ):
+        if s.get(key):
+            out.print(f"  [bold]{title}[/]")
+            for item in s[key]:
+                out.print(f"    - {item}")
+    files = s.get("files_modified") or []
+    if files:
+        shown = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+        out.print(f"  [bold]Files modified[/] {shown}")
+
+
+def brief(name: str, value: Any) -> str:
+    """One line about a context source's value."""
+    if value is None:
+        return "-"
+    if name == "branch":
+        return f"{value.get('branch') or '(detached)'} at {(value.get('head') or '')[:12]}"
+    if name == "status":
+        parts = [f"{len(value['changed'])} changed", f"{len(value['untracked'])} untracked"]
+        if value.get("conflicts"):
+            parts.append(f"{len(value['conflicts'])} conflicted")
+        if value.get("upstream"):
+            parts.append(f"{value['upstream']} +{value.get('ahead')}/-{value.get('behind')}")
+        return ", ".join(parts) + (" (clean)" if value.get("clean") else "")
+    if name == "diff":
+        return f"{value['files_changed']} files, +{value['insertions']} -{value['deletions']}"
+    if name == "log":
+        return "; ".join(c["subject"] for c in value[:5]) + (" ..." if len(value) > 5 else "")
+    if name == "worklog":
+        return f"{len(value)} entries, last: {value[-1]['kind']}" if value else "no entries"
+    if name == "summary":
+        return f"version {value['version']}, {len(value.get('next_steps') or [])} next steps"
+    if name == "related":
+        return ", ".join(f"{r['id']} ({r['relation']})" for r in value) or "none"
+    if name == "files":
+        return ", ".join(f["path"] for f in value) or "none"
+    return json.dumps(value, default=str)[:120]
+
+
+def context_table(ctx: Mapping[str, Any]) -> Table:
+    """A context, one row per source."""
+    t = Table(
+        title=f"context of {ctx['session_id']} for {ctx['role']} "
+        f"({ctx['elapsed'] * 1000:.1f} ms{', from memory' if ctx['from_cache'] else ''})"
+    )
+    for col in ("source", "status", "ms", "cached", "value"):
+        t.add_column(col, overflow="fold")
+    for name, r in ctx["sources"].items():
+        style = {"ok": "green", "error": "red", "timeout": "yellow"}[r["status"]]
+        t.add_row(
+            name,
+            f"[{style}]{r['status']}[/{style}]",
+            f"{r['elapsed'] * 1000:.1f}",
+            "yes" if r["cached"] else "no",
+            r["error"] if r["status"] != "ok" else brief(name, r["value"]),
+        )
+    return t
