@@ -7,7 +7,6 @@ from ._core._construction import NoPublicConstructor as NoPublicConstructor
 from ._core._engine import Engine as Engine
 from ._core._engine import EngineConfig as EngineConfig
 from ._core._engine import EngineStatistics as EngineStatistics
-from ._core._engine import default_home as default_home
 from ._core._engine import open_engine as open_engine
 from ._core._errors import AdmissionQueueFullError as AdmissionQueueFullError
 from ._core._errors import EngineClosedError as EngineClosedError

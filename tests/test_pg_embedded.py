@@ -12,6 +12,8 @@ import trio
 from pg_support import TEST_SETTINGS, reap_stale_servers, start_test_server
 
 import adapters
+import engine
+from engine.app import load_config, open_stack
 
 
 def _marker_count(url: str) -> int:
@@ -50,25 +52,30 @@ async def test_server_is_shared_and_the_last_holder_stops_it(pg_tmp_path: Path) 
     assert not first.is_running()
 
 
-async def test_open_database_without_url_uses_the_embedded_server(
-    pg_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("SCRIBE_DATABASE_URL", raising=False)
-    monkeypatch.setenv("SCRIBE_HOME", str(pg_tmp_path / "envhome"))
-    async with adapters.open_database(pool_size=1) as db:
-        assert str(pg_tmp_path / "envhome" / "pgdata") in db.url
+async def test_open_database_without_url_uses_the_embedded_server(pg_tmp_path: Path) -> None:
+    home = pg_tmp_path / "home"
+    async with adapters.open_database(home=home, pool_size=1) as db:
+        assert str(home / "pgdata") in db.url
         assert await db.fetchval("SELECT current_database()") == "scribe"
         assert await db.fetchval("SELECT count(*) FROM sessions") == 0
-    assert not adapters.EmbeddedServer(pg_tmp_path / "envhome" / "pgdata").is_running()
+    assert not adapters.EmbeddedServer(home / "pgdata").is_running()
+    with pytest.raises(engine.InvalidArgumentError, match="no database URL and no home"):
+        async with adapters.open_database(pool_size=1):
+            pass
 
 
-async def test_configured_url_wins_over_the_embedded_server(
-    pg_url: str, pg_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SCRIBE_DATABASE_URL", pg_url)
-    async with adapters.open_database(home=pg_tmp_path / "home", pool_size=1) as db:
-        assert db.url == pg_url
-        assert await db.fetchval("SELECT 1") == 1
+async def test_configured_url_wins_over_the_embedded_server(pg_url: str, pg_tmp_path: Path) -> None:
+    # The URL reaches the database through the application's configuration, the one reader of
+    # the environment.
+    env = {
+        "SCRIBE_DATABASE_URL": pg_url,
+        "SCRIBE_HOME": str(pg_tmp_path / "home"),
+        "SCRIBE_FEED": "off",
+        "XDG_CONFIG_HOME": str(pg_tmp_path / "config"),
+    }
+    async with open_stack(load_config(environ=env), scribe=False) as stack:
+        assert stack.db.url == pg_url
+        assert await stack.db.fetchval("SELECT 1") == 1
     assert not (pg_tmp_path / "home").exists()
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import queue
 import select
 import selectors
@@ -815,10 +814,11 @@ async def open_database(
     """Connect to PostgreSQL for the duration of the block.
 
     Args:
-        url: a libpq URL. None: ``$SCRIBE_DATABASE_URL``, and when that is unset too, the embedded
-            server under ``home`` (started for the block, stopped after it unless another process
-            still uses it).
-        home: the engine home for the embedded server (default ``engine.default_home()``).
+        url: a libpq URL. None: the embedded server under ``home`` (started for the block, stopped
+            after it unless another process still uses it). The application resolves both from its
+            configuration (:func:`engine.app.load_config`: flags, ``$SCRIBE_DATABASE_URL``, the
+            TOML file).
+        home: the engine home for the embedded server (needed when ``url`` is None).
         pool_size: pooled connections, which is also the number of worker-thread slots.
         gate: the priority gate queries are admitted through (default: a private one of ``pool_size``).
         migrate: apply pending migrations before the block starts.
@@ -843,11 +843,13 @@ async def open_database(
         raise engine.InvalidArgumentError("acquire_timeout and connect_timeout must be positive")
     if statement_timeout is not None and statement_timeout <= 0:
         raise engine.InvalidArgumentError("statement_timeout must be positive or None")
-    if url is None:
-        url = os.environ.get("SCRIBE_DATABASE_URL") or None
+    if url is None and home is None:
+        raise engine.InvalidArgumentError("no database URL and no home for the embedded server")
     migrations = discover_migrations(migrations_dir) if migrate else ()
     async with contextlib.AsyncExitStack() as stack:
         if url is None:
+            if home is None:  # refused above, before any work
+                raise engine.InvalidArgumentError("no home for the embedded server")
             server = await stack.enter_async_context(open_embedded_server(home))
             url = server.url("scribe")
         db = Database(

@@ -31,8 +31,6 @@ from typing import Final, Literal
 import psycopg
 import trio
 
-import engine
-
 from ._errors import EmbeddedServerError
 
 __all__ = [
@@ -442,9 +440,13 @@ def _release(server: EmbeddedServer, holder: Path) -> None:
             server.stop("fast")
 
 
+def _data_dir(home: Path) -> Path:
+    return home.expanduser().absolute() / "pgdata"
+
+
 @contextlib.asynccontextmanager
 async def open_embedded_server(
-    home: Path | None = None,
+    home: Path,
     *,
     database: str = "scribe",
     settings: Mapping[str, str] | None = None,
@@ -455,7 +457,7 @@ async def open_embedded_server(
     it, and creates ``database``. On exit the server is stopped unless another process still uses it.
 
     Args:
-        home: the engine home (default ``engine.default_home()``).
+        home: the engine home (the application resolves it: :func:`engine.app.load_config`).
         database: the database to create if missing; connect with ``server.url(database)``.
         settings: extra server settings for a server this call starts.
 
@@ -467,8 +469,7 @@ async def open_embedded_server(
     bounded by ``pg_ctl``'s timeout), and the block then sees the cancellation at its first checkpoint.
     Stopping at exit is shielded and bounded by ``pg_ctl``'s timeout.
     """
-    root = (home or engine.default_home()).expanduser().absolute()
-    server = EmbeddedServer(root / "pgdata", settings=settings)
+    server = EmbeddedServer(_data_dir(home), settings=settings)
     holder = await trio.to_thread.run_sync(_acquire, server, database)
     try:
         yield server

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, final
@@ -38,18 +38,13 @@ from ._supervisor import RestartPolicy, restart_publisher, supervise
 __all__ = ["Engine", "EngineConfig", "EngineStatistics", "open_engine"]
 
 
-def default_home() -> Path:
-    """``$SCRIBE_HOME`` or ``~/.local/share/scribe``."""
-    env = os.environ.get("SCRIBE_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "scribe"
-
-
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    """How an engine runs. Every field has a default; :meth:`from_env` reads the ``SCRIBE_*`` overrides.
+    """How an engine runs. Every field has a default (the application resolves its own settings from
+    flags, the environment and its configuration file: :func:`engine.app.load_config`).
 
     Attributes:
-        home: where the engine keeps its files (None: ``$SCRIBE_HOME`` or ``~/.local/share/scribe``).
+        home: where the engine keeps its files (None: nowhere; the application sets its home).
         database_url: a PostgreSQL URL (None: the wiring layer starts the embedded server; the engine
             itself never touches a database).
         gates: capacities of named shared gates (``"git"``, ``"db"``, ...).
@@ -89,19 +84,6 @@ class EngineConfig:
             isinstance(self.max_sessions, bool) or self.max_sessions < 1
         ):
             raise InvalidArgumentError("max_sessions must be >= 1 or None")
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> EngineConfig:
-        """A config from ``SCRIBE_HOME`` and ``SCRIBE_DATABASE_URL``, then ``overrides``."""
-        base = cls(
-            home=default_home(),
-            database_url=os.environ.get("SCRIBE_DATABASE_URL") or None,
-        )
-        return replace(base, **overrides)
-
-    def resolved_home(self) -> Path:
-        """``home``, or the default home when it is None."""
-        return self.home if self.home is not None else default_home()
 
 
 @dataclass(frozen=True, slots=True)
