@@ -137,3 +137,12 @@ def test_the_config_checks_itself(tmp_path: Path) -> None:
         AppConfig(home=tmp_path, feed_port=-1)
     with pytest.raises(AttributeError):
         AppConfig(home=tmp_path).pool_size = 3  # type: ignore[misc]
+
+
+def test_the_readme_example_is_a_valid_file(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = _write(tmp_path / "config.toml", example)
+    config = load_config(config_file=path, environ={"HOME": str(tmp_path)})
+    assert config.database_url == "postgresql://u@h/scribe" and config.feed_port == 8766
+    assert config.home == Path("~/.local/share/scribe").expanduser()
