@@ -10,6 +10,7 @@ import trio
 
 import adapters
 import engine
+import engine.app
 from engine.app import AppConfig, open_stack
 
 
@@ -49,3 +50,8 @@ async def test_without_the_scribe_only_the_database_parts_open(pg_url: str, tmp_
         with pytest.raises(engine.InvalidArgumentError, match="without the scribe"):
             _ = stack.registry
     assert not (tmp_path / "feed.secret").exists()
+
+
+def test_a_stack_comes_only_from_open_stack(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="no public constructor"):
+        engine.app.Stack(config=AppConfig(home=tmp_path))  # type: ignore[call-arg]

@@ -27,6 +27,7 @@ import adapters
 
 from .._context._provider import ContextProvider
 from .._context._spec import SourceSpec
+from .._core._construction import NoPublicConstructor
 from .._core._engine import Engine, EngineConfig, open_engine
 from .._core._errors import InvalidArgumentError
 from .._core._health import run_health_monitor
@@ -67,7 +68,7 @@ def feed_secret(home: Path) -> str:
 
 @final
 @dataclass(eq=False)
-class Stack:
+class Stack(metaclass=NoPublicConstructor):
     """The wired application; get one from :func:`open_stack`.
 
     Attributes:
@@ -192,7 +193,7 @@ async def open_stack(
             )
         )
         memory = await adapters.create_memory_store(db)
-        out = Stack(
+        out = Stack._create(
             config=config,
             engine=eng,
             db=db,
