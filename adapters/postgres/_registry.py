@@ -3,21 +3,18 @@
 Each engine process is an *owner*: a row in ``engine_owners`` plus a session-level advisory lock held on a
 dedicated connection for as long as the process lives. When the process dies, its connection closes and
 the lock is released at once, so another engine can tell which sessions were left behind (their owner's
-lock is free, or its heartbeat is older than ``stale_after``) and mark them orphaned.
+lock is free, or its heartbeat is older than ``stale_after``) and mark them orphaned. The owner lock and
+the heartbeat are in :mod:`._owner_lock`, the rows' mapping in :mod:`._session_rows`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import logging
 import os
 import secrets
 import socket
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import AsyncIterator, Collection
 from typing import Any, Final, LiteralString, final
 
 import psycopg
@@ -29,109 +26,26 @@ import engine
 
 from ._database import Database
 from ._errors import DatabaseError, IntegrityError
+from ._owner_lock import OWNER_ALIVE, OwnerLock, keep_alive
+from ._session_rows import (
+    COLUMNS,
+    UPDATE,
+    record_from_row,
+    row_values,
+    timestamp,
+    updated_record,
+)
 
 __all__ = ["SessionRegistry", "open_session_registry"]
 
-_log = logging.getLogger(__name__)
-
-_COLUMNS: Final = (
-    "id, name, backlog_id, kind, state, priority, tags, description, parent_id, related_ids, "
-    "repo_path, created_at, last_activity, idle_timeout, error, owner, version"
-)
-
-# An owner is alive while its advisory lock is held and its heartbeat is fresh.
-_OWNER_ALIVE: Final = """
-    o.heartbeat_at >= now() - make_interval(secs => %(stale)s)
-    AND EXISTS (
-        SELECT 1 FROM pg_locks l
-        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND l.classid = ((o.lock_key >> 32) & 4294967295)::oid
-          AND l.objid = (o.lock_key & 4294967295)::oid
-    )
-"""
 
 _ORPHANS_WHERE: Final = f"""
     s.state = ANY(%(live)s) AND s.owner IS NOT NULL AND s.owner <> %(me)s
-    AND NOT EXISTS (SELECT 1 FROM engine_owners o WHERE o.owner_id = s.owner AND {_OWNER_ALIVE})
+    AND NOT EXISTS (SELECT 1 FROM engine_owners o WHERE o.owner_id = s.owner AND {OWNER_ALIVE})
 """
-
-#: The compare-and-set write of a whole record (named parameters from :func:`_values`).
-_UPDATE: Final = (
-    "UPDATE sessions SET name = %(name)s, backlog_id = %(backlog_id)s, kind = %(kind)s, "
-    "state = %(state)s, priority = %(priority)s, tags = %(tags)s, "
-    "description = %(description)s, parent_id = %(parent_id)s, "
-    "related_ids = %(related_ids)s, repo_path = %(repo_path)s, "
-    "last_activity = %(last_activity)s, idle_timeout = %(idle_timeout)s, "
-    "error = %(error)s, owner = %(owner)s, version = version + 1 "
-    "WHERE id = %(id)s AND version = %(version)s RETURNING version, created_at, last_activity"
-)
-
-
-def _updated(record: engine.SessionRecord, row: Mapping[str, Any]) -> engine.SessionRecord:
-    """The stored form of ``record`` after :data:`_UPDATE` returned ``row``: every other field was
-    written from the record itself, so only what the server decides is read back."""
-    return dataclasses.replace(
-        record,
-        version=row["version"],
-        created_at=row["created_at"].timestamp(),
-        last_activity=row["last_activity"].timestamp(),
-    )
-
 
 _FINAL_STATES: Final = tuple(sorted(s.value for s in engine.FINAL_STATES))
 _LIVE_STATES: Final = tuple(sorted(s.value for s in engine.LIVE_STATES))
-
-
-def _ts(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
-
-def _record(row: Mapping[str, Any]) -> engine.SessionRecord:
-    try:
-        return engine.SessionRecord(
-            id=row["id"],
-            name=row["name"],
-            kind=row["kind"],
-            state=row["state"],
-            priority=row["priority"],
-            backlog_id=row["backlog_id"],
-            tags=tuple(row["tags"]),
-            description=row["description"],
-            parent_id=row["parent_id"],
-            related_ids=tuple(row["related_ids"]),
-            repo_path=Path(row["repo_path"]) if row["repo_path"] is not None else None,
-            created_at=row["created_at"].timestamp(),
-            last_activity=row["last_activity"].timestamp(),
-            idle_timeout=row["idle_timeout"],
-            error=row["error"],
-            owner=row["owner"],
-            version=row["version"],
-        )
-    except engine.InvalidArgumentError as exc:
-        raise engine.StoreError(f"stored session {row.get('id')!r} is unreadable: {exc}") from exc
-
-
-def _values(record: engine.SessionRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "name": record.name,
-        "backlog_id": record.backlog_id,
-        "kind": record.kind.value,
-        "state": record.state.value,
-        "priority": int(record.priority),
-        "tags": list(record.tags),
-        "description": record.description,
-        "parent_id": record.parent_id,
-        "related_ids": list(record.related_ids),
-        "repo_path": str(record.repo_path) if record.repo_path is not None else None,
-        "created_at": _ts(record.created_at),
-        "last_activity": _ts(record.last_activity),
-        "idle_timeout": record.idle_timeout,
-        "error": record.error,
-        "owner": record.owner,
-        "version": record.version,
-    }
 
 
 @final
@@ -165,7 +79,7 @@ class SessionRegistry:
             raise engine.InvalidArgumentError(
                 f"register() takes a new record (version 0), not version {record.version}"
             )
-        values = _values(record)
+        values = row_values(record)
         if values["owner"] is None:
             values["owner"] = self._owner_id
 
@@ -176,7 +90,7 @@ class SessionRegistry:
                 "owner, version) VALUES (%(id)s, %(name)s, %(backlog_id)s, %(kind)s, %(state)s, "
                 "%(priority)s, %(tags)s, %(description)s, %(parent_id)s, %(related_ids)s, "
                 "%(repo_path)s, %(created_at)s, %(last_activity)s, %(idle_timeout)s, %(error)s, "
-                "%(owner)s, 1) ON CONFLICT (id) DO NOTHING RETURNING " + _COLUMNS,
+                "%(owner)s, 1) ON CONFLICT (id) DO NOTHING RETURNING " + COLUMNS,
                 values,
             )
         except IntegrityError as exc:
@@ -184,26 +98,26 @@ class SessionRegistry:
             raise
         if row is None:
             raise await self._why_not_written(record.id, 0)
-        return _record(row)
+        return record_from_row(row)
 
     async def get(self, session_id: str) -> engine.SessionRecord:
         """See :meth:`engine.SessionStore.get`."""
         row = await self._db.fetchrow(
-            "SELECT " + _COLUMNS + " FROM sessions WHERE id = %s", (session_id,)
+            "SELECT " + COLUMNS + " FROM sessions WHERE id = %s", (session_id,)
         )
         if row is None:
             raise engine.StoreNotFoundError(session_id)
-        return _record(row)
+        return record_from_row(row)
 
     async def update(self, record: engine.SessionRecord) -> engine.SessionRecord:
         """See :meth:`engine.SessionStore.update`."""
         if record.version < 1:
             raise engine.InvalidArgumentError("update() takes a stored record (version >= 1)")
-        values = _values(record)
+        values = row_values(record)
 
         try:
             row = await self._db.fetchrow(
-                _UPDATE,
+                UPDATE,
                 values,
             )
         except IntegrityError as exc:
@@ -211,7 +125,7 @@ class SessionRegistry:
             raise
         if row is None:
             raise await self._why_not_written(record.id, record.version)
-        return _updated(record, row)
+        return updated_record(record, row)
 
     async def set_state(
         self,
@@ -235,18 +149,18 @@ class SessionRegistry:
         row = await self._db.fetchrow(
             "UPDATE sessions SET state = %(state)s, error = %(error)s, last_activity = now(), "
             "version = version + 1 WHERE id = %(id)s AND version = %(version)s "
-            "AND state = ANY(%(sources)s) RETURNING " + _COLUMNS,
+            "AND state = ANY(%(sources)s) RETURNING " + COLUMNS,
             params,
         )
         if row is None:
             raise await self._why_not_written(session_id, expected_version, target)
-        return _record(row)
+        return record_from_row(row)
 
     async def touch(self, session_id: str, at: float | None = None) -> None:
         """See :meth:`engine.SessionStore.touch`."""
         count = await self._db.execute(
             "UPDATE sessions SET last_activity = COALESCE(%s, now()) WHERE id = %s",
-            (_ts(at) if at is not None else None, session_id),
+            (timestamp(at) if at is not None else None, session_id),
         )
         if count == 0:
             raise engine.StoreNotFoundError(session_id)
@@ -298,7 +212,7 @@ class SessionRegistry:
             "limit": limit,
         }
         rows = await self._db.fetch(
-            "SELECT " + _COLUMNS + " FROM sessions WHERE "
+            "SELECT " + COLUMNS + " FROM sessions WHERE "
             "(%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[])) "
             "AND tags @> %(tags)s::text[] "
             "AND (%(kind)s::text IS NULL OR kind = %(kind)s::text) "
@@ -309,7 +223,7 @@ class SessionRegistry:
             "ORDER BY created_at, id LIMIT %(limit)s",
             params,
         )
-        return [_record(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     async def purge_finished(
         self, older_than_days: float, *, states: Collection[engine.SessionState] | None = None
@@ -330,13 +244,13 @@ class SessionRegistry:
         """See :meth:`engine.SessionStore.find_orphans`."""
         rows = await self._db.fetch(
             "SELECT "
-            + _COLUMNS
+            + COLUMNS
             + " FROM sessions s WHERE "
             + _ORPHANS_WHERE
             + " ORDER BY created_at, id",
             self._orphan_params(),
         )
-        return [_record(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     async def mark_orphans(self) -> list[engine.SessionRecord]:
         """See :meth:`engine.SessionStore.mark_orphans`. Owner rows of dead processes that no longer own
@@ -348,19 +262,19 @@ class SessionRegistry:
                 cur.execute(
                     "UPDATE sessions s SET state = 'orphaned', version = s.version + 1, "
                     "error = COALESCE(s.error, 'owner ' || s.owner || ' is gone') "
-                    "WHERE " + _ORPHANS_WHERE + " RETURNING " + _COLUMNS,
+                    "WHERE " + _ORPHANS_WHERE + " RETURNING " + COLUMNS,
                     params,
                 )
                 rows = cur.fetchall()
             conn.execute(
                 "DELETE FROM engine_owners o WHERE o.owner_id <> %(me)s AND NOT ("
-                + _OWNER_ALIVE
+                + OWNER_ALIVE
                 + ") "
                 "AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.owner = o.owner_id "
                 "AND s.state = ANY(%(live)s))",
                 params,
             )
-            return sorted((_record(r) for r in rows), key=lambda r: (r.created_at, r.id))
+            return sorted((record_from_row(r) for r in rows), key=lambda r: (r.created_at, r.id))
 
         return await self._db.run_sync(run)
 
@@ -385,12 +299,12 @@ class SessionRegistry:
     ) -> engine.SessionRecord:
         row = await self._db.fetchrow(
             "UPDATE sessions SET tags = " + expression + ", version = version + 1 "
-            "WHERE id = %(id)s RETURNING " + _COLUMNS,
+            "WHERE id = %(id)s RETURNING " + COLUMNS,
             {"id": session_id, "tags": list(tags)},
         )
         if row is None:
             raise engine.StoreNotFoundError(session_id)
-        return _record(row)
+        return record_from_row(row)
 
     async def _why_not_written(
         self, session_id: str, expected: int, target: engine.SessionState | None = None
@@ -410,51 +324,6 @@ class SessionRegistry:
 def _raise_if_parent_missing(exc: IntegrityError, parent_id: str | None) -> None:
     if exc.constraint == "sessions_parent_id_fkey" and parent_id is not None:
         raise engine.StoreNotFoundError(parent_id, "parent session") from exc
-
-
-class _OwnerLock:
-    """The dedicated connection holding this owner's session-level advisory lock."""
-
-    def __init__(self, url: str, key: int) -> None:
-        self._url = url
-        self._key = key
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def ensure(self) -> None:
-        """(Re)connect and take the lock if the connection is gone; check it is alive otherwise."""
-        conn = self._conn
-        if conn is not None and not conn.closed:
-            try:
-                conn.execute("SELECT 1")
-                return
-            except psycopg.Error:
-                conn.close()
-        self._conn = None
-        conn = psycopg.connect(
-            self._url,
-            autocommit=True,
-            connect_timeout=5,
-            application_name="scribe-owner",
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
-        )
-        try:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-            if row is None or not row[0]:
-                raise engine.StoreError(
-                    f"owner lock {self._key} is held by another process; owner ids must be unique"
-                )
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()  # closing the session releases the lock
-            self._conn = None
 
 
 @contextlib.asynccontextmanager
@@ -490,17 +359,8 @@ async def open_session_registry(
         )
     owner = owner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     key = secrets.randbits(63)
-    lock = _OwnerLock(db.url, key)
+    lock = OwnerLock(db.url, key)
     registry = SessionRegistry(db, owner, key, stale_after)
-
-    async def heartbeat_loop() -> None:
-        while True:
-            await trio.sleep(heartbeat_interval)
-            try:
-                await trio.to_thread.run_sync(lock.ensure)
-                await registry.heartbeat()
-            except (DatabaseError, psycopg.Error, engine.StoreError) as exc:
-                _log.warning("session registry heartbeat failed: %s", exc)
 
     try:
         await trio.to_thread.run_sync(lock.ensure)
@@ -509,7 +369,7 @@ async def open_session_registry(
     try:
         await registry.heartbeat()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(heartbeat_loop)
+            nursery.start_soon(keep_alive, lock, registry.heartbeat, heartbeat_interval)
             try:
                 yield registry
             finally:

@@ -1,0 +1,98 @@
+"""This process as a session owner: the advisory lock on a dedicated connection, and what "alive" means.
+
+An owner is alive while its session-level advisory lock is held (the lock dies with the process's
+connection) and its heartbeat in ``engine_owners`` is fresh.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import psycopg
+import trio
+
+import engine
+
+from ._errors import DatabaseError
+
+__all__ = ["OWNER_ALIVE", "OwnerLock", "keep_alive"]
+
+_log = logging.getLogger(
+    "adapters.postgres._registry"
+)  # the name the heartbeat always logged under
+
+#: SQL condition: the owner row ``o`` belongs to a live process.
+OWNER_ALIVE: Final = """
+    o.heartbeat_at >= now() - make_interval(secs => %(stale)s)
+    AND EXISTS (
+        SELECT 1 FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid = ((o.lock_key >> 32) & 4294967295)::oid
+          AND l.objid = (o.lock_key & 4294967295)::oid
+    )
+"""
+
+
+class OwnerLock:
+    """The dedicated connection holding this owner's session-level advisory lock."""
+
+    def __init__(self, url: str, key: int) -> None:
+        self._url = url
+        self._key = key
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def ensure(self) -> None:
+        """(Re)connect and take the lock if the connection is gone; check it is alive otherwise."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.execute("SELECT 1")
+                return
+            except psycopg.Error:
+                conn.close()
+        self._conn = None
+        conn = psycopg.connect(
+            self._url,
+            autocommit=True,
+            connect_timeout=5,
+            application_name="scribe-owner",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+            if row is None or not row[0]:
+                raise engine.StoreError(
+                    f"owner lock {self._key} is held by another process; owner ids must be unique"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # closing the session releases the lock
+            self._conn = None
+
+
+async def keep_alive(
+    lock: OwnerLock, heartbeat: Callable[[], Awaitable[None]], interval: float
+) -> None:
+    """Every ``interval`` seconds, check the lock connection (re-taking the lock if it was lost) and
+    refresh the heartbeat; a failure is logged and tried again next time. Runs until cancelled.
+
+    Cancellation: stops at once; a lock check in its worker thread finishes first.
+    """
+    while True:
+        await trio.sleep(interval)
+        try:
+            await trio.to_thread.run_sync(lock.ensure)
+            await heartbeat()
+        except (DatabaseError, psycopg.Error, engine.StoreError) as exc:
+            _log.warning("session registry heartbeat failed: %s", exc)

@@ -1,0 +1,99 @@
+"""The ``sessions`` table's rows: the columns, a record from a row and a row from a record."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import engine
+
+__all__ = ["COLUMNS", "UPDATE", "record_from_row", "row_values", "timestamp", "updated_record"]
+
+#: The columns of a session row, in the order every ``SELECT`` and ``RETURNING`` lists them.
+COLUMNS: Final = (
+    "id, name, backlog_id, kind, state, priority, tags, description, parent_id, related_ids, "
+    "repo_path, created_at, last_activity, idle_timeout, error, owner, version"
+)
+
+#: The compare-and-set write of a whole record (named parameters from :func:`row_values`).
+UPDATE: Final = (
+    "UPDATE sessions SET name = %(name)s, backlog_id = %(backlog_id)s, kind = %(kind)s, "
+    "state = %(state)s, priority = %(priority)s, tags = %(tags)s, "
+    "description = %(description)s, parent_id = %(parent_id)s, "
+    "related_ids = %(related_ids)s, repo_path = %(repo_path)s, "
+    "last_activity = %(last_activity)s, idle_timeout = %(idle_timeout)s, "
+    "error = %(error)s, owner = %(owner)s, version = version + 1 "
+    "WHERE id = %(id)s AND version = %(version)s RETURNING version, created_at, last_activity"
+)
+
+
+def updated_record(record: engine.SessionRecord, row: Mapping[str, Any]) -> engine.SessionRecord:
+    """The stored form of ``record`` after :data:`UPDATE` returned ``row``: every other field was
+    written from the record itself, so only what the server decides is read back."""
+    return dataclasses.replace(
+        record,
+        version=row["version"],
+        created_at=row["created_at"].timestamp(),
+        last_activity=row["last_activity"].timestamp(),
+    )
+
+
+def timestamp(value: float) -> datetime:
+    """A POSIX time as an aware UTC datetime, as the timestamp columns take it."""
+    return datetime.fromtimestamp(value, UTC)
+
+
+def record_from_row(row: Mapping[str, Any]) -> engine.SessionRecord:
+    """The session record a row holds.
+
+    Raises:
+        engine.StoreError: the row does not make a valid record.
+    """
+    try:
+        return engine.SessionRecord(
+            id=row["id"],
+            name=row["name"],
+            kind=row["kind"],
+            state=row["state"],
+            priority=row["priority"],
+            backlog_id=row["backlog_id"],
+            tags=tuple(row["tags"]),
+            description=row["description"],
+            parent_id=row["parent_id"],
+            related_ids=tuple(row["related_ids"]),
+            repo_path=Path(row["repo_path"]) if row["repo_path"] is not None else None,
+            created_at=row["created_at"].timestamp(),
+            last_activity=row["last_activity"].timestamp(),
+            idle_timeout=row["idle_timeout"],
+            error=row["error"],
+            owner=row["owner"],
+            version=row["version"],
+        )
+    except engine.InvalidArgumentError as exc:
+        raise engine.StoreError(f"stored session {row.get('id')!r} is unreadable: {exc}") from exc
+
+
+def row_values(record: engine.SessionRecord) -> dict[str, Any]:
+    """The named query parameters of a record's row."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "backlog_id": record.backlog_id,
+        "kind": record.kind.value,
+        "state": record.state.value,
+        "priority": int(record.priority),
+        "tags": list(record.tags),
+        "description": record.description,
+        "parent_id": record.parent_id,
+        "related_ids": list(record.related_ids),
+        "repo_path": str(record.repo_path) if record.repo_path is not None else None,
+        "created_at": timestamp(record.created_at),
+        "last_activity": timestamp(record.last_activity),
+        "idle_timeout": record.idle_timeout,
+        "error": record.error,
+        "owner": record.owner,
+        "version": record.version,
+    }
