@@ -36,7 +36,7 @@ from .http._dashboard import Dashboard as Dashboard
 from .http._dashboard import EngineCollector as EngineCollector
 from .http._dashboard import open_dashboard as open_dashboard
 from .postgres._embedded import EmbeddedServer as EmbeddedServer
-from .postgres._embedded import open_embedded_server as open_embedded_server
+from .postgres._shared_server import open_embedded_server as open_embedded_server
 from .embedding._hashing import HashingEmbedder as HashingEmbedder
 from .feed._client import FeedClient as FeedClient
 from .feed._client import FeedClientError as FeedClientError

@@ -37,9 +37,9 @@ import engine
 
 from ._cancel import CancelChannel
 from ._driver import Params, Query, SimpleStatement, run_simple
-from ._embedded import open_embedded_server
 from ._errors import DatabaseClosedError, DatabaseUnavailableError, translate_error
 from ._migrations import MIGRATIONS_DIR, apply_migrations, discover_migrations
+from ._shared_server import open_embedded_server
 from ._worker_call import CANCEL_ERRORS, WorkerCall
 from ._workers import Workers
 

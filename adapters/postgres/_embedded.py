@@ -7,38 +7,36 @@ As root, PostgreSQL refuses to run, so the server runs as a dedicated system use
 the same user the wheel creates), and the directories above the data directory get the search (x) bit for
 others so that user can reach it.
 
-:class:`EmbeddedServer` is the synchronous control surface (used by test fixtures); :func:`open_embedded_server`
-is the async context manager the engine uses.
+:class:`EmbeddedServer` here is the synchronous control surface (used by test fixtures and benches);
+:func:`~adapters.open_embedded_server` (in :mod:`._shared_server`) is the async context manager the engine
+uses; :mod:`._system_user` has what running as root needs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import os
 import pwd
-import shutil
-import stat
 import subprocess
 import tempfile
-import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, Literal
 
 import psycopg
-import trio
 
 from ._errors import EmbeddedServerError
+from ._system_user import (
+    SYSTEM_USER,
+    ensure_install_readable,
+    ensure_searchable,
+    ensure_system_user,
+)
 
-__all__ = [
-    "EmbeddedServer",
-    "open_embedded_server",
-]
+__all__ = ["SUPERUSER", "EmbeddedServer", "StopMode"]
 
-SYSTEM_USER: Final = "embedded_postgres"
 SUPERUSER: Final = "postgres"
 _SOCKET_NAME: Final = ".s.PGSQL.5432"
 _MAX_SOCKET_PATH: Final = 100  # sun_path is 108 bytes on Linux; keep a margin
@@ -245,7 +243,7 @@ class EmbeddedServer:
             # Someone may have taken the search bit away since (pytest resets its temp root to 0700
             # whenever a run starts): give it back before every command.
             with contextlib.suppress(OSError):
-                _ensure_searchable(self.pgdata.parent)
+                ensure_searchable(self.pgdata.parent)
             # PostgreSQL refuses to run as root. Drop every root identity: with root's group kept,
             # group permissions would apply to root-owned directories and deny the search bit.
             entry = pwd.getpwnam(SYSTEM_USER)
@@ -288,9 +286,9 @@ class EmbeddedServer:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
             self.pgdata.mkdir(mode=0o700, exist_ok=True)
             if self._as_root:
-                _ensure_system_user()
-                _ensure_searchable(self.pgdata.parent)
-                _ensure_install_readable(self._bin.parent)
+                ensure_system_user()
+                ensure_searchable(self.pgdata.parent)
+                ensure_install_readable(self._bin.parent)
                 self._chown(self.pgdata)
         except OSError as exc:
             raise EmbeddedServerError(
@@ -305,174 +303,3 @@ class EmbeddedServer:
         if st.st_uid != entry.pw_uid:
             os.chown(path, entry.pw_uid, entry.pw_gid)
         path.chmod(0o700)
-
-
-def _ensure_system_user() -> None:
-    try:
-        pwd.getpwnam(SYSTEM_USER)
-        return
-    except KeyError:
-        pass
-    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-    result = subprocess.run(
-        [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        try:  # a concurrent process may have created it meanwhile
-            pwd.getpwnam(SYSTEM_USER)
-        except KeyError:
-            raise EmbeddedServerError(
-                f"running as root, PostgreSQL needs an unprivileged user; creating {SYSTEM_USER!r} "
-                f"failed: {result.stderr.strip()}"
-            ) from None
-
-
-def _ensure_searchable(path: Path) -> None:
-    """Give others the search (x) bit on ``path`` and every directory above it, so the server's user can
-    reach what lies below (nothing becomes listable or readable that was not)."""
-    for directory in (path, *path.parents):
-        mode = directory.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            directory.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
-
-
-_install_checked: set[Path] = set()
-
-
-def _ensure_install_readable(install: Path) -> None:
-    """Let the server's user read the installation and run its programs (a restrictive umask at install
-    time would lock it out); checked once per process."""
-    if install in _install_checked:
-        return
-    _ensure_searchable(install)
-    read_x = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
-    for directory, _dirs, files in os.walk(install):
-        here = Path(directory)
-        mode = here.stat().st_mode
-        if mode & read_x != read_x:
-            here.chmod(stat.S_IMODE(mode) | read_x)
-        for name in files:
-            path = here / name
-            mode = path.lstat().st_mode
-            if not stat.S_ISREG(mode):
-                continue
-            wanted = stat.S_IRGRP | stat.S_IROTH
-            if mode & stat.S_IXUSR:
-                wanted |= stat.S_IXGRP | stat.S_IXOTH
-            if mode & wanted != wanted:
-                path.chmod(stat.S_IMODE(mode) | wanted)
-    _install_checked.add(install)
-
-
-# -- sharing one server between engine processes --------------------------------------------------
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class _Holders:
-    """Who uses the server: one file per holder (``<pid>-<token>``) next to the data directory."""
-
-    def __init__(self, pgdata: Path) -> None:
-        self.dir = pgdata.with_name(pgdata.name + ".holders")
-        self.lock = pgdata.with_name(pgdata.name + ".lock")
-
-    def live(self) -> list[Path]:
-        if not self.dir.exists():
-            return []
-        alive = []
-        for entry in self.dir.iterdir():
-            pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and _pid_alive(int(pid_text)):
-                alive.append(entry)
-            else:
-                entry.unlink(missing_ok=True)
-        return alive
-
-    def add(self) -> Path:
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.dir / f"{os.getpid()}-{uuid.uuid4().hex}"
-        path.touch()
-        return path
-
-
-def _acquire(server: EmbeddedServer, database: str) -> Path:
-    holders = _Holders(server.pgdata)
-    with _locked(holders.lock):
-        others = holders.live()
-        server.start()
-        try:
-            server.create_database(database)
-        except BaseException:
-            if not others:
-                with contextlib.suppress(EmbeddedServerError):
-                    server.stop("fast")
-            raise
-        return holders.add()
-
-
-def _release(server: EmbeddedServer, holder: Path) -> None:
-    holders = _Holders(server.pgdata)
-    with _locked(holders.lock):
-        holder.unlink(missing_ok=True)
-        if not holders.live():
-            server.stop("fast")
-
-
-def _data_dir(home: Path) -> Path:
-    return home.expanduser().absolute() / "pgdata"
-
-
-@contextlib.asynccontextmanager
-async def open_embedded_server(
-    home: Path,
-    *,
-    database: str = "scribe",
-    settings: Mapping[str, str] | None = None,
-) -> AsyncIterator[EmbeddedServer]:
-    """Run the embedded server for ``<home>/pgdata`` for the duration of the block.
-
-    Initialises the data directory on first use, starts the server unless another process already runs
-    it, and creates ``database``. On exit the server is stopped unless another process still uses it.
-
-    Args:
-        home: the engine home (the application resolves it: :func:`engine.app.load_config`).
-        database: the database to create if missing; connect with ``server.url(database)``.
-        settings: extra server settings for a server this call starts.
-
-    Raises:
-        EmbeddedServerError: the server cannot be initialised or started; the message says why and
-            carries the server's log tail.
-
-    Cancellation: starting runs in a worker thread that is waited for, never abandoned (a start is
-    bounded by ``pg_ctl``'s timeout), and the block then sees the cancellation at its first checkpoint.
-    Stopping at exit is shielded and bounded by ``pg_ctl``'s timeout.
-    """
-    server = EmbeddedServer(_data_dir(home), settings=settings)
-    holder = await trio.to_thread.run_sync(_acquire, server, database)
-    try:
-        yield server
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(_release, server, holder)
