@@ -310,8 +310,7 @@ async def test_reconcile_scan_catches_what_the_kernel_did_not_report(tmp_path: P
     async with open_watcher(tmp_path, reconcile_interval=0.2) as w:
         # Take the directory's watch away behind the watcher's back, as if the kernel had
         # dropped it: events under it are no longer delivered.
-        wd = w._path_wd["quiet"]
-        w._inotify.rm_watch(wd)
+        w._watches.remove(w._watches._path_wd["quiet"])
         (tmp_path / "quiet" / "unseen").write_text("x")
         batches, changes = await gather(w, has("quiet/unseen"))
         assert batches[-1].rescan

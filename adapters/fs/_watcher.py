@@ -14,27 +14,26 @@ How it stays correct when the kernel does not tell everything:
 
 The watcher is pull-driven: events are read while a consumer waits in ``__anext__``. If nobody
 reads for long enough that the kernel queue overflows, the next batch is a rescan; nothing is lost.
+
+The parts: the inotify descriptor and its watches (:mod:`._inotify`), the snapshot and what each event
+changes in it (:mod:`._tree`), the batch being gathered (:mod:`._debounce`); this module holds the loop,
+the move pairing and the root's comings and goings.
 """
 
 from __future__ import annotations
 
-import errno
 import math
 import os
-import stat
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NamedTuple, final
+from typing import TYPE_CHECKING, Final, final
 
-import inotify_simple
 import trio
 
 from engine import (
-    Change,
     ChangeBatch,
-    ChangeKind,
     Watcher,
     WatcherError,
     WatcherFactory,
@@ -42,35 +41,17 @@ from engine import (
 )
 from engine._ports._fs import StrPath
 
+from ._debounce import ChangeBatcher
+from ._inotify import FLAGS as _F
+from ._inotify import InotifyWatches, join
+from ._tree import WatchedTree
 from ._watch_rules import IgnoreRules
 
 __all__ = ["InotifyWatcher", "WatcherStatistics", "open_watcher"]
 
-_F = inotify_simple.flags
-_DIR_MASK: Final = (
-    _F.CREATE
-    | _F.DELETE
-    | _F.MODIFY
-    | _F.ATTRIB
-    | _F.MOVED_FROM
-    | _F.MOVED_TO
-    | _F.DELETE_SELF
-    | _F.MOVE_SELF
-    | _F.ONLYDIR
-    | _F.DONT_FOLLOW
-    | _F.EXCL_UNLINK
-)
-_PARENT_MASK: Final = _F.CREATE | _F.MOVED_TO | _F.ONLYDIR | _F.DONT_FOLLOW
-_READ_SIZE: Final = 256 * 1024
 _MOVE_PAIR_WAIT: Final = 0.002  # how long an IN_MOVED_FROM waits for its IN_MOVED_TO
 _ROOT_POLL: Final = 0.25  # poll interval for a missing root whose parent cannot be watched
 _SCAN_CHUNK: Final = 512  # entries between checkpoints during a full scan
-
-
-class _Entry(NamedTuple):
-    mtime_ns: int
-    size: int
-    is_dir: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,27 +77,8 @@ class WatcherStatistics:
     root_present: bool
 
 
-def _watch_limit() -> int | None:
-    limits: list[int] = []
-    for path in ("/proc/sys/user/max_inotify_watches", "/proc/sys/fs/inotify/max_user_watches"):
-        try:
-            with open(path) as f:
-                limits.append(int(f.read().strip()))
-        except (OSError, ValueError):
-            continue
-    return min(limits) if limits else None
-
-
 def _real_path(root: StrPath) -> Path:
     return Path(os.path.realpath(os.fspath(root)))
-
-
-def _join(parent: str, name: str) -> str:
-    return f"{parent}/{name}" if parent else name
-
-
-def _under(rel: str, prefix: str) -> bool:
-    return rel.startswith(prefix + "/")
 
 
 @final
@@ -135,35 +97,24 @@ class InotifyWatcher:
         self._root = root
         self._root_str = str(root)
         self._rules = rules
-        self._quiet = quiet
-        self._cap = cap
         self._reconcile_interval = reconcile_interval
-        self._inotify = inotify_simple.INotify(nonblocking=True)
-        self._fd = self._inotify.fileno()
+        self._watches = InotifyWatches(self._root_str)
+        self._batch = ChangeBatcher(quiet, cap)
         self._closed = False
         self._busy = False
-        self._wd_path: dict[int, str] = {}
-        self._path_wd: dict[str, int] = {}
-        self._snapshot: dict[str, _Entry] = {}
-        self._pending: list[Change] = []
-        self._latest: dict[str, int] = {}  # path -> index in _pending of its latest change
-        self._pending_rescan = False
-        self._first = 0.0
-        self._last = 0.0
+        self._tree = WatchedTree(self._root_str, rules, self._watches, self._batch)
         self._moves: dict[int, tuple[str, bool, float]] = {}  # cookie -> (rel, is_dir, deadline)
         self._root_wd: int | None = None
         self._parent_wd: int | None = None
         self._need_rescan = False
         self._next_reconcile = math.inf
         self._root_id: tuple[int, int] | None = None
-        self._emitted = 0
         self._events = 0
-        self._batches = 0
         self._overflows = 0
         self._rescans = 0
 
     def __repr__(self) -> str:
-        return f"<InotifyWatcher {self._root_str!r} watches={len(self._wd_path)}>"
+        return f"<InotifyWatcher {self._root_str!r} watches={len(self._watches)}>"
 
     # -------------------------------------------------------------------------- public API
 
@@ -180,10 +131,10 @@ class InotifyWatcher:
     def statistics(self) -> WatcherStatistics:
         """Counters and sizes, as a frozen snapshot."""
         return WatcherStatistics(
-            watches=len(self._wd_path),
-            tracked=len(self._snapshot),
+            watches=len(self._watches),
+            tracked=len(self._tree),
             events=self._events,
-            batches=self._batches,
+            batches=self._batch.batches,
             overflows=self._overflows,
             rescans=self._rescans,
             root_present=self._root_wd is not None,
@@ -223,8 +174,7 @@ class InotifyWatcher:
         """
         if not self._closed:
             self._closed = True
-            trio.lowlevel.notify_closing(self._fd)
-            self._inotify.close()
+            self._watches.close()
         await trio.lowlevel.checkpoint()
 
     # --------------------------------------------------------------------------- main loop
@@ -238,10 +188,10 @@ class InotifyWatcher:
                 continue
             if self._root_wd is None and self._parent_wd is None:
                 self._try_rearm()
-            if self._pending:
-                deadline = min(self._last + self._quiet, self._first + self._cap)
+            if self._batch:
+                deadline = self._batch.deadline()
                 if now >= deadline:
-                    return self._take_batch()
+                    return self._batch.take()
             else:
                 if now >= self._next_reconcile:
                     self._need_rescan = True
@@ -253,7 +203,7 @@ class InotifyWatcher:
                 deadline = min(deadline, *(d for _, _, d in self._moves.values()))
             with trio.move_on_at(deadline):
                 try:
-                    await trio.lowlevel.wait_readable(self._fd)
+                    await trio.lowlevel.wait_readable(self._watches.fd)
                 except trio.ClosedResourceError:
                     raise StopAsyncIteration from None
                 if self._closed:
@@ -264,42 +214,10 @@ class InotifyWatcher:
                     self._need_rescan = True  # events after the failure were not handled
                     raise
 
-    def _take_batch(self) -> ChangeBatch:
-        batch = ChangeBatch(changes=tuple(self._pending), rescan=self._pending_rescan)
-        self._pending = []
-        self._latest = {}
-        self._pending_rescan = False
-        self._batches += 1
-        return batch
-
-    def _emit(self, kind: ChangeKind, rel: str, is_dir: bool, old: str | None = None) -> None:
-        if kind is ChangeKind.MODIFIED:
-            index = self._latest.get(rel)
-            if index is not None and self._pending[index].kind is not ChangeKind.DELETED:
-                return  # already reported as created, modified or moved here in this batch
-        now = trio.current_time()
-        if not self._pending:
-            self._first = now
-        self._last = now
-        self._emitted += 1
-        self._latest[rel] = len(self._pending)
-        self._pending.append(Change(kind=kind, path=rel, old_path=old, is_dir=is_dir))
-
     # ------------------------------------------------------------------------------ events
 
     def _read_events(self) -> None:
-        data = bytearray()
-        while True:
-            try:
-                chunk = os.read(self._fd, _READ_SIZE)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            data += chunk
-            if len(chunk) < _READ_SIZE // 2:
-                break
-        events = inotify_simple.parse_events(bytes(data))
+        events = self._watches.read_events()
         self._events += len(events)
         for event in events:
             self._handle(event.wd, event.mask, event.cookie, event.name)
@@ -309,17 +227,17 @@ class InotifyWatcher:
             self._overflows += 1
             self._need_rescan = True
             return
-        if wd == self._parent_wd and wd not in self._wd_path:
+        if wd == self._parent_wd and self._watches.path_of(wd) is None:
             if mask & _F.IGNORED:
                 self._parent_wd = None
             elif name == self._root.name:
                 self._try_rearm()
             return
-        parent = self._wd_path.get(wd)
+        parent = self._watches.path_of(wd)
         if parent is None:
             return  # a watch already forgotten; its last events may still be queued
         if mask & _F.IGNORED:
-            self._forget_watch(wd)
+            self._watches.forget(wd)
             if wd == self._root_wd:
                 self._root_lost()
             return
@@ -329,200 +247,32 @@ class InotifyWatcher:
             return
         if not name:
             return
-        rel = _join(parent, name)
+        rel = join(parent, name)
         is_dir = bool(mask & _F.ISDIR)
         if mask & _F.CREATE:
             if self._rules.tracked(rel, is_dir):
-                self._appeared(rel)
+                self._tree.appeared(rel)
         elif mask & _F.MOVED_FROM:
             self._moves[cookie] = (rel, is_dir, trio.current_time() + _MOVE_PAIR_WAIT)
         elif mask & _F.MOVED_TO:
             source = self._moves.pop(cookie, None)
             if source is None:
                 if self._rules.tracked(rel, is_dir):
-                    self._appeared(rel)
+                    self._tree.appeared(rel)
             else:
-                self._moved(source[0], rel, is_dir)
+                self._tree.moved(source[0], rel, is_dir)
         elif mask & _F.DELETE:
-            self._disappeared(rel)
+            self._tree.disappeared(rel)
         elif mask & (_F.MODIFY | _F.ATTRIB) and not is_dir:
-            self._modified(rel)
+            self._tree.modified(rel)
 
     def _expire_moves(self, now: float) -> None:
         for cookie, (rel, _, deadline) in list(self._moves.items()):
             if deadline <= now:
                 del self._moves[cookie]
-                self._disappeared(rel)  # moved out of the tree
-
-    def _lstat(self, rel: str) -> os.stat_result | None:
-        try:
-            return os.lstat(_join(self._root_str, rel) if rel else self._root_str)
-        except OSError:
-            return None
-
-    def _observe(self, rel: str, st: os.stat_result) -> bool:
-        """Record ``rel`` as present with ``st``; report what changed. Returns is_dir."""
-        is_dir = stat.S_ISDIR(st.st_mode)
-        entry = _Entry(st.st_mtime_ns, st.st_size, is_dir)
-        old = self._snapshot.get(rel)
-        self._snapshot[rel] = entry
-        if self._rules.report(rel, is_dir):
-            if old is None:
-                self._emit(ChangeKind.CREATED, rel, is_dir)
-            elif old.is_dir != is_dir:
-                self._emit(ChangeKind.DELETED, rel, old.is_dir)
-                self._emit(ChangeKind.CREATED, rel, is_dir)
-            elif not is_dir and (old.mtime_ns, old.size) != (entry.mtime_ns, entry.size):
-                self._emit(ChangeKind.MODIFIED, rel, is_dir)
-        return is_dir
-
-    def _appeared(self, rel: str) -> None:
-        st = self._lstat(rel)
-        if st is None:
-            return  # already gone again; its deletion event is a no-op
-        is_dir = stat.S_ISDIR(st.st_mode)
-        if not self._rules.tracked(rel, is_dir):
-            return
-        if rel in self._snapshot and self._snapshot[rel].is_dir and not is_dir:
-            self._disappeared(rel)
-        self._observe(rel, st)
-        if is_dir and self._rules.watch_dir(rel):
-            self._scan_sync(rel)
-
-    def _modified(self, rel: str) -> None:
-        if not self._rules.report(rel, False):
-            return
-        st = self._lstat(rel)
-        if st is None:
-            return
-        if rel not in self._snapshot:
-            self._appeared(rel)
-            return
-        self._snapshot[rel] = _Entry(st.st_mtime_ns, st.st_size, stat.S_ISDIR(st.st_mode))
-        self._emit(ChangeKind.MODIFIED, rel, False)
-
-    def _disappeared(self, rel: str) -> None:
-        entry = self._snapshot.pop(rel, None)
-        if entry is None:
-            return
-        if entry.is_dir:
-            for child in sorted((p for p in self._snapshot if _under(p, rel)), reverse=True):
-                child_entry = self._snapshot.pop(child)
-                if self._rules.report(child, child_entry.is_dir):
-                    self._emit(ChangeKind.DELETED, child, child_entry.is_dir)
-            self._drop_watches(rel)
-        if self._rules.report(rel, entry.is_dir):
-            self._emit(ChangeKind.DELETED, rel, entry.is_dir)
-
-    def _moved(self, old: str, new: str, is_dir: bool) -> None:
-        entry = self._snapshot.get(old)
-        if entry is None:
-            self._appeared(new)
-            return
-        st = self._lstat(new)
-        now_is_dir = entry.is_dir if st is None else stat.S_ISDIR(st.st_mode)
-        if not self._rules.tracked(new, now_is_dir) or (
-            now_is_dir and not self._rules.watch_dir(new)
-        ):
-            self._disappeared(old)
-            return
-        replaced = self._snapshot.get(new)
-        if replaced is not None and replaced.is_dir:
-            self._disappeared(new)
-        # Move the entry, its subtree and the subtree's watches (inotify watches follow inodes).
-        del self._snapshot[old]
-        self._snapshot[new] = (
-            entry if st is None else _Entry(st.st_mtime_ns, st.st_size, now_is_dir)
-        )
-        if entry.is_dir:
-            for child in [p for p in self._snapshot if _under(p, old)]:
-                self._snapshot[new + child[len(old) :]] = self._snapshot.pop(child)
-            for path in [p for p in self._path_wd if p == old or _under(p, old)]:
-                wd = self._path_wd.pop(path)
-                moved_to = new + path[len(old) :]
-                self._path_wd[moved_to] = wd
-                self._wd_path[wd] = moved_to
-        reported_old = self._rules.report(old, entry.is_dir)
-        reported_new = self._rules.report(new, now_is_dir)
-        if reported_old and reported_new:
-            self._emit(ChangeKind.MOVED, new, now_is_dir, old)
-        elif reported_new:
-            self._emit(ChangeKind.CREATED, new, now_is_dir)
-        elif reported_old:
-            self._emit(ChangeKind.DELETED, old, entry.is_dir)
-
-    # ------------------------------------------------------------------------------ watches
-
-    def _add_watch(self, rel: str, mask: int = _DIR_MASK) -> int | None:
-        path = _join(self._root_str, rel) if rel else self._root_str
-        try:
-            wd: int = self._inotify.add_watch(path, mask)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise WatchLimitError(Path(path), _watch_limit()) from None
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.ELOOP):
-                return None  # vanished, replaced by a file, or unreadable: nothing to watch
-            raise WatcherError(f"cannot watch {path}: {exc}") from exc
-        previous = self._wd_path.get(wd)
-        if previous is not None and previous != rel:
-            self._path_wd.pop(previous, None)
-        stale = self._path_wd.get(rel)
-        if stale is not None and stale != wd:
-            self._wd_path.pop(stale, None)
-        self._wd_path[wd] = rel
-        self._path_wd[rel] = wd
-        return wd
-
-    def _forget_watch(self, wd: int) -> None:
-        rel = self._wd_path.pop(wd, None)
-        if rel is not None and self._path_wd.get(rel) == wd:
-            del self._path_wd[rel]
-
-    def _drop_watches(self, rel: str) -> None:
-        for path in [p for p in self._path_wd if p == rel or _under(p, rel)]:
-            wd = self._path_wd.pop(path)
-            self._wd_path.pop(wd, None)
-            try:
-                self._inotify.rm_watch(wd)
-            except OSError:
-                pass  # the kernel already removed it (directory deleted)
+                self._tree.disappeared(rel)  # moved out of the tree
 
     # ---------------------------------------------------------------------------- scanning
-
-    def _scan_dir(self, rel: str, seen: set[str] | None, stack: list[str]) -> int:
-        """Watch ``rel``, then list it: observe each tracked entry, queue subdirectories."""
-        if self._add_watch(rel) is None:
-            return 0
-        path = _join(self._root_str, rel) if rel else self._root_str
-        count = 0
-        try:
-            with os.scandir(path) as it:
-                for entry in it:
-                    count += 1
-                    child = _join(rel, entry.name)
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    is_dir = stat.S_ISDIR(st.st_mode)
-                    if not self._rules.tracked(child, is_dir):
-                        continue
-                    if seen is not None:
-                        seen.add(child)
-                    if child in self._snapshot and self._snapshot[child].is_dir and not is_dir:
-                        self._disappeared(child)
-                    self._observe(child, st)
-                    if is_dir and self._rules.watch_dir(child):
-                        stack.append(child)
-        except OSError:
-            pass  # removed or replaced while listing; its events tell the rest
-        return count
-
-    def _scan_sync(self, rel: str) -> None:
-        """Watch and list a new directory and everything below it, without yielding."""
-        stack = [rel]
-        while stack:
-            self._scan_dir(stack.pop(), None, stack)
 
     async def _full_scan(self) -> None:
         """Walk the whole tree, compare with the snapshot, report differences as a rescan."""
@@ -532,22 +282,20 @@ class InotifyWatcher:
             self._need_rescan = False
             self._root_lost()
             return
-        emitted = self._emitted
+        emitted = self._batch.emitted
         seen: set[str] = set()
         stack = [""]
         budget = _SCAN_CHUNK
         while stack:
-            budget -= self._scan_dir(stack.pop(), seen, stack)
+            budget -= self._tree.scan_dir(stack.pop(), seen, stack)
             if budget <= 0:
                 budget = _SCAN_CHUNK
                 await trio.lowlevel.checkpoint()  # a cancellation here leaves _need_rescan set
         if self._root_wd is None:
             return  # the root went away during the walk: _root_lost took over
-        for rel in sorted((p for p in self._snapshot if p not in seen), reverse=True):
-            if rel in self._snapshot and self._lstat(rel) is None:
-                self._disappeared(rel)
-        if self._emitted != emitted:
-            self._pending_rescan = True
+        self._tree.missing(seen)
+        if self._batch.emitted != emitted:
+            self._batch.rescan = True
         self._need_rescan = False
         self._schedule_reconcile()
 
@@ -559,8 +307,8 @@ class InotifyWatcher:
 
     def _arm_root(self) -> bool:
         """Watch the root and take the initial snapshot without reporting it."""
-        st = self._lstat("")
-        wd = self._add_watch("")
+        st = self._tree.lstat("")
+        wd = self._watches.add("")
         if wd is None or st is None:
             return False
         self._root_wd = wd
@@ -568,7 +316,7 @@ class InotifyWatcher:
         return True
 
     def _root_is_armed_one(self) -> bool:
-        st = self._lstat("")
+        st = self._tree.lstat("")
         return st is not None and (st.st_dev, st.st_ino) == self._root_id
 
     def _root_lost(self) -> None:
@@ -576,24 +324,12 @@ class InotifyWatcher:
             return
         self._root_wd = None
         self._root_id = None
-        for rel in sorted(self._snapshot, reverse=True):
-            entry = self._snapshot[rel]
-            if self._rules.report(rel, entry.is_dir):
-                self._emit(ChangeKind.DELETED, rel, entry.is_dir)
-        self._snapshot.clear()
+        self._tree.lost()
         self._moves.clear()
-        for wd in list(self._wd_path):
-            try:
-                self._inotify.rm_watch(wd)
-            except OSError:
-                pass
-        self._wd_path.clear()
-        self._path_wd.clear()
+        self._watches.drop_all()
         self._need_rescan = False
-        try:
-            self._parent_wd = self._inotify.add_watch(str(self._root.parent), _PARENT_MASK)
-        except OSError:
-            self._parent_wd = None  # the parent is gone too: poll
+        # None when the parent is gone too: then it is polled.
+        self._parent_wd = self._watches.add_parent(str(self._root.parent))
         self._try_rearm()
 
     def _try_rearm(self) -> None:
@@ -604,23 +340,18 @@ class InotifyWatcher:
             return
         if self._parent_wd is not None:
             parent_wd, self._parent_wd = self._parent_wd, None
-            try:
-                self._inotify.rm_watch(parent_wd)
-            except OSError:
-                pass
+            self._watches.remove(parent_wd)
         self._rescans += 1
-        self._pending_rescan = True
-        self._scan_sync("")
+        self._batch.rescan = True
+        self._tree.scan_sync("")
         self._schedule_reconcile()
 
     def _initial_scan(self) -> None:
         if not self._arm_root():
             raise WatcherError(f"cannot watch {self._root_str}: not a readable directory")
-        self._scan_sync("")
+        self._tree.scan_sync("")
         # The initial content is the baseline, not a change.
-        self._pending.clear()
-        self._latest.clear()
-        self._pending_rescan = False
+        self._batch.discard()
         self._schedule_reconcile()
 
 
