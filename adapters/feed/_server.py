@@ -4,8 +4,9 @@ The :class:`engine.FeedHub` decides what each client gets; this module does the 
 
 * one pump task reads the engine's event stream and publishes it into the hub (each event is
   encoded once there);
-* per client: a reader task (commands, rate-limited), a sender task (one frame at a time from the
-  hub, each send under ``send_timeout``), a pinger (dead-client detection) and the token's expiry;
+* per client (:mod:`._connection`): a reader task (commands, rate-limited), a sender task (one frame at
+  a time from the hub, each send under ``send_timeout``), a pinger (dead-client detection) and the
+  token's expiry;
 * authentication happens in the handshake: a missing, forged or expired token gets HTTP 401, a token
   with no read scope 403, a token over its connection limit 429, a full server 503.
 
@@ -15,7 +16,6 @@ The message schema is in docs/feed.md.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -34,17 +34,10 @@ from trio_websocket import (
 from wsproto.utilities import LocalProtocolError
 
 import engine
-from engine import FeedHub, FeedHubStatistics, FeedPosition, FeedTopicError
+from engine import FeedHub, FeedHubStatistics, FeedTopicError
 
-from ._limits import ConnectionLimiter, ConnectionLimitError, TokenBucket
-from ._protocol import (
-    Command,
-    FeedProtocolError,
-    Ping,
-    Subscribe,
-    Unsubscribe,
-    decode_client_message,
-)
+from ._connection import ConnectionCounters, FeedConnection
+from ._limits import ConnectionLimiter, ConnectionLimitError
 from ._tokens import (
     FeedClaims,
     FeedTokenError,
@@ -54,10 +47,6 @@ from ._tokens import (
 )
 
 __all__ = [
-    "CLOSE_BINARY",
-    "CLOSE_POLICY",
-    "CLOSE_SLOW",
-    "CLOSE_TOKEN_EXPIRED",
     "FeedServer",
     "FeedServerConfig",
     "FeedServerStatistics",
@@ -67,14 +56,6 @@ __all__ = [
 
 logger = logging.getLogger("adapters.feed")
 
-#: Close code for a binary frame (the feed speaks JSON text only).
-CLOSE_BINARY: Final = 1003
-#: Close code for a client that keeps flooding past its rate limit.
-CLOSE_POLICY: Final = 1008
-#: Close code for a client that did not take a frame within ``send_timeout`` or answer a ping.
-CLOSE_SLOW: Final = 4008
-#: Close code when the connection's token expires.
-CLOSE_TOKEN_EXPIRED: Final = 4001
 #: Engine topics the feed carries.
 ENGINE_TOPICS: Final = ("session.state", "session.worklog", "session.context", "health", "metrics")
 
@@ -152,53 +133,6 @@ class FeedServerStatistics:
     hub: FeedHubStatistics
 
 
-@final
-class _Client:
-    __slots__ = (
-        "bucket",
-        "cid",
-        "claims",
-        "close_code",
-        "close_reason",
-        "conn",
-        "read_scope",
-        "ready",
-        "scope",
-        "sending_since",
-        "strikes",
-    )
-
-    def __init__(
-        self, cid: int, conn: WebSocketConnection, claims: FeedClaims, bucket: TokenBucket
-    ):
-        self.cid = cid
-        self.conn = conn
-        self.claims = claims
-        self.bucket = bucket
-        self.ready = trio.Event()
-        self.scope = trio.CancelScope()
-        self.read_scope = trio.CancelScope()
-        self.sending_since = math.inf
-        self.strikes = 0
-        self.close_code = 1000
-        self.close_reason = ""
-
-    def wake(self) -> None:
-        self.ready.set()
-
-    def close(self, code: int, reason: str, *, hard: bool = False) -> None:
-        """Ask for the connection to close with ``code``. A soft close stops reading and lets the
-        replies already queued go out first; a hard one (the client does not read) stops at once.
-        """
-        if self.close_code == 1000:
-            self.close_code = code
-            self.close_reason = reason
-        if hard:
-            self.scope.cancel()
-        else:
-            self.read_scope.cancel()
-
-
 def _token_from(request: WebSocketRequest) -> tuple[str, str | None]:
     target = urllib.parse.urlsplit(request.path)
     for name, value in request.headers:
@@ -229,16 +163,12 @@ class FeedServer:
         self._host = host
         self._port = 0
         self._limiter = ConnectionLimiter(config.max_connections_per_token)
-        self._clients: dict[int, _Client] = {}
+        self._clients: dict[int, FeedConnection] = {}
         self._closing = False
         self._drained = trio.Event()
         self._accepted = 0
         self._rejected = 0
-        self._closed_slow = 0
-        self._closed_dead = 0
-        self._closed_policy = 0
-        self._protocol_errors = 0
-        self._rate_limited = 0
+        self._counters = ConnectionCounters()
         self._engine_dropped = 0
         self._handler_errors = 0
         self._skipped = 0
@@ -269,11 +199,11 @@ class FeedServer:
             clients=len(self._clients),
             accepted=self._accepted,
             rejected=self._rejected,
-            closed_slow=self._closed_slow,
-            closed_dead=self._closed_dead,
-            closed_policy=self._closed_policy,
-            protocol_errors=self._protocol_errors,
-            rate_limited=self._rate_limited,
+            closed_slow=self._counters.closed_slow,
+            closed_dead=self._counters.closed_dead,
+            closed_policy=self._counters.closed_policy,
+            protocol_errors=self._counters.protocol_errors,
+            rate_limited=self._counters.rate_limited,
             engine_dropped=self._engine_dropped,
             handler_errors=self._handler_errors,
             skipped_events=self._skipped,
@@ -383,51 +313,19 @@ class FeedServer:
             self._limiter.release(claims.token_id)
 
     async def _serve(self, conn: WebSocketConnection, claims: FeedClaims) -> None:
-        cfg = self._config
-        bucket = TokenBucket(cfg.command_rate, cfg.command_burst)
-        client = _Client(0, conn, claims, bucket)
-        # The hub calls ``wake`` whenever the client's queue becomes non-empty.
-        cid = client.cid = self._hub.add_client(
-            sessions=claims.scopes.sessions, on_ready=client.wake
+        client = FeedConnection(
+            conn,
+            claims,
+            eng=self._eng,
+            hub=self._hub,
+            config=self._config,
+            counters=self._counters,
         )
+        cid = client.cid
         self._clients[cid] = client
         self._accepted += 1
         try:
-            self._hub.send_control(
-                cid,
-                {
-                    "type": "welcome",
-                    "epoch": self._hub.epoch,
-                    "subject": claims.subject,
-                    "expires_at": claims.expires_at,
-                    "scopes": claims.scopes.to_claim(),
-                    "limits": {
-                        "max_message_size": cfg.max_message_size,
-                        "command_rate": cfg.command_rate,
-                        "command_burst": cfg.command_burst,
-                        "history_size": cfg.history_size,
-                        "client_queue_size": cfg.client_queue_size,
-                    },
-                },
-            )
-            with client.scope:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._send_loop, client)
-                    nursery.start_soon(self._ping_loop, client)
-                    nursery.start_soon(self._watchdog, client)
-                    nursery.start_soon(self._expiry, client)
-                    with client.read_scope:
-                        await self._read_loop(client)
-                    if client.close_code != 1000:
-                        # A soft close: take no more events and let the sender deliver what is
-                        # queued (the replies saying why), for at most half a second.
-                        self._hub.mute(cid)
-                        with trio.move_on_after(0.5):
-                            while self._hub.pending(cid):  # noqa: ASYNC110 - the sender drains it
-                                await trio.sleep(0.005)
-                            while client.sending_since != math.inf:  # noqa: ASYNC110
-                                await trio.sleep(0.005)
-                    nursery.cancel_scope.cancel()
+            await client.run()
         finally:
             del self._clients[cid]
             code, reason = client.close_code, client.close_reason
@@ -440,148 +338,6 @@ class FeedServer:
                 self._hub.remove_client(cid)
                 if self._closing and not self._clients:
                     self._drained.set()
-
-    async def _send_loop(self, client: _Client) -> None:
-        hub = self._hub
-        interval = self._config.min_frame_interval
-        last_flush = -math.inf
-        while True:
-            if not hub.pending(client.cid):
-                client.ready = trio.Event()
-                await client.ready.wait()
-            # At most one flush per interval: under load the events of the interval share frames
-            # (one send per client instead of one per event); a quiet client is served at once.
-            wait_until = last_flush + interval
-            if wait_until > trio.current_time():
-                await trio.sleep_until(wait_until)
-            last_flush = trio.current_time()
-            while (frame := hub.take(client.cid)) is not None:
-                # The watchdog closes the client if this send outlasts send_timeout (cheaper than
-                # a cancel scope per send).
-                client.sending_since = trio.current_time()
-                try:
-                    await client.conn.send_message(frame.decode())
-                except ConnectionClosed:
-                    client.scope.cancel()
-                    return
-                client.sending_since = math.inf
-
-    async def _watchdog(self, client: _Client) -> None:
-        timeout = self._config.send_timeout
-        while True:
-            await trio.sleep(timeout / 4)
-            if trio.current_time() - client.sending_since > timeout:
-                self._closed_slow += 1
-                client.close(CLOSE_SLOW, "send timeout: the client does not read", hard=True)
-                return
-
-    async def _ping_loop(self, client: _Client) -> None:
-        cfg = self._config
-        while True:
-            await trio.sleep(cfg.ping_interval)
-            with trio.move_on_after(cfg.ping_timeout) as scope:
-                try:
-                    await client.conn.ping()
-                except ConnectionClosed:
-                    client.scope.cancel()
-                    return
-            if scope.cancelled_caught:
-                self._closed_dead += 1
-                client.close(CLOSE_SLOW, "ping timeout", hard=True)
-                return
-
-    async def _expiry(self, client: _Client) -> None:
-        remaining = client.claims.expires_at - time.time()
-        if math.isfinite(remaining):
-            await trio.sleep(max(0.0, remaining))
-            client.close(CLOSE_TOKEN_EXPIRED, "token expired")
-
-    def _error(self, client: _Client, code: str, message: str, rid: Any = None) -> None:
-        self._hub.send_control(
-            client.cid, {"type": "error", "id": rid, "code": code, "message": message}
-        )
-
-    async def _read_loop(self, client: _Client) -> None:
-        cfg = self._config
-        while True:
-            try:
-                data = await client.conn.get_message()
-            except ConnectionClosed:
-                return
-            if isinstance(data, bytes):
-                self._protocol_errors += 1
-                client.close(CLOSE_BINARY, "binary frames are not supported; send JSON text")
-                return
-            if not client.bucket.try_take(trio.current_time()):
-                self._rate_limited += 1
-                client.strikes += 1
-                if client.strikes > cfg.max_rate_strikes:
-                    self._closed_policy += 1
-                    client.close(CLOSE_POLICY, "rate limit exceeded")
-                    return
-                self._error(
-                    client,
-                    "rate_limited",
-                    f"more than {cfg.command_rate:g} commands per second; slow down",
-                )
-                continue
-            client.strikes = 0
-            try:
-                message = decode_client_message(data)
-            except FeedProtocolError as exc:
-                self._protocol_errors += 1
-                self._error(client, exc.code, str(exc), exc.request_id)
-                continue
-            self._dispatch(client, message)
-
-    def _dispatch(self, client: _Client, message: Subscribe | Unsubscribe | Ping | Command) -> None:
-        hub = self._hub
-        scopes = client.claims.scopes
-        if isinstance(message, Subscribe):
-            try:
-                engine.feed_topic_kind(message.topic)
-            except FeedTopicError as exc:
-                self._error(client, "invalid_topic", str(exc), message.id)
-                return
-            if not scopes.may_read(message.topic):
-                self._error(client, "forbidden", f"no read scope for {message.topic!r}", message.id)
-                return
-            subs = hub.subscriptions(client.cid)
-            if message.topic not in subs and len(subs) >= self._config.max_subscriptions:
-                self._error(client, "too_many_subscriptions", "unsubscribe first", message.id)
-                return
-            since = message.since
-            hub.subscribe(
-                client.cid,
-                message.topic,
-                since=None if since is None else FeedPosition(since.epoch, since.offset),
-                request_id=message.id,
-            )
-        elif isinstance(message, Unsubscribe):
-            try:
-                hub.unsubscribe(client.cid, message.topic, request_id=message.id)
-            except FeedTopicError as exc:
-                self._error(client, "invalid_topic", str(exc), message.id)
-        elif isinstance(message, Ping):
-            hub.send_control(client.cid, {"type": "pong", "id": message.id})
-        else:
-            self._command(client, message)
-
-    def _command(self, client: _Client, message: Command) -> None:
-        scopes = client.claims.scopes
-        if not scopes.control or not scopes.may_see_session(message.session_id):
-            self._error(client, "forbidden", "the token may not send control commands", message.id)
-            return
-        try:
-            session = self._eng.get_session(message.session_id)
-        except engine.SessionNotFoundError:
-            self._error(client, "not_found", f"no session {message.session_id!r}", message.id)
-            return
-        session.cancel(grace=message.grace)
-        self._hub.send_control(
-            client.cid,
-            {"type": "result", "id": message.id, "command": message.command, "ok": True},
-        )
 
 
 @asynccontextmanager

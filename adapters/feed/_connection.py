@@ -1,0 +1,312 @@
+"""One feed client's connection: its reader, sender, pinger, send watchdog and token expiry.
+
+The reader takes the client's commands (rate-limited) and answers through the hub; the sender takes one
+frame at a time from the hub, each send watched against ``send_timeout``; the pinger drops a dead client;
+the token's expiry closes the connection with 4001.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, final
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+import engine
+from engine import FeedHub, FeedPosition, FeedTopicError
+
+from ._limits import TokenBucket
+from ._protocol import (
+    Command,
+    FeedProtocolError,
+    Ping,
+    Subscribe,
+    Unsubscribe,
+    decode_client_message,
+)
+from ._tokens import FeedClaims
+
+if TYPE_CHECKING:
+    from ._server import FeedServerConfig
+
+__all__ = [
+    "CLOSE_BINARY",
+    "CLOSE_POLICY",
+    "CLOSE_SLOW",
+    "CLOSE_TOKEN_EXPIRED",
+    "ConnectionCounters",
+    "FeedConnection",
+]
+
+#: Close code for a binary frame (the feed speaks JSON text only).
+CLOSE_BINARY: Final = 1003
+#: Close code for a client that keeps flooding past its rate limit.
+CLOSE_POLICY: Final = 1008
+#: Close code for a client that did not take a frame within ``send_timeout`` or answer a ping.
+CLOSE_SLOW: Final = 4008
+#: Close code when the connection's token expires.
+CLOSE_TOKEN_EXPIRED: Final = 4001
+
+
+@final
+@dataclass(slots=True)
+class ConnectionCounters:
+    """What the connections of one server counted, shared by all of them."""
+
+    closed_slow: int = 0
+    closed_dead: int = 0
+    closed_policy: int = 0
+    protocol_errors: int = 0
+    rate_limited: int = 0
+
+
+@final
+class FeedConnection:
+    """One accepted websocket client, registered with the hub as ``cid`` for its life."""
+
+    __slots__ = (
+        "_config",
+        "_counters",
+        "_eng",
+        "_hub",
+        "bucket",
+        "cid",
+        "claims",
+        "close_code",
+        "close_reason",
+        "conn",
+        "read_scope",
+        "ready",
+        "scope",
+        "sending_since",
+        "strikes",
+    )
+
+    def __init__(
+        self,
+        conn: WebSocketConnection,
+        claims: FeedClaims,
+        *,
+        eng: engine.Engine,
+        hub: FeedHub,
+        config: FeedServerConfig,
+        counters: ConnectionCounters,
+    ) -> None:
+        self._eng = eng
+        self._hub = hub
+        self._config = config
+        self._counters = counters
+        self.conn = conn
+        self.claims = claims
+        self.bucket = TokenBucket(config.command_rate, config.command_burst)
+        self.ready = trio.Event()
+        self.scope = trio.CancelScope()
+        self.read_scope = trio.CancelScope()
+        self.sending_since = math.inf
+        self.strikes = 0
+        self.close_code = 1000
+        self.close_reason = ""
+        # The hub calls ``wake`` whenever the client's queue becomes non-empty.
+        self.cid = hub.add_client(sessions=claims.scopes.sessions, on_ready=self.wake)
+
+    def wake(self) -> None:
+        self.ready.set()
+
+    def close(self, code: int, reason: str, *, hard: bool = False) -> None:
+        """Ask for the connection to close with ``code``. A soft close stops reading and lets the
+        replies already queued go out first; a hard one (the client does not read) stops at once.
+        """
+        if self.close_code == 1000:
+            self.close_code = code
+            self.close_reason = reason
+        if hard:
+            self.scope.cancel()
+        else:
+            self.read_scope.cancel()
+
+    async def run(self) -> None:
+        """Welcome the client, then serve it until it goes away or is closed.
+
+        Cancellation: every task of the connection stops; the caller closes the websocket.
+        """
+        cfg = self._config
+        claims = self.claims
+        self._hub.send_control(
+            self.cid,
+            {
+                "type": "welcome",
+                "epoch": self._hub.epoch,
+                "subject": claims.subject,
+                "expires_at": claims.expires_at,
+                "scopes": claims.scopes.to_claim(),
+                "limits": {
+                    "max_message_size": cfg.max_message_size,
+                    "command_rate": cfg.command_rate,
+                    "command_burst": cfg.command_burst,
+                    "history_size": cfg.history_size,
+                    "client_queue_size": cfg.client_queue_size,
+                },
+            },
+        )
+        with self.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._send_loop)
+                nursery.start_soon(self._ping_loop)
+                nursery.start_soon(self._watchdog)
+                nursery.start_soon(self._expiry)
+                with self.read_scope:
+                    await self._read_loop()
+                if self.close_code != 1000:
+                    # A soft close: take no more events and let the sender deliver what is
+                    # queued (the replies saying why), for at most half a second.
+                    self._hub.mute(self.cid)
+                    with trio.move_on_after(0.5):
+                        while self._hub.pending(self.cid):  # noqa: ASYNC110 - the sender drains it
+                            await trio.sleep(0.005)
+                        while self.sending_since != math.inf:  # noqa: ASYNC110
+                            await trio.sleep(0.005)
+                nursery.cancel_scope.cancel()
+
+    async def _send_loop(self) -> None:
+        hub = self._hub
+        interval = self._config.min_frame_interval
+        last_flush = -math.inf
+        while True:
+            if not hub.pending(self.cid):
+                self.ready = trio.Event()
+                await self.ready.wait()
+            # At most one flush per interval: under load the events of the interval share frames
+            # (one send per client instead of one per event); a quiet client is served at once.
+            wait_until = last_flush + interval
+            if wait_until > trio.current_time():
+                await trio.sleep_until(wait_until)
+            last_flush = trio.current_time()
+            while (frame := hub.take(self.cid)) is not None:
+                # The watchdog closes the client if this send outlasts send_timeout (cheaper than
+                # a cancel scope per send).
+                self.sending_since = trio.current_time()
+                try:
+                    await self.conn.send_message(frame.decode())
+                except ConnectionClosed:
+                    self.scope.cancel()
+                    return
+                self.sending_since = math.inf
+
+    async def _watchdog(self) -> None:
+        timeout = self._config.send_timeout
+        while True:
+            await trio.sleep(timeout / 4)
+            if trio.current_time() - self.sending_since > timeout:
+                self._counters.closed_slow += 1
+                self.close(CLOSE_SLOW, "send timeout: the client does not read", hard=True)
+                return
+
+    async def _ping_loop(self) -> None:
+        cfg = self._config
+        while True:
+            await trio.sleep(cfg.ping_interval)
+            with trio.move_on_after(cfg.ping_timeout) as scope:
+                try:
+                    await self.conn.ping()
+                except ConnectionClosed:
+                    self.scope.cancel()
+                    return
+            if scope.cancelled_caught:
+                self._counters.closed_dead += 1
+                self.close(CLOSE_SLOW, "ping timeout", hard=True)
+                return
+
+    async def _expiry(self) -> None:
+        remaining = self.claims.expires_at - time.time()
+        if math.isfinite(remaining):
+            await trio.sleep(max(0.0, remaining))
+            self.close(CLOSE_TOKEN_EXPIRED, "token expired")
+
+    def _error(self, code: str, message: str, rid: Any = None) -> None:
+        self._hub.send_control(
+            self.cid, {"type": "error", "id": rid, "code": code, "message": message}
+        )
+
+    async def _read_loop(self) -> None:
+        cfg = self._config
+        while True:
+            try:
+                data = await self.conn.get_message()
+            except ConnectionClosed:
+                return
+            if isinstance(data, bytes):
+                self._counters.protocol_errors += 1
+                self.close(CLOSE_BINARY, "binary frames are not supported; send JSON text")
+                return
+            if not self.bucket.try_take(trio.current_time()):
+                self._counters.rate_limited += 1
+                self.strikes += 1
+                if self.strikes > cfg.max_rate_strikes:
+                    self._counters.closed_policy += 1
+                    self.close(CLOSE_POLICY, "rate limit exceeded")
+                    return
+                self._error(
+                    "rate_limited",
+                    f"more than {cfg.command_rate:g} commands per second; slow down",
+                )
+                continue
+            self.strikes = 0
+            try:
+                message = decode_client_message(data)
+            except FeedProtocolError as exc:
+                self._counters.protocol_errors += 1
+                self._error(exc.code, str(exc), exc.request_id)
+                continue
+            self._dispatch(message)
+
+    def _dispatch(self, message: Subscribe | Unsubscribe | Ping | Command) -> None:
+        hub = self._hub
+        scopes = self.claims.scopes
+        if isinstance(message, Subscribe):
+            try:
+                engine.feed_topic_kind(message.topic)
+            except FeedTopicError as exc:
+                self._error("invalid_topic", str(exc), message.id)
+                return
+            if not scopes.may_read(message.topic):
+                self._error("forbidden", f"no read scope for {message.topic!r}", message.id)
+                return
+            subs = hub.subscriptions(self.cid)
+            if message.topic not in subs and len(subs) >= self._config.max_subscriptions:
+                self._error("too_many_subscriptions", "unsubscribe first", message.id)
+                return
+            since = message.since
+            hub.subscribe(
+                self.cid,
+                message.topic,
+                since=None if since is None else FeedPosition(since.epoch, since.offset),
+                request_id=message.id,
+            )
+        elif isinstance(message, Unsubscribe):
+            try:
+                hub.unsubscribe(self.cid, message.topic, request_id=message.id)
+            except FeedTopicError as exc:
+                self._error("invalid_topic", str(exc), message.id)
+        elif isinstance(message, Ping):
+            hub.send_control(self.cid, {"type": "pong", "id": message.id})
+        else:
+            self._command(message)
+
+    def _command(self, message: Command) -> None:
+        scopes = self.claims.scopes
+        if not scopes.control or not scopes.may_see_session(message.session_id):
+            self._error("forbidden", "the token may not send control commands", message.id)
+            return
+        try:
+            session = self._eng.get_session(message.session_id)
+        except engine.SessionNotFoundError:
+            self._error("not_found", f"no session {message.session_id!r}", message.id)
+            return
+        session.cancel(grace=message.grace)
+        self._hub.send_control(
+            self.cid,
+            {"type": "result", "id": message.id, "command": message.command, "ok": True},
+        )
