@@ -64,7 +64,7 @@ from .fs._scoped import ScopedFileSystem as ScopedFileSystem
 from .postgres._generation_store import PostgresGenerationStore as PostgresGenerationStore
 from .postgres._generation_store import create_generation_cache as create_generation_cache
 from .git._repository import GitRepository as GitRepository
-from .git._repository import open_repository as open_repository
+from .git._discovery import open_repository as open_repository
 from .postgres._memory_store import PostgresMemoryStore as PostgresMemoryStore
 from .postgres._memory_store import create_memory_store as create_memory_store
 from .postgres._memory_sources import SubprocessSource as SubprocessSource

@@ -17,9 +17,23 @@ from pathlib import Path
 
 import trio
 
-from engine import GitCommandError, GitNotFoundError, PriorityLimiter, admit
+from engine import GitCommandError, PriorityLimiter, admit
 
-__all__ = ["GitResult", "git_env", "live_group_members", "run_git"]
+from .._errors import map_exceptions
+from ._errors import git_errors
+
+__all__ = [
+    "DEFAULT_KILL_GRACE",
+    "GLOBAL_OPTIONS",
+    "GitResult",
+    "git_env",
+    "live_group_members",
+    "run_git",
+]
+
+#: Options every git command of ours starts with: no colour, and no path quoting (``-z`` output is
+#: raw anyway).
+GLOBAL_OPTIONS = ("-c", "color.ui=never", "-c", "core.quotePath=false")
 
 #: How long a cancelled git process group gets between SIGTERM and SIGKILL.
 DEFAULT_KILL_GRACE = 0.5
@@ -181,23 +195,18 @@ async def run_git(
     deliver = _DeliverCancel(kill_grace)
     async with admit(gate):
         try:
-            completed = await trio.run_process(
-                argv,
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL if stdin is None else stdin,
-                capture_stdout=True,
-                capture_stderr=True,
-                check=False,
-                start_new_session=True,
-                deliver_cancel=deliver,
-            )
-        except FileNotFoundError as exc:
-            if exc.filename is None or str(exc.filename) == git:
-                raise GitNotFoundError(f"cannot run git executable {git!r}: {exc}") from None
-            raise
-        except PermissionError as exc:
-            raise GitNotFoundError(f"cannot run git executable {git!r}: {exc}") from None
+            with map_exceptions(git_errors(git)):
+                completed = await trio.run_process(
+                    argv,
+                    cwd=cwd,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL if stdin is None else stdin,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                    start_new_session=True,
+                    deliver_cancel=deliver,
+                )
         except BaseException:
             if deliver.pgid is not None:
                 with trio.CancelScope(shield=True):

@@ -5,16 +5,16 @@ Reads (status, log, diffs, HEAD, branch, file at a ref) run in parallel with
 index (a watcher of ``.git/index`` would otherwise see our own reads); writes (add, commit) are serialized per repository by a
 :class:`trio.Lock` shared by every :class:`GitRepository` of the same git directory in one trio run.
 Every git process is admitted through a :class:`engine.PriorityLimiter` under the calling session's
-priority; see :mod:`adapters.git._process` for what cancellation does to it.
+priority; see :mod:`adapters.git._process` for what cancellation does to it. :func:`open_repository`
+(:mod:`._discovery`) finds the work tree.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, final
 
 import trio
@@ -23,52 +23,24 @@ from engine import (
     DiffStat,
     Git,
     GitCommandError,
-    GitNotFoundError,
     InvalidArgumentError,
     LogEntry,
     NameStatusEntry,
-    NotARepositoryError,
     PriorityLimiter,
-    StaleLockError,
     Status,
 )
 
+from ._pathspec import NOTHING, pathspecs
 from ._porcelain import LOG_FORMAT, parse_diff_numstat, parse_log, parse_name_status, parse_status
-from ._process import DEFAULT_KILL_GRACE, GitResult, git_env, run_git
+from ._process import GLOBAL_OPTIONS, GitResult, git_env, run_git
 
-__all__ = ["GitRepository", "open_repository"]
+__all__ = ["GitRepository"]
 
-# Options on every command: no colour, no path quoting (``-z`` output is raw anyway), and no
-# external diff or text conversion (a diff must not run programs from the repository's config).
-_GLOBAL_OPTIONS = ("-c", "color.ui=never", "-c", "core.quotePath=false")
+# No external diff or text conversion: a diff must not run programs from the repository's config.
 _DIFF_OPTIONS = ("--no-ext-diff", "--no-textconv", "--no-color")
 # Reads never write the index. GIT_OPTIONAL_LOCKS=0 keeps ``git status`` from refreshing it, but
 # ``git diff`` still rewrites it when it found files whose stat data changed and content did not.
 _READ_OPTIONS = ("-c", "diff.autoRefreshIndex=false")
-# A pathspec that matches nothing: what an empty ``paths`` stands for.
-_NOTHING = ":(exclude)*"
-
-
-def _pathspecs(paths: Sequence[str] | None) -> list[str]:
-    """``paths`` as literal, root-anchored pathspecs (``[]`` for None: the whole tree).
-
-    Raises:
-        InvalidArgumentError: a path is not a root-relative path inside the tree.
-    """
-    if paths is None:
-        return []
-    if isinstance(paths, str):
-        raise InvalidArgumentError("paths must be a sequence of paths, not one string")
-    specs = []
-    for p in paths:
-        if not isinstance(p, str) or not p or "\0" in p:
-            raise InvalidArgumentError(f"invalid path {p!r}")
-        pure = PurePosixPath(p)
-        if pure.is_absolute() or ".." in pure.parts:
-            raise InvalidArgumentError(f"a path must be root-relative inside the tree: {p!r}")
-        specs.append(f":(top,literal){p}")
-    return specs or [_NOTHING]
-
 
 _write_locks: trio.lowlevel.RunVar[dict[Path, trio.Lock]] = trio.lowlevel.RunVar("scribe_git_locks")
 
@@ -83,11 +55,6 @@ def _write_lock(git_dir: Path) -> trio.Lock:
     if lock is None:
         lock = locks[git_dir] = trio.Lock()
     return lock
-
-
-def default_gate() -> PriorityLimiter:
-    """A private limiter for a repository opened without one: twice the CPU count."""
-    return PriorityLimiter((os.cpu_count() or 1) * 2)
 
 
 @final
@@ -144,7 +111,7 @@ class GitRepository:
         self._processes += 1
         return await run_git(
             self._git,
-            (*_GLOBAL_OPTIONS, *_READ_OPTIONS, *args),
+            (*GLOBAL_OPTIONS, *_READ_OPTIONS, *args),
             cwd=self._root,
             env=self._read_env,
             gate=self._gate,
@@ -156,7 +123,7 @@ class GitRepository:
         self._processes += 1
         return await run_git(
             self._git,
-            (*_GLOBAL_OPTIONS, *args),
+            (*GLOBAL_OPTIONS, *args),
             cwd=self._root,
             env=self._write_env,
             gate=self._gate,
@@ -181,7 +148,7 @@ class GitRepository:
 
         Cancellation: the git process is killed and reaped; no lock file is left.
         """
-        specs = _pathspecs(paths)
+        specs = pathspecs(paths)
         args = ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--renames"]
         args.append("--ignored=matching" if ignored else "--ignored=no")
         if specs:
@@ -215,7 +182,7 @@ class GitRepository:
         """
         if count < 0:
             raise ValueError("count must be >= 0")
-        specs = _pathspecs(paths) if paths else []
+        specs = pathspecs(paths) if paths else []
         args = [
             "log",
             "-z",
@@ -255,8 +222,8 @@ class GitRepository:
 
         Cancellation: the git process is killed and reaped.
         """
-        specs = _pathspecs(paths)
-        if specs == [_NOTHING]:
+        specs = pathspecs(paths)
+        if specs == [NOTHING]:
             await trio.lowlevel.checkpoint()
             return DiffStat()
         args = ["diff", "--numstat", "-z", "-M", *_DIFF_OPTIONS]
@@ -284,8 +251,8 @@ class GitRepository:
 
         Cancellation: the git process is killed and reaped.
         """
-        specs = _pathspecs(paths)
-        if specs == [_NOTHING]:
+        specs = pathspecs(paths)
+        if specs == [NOTHING]:
             await trio.lowlevel.checkpoint()
             return ()
         args = ["diff", "--name-status", "-z", "-M", *_DIFF_OPTIONS]
@@ -407,86 +374,6 @@ class GitRepository:
             oid = await self.head()
         assert oid is not None
         return oid
-
-
-def _existing_dir(path: str | os.PathLike[str]) -> Path:
-    where = Path(path).absolute()
-    if not where.is_dir():
-        raise NotARepositoryError(where, "no such directory")
-    return where
-
-
-def _check_no_lock(git_dir: Path) -> None:
-    lock = git_dir / "index.lock"
-    if lock.exists():
-        raise StaleLockError(lock)
-
-
-async def open_repository(
-    path: str | os.PathLike[str],
-    *,
-    gate: PriorityLimiter | None = None,
-    env: Mapping[str, str] | None = None,
-    git: str | None = None,
-    kill_grace: float = DEFAULT_KILL_GRACE,
-) -> GitRepository:
-    """Find the git work tree containing ``path`` and return a repository object for it.
-
-    Args:
-        path: a directory inside the work tree.
-        gate: the limiter git processes are admitted through (an engine's ``gate("git")``, say);
-            default: a private one with twice the CPU count as capacity.
-        env: extra environment for every git process (``GIT_AUTHOR_NAME``, ... for commits).
-        git: the git executable (default: ``git`` found on ``PATH``).
-        kill_grace: seconds between SIGTERM and SIGKILL for a cancelled git process.
-
-    Returns:
-        The repository. It holds no resources, so there is nothing to close.
-
-    Raises:
-        NotARepositoryError: ``path`` is not a directory inside a git work tree (a bare repository
-            has no work tree and is refused too).
-        GitNotFoundError: git cannot be run.
-        StaleLockError: ``index.lock`` exists in the git directory; it is named, never deleted.
-
-    Cancellation: the probing git process is killed and reaped; nothing is opened.
-    """
-    where = _existing_dir(path)
-    executable = git or shutil.which("git")
-    if executable is None:
-        raise GitNotFoundError("git is not installed or not on PATH")
-    the_gate = gate if gate is not None else default_gate()
-    probe_env = git_env(env, read_only=True)
-
-    async def rev_parse(option: str) -> Path:
-        result = await run_git(
-            executable,
-            (*_GLOBAL_OPTIONS, "rev-parse", option),
-            cwd=where,
-            env=probe_env,
-            gate=the_gate,
-            check=False,
-            kill_grace=kill_grace,
-        )
-        stderr = result.stderr.decode("utf-8", "replace").strip()
-        if result.returncode != 0:
-            if "not a git repository" in stderr or "must be run in a work tree" in stderr:
-                raise NotARepositoryError(where, stderr)
-            raise GitCommandError(result.args, result.returncode, stderr)
-        out = result.stdout[:-1] if result.stdout.endswith(b"\n") else result.stdout
-        return Path(os.fsdecode(out))
-
-    root = await rev_parse("--show-toplevel")
-    git_dir = await rev_parse("--absolute-git-dir")
-    _check_no_lock(git_dir)
-    return GitRepository(
-        root=root,
-        git_dir=git_dir,
-        git=executable,
-        gate=the_gate,
-        env=env,
-        kill_grace=kill_grace,
-    )
 
 
 if TYPE_CHECKING:
