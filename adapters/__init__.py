@@ -39,8 +39,8 @@ from .postgres._embedded import EmbeddedServer as EmbeddedServer
 from .postgres._shared_server import open_embedded_server as open_embedded_server
 from .embedding._hashing import HashingEmbedder as HashingEmbedder
 from .feed._client import FeedClient as FeedClient
-from .feed._client import FeedClientError as FeedClientError
-from .feed._client import FeedConnectionError as FeedConnectionError
+from .feed._errors import FeedClientError as FeedClientError
+from .feed._errors import FeedConnectionError as FeedConnectionError
 from .feed._client import FeedMessage as FeedMessage
 from .feed._client import FeedReply as FeedReply
 from .feed._client import FeedSnapshot as FeedSnapshot
@@ -55,9 +55,9 @@ from .feed._server import FeedServerStatistics as FeedServerStatistics
 from .feed._server import open_feed_server as open_feed_server
 from .feed._tokens import FeedClaims as FeedClaims
 from .feed._tokens import FeedScopes as FeedScopes
-from .feed._tokens import FeedTokenError as FeedTokenError
-from .feed._tokens import FeedTokenExpiredError as FeedTokenExpiredError
-from .feed._tokens import FeedTokenInvalidError as FeedTokenInvalidError
+from .feed._errors import FeedTokenError as FeedTokenError
+from .feed._errors import FeedTokenExpiredError as FeedTokenExpiredError
+from .feed._errors import FeedTokenInvalidError as FeedTokenInvalidError
 from .feed._tokens import make_token as make_token
 from .feed._tokens import verify_token as verify_token
 from .fs._scoped import ScopedFileSystem as ScopedFileSystem

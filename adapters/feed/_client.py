@@ -26,43 +26,25 @@ from typing import Any, final
 import orjson
 import trio
 from trio_websocket import (
-    ConnectionClosed,
     ConnectionRejected,
     WebSocketConnection,
     wrap_client_stream,
 )
 from wsproto.utilities import LocalProtocolError
 
-from engine import FeedPosition, ScribeError
+from engine import FeedPosition
+
+from .._errors import map_exceptions, mapped_exception
+from ._errors import FEED_ERRORS, FeedClientError, FeedConnectionError
 
 __all__ = [
     "FeedClient",
-    "FeedClientError",
-    "FeedConnectionError",
     "FeedMessage",
     "FeedReply",
     "FeedSnapshot",
     "FeedUpdate",
     "open_feed_client",
 ]
-
-
-class FeedClientError(ScribeError):
-    """The feed client was used wrongly or got a message it cannot read."""
-
-
-class FeedConnectionError(FeedClientError):
-    """The connection could not be opened or was closed by the server.
-
-    Attributes:
-        status: the HTTP status of a refused handshake (401, 403, 429 ...), else None.
-        code: the websocket close code when the server closed the connection, else None.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 @final
@@ -127,10 +109,8 @@ class FeedClient:
     async def _send(self, message: Mapping[str, Any]) -> int:
         self._next_id += 1
         payload = {**message, "id": self._next_id}
-        try:
+        with map_exceptions(FEED_ERRORS):
             await self._conn.send_message(orjson.dumps(payload).decode())
-        except ConnectionClosed as exc:
-            raise self._closed_error(exc) from None
         return self._next_id
 
     async def subscribe(self, topic: str, *, since: FeedPosition | None = None) -> int:
@@ -167,22 +147,12 @@ class FeedClient:
 
     async def send_raw(self, message: str | bytes) -> None:
         """Send a frame as is (for tools and tests)."""
-        try:
+        with map_exceptions(FEED_ERRORS):
             await self._conn.send_message(message)
-        except ConnectionClosed as exc:
-            raise self._closed_error(exc) from None
-
-    def _closed_error(self, exc: ConnectionClosed) -> FeedConnectionError:
-        reason = exc.reason
-        code = reason.code if reason is not None else None
-        text = reason.reason if reason is not None else None
-        return FeedConnectionError(f"feed connection closed ({code}: {text})", code=code)
 
     async def _absorb(self, raw: str | bytes) -> None:
-        try:
+        with map_exceptions(FEED_ERRORS):
             message = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise FeedClientError("the server sent a frame that is not JSON") from None
         if not isinstance(message, dict):
             raise FeedClientError("the server sent a frame that is not a JSON object")
         kind = message.get("type")
@@ -228,10 +198,8 @@ class FeedClient:
         Cancellation loses nothing: a frame is either fully taken or left for the next call.
         """
         while not self._pending:
-            try:
+            with map_exceptions(FEED_ERRORS):
                 raw = await self._conn.get_message()
-            except ConnectionClosed as exc:
-                raise self._closed_error(exc) from None
             await self._absorb(raw)
         return self._pending.popleft()
 
@@ -282,24 +250,19 @@ async def open_feed_client(
     port = parts.port or 80
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     closing = False
-    try:
+    with map_exceptions(FEED_ERRORS):
         stream = await trio.open_tcp_stream(host, port)
-    except OSError as exc:
-        raise FeedConnectionError(f"cannot connect to {url}: {exc}") from None
     try:
         async with stream, trio.open_nursery() as nursery:
-            try:
-                with trio.fail_after(connect_timeout):
-                    conn = await wrap_client_stream(
-                        nursery,
-                        stream,
-                        f"{host}:{port}",
-                        resource,
-                        extra_headers=[(b"authorization", f"Bearer {token}".encode())],
-                        max_message_size=max_message_size,
-                    )
-            except trio.TooSlowError:
-                raise FeedConnectionError(f"no handshake from {url} in time") from None
+            with map_exceptions(FEED_ERRORS), trio.fail_after(connect_timeout):
+                conn = await wrap_client_stream(
+                    nursery,
+                    stream,
+                    f"{host}:{port}",
+                    resource,
+                    extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+                    max_message_size=max_message_size,
+                )
             client = FeedClient(conn, resume or {})
             try:
                 first = await client.receive()
@@ -325,11 +288,9 @@ async def open_feed_client(
         if rejected is not None:
             refusal = rejected.exceptions[0]
             assert isinstance(refusal, ConnectionRejected)
-            body = (refusal.body or b"").decode(errors="replace")[:200]
-            status = refusal.status_code
-            raise FeedConnectionError(
-                f"feed handshake refused ({status}): {body}", status=status
-            ) from None
+            mapped = mapped_exception(FEED_ERRORS, refusal)
+            assert mapped is not None
+            raise mapped from refusal
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise group from None

@@ -37,14 +37,9 @@ import engine
 from engine import FeedHub, FeedHubStatistics, FeedTopicError
 
 from ._connection import ConnectionCounters, FeedConnection
+from ._errors import FeedTokenError, FeedTokenExpiredError
 from ._limits import ConnectionLimiter, ConnectionLimitError
-from ._tokens import (
-    FeedClaims,
-    FeedTokenError,
-    FeedTokenExpiredError,
-    check_secret,
-    verify_token,
-)
+from ._tokens import FeedClaims, check_secret, verify_token
 
 __all__ = [
     "FeedServer",

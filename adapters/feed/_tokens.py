@@ -21,14 +21,12 @@ from typing import Any, Final, final
 
 import jwt
 
-from engine import ScribeError
+from .._errors import map_exceptions
+from ._errors import FEED_ERRORS, FeedTokenError, FeedTokenExpiredError, FeedTokenInvalidError
 
 __all__ = [
     "FeedClaims",
     "FeedScopes",
-    "FeedTokenError",
-    "FeedTokenExpiredError",
-    "FeedTokenInvalidError",
     "check_secret",
     "make_token",
     "verify_token",
@@ -37,18 +35,6 @@ __all__ = [
 TOPIC_KINDS: Final = frozenset({"sessions", "health", "metrics", "worklog", "context"})
 MIN_SECRET_BYTES: Final = 32
 _ALGORITHM: Final = "HS256"
-
-
-class FeedTokenError(ScribeError):
-    """A feed token is missing, malformed, forged or expired, or cannot be made."""
-
-
-class FeedTokenInvalidError(FeedTokenError):
-    """The token is malformed, its signature does not match, or its claims are not feed claims."""
-
-
-class FeedTokenExpiredError(FeedTokenError):
-    """The token was valid but its expiry has passed."""
 
 
 @final
@@ -201,15 +187,13 @@ def verify_token(
     key = check_secret(secret)
     if not isinstance(token, str) or not token or len(token) > 8192:
         raise FeedTokenInvalidError("missing or oversized token")
-    try:
+    with map_exceptions(FEED_ERRORS):
         claims = jwt.decode(
             token,
             key,
             algorithms=[_ALGORITHM],
             options={"require": ["exp", "iat", "sub", "jti"], "verify_exp": False},
         )
-    except jwt.PyJWTError as exc:
-        raise FeedTokenInvalidError(f"invalid token: {exc}") from None
     exp = claims["exp"]
     iat = claims["iat"]
     sub = claims["sub"]
