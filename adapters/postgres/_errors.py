@@ -1,4 +1,4 @@
-"""Typed errors of the PostgreSQL adapter, and the one place where driver errors are translated.
+"""Typed errors of the PostgreSQL adapter, and its one error table (:data:`DRIVER_ERRORS`).
 
 A trio cancellation is never mapped: it surfaces as ``trio.Cancelled``. :class:`QueryCancelledError` is for
 server-side cancellations nobody in this process asked for (``statement_timeout``, an operator's
@@ -7,13 +7,19 @@ server-side cancellations nobody in this process asked for (``statement_timeout`
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from typing import Final
+
 import psycopg
 import psycopg.errors
 import psycopg_pool
 
 import engine
 
+from .._errors import ErrorTable, map_exceptions, mapped_exception
+
 __all__ = [
+    "DRIVER_ERRORS",
     "DatabaseClosedError",
     "DatabaseError",
     "DatabaseUnavailableError",
@@ -24,6 +30,7 @@ __all__ = [
     "QueryError",
     "SchemaTooNewError",
     "TransactionConflictError",
+    "driver_errors",
     "translate_error",
 ]
 
@@ -112,36 +119,84 @@ class EmbeddedServerError(DatabaseError):
 _UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
-def translate_error(exc: BaseException) -> DatabaseError | None:
-    """Return the typed error for a driver error, or None when ``exc`` is not a driver error.
-
-    The caller raises the result ``from exc`` so the driver's error stays available as ``__cause__``.
-    """
-    if isinstance(exc, psycopg_pool.PoolClosed):
-        return DatabaseClosedError(f"connection pool is closed: {exc}")
-    if isinstance(exc, psycopg_pool.PoolTimeout):
-        return DatabaseUnavailableError(f"no database connection available: {exc}")
-    if not isinstance(exc, psycopg.Error):
-        return None
-    sqlstate = exc.sqlstate
-    message = _message(exc)
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        return QueryCancelledError(f"query cancelled by the server: {message}", sqlstate=sqlstate)
-    if isinstance(exc, psycopg.IntegrityError):
-        constraint = exc.diag.constraint_name if exc.diag is not None else None
-        return IntegrityError(message, sqlstate=sqlstate, constraint=constraint)
-    if isinstance(exc, psycopg.errors.TransactionRollback | psycopg.errors.LockNotAvailable):
-        return TransactionConflictError(message, sqlstate=sqlstate)
-    if isinstance(exc, psycopg.ProgrammingError | psycopg.DataError | psycopg.NotSupportedError):
-        return QueryError(message, sqlstate=sqlstate)
-    if isinstance(exc, psycopg.InterfaceError) or (
-        isinstance(exc, psycopg.OperationalError)
-        and (sqlstate is None or sqlstate.startswith(_UNAVAILABLE_STATES))
-    ):
-        return DatabaseUnavailableError(f"database unavailable: {message}", sqlstate=sqlstate)
-    return DatabaseError(message, sqlstate=sqlstate)
-
-
 def _message(exc: psycopg.Error) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+def _pool_closed(exc: psycopg_pool.PoolClosed) -> DatabaseError:
+    return DatabaseClosedError(f"connection pool is closed: {exc}")
+
+
+def _pool_timeout(exc: psycopg_pool.PoolTimeout) -> DatabaseError:
+    return DatabaseUnavailableError(f"no database connection available: {exc}")
+
+
+def _server_cancelled(exc: psycopg.errors.QueryCanceled) -> DatabaseError:
+    return QueryCancelledError(
+        f"query cancelled by the server: {_message(exc)}", sqlstate=exc.sqlstate
+    )
+
+
+def _integrity(exc: psycopg.IntegrityError) -> DatabaseError:
+    constraint = exc.diag.constraint_name if exc.diag is not None else None
+    return IntegrityError(_message(exc), sqlstate=exc.sqlstate, constraint=constraint)
+
+
+def _conflict(exc: psycopg.Error) -> DatabaseError:
+    return TransactionConflictError(_message(exc), sqlstate=exc.sqlstate)
+
+
+def _query(exc: psycopg.Error) -> DatabaseError:
+    return QueryError(_message(exc), sqlstate=exc.sqlstate)
+
+
+def _unavailable(exc: psycopg.Error) -> DatabaseError:
+    return DatabaseUnavailableError(f"database unavailable: {_message(exc)}", sqlstate=exc.sqlstate)
+
+
+def _operational(exc: psycopg.OperationalError) -> DatabaseError:
+    sqlstate = exc.sqlstate
+    if sqlstate is None or sqlstate.startswith(_UNAVAILABLE_STATES):
+        return _unavailable(exc)
+    return DatabaseError(_message(exc), sqlstate=sqlstate)
+
+
+def _other(exc: psycopg.Error) -> DatabaseError:
+    return DatabaseError(_message(exc), sqlstate=exc.sqlstate)
+
+
+#: Driver error -> typed error (first match wins).
+DRIVER_ERRORS: Final[ErrorTable] = {
+    psycopg_pool.PoolClosed: _pool_closed,
+    psycopg_pool.PoolTimeout: _pool_timeout,
+    psycopg.errors.QueryCanceled: _server_cancelled,
+    psycopg.IntegrityError: _integrity,
+    psycopg.errors.TransactionRollback: _conflict,
+    psycopg.errors.LockNotAvailable: _conflict,
+    psycopg.ProgrammingError: _query,
+    psycopg.DataError: _query,
+    psycopg.NotSupportedError: _query,
+    psycopg.InterfaceError: _unavailable,
+    psycopg.OperationalError: _operational,
+    psycopg.Error: _other,
+}
+
+
+def translate_error(exc: BaseException) -> DatabaseError | None:
+    """Return the typed error :data:`DRIVER_ERRORS` gives for a driver error, or None when ``exc`` is
+    not a driver error (a ``trio.Cancelled`` never is).
+
+    The caller raises the result ``from exc`` so the driver's error stays available as ``__cause__``.
+    """
+    typed = mapped_exception(DRIVER_ERRORS, exc)
+    assert typed is None or isinstance(typed, DatabaseError)
+    return typed
+
+
+def driver_errors() -> AbstractContextManager[None]:
+    """Translate driver errors raised in the block through :data:`DRIVER_ERRORS`.
+
+    Cancellation: never mapped; it passes through.
+    """
+    return map_exceptions(DRIVER_ERRORS)

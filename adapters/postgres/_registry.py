@@ -25,7 +25,7 @@ import trio
 import engine
 
 from ._database import Database
-from ._errors import DatabaseError, IntegrityError
+from ._errors import DatabaseError, IntegrityError, driver_errors
 from ._owner_lock import OWNER_ALIVE, OwnerLock, keep_alive
 from ._session_rows import (
     COLUMNS,
@@ -362,10 +362,8 @@ async def open_session_registry(
     lock = OwnerLock(db.url, key)
     registry = SessionRegistry(db, owner, key, stale_after)
 
-    try:
+    with driver_errors():
         await trio.to_thread.run_sync(lock.ensure)
-    except psycopg.Error as exc:
-        raise DatabaseError(f"cannot take the owner lock: {exc}") from exc
     try:
         await registry.heartbeat()
         async with trio.open_nursery() as nursery:
