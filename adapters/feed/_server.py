@@ -140,7 +140,7 @@ def _token_from(request: WebSocketRequest) -> tuple[str, str | None]:
 
 
 @final
-class FeedServer:
+class FeedServer(metaclass=engine.NoPublicConstructor):
     """A running feed server; get one from :func:`open_feed_server`."""
 
     def __init__(
@@ -369,7 +369,7 @@ async def open_feed_server(
         max_snapshot_bytes=cfg.max_snapshot_bytes,
         encode=encode_json,
     )
-    server = FeedServer(eng, hub, secret, cfg, host)
+    server = FeedServer._create(eng, hub, secret, cfg, host)
     async with trio.open_nursery() as nursery:
         await nursery.start(server._pump)
         listeners = await trio.open_tcp_listeners(port, host=host)

@@ -34,6 +34,7 @@ import trio
 
 from engine import (
     ChangeBatch,
+    NoPublicConstructor,
     Watcher,
     WatcherError,
     WatcherFactory,
@@ -82,7 +83,7 @@ def _real_path(root: StrPath) -> Path:
 
 
 @final
-class InotifyWatcher:
+class InotifyWatcher(metaclass=NoPublicConstructor):
     """Watches one directory tree. Get one from :func:`open_watcher`; iterate for batches."""
 
     def __init__(
@@ -393,7 +394,7 @@ async def open_watcher(
         raise ValueError("reconcile_interval must be > 0 or None")
     real = _real_path(root)
     rules = IgnoreRules.with_extra(ignore, defaults=ignore_defaults)
-    watcher = InotifyWatcher(
+    watcher = InotifyWatcher._create(
         real, rules=rules, quiet=quiet, cap=cap, reconcile_interval=reconcile_interval
     )
     try:

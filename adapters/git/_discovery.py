@@ -96,7 +96,7 @@ async def open_repository(
     root = await rev_parse("--show-toplevel")
     git_dir = await rev_parse("--absolute-git-dir")
     _check_no_lock(git_dir)
-    return GitRepository(
+    return GitRepository._create(
         root=root,
         git_dir=git_dir,
         git=executable,

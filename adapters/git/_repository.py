@@ -26,6 +26,7 @@ from engine import (
     InvalidArgumentError,
     LogEntry,
     NameStatusEntry,
+    NoPublicConstructor,
     PriorityLimiter,
     Status,
 )
@@ -58,7 +59,7 @@ def _write_lock(git_dir: Path) -> trio.Lock:
 
 
 @final
-class GitRepository:
+class GitRepository(metaclass=NoPublicConstructor):
     """A git work tree, implementing :class:`engine.Git`. Get one from :func:`open_repository`.
 
     Holds no open resources: there is nothing to close.

@@ -107,7 +107,7 @@ class EngineCollector(Collector):
 
 
 @final
-class Dashboard:
+class Dashboard(metaclass=engine.NoPublicConstructor):
     """A running dashboard; get one from :func:`open_dashboard`."""
 
     def __init__(
@@ -213,7 +213,7 @@ async def open_dashboard(
     Entering waits until the server listens. Leaving (or cancellation) stops it, giving open
     requests at most one second.
     """
-    dashboard = Dashboard(eng, feed_url, token, feed)
+    dashboard = Dashboard._create(eng, feed_url, token, feed)
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None

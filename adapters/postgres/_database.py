@@ -91,7 +91,7 @@ def _quick_check(conn: psycopg.Connection[Any]) -> None:
 
 
 @final
-class Database:
+class Database(metaclass=engine.NoPublicConstructor):
     """A PostgreSQL database reached through a pool of connections.
 
     Get one from :func:`open_database`. Every call is admitted through the priority gate under the
@@ -416,7 +416,7 @@ async def open_database(
                 raise engine.InvalidArgumentError("no home for the embedded server")
             server = await stack.enter_async_context(open_embedded_server(home))
             url = server.url("scribe")
-        db = Database(
+        db = Database._create(
             url,
             pool_size=pool_size,
             gate=gate if gate is not None else engine.PriorityLimiter(pool_size, name="db"),

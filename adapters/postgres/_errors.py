@@ -173,6 +173,9 @@ DRIVER_ERRORS: Final[ErrorTable] = {
     psycopg.errors.QueryCanceled: _server_cancelled,
     psycopg.IntegrityError: _integrity,
     psycopg.errors.TransactionRollback: _conflict,
+    # psycopg does not derive these two from TransactionRollback (class 40) though they are in it.
+    psycopg.errors.SerializationFailure: _conflict,
+    psycopg.errors.DeadlockDetected: _conflict,
     psycopg.errors.LockNotAvailable: _conflict,
     psycopg.ProgrammingError: _query,
     psycopg.DataError: _query,

@@ -49,7 +49,7 @@ _LIVE_STATES: Final = tuple(sorted(s.value for s in engine.LIVE_STATES))
 
 
 @final
-class SessionRegistry:
+class SessionRegistry(metaclass=engine.NoPublicConstructor):
     """The PostgreSQL :class:`engine.SessionStore`. Get one from :func:`open_session_registry`.
 
     Every call is one transaction through the database's priority gate; see :class:`engine.SessionStore`
@@ -360,7 +360,7 @@ async def open_session_registry(
     owner = owner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     key = secrets.randbits(63)
     lock = OwnerLock(db.url, key)
-    registry = SessionRegistry(db, owner, key, stale_after)
+    registry = SessionRegistry._create(db, owner, key, stale_after)
 
     with driver_errors():
         await trio.to_thread.run_sync(lock.ensure)
