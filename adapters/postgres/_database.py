@@ -43,7 +43,7 @@ from ._shared_server import open_embedded_server
 from ._worker_call import CANCEL_ERRORS, WorkerCall
 from ._workers import Workers
 
-__all__ = ["Database", "DatabaseStatistics", "Params", "Query", "open_database"]
+__all__ = ["Database", "DatabaseStatistics", "open_database"]
 
 T = TypeVar("T")
 
