@@ -49,7 +49,11 @@ from psycopg.rows import dict_row
 
 import adapters
 import engine
-from adapters.postgres._registry import _COLUMNS, _UPDATE, _record, _updated, _values
+from adapters.postgres._session_rows import COLUMNS as _COLUMNS
+from adapters.postgres._session_rows import UPDATE as _UPDATE
+from adapters.postgres._session_rows import record_from_row as _record
+from adapters.postgres._session_rows import row_values as _values
+from adapters.postgres._session_rows import updated_record as _updated
 
 TASKS = 16
 POOL = 4
