@@ -19,9 +19,8 @@ from ._errors import DatabaseError
 
 __all__ = ["OWNER_ALIVE", "OwnerLock", "keep_alive"]
 
-_log = logging.getLogger(
-    "adapters.postgres._registry"
-)  # the name the heartbeat always logged under
+# The heartbeat's warnings keep the logger name they always had.
+_log = logging.getLogger("adapters.postgres._registry")
 
 #: SQL condition: the owner row ``o`` belongs to a live process.
 OWNER_ALIVE: Final = """
