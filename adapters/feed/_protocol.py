@@ -110,15 +110,15 @@ def decode_client_message(data: str | bytes) -> ClientMessage:
         except msgspec.DecodeError:
             raise FeedProtocolError(
                 "invalid_message", f"a message is a JSON object: {detail}"
-            ) from None
+            ) from exc
         rid = envelope.id if isinstance(envelope.id, str | int) else None
         if isinstance(envelope.type, str) and envelope.type not in KNOWN_TYPES:
             raise FeedProtocolError(
                 "unknown_command", f"unknown message type {envelope.type[:50]!r}", rid
-            ) from None
-        raise FeedProtocolError("invalid_message", detail, rid) from None
+            ) from exc
+        raise FeedProtocolError("invalid_message", detail, rid) from exc
     except msgspec.DecodeError as exc:
-        raise FeedProtocolError("invalid_json", f"invalid JSON: {exc}") from None
+        raise FeedProtocolError("invalid_json", f"invalid JSON: {exc}") from exc
     return message
 
 

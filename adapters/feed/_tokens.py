@@ -115,7 +115,7 @@ class FeedScopes:
         try:
             return cls.of(topics, None if sessions == "*" else sessions, control=control)
         except FeedTokenError as exc:
-            raise FeedTokenInvalidError(str(exc)) from None
+            raise FeedTokenInvalidError(str(exc)) from exc
 
 
 @final
