@@ -39,6 +39,7 @@ from ._ports._fs import FileSystem as FileSystem
 from ._ports._fs import FileSystemError as FileSystemError
 from ._ports._fs import FileTooLargeError as FileTooLargeError
 from ._ports._fs import NoSuchFileError as NoSuchFileError
+from ._ports._fs import NotRegularFileError as NotRegularFileError
 from ._ports._fs import PathEscapeError as PathEscapeError
 from ._ports._fs import Watcher as Watcher
 from ._ports._fs import WatcherError as WatcherError

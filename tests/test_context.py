@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trio
+from fs_support import make_fifo, make_socket, unblocking
 from git_repos import git, make_repo
 from scribe_support import next_event, open_stack, open_test_repo
 
@@ -454,3 +455,80 @@ async def test_callers_share_a_fetch_that_times_out(autojump_clock: trio.testing
         assert trio.current_time() - start == pytest.approx(1.0)
         assert calls == 1 and statuses == [SourceStatus.TIMEOUT] * 3
         assert provider.dirty("s") == {"x"}
+
+
+async def test_bad_chosen_files_fail_only_themselves(repo: Path, tmp_path: Path) -> None:
+    # what a work tree may hold where a chosen file is expected; none stops the others being read
+    fifo = make_fifo(repo / "tasks.md")
+    (repo / "loop.md").symlink_to("loop.md")
+    (tmp_path / "secret").write_text("secret")
+    (repo / "out.md").symlink_to(tmp_path / "secret")
+    (repo / "docs").mkdir()
+    (repo / "latin1.md").write_bytes(b"caf\xe9\n")
+    chosen = ("TODO.md", "tasks.md", "loop.md", "out.md", "docs", "sock", "latin1.md", "gone.md")
+    roles = {"r": engine.RoleProfile(("files",), files=chosen)}
+    with make_socket(repo / "sock"), unblocking(fifo):
+        async with engine.open_engine() as eng:
+            provider = ContextProvider(eng, roles=roles)
+            provider.attach(
+                ContextTarget("s-1", fs=adapters.ScopedFileSystem(repo), files=chosen)
+            )
+            ctx = await provider.context("s-1", "r")
+    files = ctx.sources["files"]
+    assert files.status is SourceStatus.OK, files.error
+    assert files.value == [
+        {"path": "TODO.md", "text": "- [ ] ship\n"},
+        {"path": "tasks.md", "text": None, "error": "not a regular file (a FIFO)"},
+        {
+            "path": "loop.md",
+            "text": None,
+            "error": "cannot be read: too many levels of symbolic links",
+        },
+        {"path": "out.md", "text": None, "error": "outside the work tree"},
+        {"path": "docs", "text": None, "error": "not a regular file (a directory)"},
+        {"path": "sock", "text": None, "error": "not a regular file (a socket)"},
+        {"path": "latin1.md", "text": None, "error": "not UTF-8 text"},
+    ]  # a missing one (gone.md) is left out: roles name candidates
+
+
+async def test_two_unreadable_chosen_files_read_plainly(repo: Path, tmp_path: Path) -> None:
+    (repo / "loop.md").symlink_to("loop.md")
+    (tmp_path / "secret").write_text("secret")
+    (repo / "out.md").symlink_to(tmp_path / "secret")
+    chosen = ("loop.md", "out.md", "TODO.md")
+    roles = {"r": engine.RoleProfile(("files",), files=chosen)}
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, roles=roles)
+        provider.attach(ContextTarget("s-1", fs=adapters.ScopedFileSystem(repo), files=chosen))
+        ctx = await provider.context("s-1", "r")
+    files = ctx.sources["files"]
+    assert files.status is SourceStatus.OK and files.error is None
+    assert [(f["path"], f.get("error")) for f in files.value] == [
+        ("loop.md", "cannot be read: too many levels of symbolic links"),
+        ("out.md", "outside the work tree"),
+        ("TODO.md", None),
+    ]
+    assert "ExceptionGroup" not in repr(files.value)
+
+
+async def test_a_source_failing_twice_over_reads_plainly(repo: Path) -> None:
+    async def fetch(t: ContextTarget) -> Any:
+        async with trio.open_nursery() as n:
+            for what in ("status", "log"):
+                n.start_soon(_raise, what)
+
+    async def _raise(what: str) -> None:
+        raise ContextError(f"{what} is broken")
+
+    sources = {"files": dataclasses.replace(default_sources()["files"], fetch=fetch)}
+    roles = {"r": engine.RoleProfile(("files",))}
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, sources=sources, roles=roles)
+        provider.attach(ContextTarget("s-1"))
+        ctx = await provider.context("s-1", "r")
+    error = ctx.sources["files"].error
+    assert error is not None and "ExceptionGroup" not in error and "sub-exception" not in error
+    assert sorted(error.split("; ")) == [
+        "ContextError: log is broken",
+        "ContextError: status is broken",
+    ]

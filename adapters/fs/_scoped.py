@@ -11,6 +11,9 @@ Blocking file operations run in worker threads, each hop admitted through an
   or the new; a cancellation before the rename leaves the old content and removes the temporary file.
 - Appends: one ``O_APPEND`` write loop under an exclusive ``flock``, so records of concurrent
   appenders (threads or processes using this class) never interleave.
+- Regular files only (:mod:`._regular`): reads and appends open nothing else, and never block
+  opening it. A hop that changes nothing (read, stat, list, resolve) is abandoned when its caller is
+  cancelled, so a deadline really ends it.
 """
 
 from __future__ import annotations
@@ -38,11 +41,14 @@ from engine._ports._fs import StrPath
 from ._atomic import commit_temp, discard_temp, write_temp
 from ._confinement import Confinement
 from ._errors import os_errors
+from ._regular import open_regular
 
-__all__ = ["DEFAULT_MAX_READ_SIZE", "ScopedFileSystem"]
+__all__ = ["DEFAULT_MAX_READ_SIZE", "DEFAULT_MAX_THREADS", "ScopedFileSystem"]
 
 #: Default read cap: 16 MiB.
 DEFAULT_MAX_READ_SIZE: Final = 16 * 1024 * 1024
+#: Default number of worker threads one file system runs at once.
+DEFAULT_MAX_THREADS: Final = 4
 
 _T = TypeVar("_T")
 _READ_CHUNK = 1024 * 1024
@@ -57,6 +63,8 @@ class ScopedFileSystem:
         gate: the limiter worker-thread hops are admitted through (an engine's ``gate("fs")``,
             say); default: a private one of capacity 8.
         max_read_size: the default read cap in bytes.
+        max_threads: how many worker threads of this file system may run at once, a read
+            abandoned by its cancelled caller included until it returns.
 
     Raises:
         NoSuchFileError: ``root`` does not exist.
@@ -69,6 +77,7 @@ class ScopedFileSystem:
         *,
         gate: PriorityLimiter | None = None,
         max_read_size: int = DEFAULT_MAX_READ_SIZE,
+        max_threads: int = DEFAULT_MAX_THREADS,
     ) -> None:
         with os_errors():
             real = os.path.realpath(os.fspath(root), strict=True)
@@ -76,11 +85,14 @@ class ScopedFileSystem:
                 raise NotADirectoryError(errno.ENOTDIR, "root is not a directory", real)
         if max_read_size < 0:
             raise ValueError("max_read_size must be >= 0")
+        if max_threads < 1:
+            raise ValueError("max_threads must be >= 1")
         self._root = Path(real)
         self._root_str = real
         self._confinement = Confinement(real)
         self._gate = gate if gate is not None else PriorityLimiter(8)
         self._max_read_size = max_read_size
+        self._threads = trio.CapacityLimiter(max_threads)
 
     def __repr__(self) -> str:
         return f"<ScopedFileSystem {self._root_str!r}>"
@@ -109,13 +121,11 @@ class ScopedFileSystem:
 
     def _read_sync(self, path: StrPath, limit: int) -> bytes:
         real = str(self.resolve_sync(path))
+        fd = open_regular(real, os.O_RDONLY)
         with os_errors():
-            fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
             try:
                 self._confinement.check_fd(fd, path)
                 st = os.fstat(fd)
-                if stat.S_ISDIR(st.st_mode):
-                    raise IsADirectoryError(errno.EISDIR, "is a directory", real)
                 if st.st_size > limit:
                     raise FileTooLargeError(Path(real), st.st_size, limit)
                 chunks: list[bytes] = []
@@ -134,9 +144,8 @@ class ScopedFileSystem:
 
     def _append_sync(self, path: StrPath, data: bytes) -> None:
         real = str(self.resolve_sync(path))
+        fd = open_regular(real, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         with os_errors():
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-            fd = os.open(real, flags, 0o666)
             try:
                 self._confinement.check_fd(fd, path)
                 # O_APPEND puts each write() at the end; the lock keeps a record that takes
@@ -190,15 +199,32 @@ class ScopedFileSystem:
         async with admit(self._gate):
             return await trio.to_thread.run_sync(fn, *args)
 
+    async def _query(self, fn: Callable[..., _T], *args: object) -> _T:
+        """A hop that changes nothing (a read, a stat): abandoned when the caller is cancelled.
+
+        The caller leaves at once and gives its slot of the shared gate back, so a read stuck in the
+        kernel (a hung network mount) never starves the other file systems sharing the gate. The
+        thread itself, until it returns, keeps one of this file system's ``max_threads`` tokens: a
+        caller waits for a free one before it takes a slot of the gate.
+        """
+        if self._threads.available_tokens == 0:
+            async with self._threads:  # wait (cancellably) until a stuck thread has returned
+                pass
+        async with admit(self._gate):
+            return await trio.to_thread.run_sync(
+                fn, *args, abandon_on_cancel=True, limiter=self._threads
+            )
+
     async def resolve(self, path: StrPath) -> Path:
         """The absolute, symlink-free path inside the root that ``path`` names.
 
         Raises:
             PathEscapeError: it resolves outside the root (``..``, absolute, or via a symlink).
 
-        Cancellation: while waiting for admission nothing happens; once resolving it finishes.
+        Cancellation: takes effect at once; a worker thread already resolving is left to finish
+        and its answer dropped.
         """
-        return await self._hop(self.resolve_sync, path)
+        return await self._query(self.resolve_sync, path)
 
     async def read_bytes(self, path: StrPath, *, max_size: int | None = None) -> bytes:
         """The file's content.
@@ -210,13 +236,15 @@ class ScopedFileSystem:
         Raises:
             PathEscapeError: the path leaves the root.
             FileTooLargeError: the file is larger than the cap.
+            NotRegularFileError: it is a FIFO, a socket or a device (it is never opened for reading,
+                so the read cannot block on it). IsADirectoryError: it is a directory.
             NoSuchFileError: it does not exist. FileAccessError: another OS refusal.
 
-        Cancellation: while waiting for admission nothing is read; once the worker thread runs,
-        the read completes and the cancellation takes effect at the caller's next checkpoint.
+        Cancellation: takes effect at once, even while the worker thread reads: the thread is left
+        to finish (it closes the file) and its answer dropped.
         """
         limit = self._max_read_size if max_size is None else max_size
-        return await self._hop(self._read_sync, path, limit)
+        return await self._query(self._read_sync, path, limit)
 
     async def read_text(
         self, path: StrPath, *, max_size: int | None = None, encoding: str = "utf-8"
@@ -263,7 +291,8 @@ class ScopedFileSystem:
         interleave: the write happens under an exclusive ``flock`` with ``O_APPEND``.
 
         Raises:
-            PathEscapeError: the path leaves the root. FileAccessError: an OS refusal.
+            PathEscapeError: the path leaves the root. NotRegularFileError: it is a FIFO, a socket
+                or a device (refused without blocking). FileAccessError: an OS refusal.
 
         Cancellation: while waiting for admission nothing is written; once the worker thread
         runs, the whole record is appended and the cancellation takes effect afterwards.
@@ -271,20 +300,28 @@ class ScopedFileSystem:
         await self._hop(self._append_sync, path, data)
 
     async def exists(self, path: StrPath) -> bool:
-        """Whether the path exists (an escaping path raises :class:`PathEscapeError`)."""
-        return await self._hop(self._exists_sync, path)
+        """Whether the path exists (an escaping path raises :class:`PathEscapeError`).
+
+        Cancellation: takes effect at once (a worker thread already running is left to finish).
+        """
+        return await self._query(self._exists_sync, path)
 
     async def stat(self, path: StrPath) -> FileInfo:
         """Size, modification time and kind of what the (resolved) path names.
 
         Raises:
             PathEscapeError, NoSuchFileError, FileAccessError.
+
+        Cancellation: takes effect at once (a worker thread already running is left to finish).
         """
-        return await self._hop(self._stat_sync, path)
+        return await self._query(self._stat_sync, path)
 
     async def list_dir(self, path: StrPath = ".") -> list[FileInfo]:
-        """The entries of a directory sorted by path; symlinks are reported, not followed."""
-        return await self._hop(self._list_sync, path)
+        """The entries of a directory sorted by path; symlinks are reported, not followed.
+
+        Cancellation: takes effect at once (a worker thread already running is left to finish).
+        """
+        return await self._query(self._list_sync, path)
 
     async def make_dir(self, path: StrPath) -> None:
         """Create the directory and its missing parents (no error if it exists)."""

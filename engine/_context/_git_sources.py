@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 import trio
 
 from .._core._singleflight import SingleFlight, SingleFlightError
+from .._ports._fs import FileSystemError
 from .._ports._git import (
     DiffStat,
     Git,
@@ -183,7 +184,10 @@ async def status_refresh(t: ContextTarget, prev: Any, paths: frozenset[str]) -> 
         except FileNotFoundError:
             kinds[path] = "missing"
             return
-        kinds[path] = "dir" if info.is_dir else "file"
+        except (FileSystemError, OSError):
+            kinds[path] = "other"  # a symlink out of the tree, a refusal: git tells what it is
+            return
+        kinds[path] = "dir" if info.is_dir else "file" if info.is_file else "other"
 
     reads = t._reads
     got: list[DiffStat] = []
@@ -206,7 +210,7 @@ async def status_refresh(t: ContextTarget, prev: Any, paths: frozenset[str]) -> 
     for path in ordered:
         kind = kinds[path]
         entry = changed.get(path)
-        if kind == "dir" or (entry is not None and entry["index"] != "."):
+        if kind in ("dir", "other") or (entry is not None and entry["index"] != "."):
             derived = False
             break
         if path in untracked:

@@ -21,8 +21,12 @@ __all__ = ["SourceRunner"]
 
 
 def _format_error(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        return _format_error(exc.exceptions[0])
+    if isinstance(exc, BaseExceptionGroup):
+        if len(exc.exceptions) == 1:
+            return _format_error(exc.exceptions[0])
+        parts = [_format_error(e) for e in exc.exceptions[:3]]
+        more = len(exc.exceptions) - len(parts)
+        return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

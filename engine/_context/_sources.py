@@ -8,6 +8,7 @@ worklog store, the session registry) and returns JSON-ready values.
 from __future__ import annotations
 
 import dataclasses
+import errno
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -15,7 +16,13 @@ from typing import Any, Final
 import trio
 
 from .._core._errors import InvalidArgumentError
-from .._ports._fs import FileSystem, FileTooLargeError
+from .._ports._fs import (
+    FileSystem,
+    FileSystemError,
+    FileTooLargeError,
+    NotRegularFileError,
+    PathEscapeError,
+)
 from .._ports._git import Git
 from .._ports._session_store import SessionRecord, SessionStore, StoreNotFoundError
 from .._ports._worklog_store import WorklogStore
@@ -123,7 +130,28 @@ async def _related(t: ContextTarget) -> list[dict[str, Any]]:
     return list(found.values())[:_MAX_RELATED]
 
 
+def _file_error(exc: Exception) -> str:
+    """What went wrong reading one chosen file, in words (the path is shown beside it)."""
+    if isinstance(exc, FileTooLargeError):
+        return f"larger than {exc.limit} bytes"
+    if isinstance(exc, NotRegularFileError):
+        return f"not a regular file (a {exc.kind})"
+    if isinstance(exc, OSError) and exc.errno == errno.EISDIR:
+        return "not a regular file (a directory)"
+    if isinstance(exc, PathEscapeError):
+        return "outside the work tree"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot be read: {exc.strerror[:1].lower()}{exc.strerror[1:]}"
+    return f"cannot be read: {type(exc).__name__}"
+
+
 async def _files(t: ContextTarget) -> list[dict[str, Any]]:
+    """Each chosen file's text, or why it cannot be shown: one bad file fails only itself.
+
+    A missing file is left out (the roles name candidates: ``TODO.md``, ``tasks.md``, ...).
+    """
     fs = t.fs
     if fs is None:
         raise ContextError("the session has no work tree")
@@ -134,13 +162,8 @@ async def _files(t: ContextTarget) -> list[dict[str, Any]]:
             text = await fs.read_text(path, max_size=MAX_FILE_BYTES)
         except FileNotFoundError:
             return
-        except IsADirectoryError:
-            return
-        except FileTooLargeError as exc:
-            out[path] = {"path": path, "text": None, "error": f"larger than {exc.limit} bytes"}
-            return
-        except UnicodeDecodeError:
-            out[path] = {"path": path, "text": None, "error": "not UTF-8 text"}
+        except (FileSystemError, OSError, UnicodeDecodeError) as exc:
+            out[path] = {"path": path, "text": None, "error": _file_error(exc)}
             return
         out[path] = {"path": path, "text": text}
 

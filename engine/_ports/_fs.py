@@ -26,6 +26,7 @@ __all__ = [
     "FileSystemError",
     "FileTooLargeError",
     "NoSuchFileError",
+    "NotRegularFileError",
     "PathEscapeError",
     "StrPath",
     "WatchLimitError",
@@ -83,6 +84,25 @@ class FileTooLargeError(FileSystemError):
         self.path = path
         self.size = size
         self.limit = limit
+
+
+class NotRegularFileError(FileSystemError):
+    """A read (or an append) was refused because the path is not a regular file.
+
+    Only regular files are opened for reading: a FIFO would block the reader until a writer comes,
+    a device or a socket has no end or has side effects. A directory raises ``IsADirectoryError``
+    (a :class:`FileAccessError`) instead.
+
+    Attributes:
+        path: the path.
+        kind: what it is instead (``"FIFO"``, ``"socket"``, ``"character device"``,
+            ``"block device"`` or ``"special file"``).
+    """
+
+    def __init__(self, path: Path, kind: str) -> None:
+        super().__init__(f"{path} is not a regular file but a {kind}")
+        self.path = path
+        self.kind = kind
 
 
 class WatcherError(ScribeError):
@@ -146,13 +166,14 @@ class FileSystem(Protocol):
         ...
 
     async def read_bytes(self, path: StrPath, *, max_size: int | None = None) -> bytes:
-        """The file's content; :class:`FileTooLargeError` beyond the cap."""
+        """The content of a regular file: :class:`FileTooLargeError` beyond the cap,
+        :class:`NotRegularFileError` for a FIFO, socket or device (never opened for reading)."""
         ...
 
     async def read_text(
         self, path: StrPath, *, max_size: int | None = None, encoding: str = "utf-8"
     ) -> str:
-        """The file's content decoded; :class:`FileTooLargeError` beyond the cap."""
+        """The file's content decoded (errors as :meth:`read_bytes`)."""
         ...
 
     async def write_bytes(self, path: StrPath, data: bytes) -> None:

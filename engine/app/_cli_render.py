@@ -144,7 +144,8 @@ def brief(name: str, value: Any) -> str:
     if name == "related":
         return ", ".join(f"{r['id']} ({r['relation']})" for r in value) or "none"
     if name == "files":
-        return ", ".join(f["path"] for f in value) or "none"
+        shown = (f["path"] + (f" ({f['error']})" if f.get("error") else "") for f in value)
+        return ", ".join(shown) or "none"
     return json.dumps(value, default=str)[:120]
 
 
