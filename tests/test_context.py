@@ -470,9 +470,7 @@ async def test_bad_chosen_files_fail_only_themselves(repo: Path, tmp_path: Path)
     with make_socket(repo / "sock"), unblocking(fifo):
         async with engine.open_engine() as eng:
             provider = ContextProvider(eng, roles=roles)
-            provider.attach(
-                ContextTarget("s-1", fs=adapters.ScopedFileSystem(repo), files=chosen)
-            )
+            provider.attach(ContextTarget("s-1", fs=adapters.ScopedFileSystem(repo), files=chosen))
             ctx = await provider.context("s-1", "r")
     files = ctx.sources["files"]
     assert files.status is SourceStatus.OK, files.error
@@ -532,3 +530,18 @@ async def test_a_source_failing_twice_over_reads_plainly(repo: Path) -> None:
         "ContextError: log is broken",
         "ContextError: status is broken",
     ]
+
+
+async def test_a_changed_symlink_out_of_the_tree_refreshes_the_status(
+    repo: Path, tmp_path: Path
+) -> None:
+    from engine._context._git_sources import status_refresh, status_source
+
+    target = await _target(repo)
+    before = await status_source(target)
+    (tmp_path / "secret").write_text("secret")
+    (repo / "out.md").symlink_to(tmp_path / "secret")
+    make_fifo(repo / "pipe.md")
+    after = await status_refresh(target, before, frozenset({"out.md", "pipe.md"}))
+    assert after == await status_source(target)
+    assert after["untracked"] == ["out.md"]  # git shows the symlink itself, and skips a FIFO

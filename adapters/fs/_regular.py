@@ -78,7 +78,9 @@ def open_regular(real: str, flags: int, mode: int = 0o666) -> int:
             if not flags & os.O_CREAT:
                 raise
         else:
-            if not stat.S_ISLNK(st.st_mode):  # one left after resolving loops: O_NOFOLLOW refuses it
+            if not stat.S_ISLNK(
+                st.st_mode
+            ):  # one left after resolving loops: O_NOFOLLOW refuses it
                 require_regular(st, real)
         all_flags = flags | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
         fd = os.open(real, all_flags, mode)
