@@ -8,6 +8,15 @@ Fixtures (registered in ``tests/conftest.py``):
 - ``fresh_pg_url``: a URL to a new, empty database made for one test and dropped after it.
 - ``pg_tmp_path``: a temporary directory for tests that run their own embedded server (an engine home).
 
+The same on Debian's own PostgreSQL server (an older major version, no pgvector; see
+``debian_pg_support``), started the first time a test asks for it:
+
+- ``debian_pg_server``: the session's :class:`debian_pg_support.DebianServer` (stopped at the end).
+- ``debian_pg_url`` / ``fresh_debian_pg_url``: as ``pg_url`` / ``fresh_pg_url``, on that server.
+- ``any_fresh_pg_url``: a fresh database on each server in turn (the test runs once per server, ids
+  ``embedded`` and ``debian``). :data:`FRESH_PG_URL_FIXTURES` names the fixture of each server, for
+  fixtures that choose the backend themselves (``request.getfixturevalue(FRESH_PG_URL_FIXTURES[name])``).
+
 Helpers: :func:`create_database` / :func:`drop_database` for tests that need several databases.
 """
 
@@ -25,6 +34,7 @@ import psycopg
 import psycopg.conninfo
 import psycopg.sql
 import pytest
+from debian_pg_support import DebianServer, debian_server_directory, reap_stale_debian_servers
 
 import adapters
 
@@ -141,3 +151,44 @@ def fresh_pg_url(pg_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(url)
+
+
+# -- Debian's server -------------------------------------------------------------------------------
+
+#: The fixture giving a fresh, empty database on each PostgreSQL server the tests run against.
+FRESH_PG_URL_FIXTURES = {"embedded": "fresh_pg_url", "debian": "fresh_debian_pg_url"}
+
+
+@pytest.fixture(scope="session")
+def debian_pg_server() -> Iterator[DebianServer]:
+    reap_stale_debian_servers()
+    with debian_server_directory() as directory:
+        server = DebianServer(directory, settings=TEST_SETTINGS)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop("fast")
+
+
+@pytest.fixture(scope="session")
+def debian_pg_url(debian_pg_server: DebianServer) -> str:
+    with psycopg.connect(debian_pg_server.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE scribe_test")
+    return debian_pg_server.url("scribe_test")
+
+
+@pytest.fixture
+def fresh_debian_pg_url(debian_pg_url: str) -> Iterator[str]:
+    url = create_database(debian_pg_url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(params=sorted(FRESH_PG_URL_FIXTURES))
+def any_fresh_pg_url(request: pytest.FixtureRequest) -> str:
+    url = request.getfixturevalue(FRESH_PG_URL_FIXTURES[request.param])
+    assert isinstance(url, str)
+    return url
