@@ -28,6 +28,9 @@ apt_install() {
 
 bootstrap_test_tools() {
   apt_install git procps
+  # Debian's own PostgreSQL server (an older major version, no pgvector): the database tests also run
+  # on a throwaway cluster of it that the test fixtures start and stop (tests/debian_pg_support.py).
+  apt_install postgresql
   # Browser test of the dashboard (Debian's chromium; no browser download) and Node's `ws` client.
   apt_install chromium
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
