@@ -99,8 +99,10 @@ def test_execute_gen_has_the_signature_the_driver_calls() -> None:
         assert psycopg.abc.PQGen is not None
 
 
-def test_execute_gen_yields_waits_and_leaves_the_result_on_the_cursor(pg_url: str) -> None:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+def test_execute_gen_yields_waits_and_leaves_the_result_on_the_cursor(
+    any_fresh_pg_url: str,
+) -> None:
+    with psycopg.connect(any_fresh_pg_url, autocommit=True) as conn:
         fileno = conn.pgconn.socket
         with _private_api("behaviour of a query with parameters"):
             assert isinstance(fileno, int)
