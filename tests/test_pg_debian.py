@@ -12,13 +12,15 @@ with it.
 from __future__ import annotations
 
 import importlib
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import trio
-from debian_pg_support import DebianServer, debian_server_directory
+from debian_pg_support import DebianServer, debian_server_directory, reap_stale_debian_servers
 from memory_support import new_session_id, open_store
 from pg_support import TEST_SETTINGS
 from test_cli_sessions import Daemon, wait_for
@@ -199,3 +201,17 @@ def test_the_daemon_runs_on_it_through_scribe_database_url(
     assert "**Files** modified `app.py`" in md.stdout
     assert "**Note** Decision: any PostgreSQL" in md.stdout
     assert "Scribe stopped." in daemon.stop()
+
+
+def test_clusters_of_killed_test_runs_are_reaped() -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    directory = Path(tempfile.mkdtemp(prefix="scribe-debian-pg-test-"))
+    (directory / "owner.pid").write_text(str(gone.pid))
+    server = DebianServer(directory)
+    server.start()
+    assert server.is_running()
+    reap_stale_debian_servers()
+    assert not directory.exists()
+    found = subprocess.run(["pgrep", "-f", str(directory)], capture_output=True, check=False)
+    assert found.returncode == 1, found.stdout  # no process of that cluster is left
