@@ -99,7 +99,7 @@ async def run_demo(console: Console | None = None, *, step: float = 0.2) -> list
             await trio.sleep(step / 4)
             show("queued behind a busy slot")
         await trio.sleep(step * 2)
-        out.print(f"admission order: {admitted}")
+        out.print(f"admission order: {admitted}", soft_wrap=True)
 
         out.print("[bold]2. A session crashes; its siblings carry on[/bold]")
 
