@@ -7,83 +7,24 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import TracebackType
+from dataclasses import dataclass
 from typing import Any, final
 
 import trio
 
-from ._errors import (
-    EngineClosedError,
-    InvalidArgumentError,
-    ReentryError,
-    SessionNotFoundError,
-)
+from ._admission import SessionContext, current
+from ._config import EngineConfig
+from ._construction import NoPublicConstructor
+from ._errors import EngineClosedError, InvalidArgumentError, SessionNotFoundError
 from ._events import Event, EventBus, Subscription
 from ._limiter import LimiterStatistics, PriorityLimiter
-from ._priority import Priority, coerce_priority
-from ._session import (
-    Session,
-    SessionLimits,
-    _current,
-    _NoPublicConstructor,
-    check_name,
-    check_tags,
-    coerce_kind,
-)
+from ._priority import Priority
+from ._session import Session
+from ._session_info import SessionLimits, check_session_args
 from ._state import SessionKind, SessionState
 from ._supervisor import RestartPolicy, restart_publisher, supervise
 
-__all__ = ["Engine", "EngineConfig", "EngineStatistics", "open_engine"]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """How an engine runs. Every field has a default (the application resolves its own settings from
-    flags, the environment and its configuration file: :func:`engine.app.load_config`).
-
-    Attributes:
-        home: where the engine keeps its files (None: nowhere; the application sets its home).
-        database_url: a PostgreSQL URL (None: the wiring layer starts the embedded server; the engine
-            itself never touches a database).
-        gates: capacities of named shared gates (``"git"``, ``"db"``, ...).
-        default_gate_capacity: the capacity of a gate not named in ``gates``.
-        aging_interval: seconds of waiting worth one priority level on the gates.
-        default_limits: limits of sessions that name none.
-        max_sessions: the most live sessions (None: no limit).
-        shutdown_grace: seconds sessions get to finish when the engine shuts down.
-        cleanup_timeout: the most seconds shielded cleanup may take after a hard cancel.
-        finished_history: how many finished sessions stay findable by id.
-    """
-
-    home: Path | None = None
-    database_url: str | None = None
-    gates: Mapping[str, int] = field(default_factory=dict)
-    default_gate_capacity: int = 4
-    aging_interval: float | None = 5.0
-    default_limits: SessionLimits = field(default_factory=SessionLimits)
-    max_sessions: int | None = None
-    shutdown_grace: float = 5.0
-    cleanup_timeout: float = 5.0
-    finished_history: int = 1000
-
-    def __post_init__(self) -> None:
-        for what in ("shutdown_grace", "cleanup_timeout"):
-            v = getattr(self, what)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
-                raise InvalidArgumentError(f"{what} must be a number >= 0, not {v!r}")
-        for name, cap in self.gates.items():
-            if not isinstance(name, str) or not name:
-                raise InvalidArgumentError(f"gate names must be non-empty strings, not {name!r}")
-            if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-                raise InvalidArgumentError(
-                    f"gate {name!r} capacity must be an int >= 1, not {cap!r}"
-                )
-        if self.max_sessions is not None and (
-            isinstance(self.max_sessions, bool) or self.max_sessions < 1
-        ):
-            raise InvalidArgumentError("max_sessions must be >= 1 or None")
+__all__ = ["Engine", "EngineStatistics", "open_engine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +55,7 @@ class EngineStatistics:
 
 
 @final
-class Engine(metaclass=_NoPublicConstructor):
+class Engine(metaclass=NoPublicConstructor):
     """The root of the session tree. Get one from :func:`open_engine`."""
 
     def __init__(self, config: EngineConfig) -> None:
@@ -208,20 +149,17 @@ class Engine(metaclass=_NoPublicConstructor):
         Cancellation: the call only checkpoints; if cancelled there, no session was started.
         """
         self._check_running()
-        clean_name = check_name(name)
-        prio = coerce_priority(priority)
-        session_kind = coerce_kind(kind)
-        clean_tags = check_tags(tags)
-        if backlog_id is not None and (not isinstance(backlog_id, str) or not backlog_id.strip()):
-            raise InvalidArgumentError(f"invalid backlog id {backlog_id!r}")
-        if not isinstance(description, str):
-            raise InvalidArgumentError("description must be a string")
-        if limits is not None and not isinstance(limits, SessionLimits):
-            raise InvalidArgumentError("limits must be a SessionLimits")
-        if session_id is not None and (
-            not isinstance(session_id, str) or not session_id or not session_id.isprintable()
-        ):
-            raise InvalidArgumentError(f"invalid session id {session_id!r}")
+        spec = check_session_args(
+            name,
+            priority=priority,
+            kind=kind,
+            tags=tags,
+            backlog_id=backlog_id,
+            description=description,
+            limits=limits,
+            session_id=session_id,
+            default_limits=self.config.default_limits,
+        )
         if session_id is not None and session_id in self._sessions:
             raise InvalidArgumentError(f"a session with id {session_id!r} already exists")
         if self.config.max_sessions is not None and len(self._sessions) >= self.config.max_sessions:
@@ -240,25 +178,14 @@ class Engine(metaclass=_NoPublicConstructor):
         if parent_session is not None:
             parent_session._check_open()
         await trio.lowlevel.checkpoint_if_cancelled()
-        session = Session._create(
-            self,
-            clean_name,
-            prio,
-            session_kind,
-            clean_tags,
-            parent_session,
-            backlog_id.strip() if backlog_id else None,
-            description,
-            limits if limits is not None else self.config.default_limits,
-            session_id,
-        )
+        session = Session._create(self, spec, parent_session)
         if parent_session is not None:
             parent_session._check_open()
-            parent_session._spawn(session._run, (), f"session {clean_name}")
+            parent_session._spawn(session._run, (), f"session {spec.name}")
             parent_session._children[session.id] = session
         else:
             assert self._sessions_nursery is not None
-            self._sessions_nursery.start_soon(session._run, name=f"session {clean_name}")
+            self._sessions_nursery.start_soon(session._run, name=f"session {spec.name}")
         self._sessions[session.id] = session
         self._sessions_started += 1
         session._set_state(SessionState.ACTIVE)
@@ -276,7 +203,7 @@ class Engine(metaclass=_NoPublicConstructor):
         description: str = "",
         limits: SessionLimits | None = None,
         session_id: str | None = None,
-    ) -> _SessionContext:
+    ) -> SessionContext:
         """Async context manager: a session for the duration of the block (arguments as
         :meth:`start_session`).
 
@@ -296,7 +223,7 @@ class Engine(metaclass=_NoPublicConstructor):
             "limits": limits,
             "session_id": session_id,
         }
-        return _SessionContext(self, name, kwargs)
+        return SessionContext(self, name, kwargs)
 
     def sessions(self, *, include_finished: bool = False) -> list[Session]:
         """Live sessions (and, if asked, the recently finished ones) in start order."""
@@ -384,7 +311,7 @@ class Engine(metaclass=_NoPublicConstructor):
         policy: RestartPolicy,
     ) -> None:
         on_restart = restart_publisher(self._bus, "engine.service", label)
-        _current.set(None)  # an engine service belongs to no session, whoever started it
+        current.set(None)  # an engine service belongs to no session, whoever started it
         try:
             await supervise(fn, args, policy, name=label, on_restart=on_restart)
         except Exception as exc:
@@ -464,50 +391,6 @@ class Engine(metaclass=_NoPublicConstructor):
             self._services_nursery = nursery
             task_status.started()
             await trio.sleep_forever()
-
-
-@final
-class _SessionContext:
-    """What :meth:`Engine.open_session` returns. Single use."""
-
-    __slots__ = ("_engine", "_kwargs", "_name", "_session", "_token", "_used")
-
-    def __init__(self, engine: Engine, name: str, kwargs: dict[str, Any]) -> None:
-        self._engine = engine
-        self._name = name
-        self._kwargs = kwargs
-        self._session: Session | None = None
-        self._token: Any = None
-        self._used = False
-
-    async def __aenter__(self) -> Session:
-        if self._used:
-            raise ReentryError("open_session() context managers are single use")
-        self._used = True
-        session = await self._engine.start_session(self._name, **self._kwargs)
-        self._session = session
-        self._token = _current.set(session)
-        return session
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        session = self._session
-        assert session is not None
-        try:
-            _current.reset(self._token)
-        except ValueError:
-            _current.set(None)
-        if exc is None:
-            await session.close()
-            return
-        session.cancel()
-        with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + self._engine.config.cleanup_timeout
-            await session._wait_done()
 
 
 @asynccontextmanager

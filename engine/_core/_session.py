@@ -2,175 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, final
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, final
 
 import trio
 
-from ._errors import (
-    InvalidArgumentError,
-    ReentryError,
-    SessionClosedError,
-    TooManyTasksError,
-)
+from ._admission import SessionAdmission, current
+from ._construction import NoPublicConstructor
+from ._errors import InvalidArgumentError, SessionClosedError, TooManyTasksError
 from ._limiter import PriorityLimiter
 from ._priority import Priority, coerce_priority
-from ._state import SessionKind, SessionState, check_transition
+from ._session_info import SessionInfo, SessionSpec, check_tags
+from ._state import SessionState, check_transition
 from ._supervisor import RestartPolicy, restart_publisher, supervise
 
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["Session", "SessionInfo", "SessionLimits", "current_session", "outside_session"]
+__all__ = ["Session"]
 
-_T = TypeVar("_T")
 _S = SessionState
-_current: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
-    "scribe_current_session", default=None
-)
-_MAX_NAME = 200
-
-
-def current_session() -> Session | None:
-    """The session whose task is running now (set in every session task and ``open_session`` body)."""
-    return _current.get()
-
-
-@contextlib.contextmanager
-def outside_session() -> Iterator[None]:
-    """Run the block as if no session were current.
-
-    For work that a session's task starts but that must outlive the session or not count against
-    it (ending the session, writing its final record): admissions inside the block do not go through
-    the session, and tasks started inside it do not inherit it.
-    """
-    token = _current.set(None)
-    try:
-        yield
-    finally:
-        _current.reset(token)
-
-
-class _NoPublicConstructor(type):
-    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError(f"{cls.__module__}.{cls.__qualname__} has no public constructor")
-
-    def _create(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
-        return super().__call__(*args, **kwargs)  # type: ignore[misc, no-any-return]
-
-
-@dataclass(frozen=True, slots=True)
-class SessionLimits:
-    """Resource limits of one session.
-
-    Attributes:
-        quota: the most slots the session holds at once on any one limiter (None: the limiter's default).
-        max_queued: the most admissions it may have waiting on one limiter; past it,
-            ``AdmissionQueueFullError`` (None: no limit).
-        max_tasks: the most tasks it runs at once; past it ``start_soon`` raises ``TooManyTasksError``
-            (None: no limit).
-    """
-
-    quota: int | None = None
-    max_queued: int | None = 256
-    max_tasks: int | None = None
-
-    def __post_init__(self) -> None:
-        for what in ("quota", "max_queued", "max_tasks"):
-            v = getattr(self, what)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise InvalidArgumentError(f"{what} must be an int >= 1 or None, not {v!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """A snapshot of a session, safe to hand to other threads or serialize."""
-
-    id: str
-    name: str
-    state: SessionState
-    priority: Priority
-    kind: SessionKind
-    tags: tuple[str, ...]
-    description: str
-    backlog_id: str | None
-    parent_id: str | None
-    children: tuple[str, ...]
-    created_at: float
-    last_activity: float
-    tasks: int
-    error: str | None
-    limits: SessionLimits = field(default_factory=SessionLimits)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "state": self.state.value,
-            "priority": self.priority.name.lower(),
-            "kind": self.kind.value,
-            "tags": list(self.tags),
-            "description": self.description,
-            "backlog_id": self.backlog_id,
-            "parent": self.parent_id,
-            "children": list(self.children),
-            "created_at": self.created_at,
-            "last_activity": self.last_activity,
-            "tasks": self.tasks,
-            "error": self.error,
-        }
-
-
-def check_name(name: object) -> str:
-    """Validate a session name: a non-empty string of at most 200 printable characters."""
-    if not isinstance(name, str):
-        raise InvalidArgumentError(f"session name must be a string, not {type(name).__name__}")
-    stripped = name.strip()
-    if not stripped or len(stripped) > _MAX_NAME or not stripped.isprintable():
-        raise InvalidArgumentError(
-            f"invalid session name {name!r}: 1-{_MAX_NAME} printable characters"
-        )
-    return stripped
-
-
-def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    """Validate tags: non-empty printable strings without spaces; duplicates removed, order kept."""
-    if isinstance(tags, str):
-        raise InvalidArgumentError("tags must be a collection of strings, not one string")
-    out: dict[str, None] = {}
-    for tag in tags:
-        if (
-            not isinstance(tag, str)
-            or not tag
-            or len(tag) > 100
-            or not tag.isprintable()
-            or " " in tag
-        ):
-            raise InvalidArgumentError(f"invalid tag {tag!r}")
-        out[tag] = None
-    return tuple(out)
-
-
-def coerce_kind(kind: object) -> SessionKind:
-    """Turn a ``SessionKind`` or its value into a ``SessionKind``."""
-    if isinstance(kind, SessionKind):
-        return kind
-    try:
-        return SessionKind(str(kind).strip().lower())
-    except ValueError:
-        raise InvalidArgumentError(f"invalid session kind {kind!r}") from None
 
 
 @final
-class Session(metaclass=_NoPublicConstructor):
+class Session(metaclass=NoPublicConstructor):
     """A coding session running in the engine's tree. Get one from :meth:`Engine.open_session` or
     :meth:`Engine.start_session`.
 
@@ -210,29 +67,17 @@ class Session(metaclass=_NoPublicConstructor):
         "tags",
     )
 
-    def __init__(
-        self,
-        engine: Engine,
-        name: str,
-        priority: Priority,
-        kind: SessionKind,
-        tags: tuple[str, ...],
-        parent: Session | None,
-        backlog_id: str | None,
-        description: str,
-        limits: SessionLimits,
-        session_id: str | None,
-    ) -> None:
+    def __init__(self, engine: Engine, spec: SessionSpec, parent: Session | None) -> None:
         self._engine = engine
-        self.id: str = session_id or engine._next_session_id()
-        self.name = name
-        self.priority = priority
-        self.kind = kind
-        self.tags = tags
+        self.id: str = spec.session_id or engine._next_session_id()
+        self.name = spec.name
+        self.priority = spec.priority
+        self.kind = spec.kind
+        self.tags = spec.tags
         self.parent = parent
-        self.backlog_id = backlog_id
-        self.description = description
-        self.limits = limits
+        self.backlog_id = spec.backlog_id
+        self.description = spec.description
+        self.limits = spec.limits
         self.error: BaseException | None = None
         now = time.time()
         self.created_at = now
@@ -403,7 +248,7 @@ class Session(metaclass=_NoPublicConstructor):
         )
 
     async def _run_task(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
-        _current.set(self)
+        current.set(self)
         try:
             await fn(*args)
         except Exception as exc:
@@ -416,7 +261,7 @@ class Session(metaclass=_NoPublicConstructor):
             self.error = exc
         self._scope.cancel()
 
-    def admit(self, limiter: PriorityLimiter) -> _SessionAdmission:
+    def admit(self, limiter: PriorityLimiter) -> SessionAdmission:
         """Return an async context manager that holds one slot of ``limiter`` under this session's
         priority, quota and queue limit.
 
@@ -427,7 +272,7 @@ class Session(metaclass=_NoPublicConstructor):
             SessionClosedError: the session is final.
             AdmissionQueueFullError: the session already has ``limits.max_queued`` waiters there.
         """
-        return _SessionAdmission(self, limiter)
+        return SessionAdmission(self, limiter)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -565,52 +410,3 @@ class Session(metaclass=_NoPublicConstructor):
         self._finished = True
         if self._done is not None:
             self._done.set()
-
-
-@final
-class _SessionAdmission:
-    __slots__ = ("_entered", "_limiter", "_session")
-
-    def __init__(self, session: Session, limiter: PriorityLimiter) -> None:
-        if not isinstance(limiter, PriorityLimiter):
-            raise InvalidArgumentError(f"expected a PriorityLimiter, not {type(limiter).__name__}")
-        self._session = session
-        self._limiter = limiter
-        self._entered = False
-
-    async def __aenter__(self) -> None:
-        if self._entered:
-            raise ReentryError("this admission was already entered; call admit() again")
-        self._entered = True
-        s = self._session
-        while s._resumed is not None and s._state is _S.PAUSED:
-            await s._resumed.wait()
-        if s._state.is_final:
-            raise SessionClosedError(f"{s!r} is {s._state.value}")
-        s.last_activity = time.time()
-        owner: Hashable = s
-        quota = s.limits.quota if s.limits.quota is not None else self._limiter._default_quota
-        await self._limiter._acquire(s.priority, owner, quota, s.limits.max_queued)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._limiter.release(self._session)
-
-
-def admit(
-    limiter: PriorityLimiter, *, priority: Priority | int | str | None = None
-) -> AbstractAsyncContextManager[None]:
-    """Return an async context manager holding one slot of ``limiter`` for the current work.
-
-    Inside a session (see :func:`current_session`) the slot is taken under that session's priority and
-    quota; elsewhere under ``priority`` (default MEDIUM). Adapters call this around every git process,
-    database query and worker-thread hop. Cancellation while waiting takes nothing.
-    """
-    session = _current.get()
-    if session is not None:
-        return session.admit(limiter)
-    return limiter.acquire(Priority.MEDIUM if priority is None else priority)

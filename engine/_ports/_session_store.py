@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._priority import Priority, coerce_priority
-from .._core._session import SessionInfo, check_name, check_tags
+from .._core._session_info import SessionInfo, check_name, check_tags
 from .._core._state import SessionKind, SessionState
 from ._validation import check_seconds
 

@@ -21,6 +21,7 @@ import trio.lowlevel
 
 from .._context._provider import Context, ContextProvider
 from .._context._sources import ContextTarget
+from .._core._admission import outside_session
 from .._core._engine import Engine
 from .._core._errors import (
     InvalidArgumentError,
@@ -29,7 +30,7 @@ from .._core._errors import (
     SessionNotFoundError,
 )
 from .._core._priority import Priority, coerce_priority
-from .._core._session import check_tags, coerce_kind, outside_session
+from .._core._session_info import check_tags, coerce_kind
 from .._core._state import SessionKind, SessionState
 from .._core._supervisor import RestartPolicy
 from .._ports._fs import FileSystem

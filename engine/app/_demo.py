@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from .._core._engine import Engine, EngineConfig, open_engine
+from .._core._config import EngineConfig
+from .._core._engine import Engine, open_engine
 from .._core._priority import Priority
 from .._core._session import Session
 from .._core._state import SessionKind

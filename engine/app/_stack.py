@@ -27,8 +27,9 @@ import adapters
 
 from .._context._provider import ContextProvider
 from .._context._spec import SourceSpec
+from .._core._config import EngineConfig
 from .._core._construction import NoPublicConstructor
-from .._core._engine import Engine, EngineConfig, open_engine
+from .._core._engine import Engine, open_engine
 from .._core._errors import InvalidArgumentError
 from .._core._health import run_health_monitor
 from .._memory._generation_cache import GenerationCache

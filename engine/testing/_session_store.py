@@ -13,7 +13,7 @@ import trio
 from .._core._construction import NoPublicConstructor
 from .._core._errors import IllegalTransitionError, InvalidArgumentError
 from .._core._priority import Priority
-from .._core._session import check_tags
+from .._core._session_info import check_tags
 from .._core._state import FINAL_STATES, TRANSITIONS, SessionKind, SessionState
 from .._ports._session_store import (
     LIVE_STATES,
