@@ -139,7 +139,7 @@ from ._scribe._rules import EndRules as EndRules
 from ._scribe._rules import RepoState as RepoState
 from ._scribe._scribe import open_scribe as open_scribe
 from ._scribe._scribe import Scribe as Scribe
-from ._scribe._scribe import ScribeConfig as ScribeConfig
+from ._scribe._scribe_config import ScribeConfig as ScribeConfig
 from ._scribe._summary import HeuristicSummarizer as HeuristicSummarizer
 from ._scribe._summary import Summarizer as Summarizer
 from ._scribe._summary import Summary as Summary

@@ -12,7 +12,7 @@ from scribe_support import next_event, open_stack, poll_until, worklog_kind
 
 from engine import InvalidArgumentError, SessionClosedError, SessionNotFoundError, SessionState
 from engine._scribe._rules import EndRules
-from engine._scribe._scribe import ScribeConfig
+from engine._scribe._scribe_config import ScribeConfig
 from engine._scribe._worklog import EntryKind
 
 FILES = {"src/app.py": "print('hi')\n", "README.md": "# demo\n"}

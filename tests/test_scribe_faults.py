@@ -18,7 +18,7 @@ from scribe_support import next_event, open_stack, worklog_kind
 
 import adapters
 import engine
-from engine._scribe._scribe import ScribeConfig
+from engine._scribe._scribe_config import ScribeConfig
 from engine._scribe._worklog import EntryKind, WorklogEntry
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import trio
 
 from .._core._errors import InvalidArgumentError, ScribeError
-from .._scribe._scribe import ScribeConfig
+from .._scribe._scribe_config import ScribeConfig
 from ._cli_control import EXIT_REFUSED, common_arguments, config_for
 from ._cli_render import console
 from ._control_handler import DaemonInfo

@@ -36,7 +36,8 @@ from .._memory._generation_cache import GenerationCache
 from .._ports._git import Git
 from .._ports._memory_store import MemorySource
 from .._scribe._rules import EndRules
-from .._scribe._scribe import Scribe, ScribeConfig, open_scribe
+from .._scribe._scribe import Scribe, open_scribe
+from .._scribe._scribe_config import ScribeConfig
 from .._scribe._summary import HeuristicSummarizer, Summarizer
 from .._scribe._summary_pipeline import SummaryPipeline
 from ._config import AppConfig
