@@ -1,14 +1,13 @@
 """One session's capture: its watcher turned into durable worklog entries, its idle timer and mirror.
 
-A :class:`Capture` belongs to a :class:`~engine._scribe._scribe.Scribe`, which starts and stops it. Entries are
-numbered and written under one lock per session, so they are stored in order; an entry is published
-(``session.worklog``), handed to the context cache and to the summary pipeline only once the store
-has committed it.
+A :class:`Capture` belongs to a :class:`~engine._scribe._scribe.Scribe`, which starts and stops it.
+Its :class:`~engine._scribe._entry_writer.EntryWriter` numbers entries and stores them in order; an
+entry is published (``session.worklog``), handed to the context cache and to the summary pipeline only
+once the store has committed it.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -18,33 +17,31 @@ from typing import TYPE_CHECKING, Any, Final, final
 import trio
 
 from .._context._provider import ContextProvider
-from .._core._errors import ScribeError, SessionClosedError
+from .._core._errors import ScribeError
 from .._core._session import Session
 from .._ports._fs import ChangeBatch, FileSystem, Watcher
-from .._ports._git import Git, GitError
+from .._ports._git import Git
 from .._ports._session_store import SessionRecord
 from .._ports._worklog_store import WorklogStore
-from ._rules import Aspect, EndRules, RepoState, observe, read_batch
+from ._entry_writer import EntryWriter
+from ._mirror import write_mirror
+from ._repo_probe import probe_repo
+from ._rules import Aspect, EndRules, RepoState, read_batch
 from ._summary_pipeline import SummaryPipeline
 from ._worklog import EndReason, EntryKind, WorklogEntry
 from ._worklog_filter import PathFilter
-from ._worklog_markdown import render_markdown
 
 if TYPE_CHECKING:
     from .._core._engine import Engine
 
 __all__ = ["Capture", "CaptureInfo"]
 
-#: The longest a durable write may take before it counts as failed.
-WRITE_TIMEOUT: Final = 30.0
 _RETRY_INITIAL: Final = 0.1
 _RETRY_MAX: Final = 5.0
 
 _ACTIVITY: Final = frozenset(
     {EntryKind.FILES, EntryKind.COMMIT, EntryKind.NOTE, EntryKind.BRANCH_SWITCH, EntryKind.PUSH}
 )
-
-Item = tuple[EntryKind, Mapping[str, Any], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +143,6 @@ class Capture:
         self.repo = repo
         self.fs = fs
         self.state = state
-        self._store = store
         self._open_watcher = open_watcher
         self._watcher_options = dict(watcher_options)
         self._filter = path_filter
@@ -157,10 +153,7 @@ class Capture:
         self._pipeline = pipeline
         self._context = context
         self._on_end = on_end
-        self.seq = first_seq
-        self._seq_uncertain = False
-        self._lock = trio.Lock()
-        self._carry: list[Item] = []
+        self._writer = EntryWriter(record.id, store, self._acknowledge, first_seq)
         self._entries: list[WorklogEntry] = []
         self._mirror_wanted = trio.Event()
         self.last_activity = trio.current_time()
@@ -170,7 +163,6 @@ class Capture:
         self._carry_wanted = trio.Event()
         self.write_errors = 0
         self._batches = 0
-        self._closed_for_entries = False
         root = Path(repo.root)
         try:
             rel = Path(repo.git_dir).relative_to(root)
@@ -204,8 +196,8 @@ class Capture:
             ahead=s.ahead,
             behind=s.behind,
             clean=s.clean,
-            entries=self.seq,
-            carried=len(self._carry),
+            entries=self._writer.seq,
+            carried=self._writer.carried,
             write_errors=self.write_errors,
             idle_for=max(0.0, trio.current_time() - self.last_activity),
             batches=self._batches,
@@ -232,43 +224,7 @@ class Capture:
         Cancellation: the write itself is shielded (bounded by 30 s), so an entry is either stored and
         acknowledged or not stored; cancellation is delivered after.
         """
-        now = round(time.time(), 6)
-        new: list[Item] = [(k, dict(p), now) for k, p in items]
-        async with self._lock:
-            if self._closed_for_entries:
-                raise SessionClosedError(f"session {self.session_id} is stopped")
-            with trio.CancelScope(shield=True):
-                stored = await self._write([*self._carry, *new], len(self._carry), carry_on_failure)
-            await trio.lowlevel.checkpoint_if_cancelled()
-            return stored
-
-    async def _write(self, todo: list[Item], carried: int, carry: bool) -> list[WorklogEntry]:
-        if not todo:
-            return []
-        with trio.fail_after(WRITE_TIMEOUT):
-            if self._seq_uncertain:
-                stored_seq = await self._store.last_seq(self.session_id)
-                if stored_seq > self.seq:
-                    # The write that "failed" had committed: those carried entries are stored.
-                    done = stored_seq - self.seq
-                    self.seq = stored_seq
-                    todo = todo[done:]
-                    carried = max(0, carried - done)
-                self._seq_uncertain = False
-            entries = [
-                WorklogEntry(self.session_id, self.seq + i + 1, kind, at, payload)
-                for i, (kind, payload, at) in enumerate(todo)
-            ]
-            try:
-                await self._store.append(entries)
-            except BaseException:
-                self._seq_uncertain = True
-                self._carry = todo if carry else todo[:carried]
-                raise
-        self._carry = []
-        self.seq += len(entries)
-        self._acknowledge(entries)
-        return entries
+        return await self._writer.add(items, carry_on_failure=carry_on_failure)
 
     def _acknowledge(self, entries: list[WorklogEntry]) -> None:
         sid = self.session_id
@@ -319,63 +275,11 @@ class Capture:
     async def probe(
         self,
     ) -> tuple[list[tuple[EntryKind, Mapping[str, Any]]], EndReason | None, frozenset[Aspect]]:
-        """Read the repository's state and compare it with the last one: branch switches, commits,
-        pushes. Returns the entries to make, the end rule triggered, and the aspects found changed."""
-        status = await self.repo.status()
-        new = RepoState.from_status(status)
-        old = self.state
-        obs = observe(old, new, self._rules)
-        items: list[tuple[EntryKind, Mapping[str, Any]]] = []
-        touched: set[Aspect] = set()
-        if obs.branch_switch is not None:
-            touched.add(Aspect.HEAD)
-            items.append(
-                (
-                    EntryKind.BRANCH_SWITCH,
-                    {"from": obs.branch_switch[0], "to": obs.branch_switch[1], "head": new.head},
-                )
-            )
-        if obs.head_moved is not None:
-            touched.add(Aspect.HEAD)
-            items.extend(await self._commits(obs.head_moved[0], obs.head_moved[1], new.branch))
-        if obs.pushed:
-            touched.add(Aspect.UPSTREAM)
-            items.append(
-                (
-                    EntryKind.PUSH,
-                    {"branch": new.branch, "upstream": new.upstream, "head": new.head},
-                )
-            )
-        if (old.upstream, old.ahead, old.behind) != (new.upstream, new.ahead, new.behind):
-            touched.add(Aspect.UPSTREAM)
-        self.state = new
-        return items, obs.end, frozenset(touched)
-
-    async def _commits(
-        self, old: str | None, new: str, branch: str | None
-    ) -> list[tuple[EntryKind, Mapping[str, Any]]]:
-        ref = f"{old}..{new}" if old else new
-        commits = await self.repo.log(self._max_commits, ref=ref)
-        out: list[tuple[EntryKind, Mapping[str, Any]]] = []
-        for c in reversed(commits):
-            try:
-                files = [e.path for e in await self.repo.commit_files(c.oid)]
-            except GitError:
-                files = []
-            out.append(
-                (
-                    EntryKind.COMMIT,
-                    {
-                        "hash": c.oid,
-                        "subject": c.subject,
-                        "files": files,
-                        "branch": branch,
-                        "parents": list(c.parents),
-                        "author": c.author_name,
-                    },
-                )
-            )
-        return out
+        """Read the repository's state and compare it with the last one (see :func:`probe_repo`).
+        Returns the entries to make, the end rule triggered, and the aspects found changed."""
+        found = await probe_repo(self.repo, self.state, self._rules, self._max_commits)
+        self.state = found.state
+        return found.items, found.end, found.touched
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -415,7 +319,7 @@ class Capture:
         self.write_errors += 1
         self.engine.publish_nowait(
             "scribe.error",
-            {"error": f"{type(exc).__name__}: {exc}", "carried": len(self._carry)},
+            {"error": f"{type(exc).__name__}: {exc}", "carried": self._writer.carried},
             session_id=self.session_id,
         )
         self._carry_wanted.set()
@@ -428,7 +332,7 @@ class Capture:
             while True:
                 await self._carry_wanted.wait()
                 await trio.sleep(delay)
-                if not self._carry:
+                if not self._writer.carried:
                     self._carry_wanted = trio.Event()
                     delay = _RETRY_INITIAL
                     continue
@@ -473,45 +377,10 @@ class Capture:
         if self._mirror is None:
             return
         summary = self._pipeline.latest(self.session_id) if self._pipeline is not None else None
-        r = self.record
-        text = render_markdown(
-            self._entries,
-            title=f"Worklog: {r.name}",
-            meta={
-                "session": r.id,
-                "backlog": r.backlog_id,
-                "kind": r.kind.value,
-                "branch": self.state.branch,
-            },
-            summary=summary,
+        await write_mirror(
+            self.fs, self._mirror, self._entries, self.record, self.state.branch, summary
         )
-        parent = Path(self._mirror).parent.as_posix()
-        if parent not in ("", "."):
-            await self.fs.make_dir(parent)
-            ignore_file = f"{parent}/.gitignore"
-            if not await self.fs.exists(ignore_file):
-                await self.fs.write_text(ignore_file, "*\n")
-        await self.fs.write_text(self._mirror, text)
 
     async def close_entries(self, reason: EndReason, detail: str | None) -> WorklogEntry | None:
         """Write the stop entry (after anything still carried) and refuse entries after it."""
-        async with self._lock:
-            if self._closed_for_entries:
-                return None
-            with trio.CancelScope(shield=True):
-                try:
-                    stored = await self._write(
-                        [
-                            *self._carry,
-                            (
-                                EntryKind.SESSION_STOP,
-                                {"reason": reason.value, "detail": detail},
-                                round(time.time(), 6),
-                            ),
-                        ],
-                        len(self._carry),
-                        False,
-                    )
-                finally:
-                    self._closed_for_entries = True
-            return stored[-1] if stored else None
+        return await self._writer.close(reason, detail)
