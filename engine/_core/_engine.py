@@ -1,4 +1,9 @@
-"""The engine: the root of the nursery tree, its services, shared gates and event stream."""
+"""The engine: the root of the nursery tree, its services, shared gates and event stream.
+
+One concept, the root's lifecycle: opening, starting sessions, services, gates, events, statistics and
+the ordered shutdown (sessions with grace, then services) share the root's nurseries and state, so they
+are kept in one module; configuration, session arguments and the current session live beside it.
+"""
 
 from __future__ import annotations
 
@@ -274,8 +279,15 @@ class Engine(metaclass=NoPublicConstructor):
     def open_subscription(
         self, topics: Collection[str] | None = None, *, max_buffer: int = 1000
     ) -> AbstractAsyncContextManager[Subscription]:
-        """Async context manager yielding a :class:`Subscription` to the event stream (see
-        :meth:`EventBus.open_subscription`). Entering never waits."""
+        """Async context manager yielding a :class:`Subscription` to the engine's event stream.
+
+        Args:
+            topics: topic names to receive (a name ending in ``*`` matches by prefix); None for all.
+            max_buffer: how many undelivered events to keep before dropping the oldest.
+
+        Entering never waits. Cancellation of a reader leaves the subscription and its buffer intact
+        until the block exits, when it is closed.
+        """
         return self._bus.open_subscription(topics, max_buffer=max_buffer)
 
     # -- services --------------------------------------------------------------------------------

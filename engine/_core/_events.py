@@ -11,6 +11,7 @@ from typing import Any, final
 
 import trio
 
+from ._construction import NoPublicConstructor
 from ._errors import InvalidArgumentError
 
 __all__ = ["Event", "EventBus", "Subscription"]
@@ -53,8 +54,9 @@ def _matcher(topics: Collection[str] | None) -> tuple[frozenset[str], tuple[str,
 
 
 @final
-class Subscription:
-    """A bounded view of the event stream. Iterate it with ``async for``.
+class Subscription(metaclass=NoPublicConstructor):
+    """A bounded view of the event stream. Iterate it with ``async for``. Get one from
+    :meth:`Engine.open_subscription`.
 
     When the buffer is full, the oldest buffered event is dropped to make room and :attr:`dropped`
     counts it, so a slow subscriber never slows the publisher.
@@ -167,14 +169,6 @@ class EventBus:
             sub._offer(event)
         return event
 
-    def subscribe(
-        self, topics: Collection[str] | None = None, *, max_buffer: int = 1000
-    ) -> Subscription:
-        """Open a subscription; close it with :meth:`Subscription.close`. Prefer :meth:`open_subscription`."""
-        sub = Subscription(self, topics, max_buffer)
-        self._subscribers.add(sub)
-        return sub
-
     @asynccontextmanager
     async def open_subscription(
         self, topics: Collection[str] | None = None, *, max_buffer: int = 1000
@@ -188,7 +182,8 @@ class EventBus:
         Entering does not wait. Cancellation of a reader leaves the subscription and its buffer intact
         until the block exits, when it is closed.
         """
-        sub = self.subscribe(topics, max_buffer=max_buffer)
+        sub = Subscription._create(self, topics, max_buffer)
+        self._subscribers.add(sub)
         try:
             yield sub
         finally:

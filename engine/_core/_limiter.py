@@ -1,4 +1,9 @@
-"""Priority admission: one gate that hands out scarce slots by (effective priority, arrival)."""
+"""Priority admission: one gate that hands out scarce slots by (effective priority, arrival).
+
+One concept: the waiter heap, aging, per-owner quotas and queue limits, cancellation of waiters and the
+dispatch that grants freed slots keep one invariant together (a slot is never lost or given twice), so
+they stay in one module.
+"""
 
 from __future__ import annotations
 

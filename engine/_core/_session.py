@@ -1,4 +1,10 @@
-"""A session: one node of the engine's nursery tree with its own cancel scope, nursery and limits."""
+"""A session: one node of the engine's nursery tree with its own cancel scope, nursery and limits.
+
+One concept, the session's whole lifecycle: its states, tasks, services, pause and resume, stop
+requests, cancel with grace, graceful close and the final state are kept in one module, so the
+lifecycle reads top to bottom in one place. What describes a session without running it is in
+``_session_info``; the current session and admission under it are in ``_admission``.
+"""
 
 from __future__ import annotations
 

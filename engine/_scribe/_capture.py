@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import trio
 
 from .._context._provider import ContextProvider
+from .._core._construction import NoPublicConstructor
 from .._core._errors import ScribeError
 from .._core._session import Session
 from .._ports._fs import ChangeBatch, FileSystem, Watcher
@@ -112,7 +113,7 @@ WatchOpener = Callable[..., AbstractAsyncContextManager[Watcher]]
 
 
 @final
-class Capture:
+class Capture(metaclass=NoPublicConstructor):
     """The scribe's work for one session. Made by the scribe; not for direct use."""
 
     def __init__(

@@ -182,7 +182,7 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         """Make the session's capture and let the scribe and the context provider know of it."""
         fs = self._open_fs(Path(tree.git.root))
         cfg = self.config
-        cap = Capture(
+        cap = Capture._create(
             engine=self.engine,
             record=record,
             session=session,
