@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import subprocess
 import sys
+import types
+from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
 import engine
+import engine._scribe._capture
 from engine import (
     EngineClosedError,
     EngineConfig,
@@ -186,20 +192,144 @@ async def test_subscription_drops_oldest_when_full() -> None:
                 sub.receive_nowait()
 
 
-def test_every_public_name_is_exported_once() -> None:
-    import ast
-    from pathlib import Path
+#: The public packages: each re-exports its names one at a time from the private module defining them.
+PUBLIC_PACKAGES = ("engine", "adapters", "engine.app", "engine.testing")
 
-    tree = ast.parse(Path(engine.__file__).read_text())
-    names = [
-        alias.asname or alias.name
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom)
-        for alias in node.names
+
+def _public_packages() -> list[types.ModuleType]:
+    out = []
+    for name in PUBLIC_PACKAGES:
+        try:
+            out.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return out
+
+
+def _reexports(package: types.ModuleType) -> list[tuple[str, str, ast.ImportFrom]]:
+    """``(name, defining module, statement)`` for each ``from .mod import Name as Name``."""
+    assert package.__file__ is not None
+    tree = ast.parse(Path(package.__file__).read_text())
+    out = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            assert node.level == 1 and node.module, ast.unparse(node)
+            for alias in node.names:
+                out.append((alias.asname or alias.name, f"{package.__name__}.{node.module}", node))
+    return out
+
+
+def _top_level(module: types.ModuleType) -> dict[str, tuple[ast.stmt, ast.stmt | None]]:
+    """Each name bound at the top of ``module``: its statement and the statement after it."""
+    tree = ast.parse(inspect.getsource(module))
+    found: dict[str, tuple[ast.stmt, ast.stmt | None]] = {}
+    body = tree.body
+    for i, node in enumerate(body):
+        after = body[i + 1] if i + 1 < len(body) else None
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            found[node.name] = (node, after)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = (node, after)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            found[node.target.id] = (node, after)
+    return found
+
+
+def _documented(module: types.ModuleType, node: ast.stmt, after: ast.stmt | None) -> bool:
+    if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+        return bool(ast.get_docstring(node))
+    # A constant or alias: a ``#:`` comment just above it, or a string literal just after it.
+    lines = inspect.getsource(module).splitlines()
+    above = lines[node.lineno - 2].strip() if node.lineno >= 2 else ""
+    literal_after = (
+        isinstance(after, ast.Expr)
+        and isinstance(after.value, ast.Constant)
+        and isinstance(after.value.value, str)
+    )
+    return above.startswith("#:") or literal_after
+
+
+def test_every_public_name_is_exported_once_from_where_it_is_defined() -> None:
+    problems: list[str] = []
+    packages = _public_packages()
+    assert {"engine", "adapters", "engine.app"} <= {p.__name__ for p in packages}
+    for package in packages:
+        exports = _reexports(package)
+        names = [name for name, _, _ in exports]
+        problems += [
+            f"{package.__name__}.{n} exported twice" for n in set(names) if names.count(n) > 1
+        ]
+        for name, source, node in exports:
+            alias = next(a for a in node.names if (a.asname or a.name) == name)
+            where = f"{package.__name__}.{name} (from {source})"
+            if alias.asname != alias.name:
+                problems.append(f"{where}: re-export it as `import {alias.name} as {alias.name}`")
+            if not source.rpartition(".")[2].startswith("_"):
+                problems.append(f"{where}: public names live in private modules")
+            defining = importlib.import_module(source)
+            bound = _top_level(defining).get(name)
+            if bound is None:
+                problems.append(f"{where}: not defined there, export it from its own module")
+                continue
+            obj = getattr(package, name)
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ != source:
+                problems.append(f"{where}: defined in {obj.__module__}")
+            if not _documented(defining, *bound):
+                problems.append(f"{where}: no docstring (or ``#:`` comment for a constant)")
+        public = {
+            n
+            for n, v in vars(package).items()
+            if not n.startswith("_") and not isinstance(v, types.ModuleType)
+        }
+        problems += [
+            f"{package.__name__}.{n} is public but not re-exported" for n in public - set(names)
+        ]
+    assert not problems, "\n".join(problems)
+
+
+def test_no_daemon_internals_are_public() -> None:
+    leaked = [
+        f"{package.__name__}.{name} comes from {source}"
+        for package in _public_packages()
+        if package.__name__ != "engine.app"
+        for name, source, _ in _reexports(package)
+        if source.startswith("engine.app.")
     ]
-    assert len(names) == len(set(names))
-    for name in names:
-        assert getattr(engine, name) is not None
+    assert leaked == []
+    app_exports = {name for name, _, _ in _reexports(importlib.import_module("engine.app"))}
+    internals = {"serve", "ControlHandler", "handle_request", "DaemonState", "COMMANDS"}
+    assert app_exports & internals == set()
+
+
+#: Classes that hold a resource or a task: only their ``open_*`` function or their owner builds them.
+NO_PUBLIC_CONSTRUCTOR = (
+    engine.Engine,
+    engine.Session,
+    engine.Subscription,
+    engine.EnginePortal,
+    engine.AsyncioEngine,
+    engine.Scribe,
+    engine._scribe._capture.Capture,
+)
+
+
+@pytest.mark.parametrize("cls", NO_PUBLIC_CONSTRUCTOR, ids=lambda c: c.__name__)
+def test_objects_with_a_lifetime_have_no_public_constructor(cls: type) -> None:
+    assert isinstance(cls, engine.NoPublicConstructor)
+    with pytest.raises(TypeError, match="no public constructor"):
+        cls()
+    with pytest.raises(TypeError, match="no public constructor"):
+        cls(object(), name="x")
+
+
+async def test_what_the_engine_builds_is_the_real_thing() -> None:
+    async with engine.open_engine() as eng:
+        async with eng.open_session("s") as session, eng.open_subscription() as sub:
+            assert type(eng) is engine.Engine and type(session) is engine.Session
+            assert type(sub) is engine.Subscription
 
 
 def test_engine_imports_no_driver() -> None:

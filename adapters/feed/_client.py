@@ -79,6 +79,7 @@ class FeedReply:
     data: Mapping[str, Any]
 
 
+#: What a feed client receives: an update, a snapshot or another server reply.
 FeedMessage = FeedUpdate | FeedSnapshot | FeedReply
 
 

@@ -39,6 +39,7 @@ class SessionKind(enum.StrEnum):
 
 _S = SessionState
 
+#: The states a session never leaves.
 FINAL_STATES: frozenset[SessionState] = frozenset({_S.COMPLETED, _S.FAILED, _S.CANCELLED})
 
 #: Every allowed transition. A session's state changes only along these edges.

@@ -209,6 +209,7 @@ class IgnoredEntry:
     path: str
 
 
+#: One entry of a parsed ``git status``: ordinary, renamed, unmerged, untracked or ignored.
 StatusEntry: TypeAlias = (
     OrdinaryEntry | RenamedEntry | UnmergedEntry | UntrackedEntry | IgnoredEntry
 )
