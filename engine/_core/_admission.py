@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._session import Session
 
-__all__ = ["admit", "current_session", "outside_session"]
+__all__ = [
+    "SessionAdmission",
+    "SessionContext",
+    "admit",
+    "current",
+    "current_session",
+    "outside_session",
+]
 
 #: The session the running task works for (set by the session runner and ``open_session``).
 current: contextvars.ContextVar[Session | None] = contextvars.ContextVar(

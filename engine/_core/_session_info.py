@@ -11,7 +11,15 @@ from ._errors import InvalidArgumentError
 from ._priority import Priority, coerce_priority
 from ._state import SessionKind, SessionState
 
-__all__ = ["SessionInfo", "SessionLimits", "SessionSpec", "check_name", "check_tags", "coerce_kind"]
+__all__ = [
+    "SessionInfo",
+    "SessionLimits",
+    "SessionSpec",
+    "check_name",
+    "check_session_args",
+    "check_tags",
+    "coerce_kind",
+]
 
 _MAX_NAME = 200
 

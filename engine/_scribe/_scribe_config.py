@@ -15,7 +15,7 @@ from .._ports._session_store import SessionRecord
 from ._rules import DEFAULT_BACKLOG_PATTERN, EndRules, backlog_id_from_branch
 from ._worklog_filter import PathFilter
 
-__all__ = ["ScribeConfig", "check_file", "check_timeout", "mirror_path"]
+__all__ = ["ScribeConfig", "check_file", "check_mirror", "check_timeout", "mirror_path"]
 
 
 @dataclass(frozen=True, slots=True)
