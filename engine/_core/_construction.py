@@ -23,7 +23,8 @@ class NoPublicConstructor(ABCMeta):
 
         session = Session._create(engine, name)  # inside the engine only
 
-    It derives from :class:`abc.ABCMeta`, so it combines with abstract bases and ``Protocol`` classes.
+    It derives from :class:`abc.ABCMeta`, so it combines with abstract bases; a class that also names a
+    ``typing.Protocol`` as a base needs a metaclass deriving from both.
     """
 
     def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
