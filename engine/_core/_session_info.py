@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._errors import InvalidArgumentError
 from ._priority import Priority, coerce_priority
@@ -127,9 +127,9 @@ def coerce_kind(kind: object) -> SessionKind:
         raise InvalidArgumentError(f"invalid session kind {kind!r}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class SessionSpec:
-    """The checked arguments of a session about to start (see :func:`check_session_args`)."""
+class SessionSpec(NamedTuple):
+    """The checked arguments of a session about to start (see :func:`check_session_args`); a tuple, so
+    making one costs a session start next to nothing."""
 
     name: str
     priority: Priority
