@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
 import subprocess
 import sys
 import types
@@ -16,6 +17,7 @@ import trio.testing
 
 import engine
 import engine._scribe._capture
+import engine.app
 from engine import (
     EngineClosedError,
     EngineConfig,
@@ -290,9 +292,9 @@ def test_every_public_name_is_exported_once_from_where_it_is_defined() -> None:
     assert not problems, "\n".join(problems)
 
 
-def _app_modules() -> list[types.ModuleType]:
-    app = Path(engine.__file__).parent / "app"
-    return [importlib.import_module(f"engine.app.{p.stem}") for p in sorted(app.glob("_*.py"))]
+#: The daemon's own modules: what they define (its control handler, lock, socket, record rendering) is
+#: daemon internals, never part of a public package.
+DAEMON_MODULES = ("engine.app._daemon", "engine.app._control_handler")
 
 
 def test_no_daemon_internals_are_public() -> None:
@@ -304,11 +306,15 @@ def test_no_daemon_internals_are_public() -> None:
         if source.startswith("engine.app.")
     ]
     assert leaked == []
-    app_exports = {name for name, _, _ in _reexports(importlib.import_module("engine.app"))}
-    # what the daemon is made of: its control handler, its options and lock, its record rendering
-    internals = {"ControlHandler", "DaemonInfo", "ServeOptions", "record_dict", "socket_path"}
-    assert all(any(hasattr(m, n) for m in _app_modules()) for n in internals)
-    assert app_exports & internals == set()
+    internals = {
+        name
+        for module in DAEMON_MODULES
+        for name in _top_level(importlib.import_module(module))
+        if not name.startswith("_")
+    }
+    assert "ControlHandler" in internals
+    exported = {name for package in _public_packages() for name, _, _ in _reexports(package)}
+    assert sorted(internals & exported) == []
 
 
 #: Classes that hold a resource or a task: only their ``open_*`` function or their owner builds them.
@@ -320,6 +326,7 @@ NO_PUBLIC_CONSTRUCTOR = (
     engine.AsyncioEngine,
     engine.Scribe,
     engine._scribe._capture.Capture,
+    engine.app.Stack,
 )
 
 
@@ -330,6 +337,20 @@ def test_objects_with_a_lifetime_have_no_public_constructor(cls: type) -> None:
         cls()
     with pytest.raises(TypeError, match="no public constructor"):
         cls(object(), name="x")
+
+
+def test_every_class_handed_out_by_an_open_function_has_no_public_constructor() -> None:
+    handed_out = re.compile(r"get one from\s+:(?:func|meth):`[^`]*open_", re.IGNORECASE)
+    found, missing = [], []
+    for path in sorted((Path(engine.__file__).parent).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and handed_out.search(ast.get_docstring(node) or ""):
+                found.append(node.name)
+                metaclass = {k.arg: ast.unparse(k.value) for k in node.keywords}.get("metaclass")
+                if metaclass != "NoPublicConstructor":
+                    missing.append(f"{path.name}:{node.lineno} {node.name}")
+    assert {"Engine", "Session", "Scribe", "Subscription"} <= set(found)
+    assert missing == []
 
 
 async def test_what_the_engine_builds_is_the_real_thing() -> None:

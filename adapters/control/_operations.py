@@ -159,6 +159,7 @@ class ValidateArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     """Find sessions left by a dead daemon and mark them orphaned."""
 
 
+#: The arguments of any control operation, one struct per operation.
 ControlArgs = (
     PingArgs
     | StatusArgs
