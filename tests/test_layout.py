@@ -43,8 +43,6 @@ PENDING_SPLIT = (
     "engine/_ports/_git.py",
     "adapters/postgres/*",
     "adapters/fs/*",
-    "adapters/feed/*",
-    "adapters/git/*",
 )
 
 
