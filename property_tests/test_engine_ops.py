@@ -1,7 +1,13 @@
 """Random sequences of engine operations, replayed inside one trio run on a MockClock.
 
-Hypothesis draws the operations and (through pytest-trio's registration of trio's scheduler RNG) the
-order in which ready tasks run, so interleavings are fuzzed and every failure replays.
+Hypothesis draws the operations and, through :func:`engine.testing.schedules`, the order in which ready
+tasks run, so interleavings are fuzzed and every failure replays from its printed seed. Operations:
+sessions (some children of others), work (sleeps, failures, admissions on a plain gate and on a gate
+with a default quota, admissions that give up waiting), cancels with a grace period (of parents too),
+graceful closes, pauses, shutdown (mid-run as well as at the end). Between operations the driver waits
+for everything to settle, yields once, or goes straight on, so operations also land in the same
+scheduling batch as the work they race with. Invariants are checked after each operation, at each
+settled moment and at the end; ``scripts/mutate.py`` plants faults in the core to show they are caught.
 """
 
 from __future__ import annotations
@@ -11,22 +17,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-import trio.testing
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 import engine
 from engine import EngineConfig, Priority, PriorityLimiter, ScribeError, SessionLimits, SessionState
+from engine.testing import Schedule, schedules
 
 AGING = 0.3
-CAPACITY = 2
+CAPACITIES = (2, 3)  # gate 0: plain; gate 1: every owner has a default quota of 1
+GATE_QUOTA = (None, 1)
+VIRTUAL_BOUND = 300.0  # virtual seconds: a run that needs more is stuck, and fails at once
 
+_S = SessionState
 _prio = st.sampled_from(list(Priority))
 _dur = st.integers(min_value=1, max_value=20).map(lambda n: n / 10)
+_gap = st.sampled_from(["settle", "settle", "settle", "yield", "none"])
 _work = st.tuples(
     st.just("work"),
     st.integers(0, 20),
-    st.sampled_from(["sleep", "fail", "limit", "limit", "limit"]),
+    st.sampled_from(["sleep", "fail", "limit", "limit", "limit", "limit1", "limit1", "impatient"]),
     _dur,
 )
 _open = st.tuples(
@@ -35,8 +45,10 @@ _open = st.tuples(
     st.one_of(st.none(), st.integers(0, 20)),
     st.sampled_from([None, None, None, 1, 2]),
 )
+_child = st.tuples(st.just("open"), _prio, st.integers(0, 20), st.sampled_from([None, 1]))
 _by_kind = {
     "open": _open,
+    "child": _child,
     "work": _work,
     "cancel": st.tuples(
         st.just("cancel"), st.integers(0, 20), st.sampled_from([0.0, 0.5, 1.0, 3.0])
@@ -44,28 +56,18 @@ _by_kind = {
     "close": st.tuples(st.just("close"), st.integers(0, 20)),
     "pause": st.tuples(st.just("pause"), st.integers(0, 20)),
     "advance": st.tuples(st.just("advance"), _dur),
+    "shutdown": st.tuples(st.just("shutdown"), st.sampled_from([0.0, 0.5, 2.0])),
 }
-# work is drawn most often so that waiters of mixed priority pile up on the limiter
-_op = st.sampled_from(
-    [
-        "open",
-        "work",
-        "work",
-        "work",
-        "work",
-        "work",
-        "cancel",
-        "close",
-        "pause",
-        "advance",
-        "advance",
-    ]
-).flatmap(lambda kind: _by_kind[kind])
+# work is drawn most often so that waiters of mixed priority pile up on the gates
+_KINDS = ("open", "child", *(["work"] * 6), "cancel", "cancel", "close", "pause", "pause")
+_kind = st.sampled_from([*_KINDS, "advance", "advance", "shutdown"])
+_op = st.tuples(_gap, _kind.flatmap(lambda kind: _by_kind[kind]))
 
 
 @dataclass
 class Waiter:
     session: engine.Session
+    gate: int
     priority: Priority
     arrival: float
     quota: int | None
@@ -79,12 +81,14 @@ class Waiter:
 
 @dataclass
 class World:
+    gates: tuple[PriorityLimiter, ...]
     sessions: list[engine.Session] = field(default_factory=list)
     explained: set[str] = field(default_factory=set)
     waiters: list[Waiter] = field(default_factory=list)
-    held: dict[str, int] = field(default_factory=dict)
-    fired: set[str] = field(default_factory=set)
+    held: dict[tuple[int, str], int] = field(default_factory=dict)
+    fired: dict[str, float] = field(default_factory=dict)
     paused: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    shut_down: bool = False
     typed_errors: int = 0
 
 
@@ -95,43 +99,51 @@ def _subtree(s: engine.Session) -> list[engine.Session]:
     return out
 
 
-async def _limited(world: World, limiter: PriorityLimiter, s: engine.Session, hold: float) -> None:
+def _quota(s: engine.Session, gate: int) -> int | None:
+    return s.limits.quota if s.limits.quota is not None else GATE_QUOTA[gate]
+
+
+async def _limited(
+    world: World, s: engine.Session, gate: int, hold: float, patience: float | None
+) -> None:
     arrival = trio.current_time()
-    if s.state is SessionState.PAUSED:
-        # admission waits for the resume; the limiter sees the waiter only then
+    if s.state is _S.PAUSED:
+        # admission waits for the resume; the gate sees the waiter only then
         arrival = max(end for _, end in world.paused[s.id])
-    w = Waiter(s, s.priority, arrival, s.limits.quota)
+    w = Waiter(s, gate, s.priority, arrival, _quota(s, gate))
     world.waiters.append(w)
-    try:
-        async with s.admit(limiter):
-            w.granted = trio.current_time()
-            world.held[s.id] = world.held.get(s.id, 0) + 1
-            try:
-                await trio.sleep(hold)
-            finally:
-                world.held[s.id] -= 1
-    except trio.Cancelled:
-        if w.granted is None:
-            w.cancelled = trio.current_time()
-        raise
+    with trio.move_on_after(patience if patience is not None else float("inf")):
+        try:
+            async with s.admit(world.gates[gate]):
+                w.granted = trio.current_time()
+                key = (gate, s.id)
+                world.held[key] = world.held.get(key, 0) + 1
+                try:
+                    await trio.sleep(hold)
+                finally:
+                    world.held[key] -= 1
+        except trio.Cancelled:
+            if w.granted is None:
+                w.cancelled = trio.current_time()
+            raise
 
 
 async def _fail_after(world: World, s: engine.Session, delay: float) -> None:
     await trio.sleep(delay)
-    world.fired.add(s.id)
+    world.fired[s.id] = trio.current_time()
     raise RuntimeError("injected failure")
 
 
-async def _apply(
-    world: World,
-    eng: engine.Engine,
-    limiter: PriorityLimiter,
-    bg: trio.Nursery,
-    op: tuple[Any, ...],
-) -> None:
+async def _apply(world: World, eng: engine.Engine, bg: trio.Nursery, op: tuple[Any, ...]) -> None:
     kind = op[0]
     if kind == "advance":
         await trio.sleep(op[1])
+        return
+    if kind == "shutdown":
+        world.explained.update(s.id for s in world.sessions)
+        world.shut_down = True
+        await eng.aclose(grace=op[1])
+        _check_shut_down(world, eng)
         return
     if kind == "open":
         _, prio, parent_idx, quota = op
@@ -163,17 +175,24 @@ async def _apply(
             elif what == "fail":
                 world.explained.update(x.id for x in _subtree(s))
                 s.start_soon(_fail_after, world, s, dur)
+            elif what == "impatient":  # gives up waiting on the plain gate after dur
+                s.start_soon(_limited, world, s, 0, 1.0, dur)
             else:
-                s.start_soon(_limited, world, limiter, s, dur)
+                s.start_soon(_limited, world, s, 1 if what == "limit1" else 0, dur, None)
         elif kind == "cancel":
-            world.explained.update(x.id for x in _subtree(s))
+            subtree = _subtree(s)
+            world.explained.update(x.id for x in subtree)
             s.cancel(op[2])
+            # the stop reaches the whole subtree at once, children included
+            for x in subtree:
+                assert x.state is _S.STOPPING or x.state.is_final, (x, "after cancel of", s)
+                assert x.stop_requested or x.state.is_final, x
         elif kind == "close":
             world.explained.update(x.id for x in _subtree(s))
             bg.start_soon(s.close)
         elif kind == "pause":
             world.explained.add(s.id)
-            if s.state is SessionState.ACTIVE:
+            if s.state is _S.ACTIVE:
                 s.pause()
                 now = trio.current_time()
                 world.paused.setdefault(s.id, []).append((now, now + 0.7))
@@ -187,23 +206,55 @@ async def _resume_later(s: engine.Session) -> None:
     s.resume()
 
 
-def _check_step(world: World, limiter: PriorityLimiter) -> None:
-    stats = limiter.statistics()
-    assert 0 <= stats.borrowed <= max(CAPACITY, stats.capacity)
-    assert stats.borrowed == sum(world.held.values())
+def _check_settled(world: World) -> None:
+    """What holds whenever every task has run as far as it can at this moment."""
+    now = trio.current_time()
+    for g, gate in enumerate(world.gates):
+        stats = gate.statistics()
+        assert 0 <= stats.borrowed <= stats.capacity
+        assert stats.borrowed == sum(n for (gi, _), n in world.held.items() if gi == g)
+        # every waiter the gate counts is one that still waits (some of those wait for a resume)
+        pending = sum(
+            1 for w in world.waiters if w.gate == g and w.granted is None and w.cancelled is None
+        )
+        assert stats.waiting <= pending, (g, stats, pending)
     for s in world.sessions:
-        if s.limits.quota is not None:
-            assert world.held.get(s.id, 0) <= s.limits.quota
+        for g in range(len(world.gates)):
+            quota = _quota(s, g)
+            if quota is not None:
+                assert world.held.get((g, s.id), 0) <= quota, (s, g)
         # a session changes state only through an operation on it or its ancestors, or its own failure
-        if s.id not in world.explained:
-            assert s.state is SessionState.ACTIVE, (s, s.error)
+        if s.id not in world.explained and not world.shut_down:
+            assert s.state is _S.ACTIVE, (s, s.error)
+        # a task that raised ends its session (and with it the session's subtree) at once
+        fired = world.fired.get(s.id)
+        if fired is not None and fired < now:
+            assert s.state is _S.FAILED, (s, "raised at", fired)
+        if s.state.is_final:
+            assert s.task_count == 0 and not s.children, s
+        # a session never outlives its parent
+        if s.parent is not None and s.parent.state.is_final:
+            assert s.state.is_final, (s, "outlived", s.parent)
+
+
+def _check_shut_down(world: World, eng: engine.Engine) -> None:
+    """What holds as soon as shutdown returns."""
+    for s in world.sessions:
+        assert s.state.is_final, (s, "after shutdown")
+        assert s.task_count == 0, s
+    for gate in world.gates:
+        stats = gate.statistics()
+        assert stats.borrowed == 0 and stats.waiting == 0, stats
+    stats = eng.statistics()
+    assert stats.live_sessions == 0 and stats.state == "closed", stats
 
 
 def _check_admission_order(world: World) -> None:
-    """Every grant went to the waiter with the smallest effective key among those then waiting
-    (quota-limited and paused sessions aside); hence nobody is overtaken past its aging bound."""
+    """Every grant on a gate went to the waiter with the smallest effective key among those then
+    waiting there (quota-limited and paused sessions aside); so nobody is overtaken past its aging
+    bound."""
     for g, w in itertools.permutations(world.waiters, 2):
-        if g.granted is None or g.session is w.session:
+        if g.granted is None or g.session is w.session or g.gate != w.gate:
             continue
         t = g.granted
         waiting_then = w.arrival < t and (w.granted is None or w.granted > t)
@@ -222,37 +273,61 @@ def _paused_at(world: World, s: engine.Session, t: float) -> bool:
     return any(a <= t <= b for a, b in world.paused.get(s.id, ()))
 
 
-@given(st.lists(_open, min_size=1, max_size=6), st.lists(_op, min_size=3, max_size=40))
-@example(  # a LOW waiter older than its aging bound goes before a HIGH one that came later
-    opens=[("open", Priority.LOW, None, None), ("open", Priority.HIGH, None, None)],
-    more=[
-        ("work", 1, "limit", 2.0),
-        ("work", 1, "limit", 2.0),
-        ("work", 0, "limit", 0.1),
-        ("advance", 1.0),
-        ("work", 1, "limit", 0.1),
-    ],
-)
-def test_random_operations_keep_the_engine_consistent(
-    opens: list[tuple[Any, ...]], more: list[tuple[Any, ...]]
-) -> None:
-    ops = opens + more
+def _check_transitions(transitions: dict[str, list[str]]) -> None:
+    """Only transitions in the table occurred, and every session ended final."""
+    for states in transitions.values():
+        for a, b in itertools.pairwise(states):
+            assert a == b or SessionState(b) in engine.TRANSITIONS[SessionState(a)], states
+        assert SessionState(states[-1]).is_final
 
-    async def main() -> None:
-        world = World()
-        limiter = PriorityLimiter(CAPACITY, aging_interval=AGING)
-        transitions: dict[str, list[str]] = {}
+
+def _check_end(world: World) -> None:
+    # failures stayed inside their subtree: anyone never touched by an op or failure ended by shutdown
+    for s in world.sessions:
+        if s.id not in world.explained:
+            assert s.state is _S.CANCELLED and s.error is None, s
+    # a session whose task raised ended FAILED with that error, unless it was stopped first
+    for s in world.sessions:
+        if s.id in world.fired:
+            assert s.state is _S.FAILED, s
+            assert isinstance(s.error, RuntimeError)
+    _check_admission_order(world)
+
+
+async def _gap(kind: str) -> bool:
+    """Wait before the next operation; True when everything has settled."""
+    if kind == "settle":
+        await trio.sleep(0.0013)
+        return True
+    if kind == "yield":
+        await trio.lowlevel.checkpoint()
+    return False
+
+
+async def _scenario(ops: list[tuple[str, tuple[Any, ...]]]) -> None:
+    world = World(
+        tuple(
+            PriorityLimiter(cap, aging_interval=AGING, default_quota=quota)
+            for cap, quota in zip(CAPACITIES, GATE_QUOTA, strict=True)
+        )
+    )
+    transitions: dict[str, list[str]] = {}
+    with trio.fail_after(VIRTUAL_BOUND):
         async with engine.open_engine(EngineConfig(shutdown_grace=1.0, cleanup_timeout=1.0)) as eng:
             async with eng.open_subscription(["session.state"], max_buffer=1_000_000) as sub:
                 async with trio.open_nursery() as bg:
-                    for op in ops:
-                        await trio.sleep(0.0013)
-                        await _apply(world, eng, limiter, bg, op)
-                        _check_step(world, limiter)
+                    for gap, op in ops:
+                        if await _gap(gap):
+                            _check_settled(world)
+                        await _apply(world, eng, bg, op)
                     await trio.sleep(5)
-                    _check_step(world, limiter)
+                    _check_settled(world)
                     bg.cancel_scope.cancel()
-                await eng.aclose()
+                if not world.shut_down:
+                    world.shut_down = True
+                    await eng.aclose()
+                _check_shut_down(world, eng)
+                _check_settled(world)
                 while True:
                     try:
                         ev = sub.receive_nowait()
@@ -260,27 +335,64 @@ def test_random_operations_keep_the_engine_consistent(
                         break
                     assert ev.session_id is not None
                     transitions.setdefault(ev.session_id, []).append(ev.payload["state"])
-        # after shutdown no session is non-final, every slot is back, nobody waits
-        for s in world.sessions:
-            assert s.state.is_final, s
-            assert s.task_count == 0
-        stats = limiter.statistics()
-        assert stats.borrowed == 0 and stats.waiting == 0
-        assert eng.statistics().live_sessions == 0
-        # only transitions in the table occurred, and every session ended final
-        for states in transitions.values():
-            for a, b in itertools.pairwise(states):
-                assert a == b or SessionState(b) in engine.TRANSITIONS[SessionState(a)], states
-            assert SessionState(states[-1]).is_final
-        # failures stayed inside their subtree: anyone never touched by an op or failure ended by shutdown
-        for s in world.sessions:
-            if s.id not in world.explained:
-                assert s.state is SessionState.CANCELLED and s.error is None
-        # a session whose task raised ended FAILED with that error, unless it was stopped first
-        for s in world.sessions:
-            if s.id in world.fired:
-                assert s.state is SessionState.FAILED, s
-                assert isinstance(s.error, RuntimeError)
-        _check_admission_order(world)
+    _check_transitions(transitions)
+    _check_end(world)
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+def _settled(*ops: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
+    return [("settle", op) for op in ops]
+
+
+@given(
+    st.lists(_open.map(lambda op: ("settle", op)), min_size=1, max_size=6),
+    st.lists(_op, min_size=3, max_size=40),
+    schedules(),
+)
+@example(  # a LOW waiter older than its aging bound goes before a HIGH one that came later
+    opens=_settled(("open", Priority.LOW, None, None), ("open", Priority.HIGH, None, None)),
+    more=_settled(
+        ("work", 1, "limit", 2.0),
+        ("work", 1, "limit", 2.0),
+        ("work", 0, "limit", 0.1),
+        ("advance", 1.0),
+        ("work", 1, "limit", 0.1),
+    ),
+    schedule=Schedule(seed=0),
+)
+@example(  # cancelling a parent with a grace period stops its child at once
+    opens=_settled(("open", Priority.MEDIUM, None, None)),
+    more=_settled(("open", Priority.MEDIUM, 0, None), ("cancel", 0, 1.0), ("advance", 0.1)),
+    schedule=Schedule(seed=0),
+)
+@example(  # a failing task ends its session (and the child) at once, not at shutdown
+    opens=_settled(("open", Priority.MEDIUM, None, None)),
+    more=_settled(("open", Priority.MEDIUM, 0, None), ("work", 0, "fail", 0.1), ("advance", 0.5)),
+    schedule=Schedule(seed=0),
+)
+@example(  # a paused session is stopped by shutdown like any other
+    opens=_settled(("open", Priority.MEDIUM, None, None)),
+    more=_settled(("pause", 0), ("shutdown", 0.5), ("advance", 0.1)),
+    schedule=Schedule(seed=0),
+)
+@example(  # one session's two admissions on the quota'd gate: the second waits for the first
+    opens=_settled(("open", Priority.MEDIUM, None, None)),
+    more=_settled(("work", 0, "limit1", 1.0), ("work", 0, "limit1", 1.0), ("advance", 0.5)),
+    schedule=Schedule(seed=0),
+)
+@example(  # a waiter that gives up takes nothing and leaves the queue
+    opens=_settled(("open", Priority.MEDIUM, None, None)),
+    more=_settled(
+        ("work", 0, "limit", 2.0),
+        ("work", 0, "limit", 2.0),
+        ("work", 0, "impatient", 0.5),
+        ("advance", 1.0),
+        ("work", 0, "limit", 0.1),
+    ),
+    schedule=Schedule(seed=0),
+)
+def test_random_operations_keep_the_engine_consistent(
+    opens: list[tuple[str, tuple[Any, ...]]],
+    more: list[tuple[str, tuple[Any, ...]]],
+    schedule: Schedule,
+) -> None:
+    schedule.run(_scenario, opens + more)
