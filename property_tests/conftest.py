@@ -1,15 +1,17 @@
-"""Hypothesis profiles: ``ci`` (default, 500 examples) and ``thorough`` (many more).
+"""Hypothesis profiles: ``ci`` (default, 500 examples), ``thorough`` (many more) and ``mutate``.
 
-Choose one with ``HYPOTHESIS_PROFILE=thorough pytest property_tests``. pytest-trio registers trio's
-scheduler RNG with hypothesis, so every example's task interleaving is derived from its seed and a failing
-example replays exactly.
+Choose one with ``HYPOTHESIS_PROFILE=thorough pytest --timeout=0 property_tests`` (the per-test timeout
+in pyproject.toml is sized for ``ci``). ``mutate`` is ``ci`` without shrinking or the example database:
+``scripts/mutate.py`` uses it to time how fast a planted fault is found. The engine's property tests
+draw their task interleavings with :func:`engine.testing.schedules`, so a failing example prints the
+seed that replays it; the others rely on pytest-trio registering trio's scheduler RNG with hypothesis.
 """
 
 from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "ci",
@@ -24,5 +26,13 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,
+)
+settings.register_profile(
+    "mutate",
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    database=None,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -25,18 +25,20 @@ from engine import EngineConfig, Priority, PriorityLimiter, ScribeError, Session
 from engine.testing import Schedule, schedules
 
 AGING = 0.3
-CAPACITIES = (2, 3)  # gate 0: plain; gate 1: every owner has a default quota of 1
+CAPACITIES = (2, 2)  # gate 0: plain; gate 1: every owner has a default quota of 1
 GATE_QUOTA = (None, 1)
 VIRTUAL_BOUND = 300.0  # virtual seconds: a run that needs more is stuck, and fails at once
 
 _S = SessionState
 _prio = st.sampled_from(list(Priority))
 _dur = st.integers(min_value=1, max_value=20).map(lambda n: n / 10)
-_gap = st.sampled_from(["settle", "settle", "settle", "yield", "none"])
+_gap = st.sampled_from(["settle", "settle", "yield", "yield", "none"])
 _work = st.tuples(
     st.just("work"),
     st.integers(0, 20),
-    st.sampled_from(["sleep", "fail", "limit", "limit", "limit", "limit1", "limit1", "impatient"]),
+    st.sampled_from(
+        ["sleep", "fail", "limit", "limit", "limit", "limit1", "limit1", "burst1", "impatient"]
+    ),
     _dur,
 )
 _open = st.tuples(
@@ -177,6 +179,9 @@ async def _apply(world: World, eng: engine.Engine, bg: trio.Nursery, op: tuple[A
                 s.start_soon(_fail_after, world, s, dur)
             elif what == "impatient":  # gives up waiting on the plain gate after dur
                 s.start_soon(_limited, world, s, 0, 1.0, dur)
+            elif what == "burst1":  # three admissions at once on the quota'd gate
+                for _ in range(3):
+                    s.start_soon(_limited, world, s, 1, dur, None)
             else:
                 s.start_soon(_limited, world, s, 1 if what == "limit1" else 0, dur, None)
         elif kind == "cancel":
@@ -357,6 +362,33 @@ def _settled(*ops: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
         ("advance", 1.0),
         ("work", 1, "limit", 0.1),
     ),
+    schedule=Schedule(seed=0),
+)
+@example(  # a HIGH waiter that came shortly after a LOW one still goes first
+    opens=_settled(("open", Priority.LOW, None, None), ("open", Priority.HIGH, None, None)),
+    more=_settled(
+        ("work", 0, "limit", 1.0),
+        ("work", 0, "limit", 1.0),
+        ("work", 0, "limit", 0.1),
+        ("work", 1, "limit", 0.1),
+        ("advance", 1.5),
+    ),
+    schedule=Schedule(seed=0),
+)
+@example(  # a slot another owner gives back does not go to a waiter whose owner is at its quota
+    opens=_settled(*[("open", Priority.MEDIUM, None, None)] * 3),
+    more=_settled(
+        ("work", 0, "limit1", 3.0),
+        ("work", 1, "limit1", 1.0),
+        ("work", 0, "limit1", 0.5),
+        ("work", 2, "limit1", 0.5),
+        ("advance", 1.5),
+    ),
+    schedule=Schedule(seed=0),
+)
+@example(  # a cancel in the same batch as a fresh admission: the slot it took is given back
+    opens=_settled(("open", Priority.MEDIUM, None, None), ("work", 0, "limit", 1.0)),
+    more=[("yield", ("cancel", 0, 0.0)), ("settle", ("advance", 0.1))],
     schedule=Schedule(seed=0),
 )
 @example(  # cancelling a parent with a grace period stops its child at once

@@ -233,12 +233,13 @@ class Run:
     caught: bool
     seconds: float
     how: str  # "failed", "timeout", "passed", "error"
+    by: str = ""  # the first test that failed
 
 
 def _pytest(tree: Path, targets: list[str]) -> Run:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(tree)
-    env.setdefault("HYPOTHESIS_PROFILE", "ci")
+    env.setdefault("HYPOTHESIS_PROFILE", "mutate")  # no shrinking: the time is the time to find it
     cmd = [
         sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
         f"--timeout={PER_TEST_TIMEOUT}", *targets,
@@ -255,7 +256,9 @@ def _pytest(tree: Path, targets: list[str]) -> Run:
         return Run(False, took, "passed")
     if proc.returncode == 1:
         timed_out = "+ Timeout +" in proc.stdout
-        return Run(True, took, "timeout" if timed_out else "failed")
+        failed = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("FAILED ")]
+        by = Path(failed[0].split("::")[0]).name if failed else ""
+        return Run(True, took, "timeout" if timed_out else "failed", by)
     sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
     return Run(True, took, f"error (exit {proc.returncode})")
 
@@ -264,7 +267,8 @@ def _cell(run: Run) -> str:
     if not run.caught:
         return f"no ({run.seconds:.1f}s)"
     suffix = "" if run.how == "failed" else f", {run.how}"
-    return f"yes ({run.seconds:.1f}s{suffix})"
+    by = f" {run.by}" if run.by else ""
+    return f"yes ({run.seconds:.1f}s{suffix}){by}"
 
 
 def main(argv: list[str] | None = None) -> int:
