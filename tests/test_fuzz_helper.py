@@ -4,6 +4,7 @@ from the seed it prints."""
 from __future__ import annotations
 
 import re
+import textwrap
 from collections import Counter
 
 import pytest
@@ -11,7 +12,7 @@ import trio
 from hypothesis import given, settings
 
 import engine
-from engine.testing import Schedule, schedules
+from engine.testing import Schedule, _fuzz, schedules
 
 
 async def _claim(board: dict[str, str], who: str, *, lead: int, racy: bool) -> None:
@@ -113,3 +114,16 @@ def test_a_schedule_runs_on_a_jumping_mock_clock_by_default() -> None:
         return 1
 
     assert trio.run(inside) == 1  # an ordinary run afterwards still works
+
+
+def test_the_documented_example_finds_its_race() -> None:
+    doc = _fuzz.__doc__ or ""
+    block = doc.split("::\n", 1)[1].split("\nHypothesis reports", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(textwrap.dedent(block), "engine.testing example", "exec"), namespace)
+    property_test, program = namespace["test_one_claim_wins"], namespace["two_reviewers"]
+    assert callable(property_test) and callable(program)
+    with pytest.raises(AssertionError, match="claimed twice") as found:
+        settings(database=None, derandomize=True)(property_test)()
+    with pytest.raises(AssertionError, match="claimed twice"):
+        Schedule(seed=_falsified_seed(found.value)).run(program)
