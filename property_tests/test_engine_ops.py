@@ -37,7 +37,7 @@ _work = st.tuples(
     st.just("work"),
     st.integers(0, 20),
     st.sampled_from(
-        ["sleep", "fail", "limit", "limit", "limit", "limit1", "limit1", "burst1", "impatient"]
+        ["sleep", "fail", *(["limit"] * 5), "limit1", "limit1", "burst1", "impatient"]
     ),
     _dur,
 )
@@ -53,16 +53,24 @@ _by_kind = {
     "child": _child,
     "work": _work,
     "cancel": st.tuples(
-        st.just("cancel"), st.integers(0, 20), st.sampled_from([0.0, 0.5, 1.0, 3.0])
+        st.just("cancel"), st.integers(0, 20), st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0])
     ),
     "close": st.tuples(st.just("close"), st.integers(0, 20)),
     "pause": st.tuples(st.just("pause"), st.integers(0, 20)),
     "advance": st.tuples(st.just("advance"), _dur),
-    "shutdown": st.tuples(st.just("shutdown"), st.sampled_from([0.0, 0.5, 2.0])),
 }
+# shutdown ends the run's useful part, so it is drawn once per run (half of them), at a drawn step
+_shutdown = st.one_of(
+    st.none(),
+    st.tuples(
+        st.integers(0, 40),
+        st.sampled_from(["settle", "yield", "none"]),
+        st.sampled_from([0.0, 0.5, 2.0]),
+    ),
+)
 # work is drawn most often so that waiters of mixed priority pile up on the gates
-_KINDS = ("open", "child", *(["work"] * 6), "cancel", "cancel", "close", "pause", "pause")
-_kind = st.sampled_from([*_KINDS, "advance", "advance", "shutdown"])
+_KINDS = ("open", "child", *(["work"] * 10), "cancel", "cancel", "close", "pause")
+_kind = st.sampled_from([*_KINDS, "advance", "advance"])
 _op = st.tuples(_gap, _kind.flatmap(lambda kind: _by_kind[kind]))
 
 
@@ -123,7 +131,9 @@ async def _limited(
                 key = (gate, s.id)
                 world.held[key] = world.held.get(key, 0) + 1
                 if w.quota is not None and world.held[key] > w.quota:
-                    world.violations.append(f"{s} holds {world.held[key]} > {w.quota} of gate {gate}")
+                    world.violations.append(
+                        f"{s} holds {world.held[key]} > {w.quota} of gate {gate}"
+                    )
                 try:
                     await trio.sleep(hold)
                 finally:
@@ -355,7 +365,8 @@ def _settled(*ops: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
 
 @given(
     st.lists(_open.map(lambda op: ("settle", op)), min_size=1, max_size=6),
-    st.lists(_op, min_size=3, max_size=40),
+    st.lists(_op, min_size=5, max_size=40),
+    _shutdown,
     schedules(),
 )
 @example(  # a LOW waiter older than its aging bound goes before a HIGH one that came later
@@ -367,6 +378,7 @@ def _settled(*ops: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
         ("advance", 1.0),
         ("work", 1, "limit", 0.1),
     ),
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 @example(  # a HIGH waiter that came shortly after a LOW one still goes first
@@ -378,6 +390,7 @@ def _settled(*ops: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
         ("work", 1, "limit", 0.1),
         ("advance", 1.5),
     ),
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 @example(  # a slot another owner gives back does not go to a waiter whose owner is at its quota
@@ -390,31 +403,37 @@ def _settled(*ops: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
         ("advance", 1.2),
         ("advance", 0.1),
     ),
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 @example(  # a cancel in the same batch as a fresh admission: the slot it took is given back
     opens=_settled(("open", Priority.MEDIUM, None, None), ("work", 0, "limit", 1.0)),
     more=[("yield", ("cancel", 0, 0.0)), ("settle", ("advance", 0.1))],
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 @example(  # cancelling a parent with a grace period stops its child at once
     opens=_settled(("open", Priority.MEDIUM, None, None)),
     more=_settled(("open", Priority.MEDIUM, 0, None), ("cancel", 0, 1.0), ("advance", 0.1)),
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 @example(  # a failing task ends its session (and the child) at once, not at shutdown
     opens=_settled(("open", Priority.MEDIUM, None, None)),
     more=_settled(("open", Priority.MEDIUM, 0, None), ("work", 0, "fail", 0.1), ("advance", 0.5)),
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 @example(  # a paused session is stopped by shutdown like any other
     opens=_settled(("open", Priority.MEDIUM, None, None)),
     more=_settled(("pause", 0), ("shutdown", 0.5), ("advance", 0.1)),
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 @example(  # one session's two admissions on the quota'd gate: the second waits for the first
     opens=_settled(("open", Priority.MEDIUM, None, None)),
     more=_settled(("work", 0, "limit1", 1.0), ("work", 0, "limit1", 1.0), ("advance", 0.5)),
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 @example(  # a waiter that gives up takes nothing and leaves the queue
@@ -426,11 +445,17 @@ def _settled(*ops: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
         ("advance", 1.0),
         ("work", 0, "limit", 0.1),
     ),
+    shutdown=None,
     schedule=Schedule(seed=0),
 )
 def test_random_operations_keep_the_engine_consistent(
     opens: list[tuple[str, tuple[Any, ...]]],
     more: list[tuple[str, tuple[Any, ...]]],
+    shutdown: tuple[int, str, float] | None,
     schedule: Schedule,
 ) -> None:
-    schedule.run(_scenario, opens + more)
+    ops = opens + more
+    if shutdown is not None:
+        at, gap, grace = shutdown
+        ops.insert(len(opens) + at % (len(more) + 1), (gap, ("shutdown", grace)))
+    schedule.run(_scenario, ops)

@@ -13,6 +13,7 @@ result is a table: mutant, caught by property_tests (and after how many seconds)
     python scripts/mutate.py a b1            # only these
     python scripts/mutate.py --list          # the mutants and what they plant
     python scripts/mutate.py --baseline      # also run both suites on the unmutated tree first
+    python scripts/mutate.py --generated-only --no-unit   # random search alone, no explicit examples
 
 Run it with the project's interpreter (``.venv/bin/python scripts/mutate.py``); it uses the same one for
 pytest. Exit status: 0 when the property tests catch every mutant selected, 1 otherwise.
@@ -236,10 +237,10 @@ class Run:
     by: str = ""  # the first test that failed
 
 
-def _pytest(tree: Path, targets: list[str]) -> Run:
+def _pytest(tree: Path, targets: list[str], profile: str = "mutate") -> Run:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(tree)
-    env.setdefault("HYPOTHESIS_PROFILE", "mutate")  # no shrinking: the time is the time to find it
+    env["HYPOTHESIS_PROFILE"] = profile  # no shrinking: the time is the time to find it
     cmd = [
         sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
         f"--timeout={PER_TEST_TIMEOUT}", *targets,
@@ -277,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--baseline", action="store_true", help="run the unmutated tree first")
     parser.add_argument("--no-unit", action="store_true", help="skip the tests/ column")
+    parser.add_argument(
+        "--generated-only",
+        action="store_true",
+        help="property tests without their explicit examples (random search alone)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for m in MUTANTS:
@@ -287,12 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown mutants: {', '.join(unknown)}")
     chosen = [known[k] for k in args.keys] if args.keys else MUTANTS
+    profile = "mutate-generated" if args.generated_only else "mutate"
     rows: list[tuple[str, str, str, str]] = []
     survivors = 0
     with tempfile.TemporaryDirectory(prefix="scribe-mutants-") as tmp:
         if args.baseline:
             base = _copy_tree(Path(tmp) / "baseline")
-            prop = _pytest(base, PROPERTY_TESTS)
+            prop = _pytest(base, PROPERTY_TESTS, profile)
             unit = _pytest(base, UNIT_TESTS)
             if prop.caught or unit.caught:
                 print(f"the unmutated tree fails: property {prop.how}, tests {unit.how}")
@@ -307,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             tree = _copy_tree(Path(tmp) / f"mutant-{m.key}")
             changed = apply(tree, m)
             print(f"mutant {m.key}: {m.fault} ({changed.relative_to(tree)})", flush=True)
-            prop = _pytest(tree, PROPERTY_TESTS)
+            prop = _pytest(tree, PROPERTY_TESTS, profile)
             unit = Run(False, 0.0, "skipped") if args.no_unit else _pytest(tree, UNIT_TESTS)
             survivors += not prop.caught
             rows.append((m.key, m.fault, _cell(prop), "-" if args.no_unit else _cell(unit)))
