@@ -389,3 +389,13 @@ async def test_a_cancelled_wait_leaves_the_session_running(
         with trio.move_on_after(1):
             await s.close()
         assert s.state is SessionState.CANCELLED
+
+
+async def test_close_reaches_every_descendant(autojump_clock: trio.testing.MockClock) -> None:
+    async with engine.open_engine() as eng:
+        parent = await eng.start_session("parent")
+        child = await eng.start_session("child", parent=parent)
+        grandchild = await eng.start_session("grandchild", parent=child)
+        with trio.fail_after(60):
+            await parent.close()
+        assert [s.state for s in (grandchild, child, parent)] == [engine.SessionState.COMPLETED] * 3

@@ -317,6 +317,13 @@ class Session(metaclass=NoPublicConstructor):
         else:
             self._scope.deadline = min(self._scope.deadline, trio.current_time() + grace)
 
+    def _request_stop_subtree(self) -> None:
+        # Children first, then this session: every descendant is asked, not only the direct ones, so an
+        # idle grandchild cannot keep its parent (and so this session) waiting forever.
+        for child in tuple(self._children.values()):
+            child._request_stop_subtree()
+        self._request_stop()
+
     def _request_stop(self) -> None:
         if self._state in (_S.ACTIVE, _S.PAUSED):
             self._set_state(_S.STOPPING)
@@ -343,9 +350,7 @@ class Session(metaclass=NoPublicConstructor):
         if self._state.is_final:
             await trio.lowlevel.checkpoint()
             return
-        for child in tuple(self._children.values()):
-            child._request_stop()
-        self._request_stop()
+        self._request_stop_subtree()
         if timeout is not None:
             self._scope.deadline = min(self._scope.deadline, trio.current_time() + timeout)
         try:
