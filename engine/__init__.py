@@ -34,6 +34,7 @@ from ._core._health import HealthSample as HealthSample
 from ._core._health import run_health_monitor as run_health_monitor
 from ._core._limiter import LimiterStatistics as LimiterStatistics
 from ._core._limiter import PriorityLimiter as PriorityLimiter
+from ._core._literal import visible as visible
 from ._core._portal import EnginePortal as EnginePortal
 from ._core._portal import open_portal as open_portal
 from ._core._priority import Priority as Priority

@@ -1,11 +1,21 @@
-"""A worklog rendered as markdown for people (``scribe worklog``, the mirror file). Imports no trio."""
+"""A worklog rendered as markdown for people (``scribe worklog``, the mirror file). Imports no trio.
+
+Every piece of user text (names, notes, commit subjects, branches, paths, summaries) shows
+literally, both in the raw markdown a terminal prints and once rendered: control characters and
+bidi overrides are escaped by :func:`engine.visible`; names and paths go in code spans fenced
+longer than any backtick run they hold; free text gets a backslash before whatever would make
+markdown structure (emphasis, code, links, HTML, tables, strikethrough, entities, and at the start
+of a line headings, quotes, lists and rules) and nowhere else, so it stays readable.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
+from .._core._literal import visible
 from ._summary import Summary
 from ._worklog import EntryKind, WorklogEntry
 
@@ -14,11 +24,39 @@ __all__ = ["render_markdown"]
 _MAX_LISTED = 12
 
 
+# Inline: code, emphasis, HTML and autolinks, tables, strikethrough, an entity, an inline link or
+# image (`](`), a backslash that would escape what follows or break the line.
+_INLINE: Final = re.compile(
+    r"[`*<|~]|&(?=#?\w+;)|(?<=\])\(|\\(?=[!-/:-@\[-`{-~]|$)|(?<![^\W_])_|_(?![^\W_])"
+)
+# At the start of a line: a heading, quote, list item, rule, setext underline, link definition
+# or task box; an ordered list item's `1.`.
+_LINE_START: Final = re.compile(
+    r"^(\s*)(?:(#{1,6}(?=\s|$)|>|[-+](?=\s|$|-)|=|\[)|(\d{1,9})([.)])(?=\s|$))"
+)
+
+
 def _code(text: object) -> str:
-    s = str(text).replace("\n", " ")
-    fence = "``" if "`" in s else "`"
-    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    """``text`` as an inline code span, on one line."""
+    s = visible(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", s)), default=0) + 1)
+    spaced = s.startswith(" ") and s.endswith(" ") and s.strip() != ""
+    pad = " " if s.startswith("`") or s.endswith("`") or spaced else ""
     return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def _text(text: object, *, line_start: bool = False, tabs: bool = False) -> str:
+    """``text`` as markdown text that renders as itself, on one line.
+
+    Args:
+        line_start: the text begins a markdown line (or a list item), where block markers count.
+        tabs: keep tabs (a line of a multi-line note); otherwise they are escaped.
+    """
+    shown = visible(text, multiline=tabs).replace("\n", "\\n")  # the line goes on
+    s = _INLINE.sub(lambda m: "\\" + m.group(), shown)
+    if line_start:
+        s = _LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[2] else f"{m[1]}{m[3]}\\{m[4]}", s)
+    return s
 
 
 def _paths(paths: Iterable[Any]) -> str:
@@ -37,8 +75,8 @@ def _line(e: WorklogEntry) -> str:
         return f"**Session started**{where}{at}"
     if k is EntryKind.SESSION_STOP:
         reason = str(p.get("reason") or "requested").replace("_", " ")
-        detail = f": {p['detail']}" if p.get("detail") else ""
-        return f"**Session stopped** ({reason}){detail}"
+        detail = f": {_text(p['detail'])}" if p.get("detail") else ""
+        return f"**Session stopped** ({_text(reason)}){detail}"
     if k is EntryKind.FILES:
         parts = []
         for key in ("created", "modified", "deleted"):
@@ -52,7 +90,8 @@ def _line(e: WorklogEntry) -> str:
     if k is EntryKind.COMMIT:
         files = p.get("files") or ()
         n = f" ({len(files)} file{'s' if len(files) != 1 else ''})" if files else ""
-        return f"**Commit** {_code(str(p.get('hash', ''))[:8])} {p.get('subject', '')}{n}"
+        subject = _text(p.get("subject", ""))
+        return f"**Commit** {_code(str(p.get('hash', ''))[:8])} {subject}{n}"
     if k is EntryKind.BRANCH_SWITCH:
         old = _code(p["from"]) if p.get("from") else "(detached)"
         new = _code(p["to"]) if p.get("to") else "(detached)"
@@ -60,12 +99,12 @@ def _line(e: WorklogEntry) -> str:
     if k is EntryKind.PUSH:
         return f"**Pushed** {_code(p.get('branch') or 'HEAD')} to {_code(p.get('upstream') or '?')}"
     if k is EntryKind.NOTE:
-        text = str(p.get("text", "")).strip()
-        lines = text.splitlines() or [""]
-        first, rest = lines[0], lines[1:]
-        body = "".join(f"\n  {line}" for line in rest)
+        text = visible(p.get("text", ""), multiline=True).strip()
+        lines = text.split("\n")
+        first, rest = _text(lines[0], tabs=True), lines[1:]
+        body = "".join(f"\n  {_text(line, line_start=True, tabs=True)}" for line in rest)
         return f"**Note** {first}{body}"
-    return f"**{k.value}**"  # pragma: no cover - every kind is handled above
+    return f"**{_text(k.value)}**"  # pragma: no cover - every kind is handled above
 
 
 def _summary_block(s: Summary) -> list[str]:
@@ -78,7 +117,7 @@ def _summary_block(s: Summary) -> list[str]:
     ):
         if items:
             out.append(f"**{title}**")
-            out.extend(f"- {x}" for x in items)
+            out.extend(f"- {_text(x, line_start=True)}" for x in items)
             out.append("")
     if s.files_modified:
         out.append(f"**Files modified**: {_paths(s.files_modified)}")
@@ -103,9 +142,10 @@ def render_markdown(
         summary: a summary to show before the entries.
         tz: the time zone of the times shown (default: local time).
     """
-    out = [f"# {title or 'Worklog'}", ""]
+    heading = re.sub("#(?=\\s*$)", "\\\\#", _text(title or "Worklog"))
+    out = [f"# {heading}", ""]
     if meta:
-        out.extend(f"- {k}: {_code(v)}" for k, v in meta.items() if v not in (None, "", ()))
+        out.extend(f"- {_text(k)}: {_code(v)}" for k, v in meta.items() if v not in (None, "", ()))
         out.append("")
     if summary is not None:
         out.extend(_summary_block(summary))

@@ -17,7 +17,8 @@ from typing import Any, Final
 import adapters
 
 from .._core._errors import ScribeError
-from ._cli_render import console
+from .._core._literal import visible
+from ._cli_render import console, literal
 from ._config import AppConfig, ConfigError, add_config_arguments, load_config
 from ._daemon import socket_path
 
@@ -45,7 +46,7 @@ def config_for(args: argparse.Namespace, **flags: Any) -> AppConfig:
             config_file=getattr(args, "config", None),
         )
     except ConfigError as exc:
-        raise SystemExit(f"scribe {args.command}: {exc}") from None
+        raise SystemExit(visible(f"scribe {args.command}: {exc}")) from None
 
 
 def home_of(args: argparse.Namespace) -> Path:
@@ -78,13 +79,17 @@ def refusals(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
         try:
             return body(args)
         except adapters.DaemonNotRunningError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(literal(("error:", "bold red"), f" {exc}"))
             return EXIT_NO_DAEMON
         except adapters.DaemonError as exc:
-            err.print(f"[bold red]error:[/] {exc.message or exc.type} [dim]({exc.type})[/]")
+            err.print(
+                literal(
+                    ("error:", "bold red"), f" {exc.message or exc.type} ", (f"({exc.type})", "dim")
+                )
+            )
             return EXIT_REFUSED
         except (ScribeError, OSError) as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(literal(("error:", "bold red"), f" {exc}"))
             return EXIT_REFUSED
 
     return run

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import trio
 
 from .._core._errors import ScribeError
+from .._core._literal import visible
 from .._memory._fusion import ROLES
 from .._memory._rehydrator import rehydrate
 from .._ports._memory_records import MessageRole, NewDecision, NewMessage
@@ -106,10 +107,12 @@ def add_recall_arguments(p: argparse.ArgumentParser) -> None:
 
 def _emit(out: TextIO, args: argparse.Namespace, data: Any, lines: Sequence[str]) -> None:
     if getattr(args, "json", False):
-        out.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+        out.write(
+            json.dumps(data, default=str) + "\n"
+        )  # ASCII: no control character reaches a terminal
     else:
         for line in lines:
-            out.write(line + "\n")
+            out.write(visible(line, multiline=True) + "\n")
 
 
 async def run_rehydrate(args: argparse.Namespace, stack: Stack, *, out: TextIO = sys.stdout) -> int:
@@ -252,7 +255,7 @@ def sync_runner(
                 config_file=args.config,
             )
         except ScribeError as exc:
-            print(f"scribe: {exc}", file=sys.stderr)
+            print(visible(f"scribe: {exc}"), file=sys.stderr)
             return EXIT_REFUSED
 
         async def main() -> int:
@@ -262,7 +265,7 @@ def sync_runner(
         try:
             return trio.run(main)
         except ScribeError as exc:
-            print(f"scribe: {exc}", file=sys.stderr)
+            print(visible(f"scribe: {exc}"), file=sys.stderr)
             return EXIT_REFUSED
 
     return run

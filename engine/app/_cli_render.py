@@ -1,4 +1,10 @@
-"""How the session commands show things to people: tables, states in colour, times, summaries."""
+"""How the session commands show things to people: tables, states in colour, times, summaries.
+
+Everything printed for people is a :class:`rich.text.Text` made by :func:`literal`: user text
+(names, tags, notes, paths, subjects, errors quoting them) is never read as rich markup, and its
+control characters and bidi overrides are shown as escapes (:func:`engine.visible`). Styles come
+only from the ``(text, style)`` pairs given to :func:`literal`; the console itself reads no markup.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,16 @@ import datetime as dt
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from .._core._literal import visible
+
+#: A piece of a line: text, or text and its style.
+Part: TypeAlias = str | Text | tuple[str, str]
 
 __all__ = [
     "STATE_STYLE",
@@ -18,6 +30,7 @@ __all__ = [
     "console",
     "context_table",
     "kv_table",
+    "literal",
     "print_summary",
     "sessions_table",
     "state",
@@ -38,8 +51,25 @@ STATE_STYLE: Final = {
 
 
 def console(stderr: bool = False) -> Console:
-    """A console for people (no highlighting, long lines kept whole)."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """A console for people (no markup, emoji codes or highlighting; long lines kept whole)."""
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+
+def literal(*parts: Part, multiline: bool = False) -> Text:
+    """One line (or, with ``multiline``, a block) of ``parts`` shown exactly as they are.
+
+    A ``str`` is taken literally (no markup) with its control characters escaped; a
+    ``(str, style)`` pair the same, in that style; a :class:`Text` is kept as it is.
+    """
+    out = Text()
+    for part in parts:
+        if isinstance(part, Text):
+            out.append_text(part)
+        elif isinstance(part, tuple):
+            out.append(visible(part[0], multiline=multiline), style=part[1])
+        else:
+            out.append(visible(part, multiline=multiline))
+    return out
 
 
 def ago(ts: float | None) -> str:
@@ -63,47 +93,49 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def state(s: str) -> str:
+def state(s: str) -> Text:
     """A state in its colour."""
-    style = STATE_STYLE.get(s, "white")
-    return f"[{style}]{s}[/{style}]"
+    return literal((s, STATE_STYLE.get(s, "white")))
 
 
-def sessions_table(records: list[dict[str, Any]], title: str | None = None) -> Any:
+def sessions_table(records: list[dict[str, Any]], title: str | None = None) -> Table:
     """Session records, one row each."""
-    t = Table(title=title, show_lines=False)
+    t = Table(title=None if title is None else literal(title), show_lines=False)
     t.add_column("id", no_wrap=True)
     for col in ("name", "backlog", "kind", "state", "priority", "tags", "last activity"):
         t.add_column(col, overflow="fold")
     for r in records:
         t.add_row(
-            r["id"],
-            r["name"],
-            r.get("backlog_id") or "-",
-            r["kind"],
+            literal(r["id"]),
+            literal(r["name"]),
+            literal(r.get("backlog_id") or "-"),
+            literal(r["kind"]),
             state(r["state"]),
-            r["priority"],
-            ", ".join(r.get("tags") or ()) or "-",
-            ago(r.get("last_activity")),
+            literal(r["priority"]),
+            literal(", ".join(r.get("tags") or ()) or "-"),
+            literal(ago(r.get("last_activity"))),
         )
     return t
 
 
-def kv_table(rows: Sequence[tuple[str, Any]], title: str | None = None) -> Any:
-    """Rows of name and value."""
-    t = Table(title=title, show_header=False, box=None, padding=(0, 2))
+def kv_table(rows: Sequence[tuple[str, Any]], title: str | None = None) -> Table:
+    """Rows of name and value (a :class:`Text` value keeps its style, any other is shown literally)."""
+    t = Table(
+        title=None if title is None else literal(title), show_header=False, box=None, padding=(0, 2)
+    )
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     for k, v in rows:
-        t.add_row(k, "-" if v in (None, "", [], ()) else str(v))
+        if not isinstance(v, Text):
+            v = literal("-" if v in (None, "", [], ()) else str(v))
+        t.add_row(literal(k), v)
     return t
 
 
-def print_summary(out: Any, s: Mapping[str, Any]) -> None:
+def print_summary(out: Console, s: Mapping[str, Any]) -> None:
     """A summary as headed lists."""
-    out.print(
-        f"[bold]Summary[/] (version {s['version']}{', final' if s['metadata'].get('final') else ''})"
-    )
+    final = ", final" if s["metadata"].get("final") else ""
+    out.print(literal(("Summary", "bold"), f" (version {s['version']}{final})"))
     for title, key in (
         ("Key ideas", "key_ideas"),
         ("Decisions", "decisions"),
@@ -111,13 +143,13 @@ def print_summary(out: Any, s: Mapping[str, Any]) -> None:
         ("Next steps", "next_steps"),
     ):
         if s.get(key):
-            out.print(f"  [bold]{title}[/]")
+            out.print(literal("  ", (title, "bold")))
             for item in s[key]:
-                out.print(f"    - {item}")
+                out.print(literal("    - ", item))
     files = s.get("files_modified") or []
     if files:
         shown = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
-        out.print(f"  [bold]Files modified[/] {shown}")
+        out.print(literal("  ", ("Files modified", "bold"), " ", shown))
 
 
 def brief(name: str, value: Any) -> str:
@@ -152,18 +184,20 @@ def brief(name: str, value: Any) -> str:
 def context_table(ctx: Mapping[str, Any]) -> Table:
     """A context, one row per source."""
     t = Table(
-        title=f"context of {ctx['session_id']} for {ctx['role']} "
-        f"({ctx['elapsed'] * 1000:.1f} ms{', from memory' if ctx['from_cache'] else ''})"
+        title=literal(
+            f"context of {ctx['session_id']} for {ctx['role']} "
+            f"({ctx['elapsed'] * 1000:.1f} ms{', from memory' if ctx['from_cache'] else ''})"
+        )
     )
     for col in ("source", "status", "ms", "cached", "value"):
         t.add_column(col, overflow="fold")
     for name, r in ctx["sources"].items():
         style = {"ok": "green", "error": "red", "timeout": "yellow"}[r["status"]]
         t.add_row(
-            name,
-            f"[{style}]{r['status']}[/{style}]",
-            f"{r['elapsed'] * 1000:.1f}",
-            "yes" if r["cached"] else "no",
-            r["error"] if r["status"] != "ok" else brief(name, r["value"]),
+            literal(name),
+            literal((r["status"], style)),
+            literal(f"{r['elapsed'] * 1000:.1f}"),
+            literal("yes" if r["cached"] else "no"),
+            literal(r["error"] if r["status"] != "ok" else brief(name, r["value"])),
         )
     return t

@@ -10,9 +10,10 @@ from pathlib import Path
 import trio
 
 from .._core._errors import InvalidArgumentError, ScribeError
+from .._core._literal import visible
 from .._scribe._scribe_config import ScribeConfig
 from ._cli_control import EXIT_REFUSED, common_arguments, config_for
-from ._cli_render import console
+from ._cli_render import console, literal
 from ._control_handler import DaemonInfo
 from ._daemon import run_daemon
 
@@ -86,7 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
         # the scribe checks the mirror template; say so before anything starts
         ScribeConfig(mirror=config.mirror)
     except InvalidArgumentError as exc:
-        raise SystemExit(f"scribe serve: {exc}") from None
+        raise SystemExit(visible(f"scribe serve: {exc}")) from None
     repo = None if args.no_session else Path(args.repo).absolute()
 
     def ready(info: DaemonInfo, notes: list[str]) -> None:
@@ -106,20 +107,22 @@ def run_serve(args: argparse.Namespace) -> int:
         lines.append(
             "Try: scribe list | scribe info <session> | scribe context <session> --role coder"
         )
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write("\n".join(visible(line) for line in lines) + "\n")
         sys.stdout.flush()
 
     err = console(stderr=True)
     try:
         trio.run(functools.partial(run_daemon, config, repo=repo, ready=ready))
     except ScribeError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(literal(("error:", "bold red"), f" {exc}"))
         return EXIT_REFUSED
     except OSError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(literal(("error:", "bold red"), f" {exc}"))
         if "address" in str(exc).lower():
             err.print(
-                "a port is taken: choose others with --dashboard-port/--feed-port (0: any free)"
+                literal(
+                    "a port is taken: choose others with --dashboard-port/--feed-port (0: any free)"
+                )
             )
         return EXIT_REFUSED
     sys.stdout.write("Scribe stopped.\n")

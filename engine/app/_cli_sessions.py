@@ -12,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._core._literal import visible
 from ._cli_control import call, common_arguments, print_json, refusals, split
 from ._cli_render import (
     ago,
     console,
     context_table,
     kv_table,
+    literal,
     print_summary,
     sessions_table,
     state,
@@ -64,7 +66,11 @@ def run_status(args: argparse.Namespace) -> int:
         print_json(st)
         return 0
     out = console()
-    out.print(f"[bold green]Scribe daemon running[/] (pid {st['pid']}, up {st['uptime']:.0f}s)")
+    out.print(
+        literal(
+            ("Scribe daemon running", "bold green"), f" (pid {st['pid']}, up {st['uptime']:.0f}s)"
+        )
+    )
     out.print(
         kv_table(
             [
@@ -100,7 +106,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     out = console()
     if not records:
-        out.print("no sessions")
+        out.print(literal("no sessions"))
         return 0
     out.print(sessions_table(records))
     return 0
@@ -151,8 +157,12 @@ def run_start(args: argparse.Namespace) -> int:
         print_json(rec)
         return 0
     console().print(
-        f"started session [bold]{rec['id']}[/] ({rec['name']}"
-        f"{', ' + rec['backlog_id'] if rec.get('backlog_id') else ''}) on {rec['repo_path']}"
+        literal(
+            "started session ",
+            (rec["id"], "bold"),
+            f" ({rec['name']}{', ' + rec['backlog_id'] if rec.get('backlog_id') else ''})"
+            f" on {rec['repo_path']}",
+        )
     )
     return 0
 
@@ -168,7 +178,7 @@ def run_stop(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rec)
         return 0
-    console().print(f"session [bold]{rec['id']}[/] is {state(rec['state'])}")
+    console().print(literal("session ", (rec["id"], "bold"), " is ", state(rec["state"])))
     return 0
 
 
@@ -187,7 +197,9 @@ def run_append(args: argparse.Namespace) -> int:
     if args.json:
         print_json(entry)
         return 0
-    console().print(f"note stored as entry {entry['seq']} of session {entry['session_id']}")
+    console().print(
+        literal(f"note stored as entry {entry['seq']} of session {entry['session_id']}")
+    )
     return 0
 
 
@@ -203,7 +215,7 @@ def _tagger(op: str) -> Callable[[argparse.Namespace], int]:
         if args.json:
             print_json(rec)
             return 0
-        console().print(f"session {rec['id']} tags: {', '.join(rec['tags']) or '(none)'}")
+        console().print(literal(f"session {rec['id']} tags: {', '.join(rec['tags']) or '(none)'}"))
         return 0
 
     return run
@@ -289,7 +301,7 @@ def run_worklog(args: argparse.Namespace) -> int:
     if args.json:
         print_json(got)
         return 0
-    sys.stdout.write(got["markdown"])
+    sys.stdout.write(visible(got["markdown"], multiline=True))
     sys.stdout.flush()
     return 0
 
@@ -302,7 +314,7 @@ def run_summary(args: argparse.Namespace) -> int:
         return 0
     out = console()
     if got["summary"] is None:
-        out.print(f"session {got['session']['id']} has no summary yet")
+        out.print(literal(f"session {got['session']['id']} has no summary yet"))
         return 0
     print_summary(out, got["summary"])
     return 0
@@ -329,7 +341,9 @@ def run_cleanup(args: argparse.Namespace) -> int:
     if args.json:
         print_json(got)
         return 0
-    console().print(f"removed {got['removed']} session(s) with their worklogs and summaries")
+    console().print(
+        literal(f"removed {got['removed']} session(s) with their worklogs and summaries")
+    )
     return 0
 
 
@@ -345,7 +359,7 @@ def run_validate(args: argparse.Namespace) -> int:
         return 0
     out = console()
     if not got["orphaned"]:
-        out.print("no orphaned sessions found")
+        out.print(literal("no orphaned sessions found"))
         return 0
     out.print(sessions_table(got["orphaned"], title="marked orphaned"))
     return 0
