@@ -246,3 +246,53 @@ def test_sigkill_leaves_orphans_and_every_acknowledged_entry(daemon: Daemon, rep
     # an orphan can be closed out by hand
     assert daemon.json("stop", sid)["state"] == "completed"
     daemon.stop()
+
+
+def test_user_text_is_shown_literally(daemon: Daemon, repo: Path) -> None:
+    daemon.env["COLUMNS"] = "250"  # no table folds a cell that is looked for below
+    daemon.start("--no-session")
+    red = "\x1b[31mred\x1b[0m"
+    started = daemon.json("start", "--name", "fix [/] parser", "--backlog-id", "B-7")
+    sid = started["id"]
+    for note in (
+        "[skip ci] bump version",
+        red,
+        "Decision: keep [/] as typed",
+        "- [ ] ship [b]it[/b]",
+    ):
+        assert daemon.run("append", sid, note).returncode == 0
+    (repo / f"{red}.txt").write_text("x\n")
+    (repo / "app.py").write_text("a = 3\n")
+    git(repo, "commit", "-q", "-am", "[skip ci] parse [/] tags")
+    wait_for(
+        lambda: {"files", "commit"} <= {e["kind"] for e in daemon.json("worklog", sid)["entries"]}
+    )
+    wait_for(lambda: (s := daemon.json("summary", sid)["summary"]) and s["next_steps"])
+
+    shown = {
+        "list": daemon.run("list"),
+        "info": daemon.run("info", sid),
+        "summary": daemon.run("summary", sid),
+        "context": daemon.run("context", sid),
+        "worklog": daemon.run("worklog", sid),
+    }
+    for name, r in shown.items():
+        assert r.returncode == 0, (name, r.stderr)
+        assert "\x1b" not in r.stdout + r.stderr, name
+    for name in ("list", "info", "worklog"):
+        assert "fix [/] parser" in shown[name].stdout, name
+    for name in ("info", "summary"):
+        assert "keep [/] as typed" in shown[name].stdout and "ship [b]it[/b]" in shown[name].stdout
+    assert "[skip ci] parse [/] tags" in shown["context"].stdout
+    md = shown["worklog"].stdout
+    assert "**Note** [skip ci] bump version" in md and "**Note** \\x1b[31mred\\x1b[0m" in md
+    assert "[skip ci] parse [/] tags" in md and "`\\x1b[31mred\\x1b[0m.txt`" in md
+    # the JSON answer is exact: the escape is in it, as JSON escapes it
+    notes = [e["payload"].get("text") for e in daemon.json("worklog", sid)["entries"]]
+    assert red in notes and '"\\u001b[31mred' in daemon.run("worklog", sid, "--json").stdout
+
+    # errors quoting what the user typed show it as typed
+    missing = daemon.run("info", f"nope [/] {red}")
+    assert missing.returncode == 1 and "nope [/] \\x1b[31mred" in missing.stderr
+    assert "\x1b" not in missing.stderr
+    daemon.stop()
