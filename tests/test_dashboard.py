@@ -203,3 +203,65 @@ async def test_health_is_503_when_a_gate_stays_saturated(tmp_path: Path) -> None
 async def _take_slot(gate: engine.PriorityLimiter) -> None:
     async with gate.acquire():
         pass
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+TRICKY = "fix [/] parser"
+
+
+def browse_hostile(url: str, profile: Path, steps: Any) -> dict[str, Any]:
+    """Open the page and show sessions and a note named like HTML and like escape sequences."""
+    from playwright.sync_api import expect, sync_playwright
+
+    seen: dict[str, Any] = {"dialogs": []}
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = context.new_page()
+            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+            page.goto(url)
+            expect(page.locator("#feed-status")).to_have_attribute("data-status", "live")
+            hostile, tricky = trio.from_thread.run(steps.start_sessions)
+            hostile_row = page.locator(f'tr[data-session-id="{hostile}"]')
+            expect(hostile_row.locator(".name")).to_have_text(HOSTILE)
+            tricky_row = page.locator(f'tr[data-session-id="{tricky}"]')
+            expect(tricky_row.locator(".name")).to_have_text(TRICKY)
+            hostile_row.click()
+            trio.from_thread.run_sync(steps.note)
+            expect(page.locator("#worklog li").last).to_contain_text("<b>bold</b>\\x1b[2J \\u202eevil")
+            expect(page.locator("#worklog-title")).to_have_text(HOSTILE)
+            seen["images"] = page.locator("img").count()
+            seen["bold"] = page.locator("#worklog b").count()
+        finally:
+            context.close()
+    return seen
+
+
+@dataclass
+class HostileSteps:
+    eng: engine.Engine
+    hostile: engine.Session | None = None
+
+    async def start_sessions(self) -> tuple[str, str]:
+        self.hostile = await self.eng.start_session(HOSTILE)
+        tricky = await self.eng.start_session(TRICKY)
+        return self.hostile.id, tricky.id
+
+    def note(self) -> None:
+        assert self.hostile is not None
+        self.eng.publish_nowait(
+            "session.worklog",
+            {"kind": "note", "text": "<b>bold</b>\x1b[2J \u202eevil"},
+            session_id=self.hostile.id,
+        )
+
+
+async def test_dashboard_shows_user_text_as_text(tmp_path: Path) -> None:
+    with trio.fail_after(90):
+        async with open_stack(tmp_path / "home") as stack:
+            seen = await trio.to_thread.run_sync(
+                browse_hostile, stack.dashboard.url, tmp_path / "profile", HostileSteps(stack.eng)
+            )
+    assert seen == {"dialogs": [], "images": 0, "bold": 0}

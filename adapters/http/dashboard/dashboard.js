@@ -13,14 +13,27 @@ const view = {
 
 const $ = (id) => document.getElementById(id);
 
+// User text (names, notes, paths, errors quoting them) is only ever set as text (append,
+// textContent, attributes; never innerHTML), and shown through literal(): control characters and
+// bidi overrides as visible escapes, \x1b or \u202e, as the CLI shows them (engine.visible).
+const UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED = { "\r": "\\r" };
+
+function literal(value) {
+  return String(value).replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`);
+  });
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (key === "class") node.className = value;
     else if (key === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(key, value);
+    else node.setAttribute(key, literal(value));
   }
-  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  for (const child of children) node.append(child instanceof Node ? child : literal(child));
   return node;
 }
 
@@ -51,7 +64,7 @@ function connect(config) {
   ws.onmessage = (event) => handle(JSON.parse(event.data));
   ws.onclose = (event) => {
     setStatus("feed-status", "disconnected", "bad");
-    $("feed-message").textContent = event.reason ? `closed: ${event.reason}` : "";
+    $("feed-message").textContent = event.reason ? literal(`closed: ${event.reason}`) : "";
     setTimeout(() => connect(config), 1000);
   };
 }
@@ -80,7 +93,7 @@ function handle(message) {
       subscribe(message.topic);
       break;
     case "error":
-      $("feed-message").textContent = `${message.code}: ${message.message}`;
+      $("feed-message").textContent = literal(`${message.code}: ${message.message}`);
       break;
     default:
       break;
@@ -152,7 +165,7 @@ function sessionRow(s, depth) {
     el("td", { class: "backlog" }, s.backlog_id ?? ""),
     el("td", { class: "id", title: s.id }, s.id.slice(0, 8)),
   );
-  if (s.error) row.title = s.error;
+  if (s.error) row.title = literal(s.error);
   row.addEventListener("click", () => select(s.id));
   return row;
 }
@@ -168,7 +181,7 @@ function renderWorklog() {
   const list = $("worklog");
   if (!view.selected) return;
   const session = view.sessions.get(view.selected);
-  $("worklog-title").textContent = session ? session.name : view.selected;
+  $("worklog-title").textContent = literal(session ? session.name : view.selected);
   const entries = view.worklog.get(view.selected) || [];
   if (!entries.length) {
     list.replaceChildren(el("li", { class: "empty" }, "No worklog entries yet."));
@@ -225,5 +238,5 @@ fetch("/config.json")
   .then((response) => response.json())
   .then(connect)
   .catch((err) => {
-    $("feed-message").textContent = `cannot load the dashboard config: ${err}`;
+    $("feed-message").textContent = literal(`cannot load the dashboard config: ${err}`);
   });
