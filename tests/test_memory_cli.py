@@ -112,6 +112,33 @@ async def test_remember_recall_and_rehydrate(pg_url: str, tmp_path: Path) -> Non
         assert {s["name"] for s in bundle["sources"]} >= {"messages", "decisions", "facts"}
 
 
+async def test_recalled_text_is_shown_literally(pg_url: str, tmp_path: Path) -> None:
+    sid = new_session_id()
+    config = AppConfig(home=tmp_path, database_url=pg_url, feed=False)
+    async with open_stack(config, scribe=False) as stack:
+        hostile = "escapes \x1b[2J\x1b]0;owned\x07 and \u202eoverride\x9b"
+        for argv in ([hostile], [hostile, "--decision"]):
+            await run_remember(_parse(add_remember_arguments, [*argv, "--session", sid]), stack)
+        shown = "escapes \\x1b[2J\\x1b]0;owned\\x07 and \\u202eoverride\\x9b"
+        runs = ((run_recall, add_recall_arguments), (run_rehydrate, add_rehydrate_arguments))
+        for run, add in runs:
+            out = io.StringIO()
+            await run(_parse(add, ["escapes override", "--session", sid]), stack, out=out)
+            text = out.getvalue()
+            assert shown in text and not any(c in text for c in "\x1b\x07\u202e\x9b")
+        # --json is exact (and ASCII: JSON escapes what a terminal would act on)
+        out = io.StringIO()
+        await run_recall(
+            _parse(add_recall_arguments, ["escapes override", "--session", sid, "--json"]),
+            stack,
+            out=out,
+        )
+        assert out.getvalue().isascii()
+        found = json.loads(out.getvalue())
+        assert [m["content"] for m in found["messages"]] == [hostile]
+        assert [d["title"] for d in found["decisions"]] == [hostile]
+
+
 def test_bad_command_lines_are_refused() -> None:
     with pytest.raises(SystemExit):
         _parse(add_rehydrate_arguments, ["q", "--budget", "0"])
