@@ -1,5 +1,6 @@
 """The runtime core: errors, priorities, the state table, the limiter, sessions, the engine, supervision,
-events, single-flight, health and the host bridges. Imports none of the applications and no port.
+events, single-flight, health, the host bridges and user text made visible (``_literal``). Imports none
+of the applications and no port.
 
 A session's lifecycle is in ``_session``; what describes one (limits, snapshot, argument checks) in
 ``_session_info``; the current session and admission under it in ``_admission``; the engine in ``_engine``
