@@ -230,7 +230,9 @@ def browse_hostile(url: str, profile: Path, steps: Any) -> dict[str, Any]:
             expect(tricky_row.locator(".name")).to_have_text(TRICKY)
             hostile_row.click()
             trio.from_thread.run_sync(steps.note)
-            expect(page.locator("#worklog li").last).to_contain_text("<b>bold</b>\\x1b[2J \\u202eevil")
+            expect(page.locator("#worklog li").last).to_contain_text(
+                "<b>bold</b>\\x1b[2J \\u202eevil"
+            )
             expect(page.locator("#worklog-title")).to_have_text(HOSTILE)
             seen["images"] = page.locator("img").count()
             seen["bold"] = page.locator("#worklog b").count()
