@@ -1,14 +1,21 @@
 """One feed client's connection: its reader, sender, pinger, send watchdog and token expiry.
 
-The reader takes the client's commands (rate-limited) and answers through the hub; the sender takes one
-frame at a time from the hub, each send watched against ``send_timeout``; the pinger drops a dead client;
-the token's expiry closes the connection with 4001.
+The reader takes the client's commands (rate-limited) and answers through the hub. What the hub has
+for the client goes out as soon as the client's queue stops being empty: the server's flush
+(:meth:`FeedConnection.flush_nowait`, run right after the events of one pump batch are published)
+writes the hub's frames straight to the client's socket while the socket takes whole frames, with no
+task switch per client; what the socket does not take (a busy or stalled client, a backlog) is left
+to the connection's sender task, which sends one frame at a time from the hub, each send watched
+against ``send_timeout``. The pinger drops a dead client; the token's expiry closes the connection
+with 4001.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -26,6 +33,7 @@ from ._protocol import (
     Subscribe,
     Unsubscribe,
     decode_client_message,
+    text_frame,
 )
 from ._tokens import FeedClaims
 
@@ -61,6 +69,7 @@ class ConnectionCounters:
     closed_policy: int = 0
     protocol_errors: int = 0
     rate_limited: int = 0
+    direct_frames: int = 0
 
 
 @final
@@ -72,7 +81,11 @@ class FeedConnection:
         "_counters",
         "_eng",
         "_hub",
+        "_lock",
+        "_schedule",
+        "_stream",
         "bucket",
+        "carry",
         "cid",
         "claims",
         "close_code",
@@ -80,6 +93,7 @@ class FeedConnection:
         "conn",
         "read_scope",
         "ready",
+        "running",
         "scope",
         "sending_since",
         "strikes",
@@ -94,6 +108,8 @@ class FeedConnection:
         hub: FeedHub,
         config: FeedServerConfig,
         counters: ConnectionCounters,
+        stream: trio.abc.Stream | None = None,
+        schedule: Callable[[FeedConnection], None] | None = None,
     ) -> None:
         self._eng = eng
         self._hub = hub
@@ -109,11 +125,72 @@ class FeedConnection:
         self.strikes = 0
         self.close_code = 1000
         self.close_reason = ""
+        self.running = True
+        # The tail of a frame the socket did not take at once; the sender writes it before anything.
+        self.carry = b""
+        # Direct writes need the websocket's socket and the lock its sends hold (so that no write
+        # lands inside another's frame); without them every frame goes through the sender task.
+        lock = getattr(conn, "_stream_lock", None)
+        direct = (
+            schedule is not None
+            and isinstance(stream, trio.SocketStream)
+            and getattr(conn, "_stream", None) is stream
+            and isinstance(lock, trio.StrictFIFOLock)
+        )
+        self._schedule = schedule if direct else None
+        self._stream = stream if direct and isinstance(stream, trio.SocketStream) else None
+        self._lock = lock if isinstance(lock, trio.StrictFIFOLock) else trio.StrictFIFOLock()
         # The hub calls ``wake`` whenever the client's queue becomes non-empty.
         self.cid = hub.add_client(sessions=claims.scopes.sessions, on_ready=self.wake)
 
+    @property
+    def direct(self) -> bool:
+        """Whether frames may be written straight to the socket (see :meth:`flush_nowait`)."""
+        return self._schedule is not None
+
     def wake(self) -> None:
-        self.ready.set()
+        if not self.running:
+            return
+        if self._schedule is not None and self.sending_since == math.inf and not self.carry:
+            self._schedule(self)  # the server's next flush writes it
+        else:
+            self.ready.set()
+
+    def flush_nowait(self) -> None:
+        """Write the hub's frames for this client straight to its socket while it takes them whole.
+
+        Only while the sender is idle and nothing else is writing to the websocket; a frame the
+        socket takes only in part leaves its tail in ``carry`` and the rest to the sender task.
+        """
+        if not self.running:
+            return
+        if (
+            self._schedule is None
+            or self.sending_since != math.inf
+            or self.carry
+            or self.conn.closed is not None
+            or self._lock.locked()
+        ):
+            self.ready.set()
+            return
+        fd = self._stream.socket.fileno() if self._stream is not None else -1
+        if fd < 0:
+            self.ready.set()  # closed: the sender finds out
+            return
+        hub = self._hub
+        while (frame := hub.take(self.cid)) is not None:
+            data = text_frame(frame)
+            try:
+                written = os.write(fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError:
+                written = 0  # the peer is gone: the sender's write finds out and ends it
+            self._counters.direct_frames += 1
+            if written < len(data):
+                self.carry = data[written:]
+                self.ready.set()
+                return
 
     def close(self, code: int, reason: str, *, hard: bool = False) -> None:
         """Ask for the connection to close with ``code``. A soft close stops reading and lets the
@@ -151,6 +228,12 @@ class FeedConnection:
                 },
             },
         )
+        try:
+            await self._serve()
+        finally:
+            self.running = False  # nothing more is written to it
+
+    async def _serve(self) -> None:
         with self.scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_loop)
@@ -164,29 +247,34 @@ class FeedConnection:
                     # queued (the replies saying why), for at most half a second.
                     self._hub.mute(self.cid)
                     with trio.move_on_after(0.5):
-                        while self._hub.pending(self.cid):  # noqa: ASYNC110 - the sender drains it
-                            await trio.sleep(0.005)
+                        while self._hub.pending(self.cid) or self.carry:  # noqa: ASYNC110
+                            await trio.sleep(0.005)  # the sender or the flush drains it
                         while self.sending_since != math.inf:  # noqa: ASYNC110
                             await trio.sleep(0.005)
                 nursery.cancel_scope.cancel()
 
     async def _send_loop(self) -> None:
         hub = self._hub
-        interval = self._config.min_frame_interval
-        last_flush = -math.inf
         while True:
-            if not hub.pending(self.cid):
+            if not hub.pending(self.cid) and not self.carry:
                 self.ready = trio.Event()
                 await self.ready.wait()
-            # At most one flush per interval: under load the events of the interval share frames
-            # (one send per client instead of one per event); a quiet client is served at once.
-            wait_until = last_flush + interval
-            if wait_until > trio.current_time():
-                await trio.sleep_until(wait_until)
-            last_flush = trio.current_time()
+            # The watchdog closes the client if a send outlasts send_timeout (cheaper than a
+            # cancel scope per send).
+            if self.carry and self._stream is not None:
+                self.sending_since = trio.current_time()
+                try:
+                    async with self._lock:
+                        await self._stream.send_all(self.carry)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self.scope.cancel()
+                    return
+                self.carry = b""
+                self.sending_since = math.inf
+            # Sent as soon as the sender wakes, with no waiting for more: an idle client gets a
+            # new event alone and at once; what gathered meanwhile (during the previous send, or
+            # in one pump batch) is what the hub joins into frames (FeedHub.take).
             while (frame := hub.take(self.cid)) is not None:
-                # The watchdog closes the client if this send outlasts send_timeout (cheaper than
-                # a cancel scope per send).
                 self.sending_since = trio.current_time()
                 try:
                     await self.conn.send_message(frame.decode())

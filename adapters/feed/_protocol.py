@@ -23,6 +23,7 @@ __all__ = [
     "Unsubscribe",
     "client_message_schema",
     "decode_client_message",
+    "text_frame",
 ]
 
 _TOPIC = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -125,3 +126,16 @@ def decode_client_message(data: str | bytes) -> ClientMessage:
 def client_message_schema() -> dict[str, Any]:
     """The JSON Schema of client messages (generated from the structs above)."""
     return msgspec.json.schema(ClientMessage)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """The websocket frame (RFC 6455, unmasked as a server sends it, no extension) of one whole text
+    message whose UTF-8 bytes are ``payload``."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 1 << 16:
+        head = b"\x81\x7e" + size.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + size.to_bytes(8, "big")
+    return head + payload

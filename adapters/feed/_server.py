@@ -4,9 +4,12 @@ The :class:`engine.FeedHub` decides what each client gets; this module does the 
 
 * one pump task reads the engine's event stream and publishes it into the hub (each event is
   encoded once there);
-* per client (:mod:`._connection`): a reader task (commands, rate-limited), a sender task (one frame at
-  a time from the hub, each send under ``send_timeout``), a pinger (dead-client detection) and the
-  token's expiry;
+* right after each pump batch (and whenever a client's queue stops being empty) the flush writes
+  what the hub has for each such client straight to its socket while it takes whole frames: an idle
+  client gets a new event at once, with no task switch per client;
+* per client (:mod:`._connection`): a reader task (commands, rate-limited), a sender task (what the
+  socket did not take at once: one frame at a time from the hub, each send under ``send_timeout``),
+  a pinger (dead-client detection) and the token's expiry;
 * authentication happens in the handshake: a missing, forged or expired token gets HTTP 401, a token
   with no read scope 403, a token over its connection limit 429, a full server 503.
 
@@ -74,8 +77,6 @@ class FeedServerConfig:
         max_snapshot_bytes: an ordered topic's snapshot holds its newest entries up to this size.
         max_message_size: largest client message accepted (bigger ones close with 1009).
         send_timeout: seconds one frame may take to send before the client is dropped as stalled.
-        min_frame_interval: seconds between two flushes to one client; events arriving in between
-            share frames (0 sends every event at once, at a syscall per event per client).
         ping_interval: seconds between server pings.
         ping_timeout: seconds a pong may take before the client is dropped as dead.
         command_rate: client commands per second refilled into each connection's bucket.
@@ -96,7 +97,6 @@ class FeedServerConfig:
     max_snapshot_bytes: int = 1024 * 1024
     max_message_size: int = 64 * 1024
     send_timeout: float = 10.0
-    min_frame_interval: float = 0.005
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     command_rate: float = 20.0
@@ -126,6 +126,7 @@ class FeedServerStatistics:
     handler_errors: int
     skipped_events: int
     hub: FeedHubStatistics
+    direct_frames: int = 0
 
 
 def _token_from(request: WebSocketRequest) -> tuple[str, str | None]:
@@ -167,6 +168,8 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         self._engine_dropped = 0
         self._handler_errors = 0
         self._skipped = 0
+        self._dirty: list[FeedConnection] = []
+        self._flush_wanted = trio.Event()
 
     @property
     def port(self) -> int:
@@ -202,8 +205,28 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             engine_dropped=self._engine_dropped,
             handler_errors=self._handler_errors,
             skipped_events=self._skipped,
+            direct_frames=self._counters.direct_frames,
             hub=self._hub.statistics(),
         )
+
+    # ------------------------------------------------------------------ flushing
+
+    def _schedule(self, client: FeedConnection) -> None:
+        """Called (through the hub) when a client's queue stops being empty."""
+        self._dirty.append(client)
+        self._flush_wanted.set()
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for client in dirty:
+            client.flush_nowait()
+
+    async def _flusher(self) -> None:
+        # Flushes what was queued outside a pump batch (replies to commands, snapshots).
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted = trio.Event()
+            self._flush()
 
     # ------------------------------------------------------------------ engine side
 
@@ -239,6 +262,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
                     self._publish(event)
+                self._flush()  # at once: the flusher task would cost a task switch
                 self._engine_dropped = sub.dropped
 
     # ------------------------------------------------------------------ connections
@@ -264,7 +288,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
                         nursery, stream, max_message_size=cfg.max_message_size
                     )
                 if request is not None:
-                    await self._handle_request(request)
+                    await self._handle_request(request, stream)
                 nursery.cancel_scope.cancel()
         except* (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away
@@ -274,7 +298,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             self._handler_errors += 1
             logger.exception("feed connection failed")
 
-    async def _handle_request(self, request: WebSocketRequest) -> None:
+    async def _handle_request(self, request: WebSocketRequest, stream: trio.SocketStream) -> None:
         path, token = _token_from(request)
         if path != self._config.path:
             await self._reject(request, 404, "not_found", f"the feed is at {self._config.path}")
@@ -303,11 +327,13 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             return
         try:
             conn = await request.accept()
-            await self._serve(conn, claims)
+            await self._serve(conn, claims, stream)
         finally:
             self._limiter.release(claims.token_id)
 
-    async def _serve(self, conn: WebSocketConnection, claims: FeedClaims) -> None:
+    async def _serve(
+        self, conn: WebSocketConnection, claims: FeedClaims, stream: trio.SocketStream
+    ) -> None:
         client = FeedConnection(
             conn,
             claims,
@@ -315,6 +341,8 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             hub=self._hub,
             config=self._config,
             counters=self._counters,
+            stream=stream,
+            schedule=self._schedule,
         )
         cid = client.cid
         self._clients[cid] = client
@@ -372,6 +400,7 @@ async def open_feed_server(
     server = FeedServer._create(eng, hub, secret, cfg, host)
     async with trio.open_nursery() as nursery:
         await nursery.start(server._pump)
+        nursery.start_soon(server._flusher)
         listeners = await trio.open_tcp_listeners(port, host=host)
         await nursery.start(trio.serve_listeners, server._handle_stream, listeners)
         server._port = listeners[0].socket.getsockname()[1]
