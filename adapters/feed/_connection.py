@@ -70,6 +70,7 @@ class ConnectionCounters:
     protocol_errors: int = 0
     rate_limited: int = 0
     direct_frames: int = 0
+    carried_frames: int = 0
 
 
 @final
@@ -188,6 +189,7 @@ class FeedConnection:
                 written = 0  # the peer is gone: the sender's write finds out and ends it
             self._counters.direct_frames += 1
             if written < len(data):
+                self._counters.carried_frames += 1
                 self.carry = data[written:]
                 self.ready.set()
                 return

@@ -112,7 +112,12 @@ class FeedServerConfig:
 @final
 @dataclass(frozen=True, slots=True)
 class FeedServerStatistics:
-    """Counters of a feed server (see :meth:`FeedServer.statistics`)."""
+    """Counters of a feed server (see :meth:`FeedServer.statistics`).
+
+    ``direct_frames`` counts the frames written straight to a client's socket by the flush;
+    ``carried_frames`` those of them the socket took only in part (the client's sender task wrote
+    the rest). The other frames went through the sender tasks.
+    """
 
     clients: int
     accepted: int
@@ -127,6 +132,7 @@ class FeedServerStatistics:
     skipped_events: int
     hub: FeedHubStatistics
     direct_frames: int = 0
+    carried_frames: int = 0
 
 
 def _token_from(request: WebSocketRequest) -> tuple[str, str | None]:
@@ -206,6 +212,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             handler_errors=self._handler_errors,
             skipped_events=self._skipped,
             direct_frames=self._counters.direct_frames,
+            carried_frames=self._counters.carried_frames,
             hub=self._hub.statistics(),
         )
 
