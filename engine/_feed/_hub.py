@@ -13,7 +13,9 @@ that it can be tested without sockets:
   per-client queue, in order; past its bound the client's backlog is dropped and it is told to
   resync from the last offset it was given (it then resumes from the history ring when it can).
 * Events are encoded once when published; a frame joins the encoded events of several events
-  (``{"type": "events", "events": [...]}``), so busy clients get several events per frame.
+  (``{"type": "events", "events": [...]}``). A frame holds what waits when it is taken: a server
+  takes as soon as ``on_ready`` says a client's queue stopped being empty (an idle client then gets
+  each event alone, at once), and a backlog (what gathered during a send) goes in few frames.
 """
 
 from __future__ import annotations
