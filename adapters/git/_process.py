@@ -35,8 +35,10 @@ __all__ = [
 #: raw anyway).
 GLOBAL_OPTIONS = ("-c", "color.ui=never", "-c", "core.quotePath=false")
 
-#: How long a cancelled git process group gets between SIGTERM and SIGKILL.
-DEFAULT_KILL_GRACE = 0.5
+#: How long a cancelled git process group gets between SIGTERM and SIGKILL. git removes its own lock
+#: files on SIGTERM; on a CPU-starved machine (load 9 on 2 cores) half a second was seen to be too little
+#: and the SIGKILL left a stale index.lock, so the last resort waits 2 s.
+DEFAULT_KILL_GRACE = 2.0
 
 # Variables that would point git at another repository, index or work tree than the one we open.
 _REPOSITORY_VARIABLES = (
