@@ -3,6 +3,10 @@
 Every tracked path (relative to the root) has an entry (mtime, size, kind). Each directory gets its
 watch *before* it is listed, so a file created in a new directory before the watch was armed is found
 by the listing (and one created after by an event).
+
+When the rules change (a ``.gitignore`` was edited, a file was tracked), what they no longer track is
+forgotten without a report, its watches dropped; the next scan finds what they newly track as a
+baseline, not as created.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from engine import ChangeKind
 
 from ._debounce import ChangeBatcher
 from ._inotify import InotifyWatches, join, under
-from ._watch_rules import IgnoreRules
+from ._tree_rules import TreeRules
 
 __all__ = ["WatchedTree"]
 
@@ -31,16 +35,43 @@ class WatchedTree:
     """The tracked paths under ``root``, the watches of its directories, and the batch changes go to."""
 
     def __init__(
-        self, root: str, rules: IgnoreRules, watches: InotifyWatches, batch: ChangeBatcher
+        self, root: str, rules: TreeRules, watches: InotifyWatches, batch: ChangeBatcher
     ) -> None:
         self._root_str = root
         self._rules = rules
         self._watches = watches
         self._batch = batch
         self._snapshot: dict[str, _Entry] = {}
+        self._previous: list[TreeRules] = []  # rules in force before a change not yet scanned
 
     def __len__(self) -> int:
         return len(self._snapshot)
+
+    @property
+    def rules(self) -> TreeRules:
+        """The rules in force."""
+        return self._rules
+
+    def replace_rules(self, rules: TreeRules) -> None:
+        """Put ``rules`` in force: forget, unreported, what they do not track (and drop its
+        watches). What they newly track is left to the next full scan, which takes it silently."""
+        self._previous.append(self._rules)
+        self._rules = rules
+        for rel in sorted(self._snapshot):
+            entry = self._snapshot.get(rel)
+            if entry is None or (
+                rules.tracked(rel, entry.is_dir) and not (entry.is_dir and not rules.watch_dir(rel))
+            ):
+                continue
+            del self._snapshot[rel]
+            if entry.is_dir:
+                for child in [p for p in self._snapshot if under(p, rel)]:
+                    del self._snapshot[child]
+                self._watches.drop(rel)
+
+    def settled(self) -> None:
+        """A full scan under the rules in force is done: new paths are changes again."""
+        self._previous.clear()
 
     def missing(self, seen: set[str]) -> None:
         """After a full walk that saw ``seen``: report every other tracked path that is gone."""
@@ -55,6 +86,7 @@ class WatchedTree:
             if self._rules.report(rel, entry.is_dir):
                 self._batch.emit(ChangeKind.DELETED, rel, entry.is_dir)
         self._snapshot.clear()
+        self._rules.forget("")
 
     def lstat(self, rel: str) -> os.stat_result | None:
         try:
@@ -68,6 +100,8 @@ class WatchedTree:
         entry = _Entry(st.st_mtime_ns, st.st_size, is_dir)
         old = self._snapshot.get(rel)
         self._snapshot[rel] = entry
+        if old is None and any(not p.tracked(rel, is_dir) for p in self._previous):
+            return is_dir  # hidden until the rules changed: a baseline, not a creation
         if self._rules.report(rel, is_dir):
             if old is None:
                 self._batch.emit(ChangeKind.CREATED, rel, is_dir)
@@ -83,6 +117,8 @@ class WatchedTree:
         if st is None:
             return  # already gone again; its deletion event is a no-op
         is_dir = stat.S_ISDIR(st.st_mode)
+        if is_dir:
+            self._rules.forget(rel)  # a directory that came (back): its rule files are read anew
         if not self._rules.tracked(rel, is_dir):
             return
         if rel in self._snapshot and self._snapshot[rel].is_dir and not is_dir:
@@ -108,6 +144,7 @@ class WatchedTree:
         if entry is None:
             return
         if entry.is_dir:
+            self._rules.forget(rel)
             for child in sorted((p for p in self._snapshot if under(p, rel)), reverse=True):
                 child_entry = self._snapshot.pop(child)
                 if self._rules.report(child, child_entry.is_dir):
@@ -137,6 +174,8 @@ class WatchedTree:
             entry if st is None else _Entry(st.st_mtime_ns, st.st_size, now_is_dir)
         )
         if entry.is_dir:
+            self._rules.forget(old)
+            self._rules.forget(new)
             for child in [p for p in self._snapshot if under(p, old)]:
                 self._snapshot[new + child[len(old) :]] = self._snapshot.pop(child)
             self._watches.move(old, new)
@@ -165,14 +204,18 @@ class WatchedTree:
                     except OSError:
                         continue
                     is_dir = stat.S_ISDIR(st.st_mode)
-                    if not self._rules.tracked(child, is_dir):
+                    known = self._snapshot.get(child)
+                    # What the snapshot holds is tracked (and watched, if a directory) under the
+                    # rules in force: only the rest is judged.
+                    same = known is not None and known.is_dir == is_dir
+                    if not same and not self._rules.tracked(child, is_dir):
                         continue
                     if seen is not None:
                         seen.add(child)
-                    if child in self._snapshot and self._snapshot[child].is_dir and not is_dir:
+                    if known is not None and known.is_dir and not is_dir:
                         self.disappeared(child)
                     self.observe(child, st)
-                    if is_dir and self._rules.watch_dir(child):
+                    if is_dir and (same or self._rules.watch_dir(child)):
                         stack.append(child)
         except OSError:
             pass  # removed or replaced while listing; its events tell the rest

@@ -11,13 +11,18 @@ How it stays correct when the kernel does not tell everything:
   is watched (or polled) until the root is back; then it is re-armed and reported created.
 - ``IN_MOVED_FROM``/``IN_MOVED_TO`` pairs (same cookie) become one ``moved`` change; an unpaired
   half means the path left the tree (deleted) or entered it (created).
+- In a git work tree, what git ignores gets no watch and is not reported (tracked files excepted).
+  When a rule changes (a ``.gitignore``, the exclude file, the global excludes file, the index), the
+  rules are read again before the next batch is returned; what they newly hide is forgotten, what they
+  newly show is found by a full scan as a baseline.
 
 The watcher is pull-driven: events are read while a consumer waits in ``__anext__``. If nobody
 reads for long enough that the kernel queue overflows, the next batch is a rescan; nothing is lost.
 
 The parts: the inotify descriptor and its watches (:mod:`._inotify`), the snapshot and what each event
 changes in it (:mod:`._tree`), the batch being gathered (:mod:`._debounce`); this module holds the loop,
-the move pairing and the root's comings and goings.
+the move pairing and the root's comings and goings; the ignore rules come from :mod:`._tree_rules`,
+:mod:`._gitignore` and :mod:`._ignore_sources`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import math
 import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
@@ -43,39 +47,19 @@ from engine import (
 from engine._ports._fs import StrPath
 
 from ._debounce import ChangeBatcher
+from ._ignore_sources import IgnoreSources
 from ._inotify import FLAGS as _F
 from ._inotify import InotifyWatches, join
 from ._tree import WatchedTree
+from ._tree_rules import TreeRules
 from ._watch_rules import IgnoreRules
+from ._watcher_statistics import WatcherStatistics
 
-__all__ = ["InotifyWatcher", "WatcherStatistics", "open_watcher"]
+__all__ = ["InotifyWatcher", "open_watcher"]
 
 _MOVE_PAIR_WAIT: Final = 0.002  # how long an IN_MOVED_FROM waits for its IN_MOVED_TO
 _ROOT_POLL: Final = 0.25  # poll interval for a missing root whose parent cannot be watched
 _SCAN_CHUNK: Final = 512  # entries between checkpoints during a full scan
-
-
-@dataclass(frozen=True, slots=True)
-class WatcherStatistics:
-    """A snapshot of a watcher's state.
-
-    Attributes:
-        watches: directories watched now.
-        tracked: paths in the snapshot.
-        events: raw inotify events read.
-        batches: batches returned.
-        overflows: kernel queue overflows seen.
-        rescans: full scans done (overflow, reconcile, root back).
-        root_present: whether the root exists and is watched.
-    """
-
-    watches: int
-    tracked: int
-    events: int
-    batches: int
-    overflows: int
-    rescans: int
-    root_present: bool
 
 
 def _real_path(root: StrPath) -> Path:
@@ -90,14 +74,16 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
         self,
         root: Path,
         *,
-        rules: IgnoreRules,
+        rules: TreeRules,
+        sources: IgnoreSources | None,
         quiet: float,
         cap: float,
         reconcile_interval: float | None,
     ) -> None:
         self._root = root
         self._root_str = str(root)
-        self._rules = rules
+        self._rules = rules.fixed
+        self._sources = sources
         self._reconcile_interval = reconcile_interval
         self._watches = InotifyWatches(self._root_str)
         self._batch = ChangeBatcher(quiet, cap)
@@ -184,6 +170,10 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
         while True:
             now = trio.current_time()
             self._expire_moves(now)
+            sources = self._sources
+            if sources is not None and sources.stale and (not self._batch or self._due(now)):
+                await self._refresh_rules(sources)
+                continue
             if self._need_rescan:
                 await self._full_scan()
                 continue
@@ -196,6 +186,8 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
             else:
                 if now >= self._next_reconcile:
                     self._need_rescan = True
+                    if sources is not None:
+                        sources.check_files()
                     continue
                 deadline = self._next_reconcile
                 if self._root_wd is None and self._parent_wd is None:
@@ -214,6 +206,19 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
                 except WatchLimitError:
                     self._need_rescan = True  # events after the failure were not handled
                     raise
+
+    def _due(self, now: float) -> bool:
+        return now >= self._batch.deadline()
+
+    async def _refresh_rules(self, sources: IgnoreSources) -> None:
+        """Read the rules again; if they changed, put them in force and scan (a cancellation here
+        leaves them stale, to be read again)."""
+        git = self._tree.rules.git
+        assert git is not None
+        new = await sources.refresh(git)
+        if new is not None:
+            self._tree.replace_rules(self._tree.rules.with_git(new))
+            self._need_rescan = True
 
     # ------------------------------------------------------------------------------ events
 
@@ -250,17 +255,21 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
             return
         rel = join(parent, name)
         is_dir = bool(mask & _F.ISDIR)
+        if self._sources is not None:
+            self._sources.note(rel)
         if mask & _F.CREATE:
-            if self._rules.tracked(rel, is_dir):
+            if self._tree.rules.tracked(rel, is_dir):
                 self._tree.appeared(rel)
         elif mask & _F.MOVED_FROM:
             self._moves[cookie] = (rel, is_dir, trio.current_time() + _MOVE_PAIR_WAIT)
         elif mask & _F.MOVED_TO:
             source = self._moves.pop(cookie, None)
             if source is None:
-                if self._rules.tracked(rel, is_dir):
+                if self._tree.rules.tracked(rel, is_dir):
                     self._tree.appeared(rel)
             else:
+                if is_dir and self._sources is not None:
+                    self._sources.note_moved_directory()
                 self._tree.moved(source[0], rel, is_dir)
         elif mask & _F.DELETE:
             self._tree.disappeared(rel)
@@ -295,6 +304,7 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
         if self._root_wd is None:
             return  # the root went away during the walk: _root_lost took over
         self._tree.missing(seen)
+        self._tree.settled()
         if self._batch.emitted != emitted:
             self._batch.rescan = True
         self._need_rescan = False
@@ -362,6 +372,7 @@ async def open_watcher(
     *,
     ignore: Iterable[str] = (),
     ignore_defaults: bool = True,
+    gitignore: bool = True,
     quiet: float = 0.005,
     cap: float = 0.05,
     reconcile_interval: float | None = 30.0,
@@ -374,6 +385,8 @@ async def open_watcher(
         ignore_defaults: also ignore ``node_modules``, ``__pycache__``, the file system's
             temporary files and ``.git`` internals (except HEAD, ORIG_HEAD, packed-refs, the index
             and the refs under ``refs/heads`` and ``refs/remotes``).
+        gitignore: in a git work tree, also ignore what git ignores (``.gitignore`` files, the
+            exclude file, the global excludes file), except tracked files.
         quiet: a batch is returned after this many seconds without a new change ...
         cap: ... or this many seconds after its first change, whichever is sooner.
         reconcile_interval: seconds between reconcile scans that catch what the kernel did not
@@ -386,16 +399,30 @@ async def open_watcher(
         WatcherError: ``root`` is not a directory that can be watched.
         WatchLimitError: the tree needs more watches than ``max_user_watches`` allows.
 
-    Cancellation: the initial scan is synchronous; on exit the descriptor is closed.
+    Cancellation: the git queries are ended and nothing is kept; the initial scan is synchronous;
+    on exit the descriptor is closed.
     """
     if quiet < 0 or cap < 0:
         raise ValueError("quiet and cap must be >= 0")
     if reconcile_interval is not None and reconcile_interval <= 0:
         raise ValueError("reconcile_interval must be > 0 or None")
     real = _real_path(root)
-    rules = IgnoreRules.with_extra(ignore, defaults=ignore_defaults)
+    fixed = IgnoreRules.with_extra(ignore, defaults=ignore_defaults)
+    sources = await IgnoreSources.discover(str(real)) if gitignore else None
+    if sources is None:
+        rules = TreeRules(fixed, None)
+    else:
+        git_dirs = frozenset(
+            {sources.exclude_rel.rpartition("/")[0]} if sources.exclude_rel else ()
+        )
+        rules = TreeRules(fixed, await sources.load(), git_dirs)
     watcher = InotifyWatcher._create(
-        real, rules=rules, quiet=quiet, cap=cap, reconcile_interval=reconcile_interval
+        real,
+        rules=rules,
+        sources=sources,
+        quiet=quiet,
+        cap=cap,
+        reconcile_interval=reconcile_interval,
     )
     try:
         watcher._initial_scan()

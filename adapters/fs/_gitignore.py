@@ -1,0 +1,210 @@
+"""A work tree's git ignore rules as git applies them: ``.gitignore`` files at every level, the
+repository's exclude file and the user's global excludes file; tracked files stay visible.
+
+Patterns are parsed and matched by :class:`pathspec.GitIgnoreSpec`. What this module adds is git's
+precedence: the ``.gitignore`` of a deeper directory decides before a shallower one (the last matching
+line of a file decides within it), then ``.git/info/exclude``, then the global file; a path under an
+ignored directory is ignored whatever its own patterns say. A tracked file is never ignored, nor are the
+directories on its way.
+
+Each directory's ``.gitignore`` is read the first time something in it is looked at, and kept until
+:meth:`GitIgnores.forget` (the directory went away or came back) or a reload. Only regular files are
+read (never through a symbolic link in the work tree, as git), up to :data:`MAX_IGNORE_FILE` bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from typing import Final, final
+
+from pathspec import GitIgnoreSpec
+
+__all__ = ["GitIgnores", "IgnoreFile", "read_ignore_file"]
+
+#: The most of one ignore file that is read; lines past it are not.
+MAX_IGNORE_FILE: Final = 1024 * 1024
+
+#: The file name git reads in every directory.
+GITIGNORE: Final = ".gitignore"
+
+IgnoreFile = tuple[str, ...]
+"""The lines of one ignore file (empty: none there)."""
+
+
+def read_ignore_file(path: str, *, follow: bool) -> IgnoreFile:
+    """The lines of the ignore file at ``path``; none when it is missing, not a regular file or
+    unreadable. ``follow``: whether a symbolic link is followed (never for a work tree's files)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return ()  # missing, a symbolic link, unreadable: no rules from there
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ()  # a FIFO, a device or a directory: never read
+        data = os.read(fd, MAX_IGNORE_FILE)
+    except OSError:
+        return ()
+    finally:
+        os.close(fd)
+    if len(data) >= MAX_IGNORE_FILE:
+        data = data[: data.rfind(b"\n") + 1]  # no half line
+    return tuple(os.fsdecode(data).splitlines())
+
+
+def _spec(lines: IgnoreFile) -> GitIgnoreSpec | None:
+    if not any(line.strip() and not line.startswith("#") for line in lines):
+        return None
+    try:
+        return GitIgnoreSpec.from_lines(lines)
+    except ValueError:
+        kept: list[str] = []
+        for line in lines:  # git skips a line it cannot use; so do we
+            try:
+                GitIgnoreSpec.from_lines([line])
+            except ValueError:
+                continue
+            kept.append(line)
+        return GitIgnoreSpec.from_lines(kept)
+
+
+def _decide(spec: GitIgnoreSpec | None, rel: str, is_dir: bool) -> bool | None:
+    if spec is None:
+        return None
+    result: bool | None = spec.check_file(rel + "/" if is_dir else rel).include
+    return result
+
+
+def _parent(rel: str) -> str:
+    return rel.rpartition("/")[0]
+
+
+def _at_or_under(rel: str, top: str) -> bool:
+    return top == "" or rel == top or rel.startswith(top + "/")
+
+
+@final
+class GitIgnores:
+    """The ignore rules of the work tree at ``root`` (paths are root-relative, ``/``-separated).
+
+    Args:
+        root: the work tree's top directory.
+        base: the exclude file's and then the global file's lines (lowest precedence last).
+        tracked: tracked files that the rules would ignore (they, and the directories holding them,
+            stay visible).
+        files: the ``.gitignore`` lines already read, by directory (kept, not read again).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        base: Iterable[IgnoreFile] = (),
+        tracked: Iterable[str] = (),
+        files: Mapping[str, IgnoreFile] | None = None,
+    ) -> None:
+        self._root = root
+        self._base_lines = tuple(base)
+        self._base = tuple(s for s in map(_spec, self._base_lines) if s is not None)
+        self._tracked = frozenset(tracked)
+        dirs: set[str] = set()
+        for path in self._tracked:
+            parent = _parent(path)
+            while parent and parent not in dirs:
+                dirs.add(parent)
+                parent = _parent(parent)
+        self._tracked_dirs = frozenset(dirs)
+        self._lines: dict[str, IgnoreFile] = dict(files or {})
+        self._specs: dict[str, GitIgnoreSpec | None] = {d: _spec(v) for d, v in self._lines.items()}
+        self._dirs: dict[str, bool] = {}  # directory -> ignored (itself or through a parent)
+
+    @property
+    def tracked(self) -> frozenset[str]:
+        """Tracked files the rules would otherwise ignore."""
+        return self._tracked
+
+    @property
+    def base(self) -> tuple[IgnoreFile, ...]:
+        """The exclude file's and the global file's lines."""
+        return self._base_lines
+
+    def same_rules(self, other: GitIgnores) -> bool:
+        """Whether ``other`` decides every path as this does (same files read, same tracked set)."""
+        return (self._base_lines, self._tracked) == (other._base_lines, other._tracked) and all(
+            other._lines.get(d, lines) == lines for d, lines in self._lines.items()
+        )
+
+    def replaced(
+        self,
+        *,
+        base: Iterable[IgnoreFile] | None = None,
+        tracked: Iterable[str] | None = None,
+        reread: Iterable[str] = (),
+    ) -> GitIgnores:
+        """A copy with other base files, another tracked set, and the ``.gitignore`` files of the
+        directories ``reread`` read again."""
+        again = set(reread)
+        files = {d: lines for d, lines in self._lines.items() if d not in again}
+        for d in again:
+            files[d] = self._read(d)
+        return GitIgnores(
+            self._root,
+            self._base_lines if base is None else base,
+            self._tracked if tracked is None else tracked,
+            files,
+        )
+
+    def forget(self, rel: str) -> None:
+        """The directory ``rel`` went away or came back: what was read at or below it is stale."""
+        if rel not in self._lines:
+            return  # nothing below it was looked at either
+        for d in [d for d in self._lines if _at_or_under(d, rel)]:
+            del self._lines[d]
+            del self._specs[d]
+        for d in [d for d in self._dirs if d != rel and _at_or_under(d, rel)]:
+            del self._dirs[d]
+
+    def visible(self, rel: str, is_dir: bool) -> bool:
+        """Whether ``rel`` (never ``""`` nor in ``.git``) is seen: not ignored, or tracked, or a
+        directory holding a tracked file."""
+        if is_dir:
+            return rel in self._tracked_dirs or not self._dir_ignored(rel)
+        if rel in self._tracked:
+            return True
+        parent = _parent(rel)
+        return not (parent and self._dir_ignored(parent)) and not self._matched(rel, False)
+
+    def _dir_ignored(self, rel: str) -> bool:
+        known = self._dirs.get(rel)
+        if known is None:
+            parent = _parent(rel)
+            known = bool(parent and self._dir_ignored(parent)) or self._matched(rel, True)
+            self._dirs[rel] = known
+        return known
+
+    def _matched(self, rel: str, is_dir: bool) -> bool:
+        d = _parent(rel)
+        while True:
+            sub = rel[len(d) + 1 :] if d else rel
+            decision = _decide(self._level(d), sub, is_dir)
+            if decision is not None:
+                return decision
+            if not d:
+                break
+            d = _parent(d)
+        for spec in self._base:
+            decision = _decide(spec, rel, is_dir)
+            if decision is not None:
+                return decision
+        return False
+
+    def _level(self, d: str) -> GitIgnoreSpec | None:
+        if d not in self._specs:
+            self._lines[d] = self._read(d)
+            self._specs[d] = _spec(self._lines[d])
+        return self._specs[d]
+
+    def _read(self, d: str) -> IgnoreFile:
+        path = os.path.join(self._root, d, GITIGNORE) if d else os.path.join(self._root, GITIGNORE)
+        return read_ignore_file(path, follow=False)

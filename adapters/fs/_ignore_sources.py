@@ -1,0 +1,165 @@
+"""Where a watched work tree's ignore rules come from, and when they must be read again.
+
+Asked of git once when the watcher opens: whether the root is a work tree, where its exclude file is
+(``git rev-parse --git-path info/exclude``, so a linked worktree's is found), and the global excludes file
+(``git config --path --get core.excludesFile``, else ``$XDG_CONFIG_HOME/git/ignore`` or
+``~/.config/git/ignore``). Which tracked files the rules would ignore is asked of git too
+(``git ls-files --cached --ignored --exclude-standard``), at the start and whenever the index or a rule
+changed. A ``.gitignore`` or the exclude file is noticed through the watcher's own events; a file
+outside the tree (the global one, a linked worktree's exclude file) is checked at each reconcile scan.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Final, final
+
+import trio
+
+from ..git._process import git_env
+from ._gitignore import GITIGNORE, GitIgnores, IgnoreFile, read_ignore_file
+
+__all__ = ["IgnoreSources"]
+
+_GIT_DEADLINE: Final = 10.0  # seconds one git query may take before its answer is done without
+_GIT_INDEX: Final = ".git/index"
+
+_Signature = tuple[int, int, int, int] | None
+
+
+def _signature(path: str) -> _Signature:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+async def _git(root: str, *args: str) -> bytes | None:
+    """Standard output of ``git args`` run in ``root``; None on a failure or past the deadline."""
+    with trio.move_on_after(_GIT_DEADLINE):
+        try:
+            done = await trio.run_process(
+                ["git", "-c", "core.quotePath=false", *args],
+                cwd=root,
+                env=git_env(read_only=True),
+                stdin=subprocess.DEVNULL,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+                start_new_session=True,
+            )
+        except OSError:
+            return None  # no git here
+        return done.stdout if done.returncode == 0 else None
+    return None
+
+
+def _default_global() -> str | None:
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if xdg:
+        return os.path.join(xdg, "git", "ignore")
+    home = os.environ.get("HOME")
+    return os.path.join(home, ".config", "git", "ignore") if home else None
+
+
+@final
+class IgnoreSources:
+    """The rule files of one work tree and what changed in them since the rules were last read."""
+
+    def __init__(self, root: str, exclude: str | None, global_file: str | None) -> None:
+        self._root = root
+        self._files = tuple(p for p in (exclude, global_file) if p is not None)
+        self._exclude = exclude
+        self.exclude_rel: str | None = None
+        """The exclude file's root-relative path when it lies in the tree (its events are seen)."""
+        if exclude is not None:
+            rel = os.path.relpath(exclude, root)
+            if not rel.startswith("..") and not os.path.isabs(rel):
+                self.exclude_rel = rel.replace(os.sep, "/")
+        self._signatures = {p: _signature(p) for p in self._files}
+        self._reread: set[str] = set()
+        self._base_stale = False
+        self._tracked_stale = False
+        self._forced = False
+
+    @classmethod
+    async def discover(cls, root: str) -> IgnoreSources | None:
+        """The sources of the work tree at ``root``; None when ``root`` is not in one.
+
+        Cancellation: the git processes are ended; nothing is kept.
+        """
+        out = await _git(root, "rev-parse", "--is-inside-work-tree", "--git-path", "info/exclude")
+        lines = os.fsdecode(out or b"").splitlines()
+        if len(lines) < 2 or lines[0] != "true":
+            return None
+        exclude = os.path.join(root, lines[1])
+        configured = await _git(root, "config", "--path", "--get", "core.excludesFile")
+        global_file = os.fsdecode(configured).rstrip("\n") if configured else None
+        if global_file:
+            global_file = os.path.join(root, global_file)  # "~" is expanded by --path
+        else:
+            global_file = _default_global()
+        return cls(root, exclude, global_file)
+
+    async def load(self) -> GitIgnores:
+        """The rules as they are now.
+
+        Cancellation: nothing is kept; call again.
+        """
+        tracked = await self._tracked_ignored()
+        return GitIgnores(self._root, self._read_base(), () if tracked is None else tracked)
+
+    @property
+    def stale(self) -> bool:
+        """Whether something the rules are made of changed since they were read."""
+        return bool(self._reread) or self._base_stale or self._tracked_stale or self._forced
+
+    def note(self, rel: str) -> None:
+        """``rel`` changed (created, modified, deleted or moved) in the tree."""
+        if rel == _GIT_INDEX:
+            self._tracked_stale = True
+        elif rel == self.exclude_rel:
+            self._base_stale = True
+        elif rel.rpartition("/")[2] == GITIGNORE and not rel.startswith(".git/"):
+            self._reread.add(rel.rpartition("/")[0])
+
+    def note_moved_directory(self) -> None:
+        """A directory moved inside the tree: its subtree is judged again under its new path."""
+        self._forced = True
+
+    def check_files(self) -> None:
+        """Look whether a rule file outside the tree (or the exclude file) changed."""
+        if any(_signature(p) != sig for p, sig in self._signatures.items()):
+            self._base_stale = True
+
+    async def refresh(self, current: GitIgnores) -> GitIgnores | None:
+        """The rules read again where something changed; None when they decide as ``current`` does.
+
+        Cancellation: nothing is taken; what was stale stays stale.
+        """
+        reread = set(self._reread)
+        base_stale, forced = self._base_stale, self._forced
+        tracked = await self._tracked_ignored()
+        self._reread -= reread
+        self._tracked_stale = False
+        self._forced = False
+        base: tuple[IgnoreFile, ...] | None = None
+        if base_stale:
+            self._base_stale = False
+            base = self._read_base()
+        new = current.replaced(base=base, tracked=tracked, reread=reread)
+        return new if forced or not new.same_rules(current) else None
+
+    def _read_base(self) -> tuple[IgnoreFile, ...]:
+        self._signatures = {p: _signature(p) for p in self._files}
+        return tuple(read_ignore_file(p, follow=True) for p in self._files)
+
+    async def _tracked_ignored(self) -> frozenset[str] | None:
+        out = await _git(
+            self._root, "ls-files", "-z", "--cached", "--ignored", "--exclude-standard"
+        )
+        if out is None:
+            return None
+        return frozenset(os.fsdecode(p) for p in out.split(b"\0") if p)

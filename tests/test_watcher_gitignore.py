@@ -1,0 +1,172 @@
+"""The watcher honours git's ignore rules, on real repositories with real inotify: ``.gitignore`` files at
+every level (negations, directory-only and anchored patterns), the exclude file, the global excludes
+file; ignored directories get no watch; tracked files inside them are still seen; rule edits apply."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from git_repos import git, make_repo
+from test_watcher import gather, has, paths
+
+from adapters import open_watcher
+from engine import Change, ChangeKind
+
+END = "zz-end.txt"  # written last: every change before it has been read when it is
+
+
+@pytest.fixture(autouse=True)
+def _isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The watcher's own git queries see no configuration of this machine."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
+
+
+def _write(path: Path, text: str = "x") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _tree_paths(changes: list[Change]) -> set[str]:
+    return {p for p in paths(changes) if not p.startswith(".git/") and p != END}
+
+
+async def test_an_ignored_virtualenv_takes_no_watches(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    files = {f"pkg{i:02}/mod.py": "x" for i in range(50)}
+    make_repo(repo, files={**files, ".gitignore": ".venv/\n"})
+    for i in range(5000):
+        os.makedirs(repo / ".venv" / "lib" / f"site{i // 100:02}" / f"p{i:04}")
+    async with open_watcher(repo) as w:
+        watches = w.statistics().watches
+        # The root, 50 package directories, .git, refs, refs/heads and .git/info.
+        assert watches <= 50 + 6, watches
+        _write(repo / ".venv" / "lib" / "site00" / "p0000" / "new.py")
+        _write(repo / "pkg07" / "mod.py", "y")
+        _write(repo / END)
+        _, changes = await gather(w, has(END))
+        assert _tree_paths(changes) == {"pkg07/mod.py"}
+        assert w.statistics().watches == watches
+
+
+async def test_nested_gitignore_negation_directory_only_and_anchored(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    _write(repo / ".gitignore", "*.log\n!keep.log\n/anchored\nbuild/\n# a comment\n")
+    _write(repo / "sub" / ".gitignore", "local.txt\n!debug.log\n")
+    async with open_watcher(repo) as w:
+        for name in (
+            "a.log",  # ignored
+            "keep.log",  # re-included by the negation
+            "sub/debug.log",  # ignored above, re-included by the deeper file
+            "sub/deeper/x.log",  # ignored (the deeper file's negation names debug.log only)
+            "sub/local.txt",  # ignored by the deeper file
+            "local.txt",  # the deeper file does not reach above its directory
+            "anchored",  # ignored: anchored at the root
+            "x/anchored",  # seen: the anchored pattern names the root's entry only
+            "build/out.o",  # ignored: the directory is
+            "x/build/out.o",  # ignored: a directory-only pattern matches at any level
+            "y/build",  # seen: a file named like the directory-only pattern
+        ):
+            _write(repo / name)
+        _write(repo / END)
+        _, changes = await gather(w, has(END))
+        files = {c.path for c in changes if not c.is_dir} - {END}
+        assert files == {"keep.log", "sub/debug.log", "local.txt", "x/anchored", "y/build"}
+        assert "build" not in paths(changes) and "x/build" not in paths(changes)
+
+
+async def test_the_exclude_file_also_when_it_is_edited(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    exclude = repo / ".git" / "info" / "exclude"
+    _write(exclude, "secret/\n")
+    async with open_watcher(repo) as w:
+        _write(repo / "secret" / "key.txt")
+        _write(repo / "plain.txt")
+        _write(repo / END)
+        _, changes = await gather(w, has(END))
+        assert _tree_paths(changes) == {"plain.txt"}
+        _write(exclude, "secret/\n*.tmpx\n")
+        (repo / END).unlink()
+        _, changes = await gather(w, has(END, kind=ChangeKind.DELETED))
+        _write(repo / "scratch.tmpx")
+        _write(repo / "kept.txt")
+        _write(repo / END)
+        _, changes = await gather(w, has(END))
+        assert _tree_paths(changes) == {"kept.txt"}
+
+
+@pytest.mark.parametrize("how", ["core.excludesFile", "XDG_CONFIG_HOME"])
+async def test_the_global_excludes_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    if how == "core.excludesFile":
+        ignore = tmp_path / "my-global-ignore"
+        config = tmp_path / "gitconfig"
+        config.write_text(f"[core]\n\texcludesFile = {ignore}\n")
+        monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    else:
+        ignore = tmp_path / "xdg" / "git" / "ignore"
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    _write(ignore, "*.bak\n.idea/\n")
+    async with open_watcher(repo) as w:
+        _write(repo / "notes.bak")
+        _write(repo / ".idea" / "workspace.xml")
+        _write(repo / "notes.md")
+        _write(repo / END)
+        _, changes = await gather(w, has(END))
+        assert _tree_paths(changes) == {"notes.md"}
+
+
+async def test_a_tracked_file_inside_an_ignored_directory_is_seen(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, files={"vendor/lib/patched.py": "1", "vendor/lib/other.py": "1"})
+    _write(repo / ".gitignore", "vendor/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore vendor")
+    for i in range(20):
+        os.makedirs(repo / "vendor" / f"untracked{i}")
+    async with open_watcher(repo) as w:
+        assert w.statistics().watches <= 8  # root, vendor, vendor/lib, .git and its few
+        _write(repo / "vendor" / "lib" / "patched.py", "2")
+        _write(repo / "vendor" / "lib" / "untracked.py")
+        _write(repo / "vendor" / "untracked0" / "x.py")
+        _write(repo / END)
+        _, changes = await gather(w, has(END))
+        assert _tree_paths(changes) == {"vendor/lib/patched.py"}
+        assert Change(ChangeKind.MODIFIED, "vendor/lib/patched.py") in changes
+        # Force-adding a file makes it tracked: the index change brings it in.
+        git(repo, "add", "-f", "vendor/untracked0/x.py")
+        _, changes = await gather(w, has(".git/index"))
+        _write(repo / "vendor" / "untracked0" / "x.py", "changed")
+        _, changes = await gather(w, has("vendor/untracked0/x.py"))
+        assert Change(ChangeKind.MODIFIED, "vendor/untracked0/x.py") in changes
+
+
+async def test_editing_gitignore_shows_and_hides_directories(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    _write(repo / ".gitignore", "generated/\n")
+    for i in range(30):
+        _write(repo / "generated" / f"d{i}" / "old.txt")
+    async with open_watcher(repo) as w:
+        before = w.statistics().watches
+        _write(repo / ".gitignore", "# nothing ignored now\n")
+        _, changes = await gather(w, has(".gitignore"))
+        # What was there all along is a baseline, not a creation.
+        assert _tree_paths(changes) == {".gitignore"}
+        assert w.statistics().watches == before + 31
+        _write(repo / "generated" / "d3" / "old.txt", "changed")
+        _write(repo / "generated" / "d4" / "new.txt")
+        _, changes = await gather(w, has("generated/d3/old.txt", "generated/d4/new.txt"))
+        assert Change(ChangeKind.MODIFIED, "generated/d3/old.txt") in changes
+        assert Change(ChangeKind.CREATED, "generated/d4/new.txt") in changes
+        _write(repo / ".gitignore", "generated/\n")
+        _, changes = await gather(w, has(".gitignore"))
+        assert w.statistics().watches == before
+        _write(repo / "generated" / "d5" / "again.txt")
+        _write(repo / END)
+        _, changes = await gather(w, has(END))
+        assert _tree_paths(changes) == set()
