@@ -5,6 +5,7 @@ file; ignored directories get no watch; tracked files inside them are still seen
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from git_repos import git, make_repo
 from test_watcher import gather, has, paths
 
 from adapters import open_watcher
+from adapters.fs._gitignore import GitIgnores, read_ignore_file
 from engine import Change, ChangeKind
 
 END = "zz-end.txt"  # written last: every change before it has been read when it is
@@ -170,3 +172,55 @@ async def test_editing_gitignore_shows_and_hides_directories(tmp_path: Path) -> 
         _write(repo / END)
         _, changes = await gather(w, has(END))
         assert _tree_paths(changes) == set()
+
+
+def test_the_rules_decide_as_git_check_ignore_does(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    rules = {
+        ".gitignore": "*.o\n!important.o\nbuild/\n/top-only\ndocs/**/draft*\n*.tmp\n\\#hash\nsp\\ ace\n"
+        "*.txt\n!docs/keep.txt\ndocs/*.md\n!*.md\nlogs/*\n!logs/keep/\n",
+        "a/.gitignore": "!*.tmp\nlocal/\n*.o\n",
+        "a/b/.gitignore": "!local/\nz*\n!zz\n",
+        ".git/info/exclude": "*.secret\n!a/plain.secret\n",
+    }
+    for name, text in rules.items():
+        _write(repo / name, text)
+    global_file = tmp_path / "global-ignore"
+    _write(global_file, "*.swp\n.cache/\n")
+    names = [
+        "x.o", "important.o", "build/f", "a/build/f", "top-only", "a/top-only", "docs/v/draft1",
+        "docs/draft2", "a.tmp", "a/b.tmp", "a/b/c.tmp", "#hash", "sp ace", "a/x.o",
+        "a/important.o", "a/local/f", "a/b/local/f", "a/b/zed", "a/b/zz", "a/zed", "k.secret",
+        "a/plain.secret", "e.swp", "a/.cache/f", "plain.txt", "a/b/c/d/e.txt", "docs/keep.txt",
+        "docs/other.txt", "docs/a.md", "logs/x", "logs/keep/y", "logs/drop/z",
+    ]  # fmt: skip
+    for name in names:
+        _write(repo / name)
+    matcher = GitIgnores(
+        str(repo),
+        base=[
+            read_ignore_file(str(repo / ".git/info/exclude"), follow=True),
+            read_ignore_file(str(global_file), follow=True),
+        ],
+    )
+    candidates: list[tuple[str, bool]] = []
+    for top, dirs, files in os.walk(repo):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        rel_top = os.path.relpath(top, repo).replace(os.sep, "/")
+        prefix = "" if rel_top == "." else rel_top + "/"
+        candidates += [(prefix + d, True) for d in dirs] + [(prefix + f, False) for f in files]
+    stdin = "".join(f"{rel}\0" for rel, _ in candidates)
+    config = tmp_path / "gitconfig"
+    config.write_text(f"[core]\n\texcludesFile = {global_file}\n")
+    out = subprocess.run(
+        ["git", "check-ignore", "--stdin", "-z"],
+        cwd=repo,
+        input=stdin.encode(),
+        capture_output=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": str(config)},
+        check=False,
+    ).stdout.decode()
+    by_git = {p for p in out.split("\0") if p}
+    by_us = {rel for rel, is_dir in candidates if not matcher.visible(rel, is_dir)}
+    assert by_us == by_git
+    assert {"x.o", "build", "a/local", "k.secret", "e.swp"} <= by_us  # the test tests something

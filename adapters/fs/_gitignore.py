@@ -2,7 +2,8 @@
 repository's exclude file and the user's global excludes file; tracked files stay visible.
 
 Patterns are parsed and matched by :class:`pathspec.GitIgnoreSpec`. What this module adds is git's
-precedence: the ``.gitignore`` of a deeper directory decides before a shallower one (the last matching
+way of walking: a pattern without a ``/`` is matched against a path's last component (its verdicts are
+remembered by name), and precedence: the ``.gitignore`` of a deeper directory decides before a shallower one (the last matching
 line of a file decides within it), then ``.git/info/exclude``, then the global file; a path under an
 ignored directory is ignored whatever its own patterns say. A tracked file is never ignored, nor are the
 directories on its way.
@@ -20,11 +21,14 @@ from collections.abc import Iterable, Mapping
 from typing import Final, final
 
 from pathspec import GitIgnoreSpec
+from pathspec.pattern import Pattern
 
 __all__ = ["GitIgnores", "IgnoreFile", "read_ignore_file"]
 
 #: The most of one ignore file that is read; lines past it are not.
 MAX_IGNORE_FILE: Final = 1024 * 1024
+
+_MEMO: Final = 65536  # names remembered per ignore file
 
 #: The file name git reads in every directory.
 GITIGNORE: Final = ".gitignore"
@@ -54,27 +58,69 @@ def read_ignore_file(path: str, *, follow: bool) -> IgnoreFile:
     return tuple(os.fsdecode(data).splitlines())
 
 
-def _spec(lines: IgnoreFile) -> GitIgnoreSpec | None:
-    if not any(line.strip() and not line.startswith("#") for line in lines):
-        return None
+def _pattern(line: str) -> Pattern | None:
     try:
-        return GitIgnoreSpec.from_lines(lines)
+        patterns = GitIgnoreSpec.from_lines([line]).patterns
     except ValueError:
-        kept: list[str] = []
-        for line in lines:  # git skips a line it cannot use; so do we
-            try:
-                GitIgnoreSpec.from_lines([line])
-            except ValueError:
-                continue
-            kept.append(line)
-        return GitIgnoreSpec.from_lines(kept)
+        return None  # git skips a line it cannot use; so do we
+    return patterns[0] if patterns and patterns[0].include is not None else None
 
 
-def _decide(spec: GitIgnoreSpec | None, rel: str, is_dir: bool) -> bool | None:
-    if spec is None:
-        return None
-    result: bool | None = spec.check_file(rel + "/" if is_dir else rel).include
-    return result
+def _names_only(line: str) -> bool:
+    """Whether a line's pattern has no ``/`` but a trailing one: git matches it against the last
+    component of a path (at any depth), so its verdict depends on the name alone."""
+    core = line[1:] if line.startswith("!") else line
+    return "/" not in core.rstrip().rstrip("/")
+
+
+@final
+class _Level:
+    """The patterns of one ignore file; :meth:`decide` says what its last matching line says."""
+
+    def __init__(self, lines: IgnoreFile) -> None:
+        names: list[tuple[int, Pattern]] = []
+        paths: list[tuple[int, Pattern]] = []
+        for index, line in enumerate(lines):
+            pattern = _pattern(line)
+            if pattern is not None:
+                (names if _names_only(line) else paths).append((index, pattern))
+        self._name_index = [i for i, _ in names]
+        self._path_index = [i for i, _ in paths]
+        self._names = GitIgnoreSpec([p for _, p in names]) if names else None
+        self._paths = GitIgnoreSpec([p for _, p in paths]) if paths else None
+        self._memo: dict[tuple[str, bool], tuple[int, bool] | None] = {}
+
+    def __bool__(self) -> bool:
+        return self._names is not None or self._paths is not None
+
+    def decide(self, sub: str, is_dir: bool) -> bool | None:
+        """True: ignored, False: re-included, None: no line matches ``sub`` (relative to the file's
+        directory)."""
+        by_name: tuple[int, bool] | None = None
+        if self._names is not None:
+            name = sub.rpartition("/")[2]
+            key = (name, is_dir)
+            if key in self._memo:
+                by_name = self._memo[key]
+            else:
+                found = self._names.check_file(name + "/" if is_dir else name)
+                if found.include is not None and found.index is not None:
+                    by_name = (self._name_index[found.index], found.include)
+                if len(self._memo) >= _MEMO:
+                    self._memo.clear()
+                self._memo[key] = by_name
+        if self._paths is not None:
+            found = self._paths.check_file(sub + "/" if is_dir else sub)
+            if found.include is not None and found.index is not None:
+                index = self._path_index[found.index]
+                if by_name is None or index > by_name[0]:
+                    return found.include
+        return None if by_name is None else by_name[1]
+
+
+def _level(lines: IgnoreFile) -> _Level | None:
+    level = _Level(lines) if lines else None
+    return level if level else None
 
 
 def _parent(rel: str) -> str:
@@ -106,7 +152,7 @@ class GitIgnores:
     ) -> None:
         self._root = root
         self._base_lines = tuple(base)
-        self._base = tuple(s for s in map(_spec, self._base_lines) if s is not None)
+        self._base = tuple(s for s in map(_level, self._base_lines) if s is not None)
         self._tracked = frozenset(tracked)
         dirs: set[str] = set()
         for path in self._tracked:
@@ -116,8 +162,9 @@ class GitIgnores:
                 parent = _parent(parent)
         self._tracked_dirs = frozenset(dirs)
         self._lines: dict[str, IgnoreFile] = dict(files or {})
-        self._specs: dict[str, GitIgnoreSpec | None] = {d: _spec(v) for d, v in self._lines.items()}
+        self._specs: dict[str, _Level | None] = {d: _level(v) for d, v in self._lines.items()}
         self._dirs: dict[str, bool] = {}  # directory -> ignored (itself or through a parent)
+        self._last: tuple[tuple[str, bool] | None, bool] = (None, False)
 
     @property
     def tracked(self) -> frozenset[str]:
@@ -164,10 +211,18 @@ class GitIgnores:
             del self._specs[d]
         for d in [d for d in self._dirs if d != rel and _at_or_under(d, rel)]:
             del self._dirs[d]
+        self._last = (None, False)
 
     def visible(self, rel: str, is_dir: bool) -> bool:
         """Whether ``rel`` (never ``""`` nor in ``.git``) is seen: not ignored, or tracked, or a
         directory holding a tracked file."""
+        if self._last[0] == (rel, is_dir):
+            return self._last[1]  # the same question again (tracked, then reported)
+        seen = self._visible(rel, is_dir)
+        self._last = ((rel, is_dir), seen)
+        return seen
+
+    def _visible(self, rel: str, is_dir: bool) -> bool:
         if is_dir:
             return rel in self._tracked_dirs or not self._dir_ignored(rel)
         if rel in self._tracked:
@@ -187,22 +242,23 @@ class GitIgnores:
         d = _parent(rel)
         while True:
             sub = rel[len(d) + 1 :] if d else rel
-            decision = _decide(self._level(d), sub, is_dir)
+            level = self._level(d)
+            decision = None if level is None else level.decide(sub, is_dir)
             if decision is not None:
                 return decision
             if not d:
                 break
             d = _parent(d)
-        for spec in self._base:
-            decision = _decide(spec, rel, is_dir)
+        for base in self._base:
+            decision = base.decide(rel, is_dir)
             if decision is not None:
                 return decision
         return False
 
-    def _level(self, d: str) -> GitIgnoreSpec | None:
+    def _level(self, d: str) -> _Level | None:
         if d not in self._specs:
             self._lines[d] = self._read(d)
-            self._specs[d] = _spec(self._lines[d])
+            self._specs[d] = _level(self._lines[d])
         return self._specs[d]
 
     def _read(self, d: str) -> IgnoreFile:

@@ -100,7 +100,10 @@ class WatchedTree:
         entry = _Entry(st.st_mtime_ns, st.st_size, is_dir)
         old = self._snapshot.get(rel)
         self._snapshot[rel] = entry
-        if old is None and any(not p.tracked(rel, is_dir) for p in self._previous):
+        if old is not None and old.is_dir == is_dir:
+            if is_dir or (old.mtime_ns, old.size) == (entry.mtime_ns, entry.size):
+                return is_dir  # unchanged: no rule needs asking
+        elif old is None and any(not p.tracked(rel, is_dir) for p in self._previous):
             return is_dir  # hidden until the rules changed: a baseline, not a creation
         if self._rules.report(rel, is_dir):
             if old is None:
