@@ -136,7 +136,9 @@ class ControlServer:
                     nl = buffer.find(b"\n")
                     if nl < 0:
                         if len(buffer) > MAX_CONTROL_LINE:
-                            too_long = ControlProtocolError(f"request longer than {MAX_CONTROL_LINE} bytes")
+                            too_long = ControlProtocolError(
+                                f"request longer than {MAX_CONTROL_LINE} bytes"
+                            )
                             await stream.send_all(encode_control_error(None, too_long))
                             return
                         chunk = await stream.receive_some(_READ)

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from typing import Final, final
 
 from pathspec import GitIgnoreSpec
-from pathspec.pattern import Pattern
 
 __all__ = ["GitIgnores", "IgnoreFile", "read_ignore_file"]
 
@@ -58,12 +57,13 @@ def read_ignore_file(path: str, *, follow: bool) -> IgnoreFile:
     return tuple(os.fsdecode(data).splitlines())
 
 
-def _pattern(line: str) -> Pattern | None:
+def _pattern(line: str) -> GitIgnoreSpec | None:
+    """The line alone as a spec of one pattern; None for a comment, a blank or a bad line."""
     try:
-        patterns = GitIgnoreSpec.from_lines([line]).patterns
+        spec = GitIgnoreSpec.from_lines([line])
     except ValueError:
         return None  # git skips a line it cannot use; so do we
-    return patterns[0] if patterns and patterns[0].include is not None else None
+    return spec if len(spec.patterns) == 1 and spec.patterns[0].include is not None else None
 
 
 def _names_only(line: str) -> bool:
@@ -78,16 +78,16 @@ class _Level:
     """The patterns of one ignore file; :meth:`decide` says what its last matching line says."""
 
     def __init__(self, lines: IgnoreFile) -> None:
-        names: list[tuple[int, Pattern]] = []
-        paths: list[tuple[int, Pattern]] = []
+        names: list[tuple[int, GitIgnoreSpec]] = []
+        paths: list[tuple[int, GitIgnoreSpec]] = []
         for index, line in enumerate(lines):
             pattern = _pattern(line)
             if pattern is not None:
                 (names if _names_only(line) else paths).append((index, pattern))
         self._name_index = [i for i, _ in names]
         self._path_index = [i for i, _ in paths]
-        self._names = GitIgnoreSpec([p for _, p in names]) if names else None
-        self._paths = GitIgnoreSpec([p for _, p in paths]) if paths else None
+        self._names = GitIgnoreSpec([p.patterns[0] for _, p in names]) if names else None
+        self._paths = GitIgnoreSpec([p.patterns[0] for _, p in paths]) if paths else None
         self._memo: dict[tuple[str, bool], tuple[int, bool] | None] = {}
 
     def __bool__(self) -> bool:
