@@ -224,3 +224,13 @@ def test_the_rules_decide_as_git_check_ignore_does(tmp_path: Path) -> None:
     by_us = {rel for rel, is_dir in candidates if not matcher.visible(rel, is_dir)}
     assert by_us == by_git
     assert {"x.o", "build", "a/local", "k.secret", "e.swp"} <= by_us  # the test tests something
+
+
+async def test_a_fifo_named_gitignore_is_not_read(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (repo / "sub").mkdir()
+    os.mkfifo(repo / "sub" / ".gitignore")  # opening it for reading would block
+    async with open_watcher(repo) as w:
+        _write(repo / "sub" / "a.txt")
+        _, changes = await gather(w, has("sub/a.txt"))
+        assert Change(ChangeKind.CREATED, "sub/a.txt") in changes

@@ -57,6 +57,10 @@ class ChangeBatcher:
         """When the batch is due (meaningful while it holds changes)."""
         return min(self._last + self._quiet, self._first + self._cap)
 
+    def due(self, now: float) -> bool:
+        """Whether the batch (holding changes) is due at ``now``."""
+        return now >= self.deadline()
+
     def take(self) -> ChangeBatch:
         """The batch, and start a new one."""
         batch = ChangeBatch(changes=tuple(self._pending), rescan=self.rescan)

@@ -19,6 +19,8 @@ import trio
 
 from ..git._process import git_env
 from ._gitignore import GITIGNORE, GitIgnores, IgnoreFile, read_ignore_file
+from ._tree_rules import TreeRules
+from ._watch_rules import IgnoreRules
 
 __all__ = ["IgnoreSources"]
 
@@ -103,13 +105,15 @@ class IgnoreSources:
             global_file = _default_global()
         return cls(root, exclude, global_file)
 
-    async def load(self) -> GitIgnores:
-        """The rules as they are now.
+    async def rules(self, fixed: IgnoreRules) -> TreeRules:
+        """The rules as they are now, on top of ``fixed`` (the exclude file's directory watched).
 
         Cancellation: nothing is kept; call again.
         """
         tracked = await self._tracked_ignored()
-        return GitIgnores(self._root, self._read_base(), () if tracked is None else tracked)
+        git = GitIgnores(self._root, self._read_base(), () if tracked is None else tracked)
+        rel = self.exclude_rel
+        return TreeRules(fixed, git, frozenset({rel.rpartition("/")[0]} if rel else ()))
 
     @property
     def stale(self) -> bool:

@@ -171,7 +171,7 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
             now = trio.current_time()
             self._expire_moves(now)
             sources = self._sources
-            if sources is not None and sources.stale and (not self._batch or self._due(now)):
+            if sources is not None and sources.stale and (not self._batch or self._batch.due(now)):
                 await self._refresh_rules(sources)
                 continue
             if self._need_rescan:
@@ -206,9 +206,6 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
                 except WatchLimitError:
                     self._need_rescan = True  # events after the failure were not handled
                     raise
-
-    def _due(self, now: float) -> bool:
-        return now >= self._batch.deadline()
 
     async def _refresh_rules(self, sources: IgnoreSources) -> None:
         """Read the rules again; if they changed, put them in force and scan (a cancellation here
@@ -409,13 +406,7 @@ async def open_watcher(
     real = _real_path(root)
     fixed = IgnoreRules.with_extra(ignore, defaults=ignore_defaults)
     sources = await IgnoreSources.discover(str(real)) if gitignore else None
-    if sources is None:
-        rules = TreeRules(fixed, None)
-    else:
-        git_dirs = frozenset(
-            {sources.exclude_rel.rpartition("/")[0]} if sources.exclude_rel else ()
-        )
-        rules = TreeRules(fixed, await sources.load(), git_dirs)
+    rules = TreeRules(fixed, None) if sources is None else await sources.rules(fixed)
     watcher = InotifyWatcher._create(
         real,
         rules=rules,
