@@ -72,6 +72,24 @@ async def test_edits_become_durable_entries(pg_url: str, repo: Path) -> None:
         )
 
 
+async def test_git_ignored_files_make_no_entries(pg_url: str, repo: Path) -> None:
+    (repo / ".gitignore").write_text("scratch/\n*.draft.md\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore scratch")
+    async with open_stack(pg_url) as s:
+        rec = await s.scribe.start(repo)
+        async with s.engine.open_subscription(["session.worklog"]) as sub:
+            (repo / "scratch").mkdir()
+            (repo / "scratch" / "plan.md").write_text("x")
+            (repo / "idea.draft.md").write_text("x")
+            (repo / "src" / "kept.py").write_text("x")
+            created: set[str] = set()
+            while "src/kept.py" not in created:
+                ev = await next_event(sub, worklog_kind("files", rec.id))
+                created |= set(ev.payload["payload"]["created"])
+        assert created == {"src/kept.py"}
+
+
 async def test_commit_becomes_a_commit_entry(pg_url: str, repo: Path) -> None:
     async with open_stack(pg_url) as s:
         rec = await s.scribe.start(repo)

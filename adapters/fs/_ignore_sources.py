@@ -129,8 +129,10 @@ class IgnoreSources:
         elif rel.rpartition("/")[2] == GITIGNORE and not rel.startswith(".git/"):
             self._reread.add(rel.rpartition("/")[0])
 
-    def note_moved_directory(self) -> None:
-        """A directory moved inside the tree: its subtree is judged again under its new path."""
+    def reconsider(self) -> None:
+        """Read everything again and judge the tree anew (a directory moved inside it, so its subtree
+        is under another path; or the root came back)."""
+        self._base_stale = True
         self._forced = True
 
     def check_files(self) -> None:

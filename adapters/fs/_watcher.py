@@ -266,7 +266,7 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
                     self._tree.appeared(rel)
             else:
                 if is_dir and self._sources is not None:
-                    self._sources.note_moved_directory()
+                    self._sources.reconsider()
                 self._tree.moved(source[0], rel, is_dir)
         elif mask & _F.DELETE:
             self._tree.disappeared(rel)
@@ -353,6 +353,8 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
         self._batch.rescan = True
         self._tree.scan_sync("")
         self._schedule_reconcile()
+        if self._sources is not None:
+            self._sources.reconsider()  # the rule files may be others now
 
     def _initial_scan(self) -> None:
         if not self._arm_root():
