@@ -32,6 +32,14 @@ def _write(path: Path, text: str = "x") -> None:
     path.write_text(text)
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole at once, as editors do: a temporary file (here one level up, where it is
+    not reported) renamed over it."""
+    temporary = path.parent.parent / (path.name + ".new")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def _tree_paths(changes: list[Change]) -> set[str]:
     return {p for p in paths(changes) if not p.startswith(".git/") and p != END}
 
@@ -90,7 +98,7 @@ async def test_the_exclude_file_also_when_it_is_edited(tmp_path: Path) -> None:
         _write(repo / END)
         _, changes = await gather(w, has(END))
         assert _tree_paths(changes) == {"plain.txt"}
-        _write(exclude, "secret/\n*.tmpx\n")
+        _replace(exclude, "secret/\n*.tmpx\n")
         (repo / END).unlink()
         _, changes = await gather(w, has(END, kind=ChangeKind.DELETED))
         _write(repo / "scratch.tmpx")
@@ -155,7 +163,7 @@ async def test_editing_gitignore_shows_and_hides_directories(tmp_path: Path) -> 
         _write(repo / "generated" / f"d{i}" / "old.txt")
     async with open_watcher(repo) as w:
         before = w.statistics().watches
-        _write(repo / ".gitignore", "# nothing ignored now\n")
+        _replace(repo / ".gitignore", "# nothing ignored now\n")
         _, changes = await gather(w, has(".gitignore"))
         # What was there all along is a baseline, not a creation.
         assert _tree_paths(changes) == {".gitignore"}
@@ -165,7 +173,7 @@ async def test_editing_gitignore_shows_and_hides_directories(tmp_path: Path) -> 
         _, changes = await gather(w, has("generated/d3/old.txt", "generated/d4/new.txt"))
         assert Change(ChangeKind.MODIFIED, "generated/d3/old.txt") in changes
         assert Change(ChangeKind.CREATED, "generated/d4/new.txt") in changes
-        _write(repo / ".gitignore", "generated/\n")
+        _replace(repo / ".gitignore", "generated/\n")
         _, changes = await gather(w, has(".gitignore"))
         assert w.statistics().watches == before
         _write(repo / "generated" / "d5" / "again.txt")
