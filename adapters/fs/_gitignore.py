@@ -10,17 +10,21 @@ directories on its way.
 
 Each directory's ``.gitignore`` is read the first time something in it is looked at, and kept until
 :meth:`GitIgnores.forget` (the directory went away or came back) or a reload. Only regular files are
-read (never through a symbolic link in the work tree, as git), up to :data:`MAX_IGNORE_FILE` bytes.
+read (:func:`._regular.open_regular`; never through a symbolic link in the work tree, as git), up to
+:data:`MAX_IGNORE_FILE` bytes.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Mapping
 from typing import Final, final
 
 from pathspec import GitIgnoreSpec
+
+from engine import FileSystemError
+
+from ._regular import open_regular
 
 __all__ = ["GitIgnores", "IgnoreFile", "read_ignore_file"]
 
@@ -39,14 +43,11 @@ IgnoreFile = tuple[str, ...]
 def read_ignore_file(path: str, *, follow: bool) -> IgnoreFile:
     """The lines of the ignore file at ``path``; none when it is missing, not a regular file or
     unreadable. ``follow``: whether a symbolic link is followed (never for a work tree's files)."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
-    except OSError:
-        return ()  # missing, a symbolic link, unreadable: no rules from there
+        fd = open_regular(os.path.realpath(path) if follow else path, os.O_RDONLY)
+    except (OSError, FileSystemError):
+        return ()  # missing, a FIFO or device, a symbolic link, unreadable: no rules from there
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return ()  # a FIFO, a device or a directory: never read
         data = os.read(fd, MAX_IGNORE_FILE)
     except OSError:
         return ()
