@@ -242,3 +242,24 @@ async def test_a_fifo_named_gitignore_is_not_read(tmp_path: Path) -> None:
         _write(repo / "sub" / "a.txt")
         _, changes = await gather(w, has("sub/a.txt"))
         assert Change(ChangeKind.CREATED, "sub/a.txt") in changes
+
+
+async def test_a_linked_worktree_uses_the_common_exclude_file(tmp_path: Path) -> None:
+    main = make_repo(tmp_path / "main", files={"vendor/keep.py": "1", "src/app.py": "1"})
+    _write(main / ".gitignore", "vendor/\n")
+    git(main, "add", ".gitignore")
+    git(main, "commit", "-qm", "ignore vendor")
+    _write(main / ".git" / "info" / "exclude", "*.local\n")
+    linked = tmp_path / "linked"
+    git(main, "worktree", "add", "-q", str(linked), "-b", "other")
+    async with open_watcher(linked) as w:
+        _write(linked / "vendor" / "keep.py", "2")
+        _write(linked / "vendor" / "new.py")
+        _write(linked / "src" / "settings.local")
+        _write(linked / "src" / "app.py", "2")
+        _write(linked / END)
+        _, changes = await gather(w, has(END))
+        assert {c.path for c in changes if not c.is_dir} - {END} == {
+            "vendor/keep.py",
+            "src/app.py",
+        }

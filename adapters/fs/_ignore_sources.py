@@ -70,7 +70,9 @@ def _default_global() -> str | None:
 class IgnoreSources:
     """The rule files of one work tree and what changed in them since the rules were last read."""
 
-    def __init__(self, root: str, exclude: str | None, global_file: str | None) -> None:
+    def __init__(
+        self, root: str, exclude: str | None, global_file: str | None, index: str | None = None
+    ) -> None:
         self._root = root
         self._files = tuple(p for p in (exclude, global_file) if p is not None)
         self._exclude = exclude
@@ -81,6 +83,9 @@ class IgnoreSources:
             if not rel.startswith("..") and not os.path.isabs(rel):
                 self.exclude_rel = rel.replace(os.sep, "/")
         self._signatures = {p: _signature(p) for p in self._files}
+        # An index outside the tree (a linked worktree's) is looked at on each reconcile scan.
+        self._index = None if index is None or index == os.path.join(root, _GIT_INDEX) else index
+        self._index_signature = None if self._index is None else _signature(self._index)
         self._reread: set[str] = set()
         self._base_stale = False
         self._tracked_stale = False
@@ -92,18 +97,21 @@ class IgnoreSources:
 
         Cancellation: the git processes are ended; nothing is kept.
         """
-        out = await _git(root, "rev-parse", "--is-inside-work-tree", "--git-path", "info/exclude")
+        out = await _git(
+            root, "rev-parse", "--is-inside-work-tree", "--git-path", "info/exclude", "--git-path",
+            "index",
+        )  # fmt: skip
         lines = os.fsdecode(out or b"").splitlines()
-        if len(lines) < 2 or lines[0] != "true":
+        if len(lines) < 3 or lines[0] != "true":
             return None
-        exclude = os.path.join(root, lines[1])
+        exclude, index = (os.path.join(root, line) for line in lines[1:3])
         configured = await _git(root, "config", "--path", "--get", "core.excludesFile")
         global_file = os.fsdecode(configured).rstrip("\n") if configured else None
         if global_file:
             global_file = os.path.join(root, global_file)  # "~" is expanded by --path
         else:
             global_file = _default_global()
-        return cls(root, exclude, global_file)
+        return cls(root, exclude, global_file, index)
 
     async def rules(self, fixed: IgnoreRules) -> TreeRules:
         """The rules as they are now, on top of ``fixed`` (the exclude file's directory watched).
@@ -136,9 +144,15 @@ class IgnoreSources:
         self._forced = True
 
     def check_files(self) -> None:
-        """Look whether a rule file outside the tree (or the exclude file) changed."""
+        """Look whether a rule file outside the tree (or the exclude file), or an index outside it,
+        changed."""
         if any(_signature(p) != sig for p, sig in self._signatures.items()):
             self._base_stale = True
+        if self._index is not None:
+            signature = _signature(self._index)
+            if signature != self._index_signature:
+                self._index_signature = signature
+                self._tracked_stale = True
 
     async def refresh(self, current: GitIgnores) -> GitIgnores | None:
         """The rules read again where something changed; None when they decide as ``current`` does.
