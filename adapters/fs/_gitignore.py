@@ -150,6 +150,8 @@ class GitIgnores:
         base: Iterable[IgnoreFile] = (),
         tracked: Iterable[str] = (),
         files: Mapping[str, IgnoreFile] | None = None,
+        *,
+        _parsed: Mapping[str, _Level | None] | None = None,
     ) -> None:
         self._root = root
         self._base_lines = tuple(base)
@@ -163,7 +165,10 @@ class GitIgnores:
                 parent = _parent(parent)
         self._tracked_dirs = frozenset(dirs)
         self._lines: dict[str, IgnoreFile] = dict(files or {})
-        self._specs: dict[str, _Level | None] = {d: _level(v) for d, v in self._lines.items()}
+        parsed = _parsed or {}
+        self._specs: dict[str, _Level | None] = {
+            d: parsed[d] if d in parsed else _level(v) for d, v in self._lines.items()
+        }
         self._dirs: dict[str, bool] = {}  # directory -> ignored (itself or through a parent)
         self._last: tuple[tuple[str, bool] | None, bool] = (None, False)
 
@@ -201,6 +206,7 @@ class GitIgnores:
             self._base_lines if base is None else base,
             self._tracked if tracked is None else tracked,
             files,
+            _parsed={d: level for d, level in self._specs.items() if d not in again},
         )
 
     def forget(self, rel: str) -> None:
