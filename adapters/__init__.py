@@ -92,5 +92,5 @@ from .postgres._registry import SessionRegistry as SessionRegistry
 from .postgres._registry import open_session_registry as open_session_registry
 from .fs._watcher import InotifyWatcher as InotifyWatcher
 from .fs._watcher_statistics import WatcherStatistics as WatcherStatistics
-from .fs._watcher import open_watcher as open_watcher
+from .fs._open_watcher import open_watcher as open_watcher
 from .postgres._worklog_store import PostgresWorklogStore as PostgresWorklogStore

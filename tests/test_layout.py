@@ -42,7 +42,6 @@ MAX_LINES = 400
 PENDING_SPLIT = (
     "engine/_ports/_git.py",
     "adapters/postgres/*",
-    "adapters/fs/*",
 )
 
 

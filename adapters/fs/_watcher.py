@@ -20,50 +20,38 @@ The watcher is pull-driven: events are read while a consumer waits in ``__anext_
 reads for long enough that the kernel queue overflows, the next batch is a rescan; nothing is lost.
 
 The parts: the inotify descriptor and its watches (:mod:`._inotify`), the snapshot and what each event
-changes in it (:mod:`._tree`), the batch being gathered (:mod:`._debounce`); this module holds the loop,
-the move pairing and the root's comings and goings; the ignore rules come from :mod:`._tree_rules`,
-:mod:`._gitignore` and :mod:`._ignore_sources`.
+changes in it (:mod:`._tree`), the batch being gathered (:mod:`._debounce`), the halves of renames
+waiting for their pair (:mod:`._move_pairs`); this module holds the loop, what each event means and the
+root's comings and goings; the ignore rules come from :mod:`._tree_rules`, :mod:`._gitignore` and
+:mod:`._ignore_sources`; :mod:`._open_watcher` reads them and opens the watcher.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 import trio
 
-from engine import (
-    ChangeBatch,
-    NoPublicConstructor,
-    Watcher,
-    WatcherError,
-    WatcherFactory,
-    WatchLimitError,
-)
-from engine._ports._fs import StrPath
+from engine import ChangeBatch, NoPublicConstructor, Watcher, WatcherError, WatchLimitError
 
 from ._debounce import ChangeBatcher
 from ._ignore_sources import IgnoreSources
 from ._inotify import FLAGS as _F
 from ._inotify import InotifyWatches, join
+from ._move_pairs import MovePairs
 from ._tree import WatchedTree
 from ._tree_rules import TreeRules
 from ._watch_rules import IgnoreRules
 from ._watcher_statistics import WatcherStatistics
 
-__all__ = ["InotifyWatcher", "open_watcher"]
+__all__ = ["InotifyWatcher"]
 
-_MOVE_PAIR_WAIT: Final = 0.002  # how long an IN_MOVED_FROM waits for its IN_MOVED_TO
 _ROOT_POLL: Final = 0.25  # poll interval for a missing root whose parent cannot be watched
 _SCAN_CHUNK: Final = 512  # entries between checkpoints during a full scan
-
-
-def _real_path(root: StrPath) -> Path:
-    return Path(os.path.realpath(os.fspath(root)))
 
 
 @final
@@ -90,7 +78,7 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
         self._closed = False
         self._busy = False
         self._tree = WatchedTree(self._root_str, rules, self._watches, self._batch)
-        self._moves: dict[int, tuple[str, bool, float]] = {}  # cookie -> (rel, is_dir, deadline)
+        self._moves = MovePairs()
         self._root_wd: int | None = None
         self._parent_wd: int | None = None
         self._need_rescan = False
@@ -192,8 +180,7 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
                 deadline = self._next_reconcile
                 if self._root_wd is None and self._parent_wd is None:
                     deadline = min(deadline, now + _ROOT_POLL)
-            if self._moves:
-                deadline = min(deadline, *(d for _, _, d in self._moves.values()))
+            deadline = min(deadline, self._moves.deadline())
             with trio.move_on_at(deadline):
                 try:
                     await trio.lowlevel.wait_readable(self._watches.fd)
@@ -258,26 +245,24 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
             if self._tree.rules.tracked(rel, is_dir):
                 self._tree.appeared(rel)
         elif mask & _F.MOVED_FROM:
-            self._moves[cookie] = (rel, is_dir, trio.current_time() + _MOVE_PAIR_WAIT)
+            self._moves.moved_from(cookie, rel)
         elif mask & _F.MOVED_TO:
-            source = self._moves.pop(cookie, None)
+            source = self._moves.moved_to(cookie)
             if source is None:
                 if self._tree.rules.tracked(rel, is_dir):
                     self._tree.appeared(rel)
             else:
                 if is_dir and self._sources is not None:
                     self._sources.reconsider()
-                self._tree.moved(source[0], rel, is_dir)
+                self._tree.moved(source, rel, is_dir)
         elif mask & _F.DELETE:
             self._tree.disappeared(rel)
         elif mask & (_F.MODIFY | _F.ATTRIB) and not is_dir:
             self._tree.modified(rel)
 
     def _expire_moves(self, now: float) -> None:
-        for cookie, (rel, _, deadline) in list(self._moves.items()):
-            if deadline <= now:
-                del self._moves[cookie]
-                self._tree.disappeared(rel)  # moved out of the tree
+        for rel in self._moves.expired(now):
+            self._tree.disappeared(rel)  # moved out of the tree
 
     # ---------------------------------------------------------------------------- scanning
 
@@ -365,70 +350,7 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
         self._schedule_reconcile()
 
 
-@asynccontextmanager
-async def open_watcher(
-    root: StrPath,
-    *,
-    ignore: Iterable[str] = (),
-    ignore_defaults: bool = True,
-    gitignore: bool = True,
-    quiet: float = 0.005,
-    cap: float = 0.05,
-    reconcile_interval: float | None = 30.0,
-) -> AsyncIterator[InotifyWatcher]:
-    """Watch the directory tree at ``root``; iterate the watcher for :class:`engine.ChangeBatch`.
-
-    Args:
-        root: an existing directory.
-        ignore: extra ``fnmatch`` globs to ignore (see :class:`IgnoreRules`).
-        ignore_defaults: also ignore ``node_modules``, ``__pycache__``, the file system's
-            temporary files and ``.git`` internals (except HEAD, ORIG_HEAD, packed-refs, the index
-            and the refs under ``refs/heads`` and ``refs/remotes``).
-        gitignore: in a git work tree, also ignore what git ignores (``.gitignore`` files, the
-            exclude file, the global excludes file), except tracked files.
-        quiet: a batch is returned after this many seconds without a new change ...
-        cap: ... or this many seconds after its first change, whichever is sooner.
-        reconcile_interval: seconds between reconcile scans that catch what the kernel did not
-            report (``None``: never).
-
-    Yields:
-        The watcher. Changes made after the context is entered are reported.
-
-    Raises:
-        WatcherError: ``root`` is not a directory that can be watched.
-        WatchLimitError: the tree needs more watches than ``max_user_watches`` allows.
-
-    Cancellation: the git queries are ended and nothing is kept; the initial scan is synchronous;
-    on exit the descriptor is closed.
-    """
-    if quiet < 0 or cap < 0:
-        raise ValueError("quiet and cap must be >= 0")
-    if reconcile_interval is not None and reconcile_interval <= 0:
-        raise ValueError("reconcile_interval must be > 0 or None")
-    real = _real_path(root)
-    fixed = IgnoreRules.with_extra(ignore, defaults=ignore_defaults)
-    sources = await IgnoreSources.discover(str(real)) if gitignore else None
-    rules = TreeRules(fixed, None) if sources is None else await sources.rules(fixed)
-    watcher = InotifyWatcher._create(
-        real,
-        rules=rules,
-        sources=sources,
-        quiet=quiet,
-        cap=cap,
-        reconcile_interval=reconcile_interval,
-    )
-    try:
-        watcher._initial_scan()
-        await trio.lowlevel.checkpoint()
-        yield watcher
-    finally:
-        with trio.CancelScope(shield=True):
-            await watcher.aclose()
-
-
 if TYPE_CHECKING:
 
     def _implements_protocol(watcher: InotifyWatcher) -> Watcher:
         return watcher
-
-    _factory: WatcherFactory = open_watcher
