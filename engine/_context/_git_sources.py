@@ -13,16 +13,10 @@ import trio
 
 from .._core._singleflight import SingleFlight, SingleFlightError
 from .._ports._fs import FileSystemError
-from .._ports._git import (
-    DiffStat,
-    Git,
-    GitCommandError,
-    OrdinaryEntry,
-    RenamedEntry,
-    Status,
-    UnmergedEntry,
-    UntrackedEntry,
-)
+from .._ports._git import Git
+from .._ports._git_errors import GitCommandError
+from .._ports._git_history import DiffStat
+from .._ports._git_status import OrdinaryEntry, RenamedEntry, Status, UnmergedEntry, UntrackedEntry
 from ._spec import FULL, ContextError
 
 if TYPE_CHECKING:

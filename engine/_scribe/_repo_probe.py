@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._ports._git import Git, GitError
+from .._ports._git import Git
+from .._ports._git_errors import GitError
 from ._rules import Aspect, EndRules, RepoState, observe
 from ._worklog import EndReason, EntryKind
 

@@ -24,7 +24,7 @@ import trio
 import adapters
 
 from .._core._errors import ScribeError
-from .._ports._git import NotARepositoryError
+from .._ports._git_errors import NotARepositoryError
 from .._scribe._worklog import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo

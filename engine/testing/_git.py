@@ -19,16 +19,12 @@ import trio
 
 from .._core._errors import InvalidArgumentError
 from .._ports._fs import StrPath
-from .._ports._git import (
+from .._ports._git import Git
+from .._ports._git_errors import GitCommandError, NotARepositoryError
+from .._ports._git_history import DiffStat, FileDiffStat, LogEntry, NameStatusEntry
+from .._ports._git_status import (
     BranchInfo,
-    DiffStat,
-    FileDiffStat,
-    Git,
-    GitCommandError,
     IgnoredEntry,
-    LogEntry,
-    NameStatusEntry,
-    NotARepositoryError,
     OrdinaryEntry,
     Status,
     StatusEntry,

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Final
 
 from .._core._errors import InvalidArgumentError
-from .._ports._git import LogEntry
+from .._ports._git_history import LogEntry
 
 __all__ = [
     "ABSENT_MODE",
