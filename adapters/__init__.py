@@ -73,8 +73,8 @@ from .postgres._memory_sources import SummarySource as SummarySource
 from .postgres._memory_sources import WorklogSource as WorklogSource
 from .postgres._memory_sources import default_memory_sources as default_memory_sources
 from .postgres._database import Database as Database
-from .postgres._database import DatabaseStatistics as DatabaseStatistics
-from .postgres._database import open_database as open_database
+from .postgres._database_statistics import DatabaseStatistics as DatabaseStatistics
+from .postgres._open_database import open_database as open_database
 from .postgres._errors import DatabaseClosedError as DatabaseClosedError
 from .postgres._errors import DatabaseError as DatabaseError
 from .postgres._errors import DatabaseUnavailableError as DatabaseUnavailableError

@@ -18,11 +18,7 @@ never keeps its connection; a transaction cancelled mid-way is rolled back, and 
 
 from __future__ import annotations
 
-import contextlib
-import select
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Final, TypeVar, final
 
 import outcome
@@ -36,14 +32,14 @@ import trio
 import engine
 
 from ._cancel import CancelChannel
+from ._database_statistics import DatabaseStatistics
 from ._driver import Params, Query, SimpleStatement, run_simple
 from ._errors import DatabaseClosedError, DatabaseUnavailableError, translate_error
-from ._migrations import MIGRATIONS_DIR, apply_migrations, discover_migrations
-from ._shared_server import open_embedded_server
+from ._pool import connect_kwargs, new_pool
 from ._worker_call import CANCEL_ERRORS, WorkerCall
 from ._workers import Workers
 
-__all__ = ["Database", "DatabaseStatistics", "open_database"]
+__all__ = ["Database"]
 
 T = TypeVar("T")
 
@@ -52,49 +48,11 @@ T = TypeVar("T")
 _NOWAIT_ACQUIRE_TIMEOUT: Final = 0.0002
 
 
-@dataclass(frozen=True, slots=True)
-class DatabaseStatistics:
-    """A snapshot of a :class:`Database`.
-
-    Attributes:
-        pool_size: connections the pool keeps (and call slots).
-        connections: connections currently open (idle or in use).
-        idle: connections idle in the pool.
-        threads_in_use: calls holding a slot now (on the trio thread or in a worker thread).
-        gate_waiting: queries waiting for admission through the priority gate.
-        queries: calls completed (successfully or not).
-        cancelled: calls ended by a trio cancellation.
-        errors: calls that raised a database error.
-        unavailable: True while the last call found the server unreachable and none succeeded since.
-    """
-
-    pool_size: int
-    connections: int
-    idle: int
-    threads_in_use: int
-    gate_waiting: int
-    queries: int
-    cancelled: int
-    errors: int
-    unavailable: bool
-
-
-def _quick_check(conn: psycopg.Connection[Any]) -> None:
-    """Pool ``check`` callback: an idle connection whose socket is readable has either been closed by
-    the server or holds a notice; only then pay for a round trip to find out."""
-    if conn.closed or conn.broken:
-        raise psycopg.OperationalError("connection is closed")
-    poller = select.poll()
-    poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
-    if poller.poll(0):
-        psycopg_pool.ConnectionPool.check_connection(conn)
-
-
 @final
 class Database(metaclass=engine.NoPublicConstructor):
     """A PostgreSQL database reached through a pool of connections.
 
-    Get one from :func:`open_database`. Every call is admitted through the priority gate under the
+    Get one from :func:`open_database` (:mod:`._open_database`). Every call is admitted through the priority gate under the
     current session's priority, runs with one pooled connection (a simple statement on the trio thread, a
     transaction in a worker thread), and raises typed errors (subclasses of :class:`DatabaseError`)
     chained to the driver's.
@@ -119,25 +77,16 @@ class Database(metaclass=engine.NoPublicConstructor):
         self._acquire_timeout = acquire_timeout
         self._connect_timeout = connect_timeout
         self._statement_timeout = statement_timeout
-        self._connect_kwargs: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": max(1, round(connect_timeout)),
-            "application_name": application_name,
-        }
-        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
-            psycopg_pool.ConnectionPool(
-                url,
-                min_size=pool_size,
-                max_size=pool_size,
-                open=False,
-                kwargs=self._connect_kwargs,
-                configure=self._configure,
-                check=_quick_check,
-                timeout=acquire_timeout,
-                reconnect_timeout=max(2.0, connect_timeout),
-                name="scribe",
-                num_workers=2,
-            )
+        self._connect_kwargs = connect_kwargs(
+            connect_timeout=connect_timeout, application_name=application_name
+        )
+        self._pool = new_pool(
+            url,
+            size=pool_size,
+            kwargs=self._connect_kwargs,
+            configure=self._configure,
+            acquire_timeout=acquire_timeout,
+            connect_timeout=connect_timeout,
         )
         self._cancel_channel = CancelChannel(url, self._connect_kwargs)
         self._closed = False
@@ -359,74 +308,3 @@ class Database(metaclass=engine.NoPublicConstructor):
             await trio.to_thread.run_sync(self._workers.stop, 5.0)
             await trio.to_thread.run_sync(self._pool.close, 5.0)
             await trio.to_thread.run_sync(self._cancel_channel.close)
-
-
-@contextlib.asynccontextmanager
-async def open_database(
-    url: str | None = None,
-    *,
-    home: Path | None = None,
-    pool_size: int = 4,
-    gate: engine.PriorityLimiter | None = None,
-    migrate: bool = True,
-    statement_timeout: float | None = 300.0,
-    acquire_timeout: float = 5.0,
-    connect_timeout: float = 5.0,
-    application_name: str = "scribe",
-    migrations_dir: Path = MIGRATIONS_DIR,
-) -> AsyncIterator[Database]:
-    """Connect to PostgreSQL for the duration of the block.
-
-    Args:
-        url: a libpq URL. None: the embedded server under ``home`` (started for the block, stopped
-            after it unless another process still uses it). The application resolves both from its
-            configuration (:func:`engine.app.load_config`: flags, ``$SCRIBE_DATABASE_URL``, the
-            TOML file).
-        home: the engine home for the embedded server (needed when ``url`` is None).
-        pool_size: pooled connections, which is also the number of worker-thread slots.
-        gate: the priority gate queries are admitted through (default: a private one of ``pool_size``).
-        migrate: apply pending migrations before the block starts.
-        statement_timeout: seconds after which the server cancels any statement (None: no limit).
-        acquire_timeout: the longest a call waits for a connection before failing with
-            :class:`DatabaseUnavailableError` (while the server is known to be down: a quarter second).
-        connect_timeout: the longest one connection attempt may take.
-        application_name: shown in ``pg_stat_activity``.
-        migrations_dir: where the migration files are.
-
-    Raises:
-        DatabaseUnavailableError: the server cannot be reached.
-        EmbeddedServerError: the embedded server cannot start (the message says why).
-        MigrationError, SchemaTooNewError: the schema cannot be brought up to date.
-
-    Cancellation: opening waits for its worker threads (connecting, migrating in one transaction that
-    a cancellation rolls back); closing is shielded and bounded by the pool's close timeout.
-    """
-    if pool_size < 1:
-        raise engine.InvalidArgumentError(f"pool_size must be >= 1, not {pool_size!r}")
-    if acquire_timeout <= 0 or connect_timeout <= 0:
-        raise engine.InvalidArgumentError("acquire_timeout and connect_timeout must be positive")
-    if statement_timeout is not None and statement_timeout <= 0:
-        raise engine.InvalidArgumentError("statement_timeout must be positive or None")
-    if url is None and home is None:
-        raise engine.InvalidArgumentError("no database URL and no home for the embedded server")
-    migrations = discover_migrations(migrations_dir) if migrate else ()
-    async with contextlib.AsyncExitStack() as stack:
-        if url is None:
-            if home is None:  # refused above, before any work
-                raise engine.InvalidArgumentError("no home for the embedded server")
-            server = await stack.enter_async_context(open_embedded_server(home))
-            url = server.url("scribe")
-        db = Database._create(
-            url,
-            pool_size=pool_size,
-            gate=gate if gate is not None else engine.PriorityLimiter(pool_size, name="db"),
-            statement_timeout=statement_timeout,
-            acquire_timeout=acquire_timeout,
-            connect_timeout=connect_timeout,
-            application_name=application_name,
-        )
-        await db._open()
-        stack.push_async_callback(db._aclose)
-        if migrations:
-            await db.run_sync(lambda conn: apply_migrations(conn, migrations))
-        yield db
