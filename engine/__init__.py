@@ -128,9 +128,16 @@ from ._ports._validation import check_optional_limit as check_optional_limit
 from ._ports._validation import check_seconds as check_seconds
 from ._ports._validation import check_text as check_text
 from ._ports._validation import check_ttl as check_ttl
+from ._ports._worklog_records import EndReason as EndReason
+from ._ports._worklog_records import EntryKind as EntryKind
+from ._ports._worklog_records import FileChanges as FileChanges
+from ._ports._worklog_records import WorklogEntry as WorklogEntry
+from ._ports._worklog_records import WorklogError as WorklogError
+from ._ports._summary_record import Summary as Summary
 from ._ports._worklog_store import SummaryConflictError as SummaryConflictError
 from ._ports._worklog_store import WorklogConflictError as WorklogConflictError
 from ._ports._worklog_store import WorklogStore as WorklogStore
+from ._ports._summarizer import Summarizer as Summarizer
 
 # -- the scribe: capture, end rules, worklog, summaries
 from ._scribe._capture import CaptureInfo as CaptureInfo
@@ -142,15 +149,8 @@ from ._scribe._scribe import open_scribe as open_scribe
 from ._scribe._scribe import Scribe as Scribe
 from ._scribe._scribe_config import ScribeConfig as ScribeConfig
 from ._scribe._summary import HeuristicSummarizer as HeuristicSummarizer
-from ._scribe._summary import Summarizer as Summarizer
-from ._scribe._summary import Summary as Summary
 from ._scribe._summary_pipeline import SummaryPipeline as SummaryPipeline
 from ._scribe._summary_pipeline import SummaryPipelineStatistics as SummaryPipelineStatistics
-from ._scribe._worklog import EndReason as EndReason
-from ._scribe._worklog import EntryKind as EntryKind
-from ._scribe._worklog import FileChanges as FileChanges
-from ._scribe._worklog import WorklogEntry as WorklogEntry
-from ._scribe._worklog import WorklogError as WorklogError
 from ._scribe._worklog_filter import DEFAULT_EXCLUDE as DEFAULT_EXCLUDE
 from ._scribe._worklog_filter import DEFAULT_INCLUDE as DEFAULT_INCLUDE
 from ._scribe._worklog_filter import PathFilter as PathFilter

@@ -131,6 +131,20 @@ def test_core_imports_no_application_and_no_port() -> None:
     assert bad == []
 
 
+def test_ports_import_only_the_core() -> None:
+    """The protocols and their records are written against the core alone: the applications and the
+    in-memory implementations import the ports, never the other way."""
+    bad = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for module, path, names in _engine_imports()
+        if _within(module, "engine._ports")
+        for name in sorted(names)
+        if _within(name, "engine")
+        and not (_within(name, "engine._core") or _within(name, "engine._ports"))
+    ]
+    assert bad == []
+
+
 def test_only_the_entry_point_imports_the_composition_root() -> None:
     bad = [
         f"{path.relative_to(ROOT)} imports {name}"

@@ -13,8 +13,8 @@ from markdown_it import MarkdownIt
 from rich.console import Console
 
 import engine
-from engine._scribe._summary import Summary
-from engine._scribe._worklog import EntryKind, WorklogEntry
+from engine._ports._summary_record import Summary
+from engine._ports._worklog_records import EntryKind, WorklogEntry
 from engine._scribe._worklog_markdown import render_markdown
 from engine.app._cli_render import (
     context_table,

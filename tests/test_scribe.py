@@ -11,9 +11,9 @@ from git_repos import git, make_repo, real
 from scribe_support import next_event, open_stack, poll_until, worklog_kind
 
 from engine import InvalidArgumentError, SessionClosedError, SessionNotFoundError, SessionState
+from engine._ports._worklog_records import EntryKind
 from engine._scribe._rules import EndRules
 from engine._scribe._scribe_config import ScribeConfig
-from engine._scribe._worklog import EntryKind
 
 FILES = {"src/app.py": "print('hi')\n", "README.md": "# demo\n"}
 

@@ -18,8 +18,8 @@ from scribe_support import next_event, open_stack, worklog_kind
 
 import adapters
 import engine
+from engine._ports._worklog_records import EntryKind, WorklogEntry
 from engine._scribe._scribe_config import ScribeConfig
-from engine._scribe._worklog import EntryKind, WorklogEntry
 
 
 @pytest.fixture

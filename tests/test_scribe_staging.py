@@ -12,7 +12,7 @@ from git_repos import git, make_repo
 from scribe_support import next_event, open_stack, worklog_kind
 
 from engine import Event, Subscription
-from engine._scribe._worklog import EntryKind
+from engine._ports._worklog_records import EntryKind
 
 FILES = {f"src/m{i}.py": f"v = {i}\n" for i in range(6)} | {"README.md": "# r\n"}
 ROLE = "implementer"

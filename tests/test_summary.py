@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import InvalidArgumentError
-from engine._scribe._summary import HeuristicSummarizer, Summarizer, Summary, classify_note_line
-from engine._scribe._worklog import EntryKind, WorklogEntry
+from engine._ports._summarizer import Summarizer
+from engine._ports._summary_record import Summary
+from engine._ports._worklog_records import EntryKind, WorklogEntry
+from engine._scribe._summary import HeuristicSummarizer, classify_note_line
 
 
 def _e(seq: int, kind: EntryKind, **payload: object) -> WorklogEntry:

@@ -12,9 +12,10 @@ import trio.testing
 
 import adapters
 import engine
-from engine._scribe._summary import HeuristicSummarizer, Summary
+from engine._ports._summary_record import Summary
+from engine._ports._worklog_records import EntryKind, WorklogEntry
+from engine._scribe._summary import HeuristicSummarizer
 from engine._scribe._summary_pipeline import SummaryPipeline
-from engine._scribe._worklog import EntryKind, WorklogEntry
 
 
 @asynccontextmanager

@@ -10,6 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import Change, ChangeBatch, ChangeKind, InvalidArgumentError
+from engine._ports._summary_record import Summary
+from engine._ports._worklog_records import (
+    EndReason,
+    EntryKind,
+    FileChanges,
+    WorklogEntry,
+    check_note,
+)
 from engine._scribe._rules import (
     Aspect,
     EndRules,
@@ -18,8 +26,6 @@ from engine._scribe._rules import (
     observe,
     read_batch,
 )
-from engine._scribe._summary import Summary
-from engine._scribe._worklog import EndReason, EntryKind, FileChanges, WorklogEntry, check_note
 from engine._scribe._worklog_filter import PathFilter, compile_pattern
 from engine._scribe._worklog_markdown import render_markdown
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from .._scribe._summary import Summary
-from .._scribe._worklog import WorklogEntry, WorklogError
+from .._ports._summary_record import Summary
+from .._ports._worklog_records import WorklogEntry, WorklogError
 
 __all__ = ["SummaryConflictError", "WorklogConflictError", "WorklogStore"]
 

@@ -23,13 +23,13 @@ from .._core._session import Session
 from .._ports._fs import ChangeBatch, FileSystem, Watcher
 from .._ports._git import Git
 from .._ports._session_store import SessionRecord
+from .._ports._worklog_records import EndReason, EntryKind, WorklogEntry
 from .._ports._worklog_store import WorklogStore
 from ._entry_writer import EntryWriter
 from ._mirror import write_mirror
 from ._repo_probe import probe_repo
 from ._rules import Aspect, EndRules, RepoState, read_batch
 from ._summary_pipeline import SummaryPipeline
-from ._worklog import EndReason, EntryKind, WorklogEntry
 from ._worklog_filter import PathFilter
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from typing import Any, Final, final
 import trio
 
 from .._core._errors import SessionClosedError
+from .._ports._worklog_records import EndReason, EntryKind, WorklogEntry
 from .._ports._worklog_store import WorklogStore
-from ._worklog import EndReason, EntryKind, WorklogEntry
 
 __all__ = ["WRITE_TIMEOUT", "EntryWriter"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from .._ports._fs import FileSystem
 from .._ports._session_store import SessionRecord
-from ._summary import Summary
-from ._worklog import WorklogEntry
+from .._ports._summary_record import Summary
+from .._ports._worklog_records import WorklogEntry
 from ._worklog_markdown import render_markdown
 
 __all__ = ["write_mirror"]

@@ -9,8 +9,8 @@ from typing import Any
 
 from .._ports._git import Git
 from .._ports._git_errors import GitError
+from .._ports._worklog_records import EndReason, EntryKind
 from ._rules import Aspect, EndRules, RepoState, observe
-from ._worklog import EndReason, EntryKind
 
 __all__ = ["Probe", "probe_repo"]
 

@@ -16,7 +16,7 @@ from typing import Final
 from .._core._errors import InvalidArgumentError
 from .._ports._fs import Change, ChangeBatch, ChangeKind
 from .._ports._git_status import Status
-from ._worklog import EndReason, FileChanges
+from .._ports._worklog_records import EndReason, FileChanges
 from ._worklog_filter import PathFilter
 
 __all__ = [

@@ -28,6 +28,7 @@ from .._core._session import Session
 from .._core._session_info import check_tags, coerce_kind
 from .._core._state import SessionKind, SessionState
 from .._ports._session_store import SessionRecord, SessionStore
+from .._ports._worklog_records import EndReason
 from .._ports._worklog_store import WorklogStore
 from ._capture import Capture, WatchOpener
 from ._scribe_config import ScribeConfig, check_file, check_timeout, mirror_path
@@ -42,7 +43,6 @@ from ._starting import (
     wait_armed,
 )
 from ._summary_pipeline import SummaryPipeline
-from ._worklog import EndReason
 
 __all__ = ["Scribe", "open_scribe"]
 

@@ -30,12 +30,12 @@ from .._ports._session_store import (
     StoreConflictError,
     StoreNotFoundError,
 )
+from .._ports._summary_record import Summary
+from .._ports._worklog_records import EntryKind, WorklogEntry, check_note
 from .._ports._worklog_store import WorklogStore
 from ._capture import Capture, CaptureInfo
 from ._rules import Aspect
-from ._summary import Summary
 from ._summary_pipeline import SummaryPipeline
-from ._worklog import EntryKind, WorklogEntry, check_note
 
 __all__ = ["FsOpener", "RepoOpener", "ScribeRecords"]
 

@@ -16,10 +16,10 @@ from .._core._session import Session
 from .._core._state import SessionKind, SessionState
 from .._ports._git import Git
 from .._ports._session_store import SessionRecord, SessionStore
+from .._ports._worklog_records import EntryKind
 from ._capture import Capture
 from ._rules import RepoState, backlog_id_from_branch
 from ._scribe_records import RepoOpener
-from ._worklog import EntryKind
 
 __all__ = [
     "StartRequest",

@@ -18,8 +18,9 @@ import trio
 
 from .._core._errors import InvalidArgumentError
 from .._core._priority import Priority
+from .._ports._summarizer import Summarizer
+from .._ports._summary_record import Summary
 from .._ports._worklog_store import WorklogStore
-from ._summary import Summarizer, Summary
 
 if TYPE_CHECKING:
     from .._core._engine import Engine

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .._core._literal import visible
-from ._summary import Summary
-from ._worklog import EntryKind, WorklogEntry
+from .._ports._summary_record import Summary
+from .._ports._worklog_records import EntryKind, WorklogEntry
 
 __all__ = ["render_markdown"]
 

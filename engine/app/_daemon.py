@@ -25,7 +25,7 @@ import adapters
 
 from .._core._errors import ScribeError
 from .._ports._git_errors import NotARepositoryError
-from .._scribe._worklog import EndReason
+from .._ports._worklog_records import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
 from ._stack import open_stack

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import final
 
 from .._ports._session_store import SessionRecord
-from .._scribe._summary import Summary
-from .._scribe._worklog import WorklogEntry
+from .._ports._summary_record import Summary
+from .._ports._worklog_records import WorklogEntry
 
 __all__ = ["InMemoryDatabase"]
 

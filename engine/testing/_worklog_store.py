@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, final
 import trio
 
 from .._ports._session_store import StoreNotFoundError
+from .._ports._summary_record import Summary
 from .._ports._validation import check_optional_limit
+from .._ports._worklog_records import WorklogEntry
 from .._ports._worklog_store import SummaryConflictError, WorklogConflictError, WorklogStore
-from .._scribe._summary import Summary
-from .._scribe._worklog import WorklogEntry
 from ._database import InMemoryDatabase
 
 __all__ = ["InMemoryWorklogStore"]

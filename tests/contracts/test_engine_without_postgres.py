@@ -10,7 +10,7 @@ import trio
 
 import engine
 import engine.testing
-from engine._scribe._worklog import EntryKind
+from engine._ports._worklog_records import EntryKind
 
 C, K = engine.Change, engine.ChangeKind
 
