@@ -67,11 +67,11 @@ from .git._repository import GitRepository as GitRepository
 from .git._discovery import open_repository as open_repository
 from .postgres._memory_store import PostgresMemoryStore as PostgresMemoryStore
 from .postgres._memory_store import create_memory_store as create_memory_store
-from .postgres._memory_sources import SubprocessSource as SubprocessSource
-from .postgres._memory_sources import SubprocessSourceError as SubprocessSourceError
 from .postgres._memory_sources import SummarySource as SummarySource
 from .postgres._memory_sources import WorklogSource as WorklogSource
 from .postgres._memory_sources import default_memory_sources as default_memory_sources
+from .external_tool._subprocess_source import SubprocessSource as SubprocessSource
+from .external_tool._subprocess_source import SubprocessSourceError as SubprocessSourceError
 from .postgres._database import Database as Database
 from .postgres._database_statistics import DatabaseStatistics as DatabaseStatistics
 from .postgres._open_database import open_database as open_database
