@@ -1,13 +1,16 @@
 # Shared install steps; sourced by scripts/run.sh and scripts/test.sh. Idempotent.
 
 bootstrap_python() {
+  # bootstrap_python [SPEC] : a .venv with the project installed editable as SPEC ('.' for the
+  # runtime only, '.[dev]' with the test and lint tools; default '.').
+  local spec="${1:-.}"
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
   # Quiet on success; the whole log on failure.
   local log=.venv/install.log
   if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
-         && .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]'; } >"$log" 2>&1; then
+         && .venv/bin/python -m pip install --disable-pip-version-check -e "$spec"; } >"$log" 2>&1; then
     cat "$log" >&2
     echo "installing the Python packages failed (log above, also in $log)" >&2
     return 1

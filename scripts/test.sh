@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_bootstrap.sh
-bootstrap_python
+bootstrap_python '.[dev]'
 bootstrap_test_tools
 .venv/bin/ruff check .
 .venv/bin/mypy

@@ -21,6 +21,7 @@ from ._cli_memory import (
 )
 from ._cli_serve import run_serve, serve_arguments
 from ._demo import run_demo
+from ._version import scribe_version
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="scribe", description="Memory for concurrent coding sessions."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"scribe {scribe_version()}"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, cmd in COMMANDS.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
 from pathlib import Path
 
@@ -16,8 +17,12 @@ from ._cli_control import EXIT_REFUSED, common_arguments, config_for
 from ._cli_render import console, literal
 from ._control_handler import DaemonInfo
 from ._daemon import run_daemon
+from ._logging import LOG_FORMATS, LOG_LEVELS, daemon_logging
+from ._version import scribe_version
 
 __all__ = ["run_serve", "serve_arguments"]
+
+_log = logging.getLogger(__name__)
 
 
 def serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,6 +72,17 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="PostgreSQL URL (default: $SCRIBE_DATABASE_URL, else embedded)",
     )
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="the least level logged to standard error and the home's logs/scribe.log "
+        "(default info, $SCRIBE_LOG_LEVEL)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text for people, json for one object a line (default text, $SCRIBE_LOG_FORMAT)",
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -82,6 +98,8 @@ def run_serve(args: argparse.Namespace) -> int:
         end_on_branch_switch=False if args.no_end_on_branch_switch else None,
         end_on_push=False if args.no_end_on_push else None,
         mirror=args.mirror,
+        log_level=args.log_level,
+        log_format=args.log_format,
     )
     try:
         # the scribe checks the mirror template; say so before anything starts
@@ -112,7 +130,14 @@ def run_serve(args: argparse.Namespace) -> int:
 
     err = console(stderr=True)
     try:
-        trio.run(functools.partial(run_daemon, config, repo=repo, ready=ready))
+        with daemon_logging(config.home, level=config.log_level, fmt=config.log_format):
+            _log.info("scribe %s starting with home %s", scribe_version(), config.home)
+            try:
+                trio.run(functools.partial(run_daemon, config, repo=repo, ready=ready))
+            except (ScribeError, OSError) as exc:
+                _log.error("the daemon could not run: %s: %s", type(exc).__name__, exc)
+                raise
+            _log.info("scribe stopped")
     except ScribeError as exc:
         err.print(literal(("error:", "bold red"), f" {exc}"))
         return EXIT_REFUSED

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .._core._errors import InvalidArgumentError
+from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
     "AppConfig",
@@ -67,6 +68,8 @@ class AppConfig:
         shutdown_grace: seconds sessions get to finish when the engine shuts down.
         health_interval: seconds between two health samples.
         session: the memory commands' default session id.
+        log_level: the daemon's log level: ``debug``, ``info``, ``warning`` or ``error``.
+        log_format: the daemon's log format: ``text`` (for people) or ``json`` (one object a line).
         config_file: the TOML file that was read (None: none).
     """
 
@@ -86,6 +89,8 @@ class AppConfig:
     shutdown_grace: float = 5.0
     health_interval: float = 2.0
     session: str = "default"
+    log_level: str = "info"
+    log_format: str = "text"
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -198,6 +203,8 @@ _SETTINGS: Final[Mapping[str, _Setting]] = {
     "shutdown_grace": _SECONDS,
     "health_interval": _Setting("number", lambda v: v > 0, "> 0"),
     "session": _Setting("str", lambda v: 0 < len(v) <= 200, "of 1 to 200 characters"),
+    "log_level": _Setting("str", lambda v: v in LOG_LEVELS, "(" + ", ".join(LOG_LEVELS) + ")"),
+    "log_format": _Setting("str", lambda v: v in LOG_FORMATS, "(" + ", ".join(LOG_FORMATS) + ")"),
 }
 
 
