@@ -51,6 +51,7 @@ from ._core._state import SessionState as SessionState
 from ._core._state import TRANSITIONS as TRANSITIONS
 from ._core._supervisor import Restart as Restart
 from ._core._supervisor import RestartPolicy as RestartPolicy
+from ._core._log_throttle import LogThrottle as LogThrottle
 
 # -- ports: the protocols adapters implement, their records, errors and shared validation
 from ._ports._fs import Change as Change

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
+import logging
 import os
 import socket
 import stat
@@ -41,6 +42,8 @@ __all__ = [
     "DaemonAlreadyRunningError",
     "open_control_server",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The longest unix socket path Linux takes (``sun_path`` is 108 bytes with its NUL).
 MAX_SOCKET_PATH: Final = 107
@@ -125,6 +128,16 @@ class ControlServer:
             return encode_control_result(rid, result)
         except Exception as exc:
             self._errors += 1
+            inner = (
+                exc.exceptions[0]
+                if isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1
+                else exc
+            )
+            if isinstance(inner, engine.ScribeError):
+                # a refusal (bad input, unknown session ...): the client is told; routine here
+                _log.debug("control request refused: %s: %s", type(exc).__name__, exc)
+            else:
+                _log.warning("control request failed", exc_info=exc)
             return encode_control_error(rid, exc)
 
     async def _serve(self, stream: trio.SocketStream) -> None:
@@ -152,6 +165,7 @@ class ControlServer:
                         continue
                     await stream.send_all(await self._answer(line))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
+            _log.debug("a control client went away")
             return
         finally:
             self._connections -= 1

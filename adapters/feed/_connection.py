@@ -12,6 +12,7 @@ with 4001.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -48,6 +49,8 @@ __all__ = [
     "ConnectionCounters",
     "FeedConnection",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: Close code for a binary frame (the feed speaks JSON text only).
 CLOSE_BINARY: Final = 1003
@@ -201,6 +204,13 @@ class FeedConnection:
         if self.close_code == 1000:
             self.close_code = code
             self.close_reason = reason
+            _log.log(
+                logging.INFO if hard else logging.DEBUG,
+                "feed client %s closed (%s): %s",
+                self.cid,
+                code,
+                reason,
+            )
         if hard:
             self.scope.cancel()
         else:
@@ -348,6 +358,7 @@ class FeedConnection:
                 message = decode_client_message(data)
             except FeedProtocolError as exc:
                 self._counters.protocol_errors += 1
+                _log.debug("feed client %s sent a bad message: %s", self.cid, exc.code)
                 self._error(exc.code, str(exc), exc.request_id)
                 continue
             self._dispatch(message)

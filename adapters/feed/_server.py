@@ -52,7 +52,7 @@ __all__ = [
     "open_feed_server",
 ]
 
-logger = logging.getLogger("adapters.feed")
+logger = logging.getLogger(__name__)
 
 #: Engine topics the feed carries.
 ENGINE_TOPICS: Final = ("session.state", "session.worklog", "session.context", "health", "metrics")
@@ -170,6 +170,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         self._drained = trio.Event()
         self._accepted = 0
         self._rejected = 0
+        self._refusals = engine.LogThrottle(logger)
         self._counters = ConnectionCounters()
         self._engine_dropped = 0
         self._handler_errors = 0
@@ -278,6 +279,15 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         self, request: WebSocketRequest, status: int, code: str, message: str
     ) -> None:
         self._rejected += 1
+        # Logged once a minute per reason: a flood of refused connections is one line, not many.
+        self._refusals.failed(
+            code,
+            "feed connection refused (%s %s): %s",
+            status,
+            code,
+            message,
+            level=logging.WARNING if status in (401, 403) else logging.INFO,
+        )
         body = encode_json({"error": code, "message": message})
         await request.reject(
             status, extra_headers=[(b"content-type", b"application/json")], body=body
@@ -298,9 +308,9 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
                     await self._handle_request(request, stream)
                 nursery.cancel_scope.cancel()
         except* (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the peer went away
+            logger.debug("a feed client went away")
         except* LocalProtocolError:
-            pass  # the peer pinged or wrote while the connection was closing
+            logger.debug("a feed client pinged or wrote while its connection was closing")
         except* Exception:
             self._handler_errors += 1
             logger.exception("feed connection failed")

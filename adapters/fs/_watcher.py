@@ -28,6 +28,7 @@ root's comings and goings; the ignore rules come from :mod:`._tree_rules`, :mod:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import AsyncIterator
@@ -49,6 +50,8 @@ from ._watch_rules import IgnoreRules
 from ._watcher_statistics import WatcherStatistics
 
 __all__ = ["InotifyWatcher"]
+
+_log = logging.getLogger(__name__)
 
 _ROOT_POLL: Final = 0.25  # poll interval for a missing root whose parent cannot be watched
 _SCAN_CHUNK: Final = 512  # entries between checkpoints during a full scan
@@ -215,6 +218,8 @@ class InotifyWatcher(metaclass=NoPublicConstructor):
     def _handle(self, wd: int, mask: int, cookie: int, name: str) -> None:
         if mask & _F.Q_OVERFLOW:
             self._overflows += 1
+            if self._overflows == 1:
+                _log.info("the kernel dropped file events under %s; rescanning the tree", self._root)
             self._need_rescan = True
             return
         if wd == self._parent_wd and self._watches.path_of(wd) is None:

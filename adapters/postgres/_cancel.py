@@ -8,7 +8,7 @@ statement does is lost, so the caller repeats it (:func:`next_cancel_retry`) unt
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any, Final, final
@@ -16,6 +16,8 @@ from typing import Any, Final, final
 import psycopg
 
 __all__ = ["FAST_CANCEL_PERIOD", "FIRST_CANCEL_RETRY", "CancelChannel", "next_cancel_retry"]
+
+_log = logging.getLogger(__name__)
 
 _CANCEL_REQUEST_TIMEOUT: Final = 2.0
 # A cancel request that reaches the server before the statement does is lost, so it is repeated until
@@ -54,8 +56,11 @@ class CancelChannel:
         self._closed = False
 
     def open(self) -> None:
-        with self._lock, contextlib.suppress(psycopg.Error):
-            self._conn = psycopg.connect(self._url, **self._kwargs)
+        with self._lock:
+            try:
+                self._conn = psycopg.connect(self._url, **self._kwargs)
+            except psycopg.Error as exc:
+                _log.debug("cancel channel not opened now (opened when first needed): %s", exc)
 
     def cancel(self, target: psycopg.Connection[Any]) -> None:
         # Failures need no handling: a server that cannot take a cancel has dropped the statement's
@@ -67,12 +72,15 @@ class CancelChannel:
                         self._conn = psycopg.connect(self._url, **self._kwargs)
                     self._conn.execute("SELECT pg_cancel_backend(%s)", (target.info.backend_pid,))
                     return
-                except psycopg.Error:
+                except psycopg.Error as exc:
+                    _log.debug("pg_cancel_backend failed, trying a cancel request: %s", exc)
                     if self._conn is not None:
                         self._conn.close()
                     self._conn = None
-        with contextlib.suppress(psycopg.Error, OSError):
+        try:
             target.cancel_safe(timeout=_CANCEL_REQUEST_TIMEOUT)
+        except (psycopg.Error, OSError) as exc:
+            _log.debug("cancel request failed (the statement's connection fails on its own): %s", exc)
 
     def close(self) -> None:
         with self._lock:

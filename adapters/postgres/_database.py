@@ -18,6 +18,7 @@ never keeps its connection; a transaction cancelled mid-way is rolled back, and 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Final, TypeVar, final
 
@@ -40,6 +41,8 @@ from ._worker_call import CANCEL_ERRORS, WorkerCall
 from ._workers import Workers
 
 __all__ = ["Database"]
+
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -248,6 +251,8 @@ class Database(metaclass=engine.NoPublicConstructor):
                 result = await call.run()
         self._queries += 1
         if isinstance(result, outcome.Value):
+            if self._unavailable:
+                _log.info("the database answers again")
             self._unavailable = False
             value: T = result.value
             return value
@@ -261,7 +266,11 @@ class Database(metaclass=engine.NoPublicConstructor):
             return result.unwrap()  # not a driver error: the caller's own exception, unchanged
         self._errors += 1
         if isinstance(typed, DatabaseUnavailableError):
+            if not self._unavailable:
+                _log.warning("the database is unavailable: %s", typed)
             self._unavailable = True
+        else:
+            _log.debug("a statement failed: %s: %s", type(typed).__name__, typed)
         raise typed from exc
 
     def _getconn_nowait(self) -> psycopg.Connection[Any] | None:

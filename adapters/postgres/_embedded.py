@@ -14,9 +14,9 @@ uses; :mod:`._system_user` has what running as root needs.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import pwd
 import subprocess
@@ -36,6 +36,8 @@ from ._system_user import (
 )
 
 __all__ = ["SUPERUSER", "EmbeddedServer", "StopMode"]
+
+_log = logging.getLogger(__name__)
 
 SUPERUSER: Final = "postgres"
 _SOCKET_NAME: Final = ".s.PGSQL.5432"
@@ -242,8 +244,10 @@ class EmbeddedServer:
         if self._as_root:
             # Someone may have taken the search bit away since (pytest resets its temp root to 0700
             # whenever a run starts): give it back before every command.
-            with contextlib.suppress(OSError):
+            try:
                 ensure_searchable(self.pgdata.parent)
+            except OSError as exc:
+                _log.debug("search bit not given back to %s: %s", self.pgdata.parent, exc)
             # PostgreSQL refuses to run as root. Drop every root identity: with root's group kept,
             # group permissions would apply to root-owned directories and deny the search bit.
             entry = pwd.getpwnam(SYSTEM_USER)

@@ -84,14 +84,18 @@ async def keep_alive(
     lock: OwnerLock, heartbeat: Callable[[], Awaitable[None]], interval: float
 ) -> None:
     """Every ``interval`` seconds, check the lock connection (re-taking the lock if it was lost) and
-    refresh the heartbeat; a failure is logged and tried again next time. Runs until cancelled.
+    refresh the heartbeat; a failure is logged (the first, then its recovery) and tried again next
+    time. Runs until cancelled.
 
     Cancellation: stops at once; a lock check in its worker thread finishes first.
     """
+    throttle = engine.LogThrottle(_log)
     while True:
         await trio.sleep(interval)
         try:
             await trio.to_thread.run_sync(lock.ensure)
             await heartbeat()
         except (DatabaseError, psycopg.Error, engine.StoreError) as exc:
-            _log.warning("session registry heartbeat failed: %s", exc)
+            throttle.failed("heartbeat", "session registry heartbeat failed: %s", exc)
+        else:
+            throttle.recovered("heartbeat", "session registry heartbeat works again")

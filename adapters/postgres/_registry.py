@@ -10,6 +10,7 @@ the heartbeat are in :mod:`._owner_lock`, the rows' mapping in :mod:`._session_r
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import socket
@@ -37,6 +38,8 @@ from ._session_rows import (
 )
 
 __all__ = ["SessionRegistry", "open_session_registry"]
+
+_log = logging.getLogger(__name__)
 
 
 _ORPHANS_WHERE: Final = f"""
@@ -374,6 +377,9 @@ async def open_session_registry(
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            with contextlib.suppress(DatabaseError):
+            try:
                 await db.execute("DELETE FROM engine_owners WHERE owner_id = %s", (owner,))
+            except DatabaseError as exc:
+                # Its sessions are found as orphans by the next daemon once its heartbeat is stale.
+                _log.warning("owner %s not removed from engine_owners: %s", owner, exc)
             await trio.to_thread.run_sync(lock.close)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -20,6 +21,8 @@ from ._embedded import EmbeddedServer
 from ._errors import EmbeddedServerError
 
 __all__ = ["open_embedded_server"]
+
+_log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -78,8 +81,12 @@ def _acquire(server: EmbeddedServer, database: str) -> Path:
             server.create_database(database)
         except BaseException:
             if not others:
-                with contextlib.suppress(EmbeddedServerError):
+                try:
                     server.stop("fast")
+                except EmbeddedServerError as exc:
+                    _log.warning(
+                        "the embedded server could not be stopped after a failed start: %s", exc
+                    )
             raise
         return holders.add()
 

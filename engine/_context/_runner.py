@@ -7,10 +7,12 @@ over when that caller is cancelled. The answers go to the live cache (:mod:`engi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from .._core._gather import SourceOutcome, SourceStatus, gather_sources
+from .._core._log_throttle import LogThrottle
 from ._cache import LedFetch, SessionCache
 from ._spec import FULL, SourceResult, SourceSpec
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from ._sources import ContextTarget
 
 __all__ = ["SourceRunner"]
+
+_log = logging.getLogger(__name__)
 
 
 def _format_error(exc: BaseException) -> str:
@@ -42,10 +46,11 @@ class SourceRunner:
         refreshed: fetches that tried to update a cached value for changed paths only.
     """
 
-    __slots__ = ("_sources", "errors", "fetched", "refreshed", "timeouts")
+    __slots__ = ("_log", "_sources", "errors", "fetched", "refreshed", "timeouts")
 
     def __init__(self, sources: Mapping[str, SourceSpec]) -> None:
         self._sources = sources
+        self._log = LogThrottle(_log)
         self.fetched = 0
         self.errors = 0
         self.timeouts = 0
@@ -76,7 +81,7 @@ class SourceRunner:
             try:
                 outcomes = await gather_sources(calls, timeouts=timeouts)
                 for name, fetch in led.items():
-                    result = self._result(fetch, outcomes[name])
+                    result = self._result(cache.target.session_id, fetch, outcomes[name])
                     cache.finish(fetch, result)
                     finished.add(name)
                     results[name] = result
@@ -109,14 +114,35 @@ class SourceRunner:
 
         return call
 
-    def _result(self, fetch: LedFetch, outcome: SourceOutcome[Any]) -> SourceResult:
+    def _result(self, sid: str, fetch: LedFetch, outcome: SourceOutcome[Any]) -> SourceResult:
         name, at, elapsed = fetch.spec.name, fetch.fetched_at, outcome.elapsed
+        extra = {"session": sid, "source": name}
         if outcome.exception is not None:
             self.errors += 1
             error = _format_error(outcome.exception)
+            self._log.failed(
+                (sid, name),
+                "context source %s of session %s failed: %s",
+                name,
+                sid,
+                error,
+                exc=outcome.exception,
+                extra=extra,
+            )
             return SourceResult(name, SourceStatus.ERROR, None, error, elapsed, at)
         if outcome.status is SourceStatus.TIMEOUT:
             self.timeouts += 1
             error = f"no answer within {fetch.spec.timeout:g} s"
+            self._log.failed(
+                (sid, name),
+                "context source %s of session %s timed out: %s",
+                name,
+                sid,
+                error,
+                extra=extra,
+            )
             return SourceResult(name, SourceStatus.TIMEOUT, None, error, elapsed, at)
+        self._log.recovered(
+            (sid, name), "context source %s of session %s answers again", name, sid, extra=extra
+        )
         return SourceResult(name, SourceStatus.OK, outcome.value, None, elapsed, at)

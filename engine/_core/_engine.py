@@ -7,6 +7,7 @@ are kept in one module; configuration, session arguments and the current session
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import OrderedDict
@@ -30,6 +31,8 @@ from ._state import SessionKind, SessionState
 from ._supervisor import RestartPolicy, restart_publisher, supervise
 
 __all__ = ["Engine", "EngineStatistics", "open_engine"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +332,7 @@ class Engine(metaclass=NoPublicConstructor):
         except Exception as exc:
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             self._service_errors[label] = f"{type(cause).__name__}: {cause}"
+            _log.error("engine service %s gave up: %s", label, exc, exc_info=exc)
             self._bus.publish_nowait(
                 "engine.service", {"service": label, "gave_up": True, "error": repr(exc)}
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Collection, Mapping
@@ -15,6 +16,8 @@ from ._construction import NoPublicConstructor
 from ._errors import InvalidArgumentError
 
 __all__ = ["Event", "EventBus", "Subscription"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,12 @@ class Subscription(metaclass=NoPublicConstructor):
         if len(self._buffer) >= self._max:
             self._buffer.popleft()
             self.dropped += 1
+            if self.dropped == 1:
+                _log.warning(
+                    "a subscriber of %s reads too slowly: its oldest events are dropped "
+                    "(counted in its dropped)",
+                    "every topic" if self._match is None else "some topics",
+                )
         self._buffer.append(event)
         self._lot.unpark_all()
 

@@ -9,6 +9,7 @@ lifecycle reads top to bottom in one place. What describes a session without run
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, final
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from ._engine import Engine
 
 __all__ = ["Session"]
+
+_log = logging.getLogger(__name__)
 
 _S = SessionState
 
@@ -265,6 +268,14 @@ class Session(metaclass=NoPublicConstructor):
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
             self.error = exc
+            _log.warning(
+                "session %s failed: %s: %s",
+                self.id,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+                extra={"session": self.id},
+            )
         self._scope.cancel()
 
     def admit(self, limiter: PriorityLimiter) -> SessionAdmission:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from ._errors import InvalidArgumentError, RestartLimitError
 from ._events import EventBus
 
 __all__ = ["Restart", "RestartPolicy", "restart_publisher", "supervise"]
+
+_log = logging.getLogger(__name__)
 
 
 class Restart(enum.StrEnum):
@@ -114,6 +117,15 @@ async def supervise(
                 f"within {policy.period} s"
             ) from error
         restarts += 1
+        _log.warning(
+            "service %s %s; restart %d in %g s",
+            name or fn,
+            "returned" if error is None else f"failed: {type(error).__name__}: {error}",
+            restarts,
+            delay,
+            exc_info=error,
+            extra={"service": name or repr(fn)},
+        )
         if on_restart is not None:
             on_restart(restarts, error)
         await trio.sleep(delay)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, final
@@ -25,6 +26,7 @@ import trio
 
 from .._core._errors import InvalidArgumentError
 from .._core._gather import SourceOutcome, SourceStatus, gather_sources
+from .._core._log_throttle import LogThrottle
 from .._ports._memory_records import Evidence, SourceQuery
 from .._ports._memory_store import MemorySource
 from .._ports._validation import canonical_json
@@ -33,6 +35,10 @@ from ._fusion import ROLES, RRF_K, fuse
 from ._packing import pack
 
 __all__ = ["Rehydrator", "RetrievalCache", "rehydrate"]
+
+_log = logging.getLogger(__name__)
+#: A failing memory source is logged when it starts failing (and once a minute while it does).
+_THROTTLE = LogThrottle(_log)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,9 @@ def _outcome(o: SourceOutcome[Sequence[Evidence]], limit: int) -> _Outcome:
         return _Outcome(SourceReport(name, SourceStatus.TIMEOUT, o.elapsed, 0), ())
     if o.status is SourceStatus.ERROR:
         error = f"{type(o.exception).__name__}: {o.exception}"
+        _THROTTLE.failed(
+            name, "memory source %s failed: %s", name, error, exc=o.exception, extra={"source": name}
+        )
         return _Outcome(SourceReport(name, SourceStatus.ERROR, o.elapsed, 0, error), ())
     returned: Any = o.value
     try:

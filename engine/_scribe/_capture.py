@@ -8,6 +8,7 @@ once the store has committed it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import trio
 from .._context._provider import ContextProvider
 from .._core._construction import NoPublicConstructor
 from .._core._errors import ScribeError
+from .._core._log_throttle import LogThrottle
 from .._core._session import Session
 from .._ports._fs import ChangeBatch, FileSystem, Watcher
 from .._ports._git import Git
@@ -36,6 +38,11 @@ if TYPE_CHECKING:
     from .._core._engine import Engine
 
 __all__ = ["Capture", "CaptureInfo"]
+
+_log = logging.getLogger(__name__)
+#: A store outage fails every capture's writes again and again: each session logs its first failure
+#: and its recovery.
+_THROTTLE: Final = LogThrottle(_log)
 
 _RETRY_INITIAL: Final = 0.1
 _RETRY_MAX: Final = 5.0
@@ -318,6 +325,16 @@ class Capture(metaclass=NoPublicConstructor):
 
     def _failed(self, exc: BaseException) -> None:
         self.write_errors += 1
+        _THROTTLE.failed(
+            self.session_id,
+            "worklog of session %s not written (%d entries carried, written when the store is "
+            "back): %s: %s",
+            self.session_id,
+            self._writer.carried,
+            type(exc).__name__,
+            exc,
+            extra={"session": self.session_id},
+        )
         self.engine.publish_nowait(
             "scribe.error",
             {"error": f"{type(exc).__name__}: {exc}", "carried": self._writer.carried},
@@ -343,6 +360,12 @@ class Capture(metaclass=NoPublicConstructor):
                     self._failed(exc)
                     delay = min(delay * 2, _RETRY_MAX)
                 else:
+                    _THROTTLE.recovered(
+                        self.session_id,
+                        "worklog of session %s written again, carried entries included",
+                        self.session_id,
+                        extra={"session": self.session_id},
+                    )
                     self._carry_wanted = trio.Event()
                     delay = _RETRY_INITIAL
 

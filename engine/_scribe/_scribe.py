@@ -9,6 +9,7 @@ about stored sessions live in :mod:`._scribe_records`, its configuration in :mod
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -45,6 +46,8 @@ from ._starting import (
 from ._summary_pipeline import SummaryPipeline
 
 __all__ = ["Scribe", "open_scribe"]
+
+_log = logging.getLogger(__name__)
 
 _ARM_TIMEOUT: Final = 10.0
 _UNSET: Any = object()
@@ -315,11 +318,13 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             await cap.close_entries(reason, detail)
         except Exception as exc:
             errors.append(f"stop entry not stored: {type(exc).__name__}: {exc}")
+            _log.warning("session %s: %s", sid, errors[-1], extra={"session": sid})
         if cap.mirror is not None:
             try:
                 await cap.write_mirror()
             except Exception as exc:
                 errors.append(f"mirror not written: {type(exc).__name__}: {exc}")
+                _log.warning("session %s: %s", sid, errors[-1], extra={"session": sid})
         state = SessionState.FAILED if failed else SessionState.COMPLETED
         error = "; ".join(x for x in (detail if failed else None, *errors) if x) or None
         try:

@@ -3,6 +3,7 @@ the record, the start entry, waiting for the watcher, and recording a start that
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +31,8 @@ __all__ = [
     "start_entry",
     "wait_armed",
 ]
+
+_log = logging.getLogger(__name__)
 
 _ARM_TIMEOUT: Final = 10.0
 
@@ -146,5 +149,13 @@ async def record_failed_start(
                 expected_version=current.version,
                 error=f"start failed: {type(exc).__name__}: {exc}",
             )
-        except ScribeError:
-            pass
+        except ScribeError as failed:
+            _log.warning(
+                "session %s failed to start (%s: %s) and could not be recorded as failed: %s: %s",
+                session.id,
+                type(exc).__name__,
+                exc,
+                type(failed).__name__,
+                failed,
+                extra={"session": session.id},
+            )

@@ -8,6 +8,7 @@ All work is admitted through the engine's ``summarizer`` gate at LOW priority.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, final
 import trio
 
 from .._core._errors import InvalidArgumentError
+from .._core._log_throttle import LogThrottle
 from .._core._priority import Priority
 from .._ports._summarizer import Summarizer
 from .._ports._summary_record import Summary
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from .._core._engine import Engine
 
 __all__ = ["SummaryPipeline", "SummaryPipelineStatistics"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,7 @@ class SummaryPipeline:
         self._summaries = 0
         self._skipped = 0
         self._errors = 0
+        self._log = LogThrottle(_log)
         self._last_error: str | None = None
 
     # -- requests --------------------------------------------------------------------------------
@@ -207,9 +212,18 @@ class SummaryPipeline:
             try:
                 async with gate.acquire(Priority.LOW):
                     await self._summarize(sid, final)
+                self._log.recovered("summary", "summaries are made again (session %s)", sid)
             except Exception as exc:
                 self._errors += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"
+                self._log.failed(
+                    "summary",
+                    "summary of session %s failed: %s",
+                    sid,
+                    self._last_error,
+                    exc=exc,
+                    extra={"session": sid},
+                )
                 self._engine.publish_nowait(
                     "session.summary",
                     {"error": self._last_error, "final": final},

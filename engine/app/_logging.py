@@ -91,7 +91,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class _Formatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return super().formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"
