@@ -254,9 +254,9 @@ def test_the_daemon_writes_json_lines_to_its_private_log_file(
     home = tmp_path / "home"
     env = {**os.environ, **GIT_ENV, "SCRIBE_HOME": str(home), "SCRIBE_DATABASE_URL": fresh_pg_url}
     env.pop("SCRIBE_LOG_LEVEL", None)
+    args = ["--no-session", "--dashboard-port", "0", "--feed-port", "0"]
     proc = subprocess.Popen(
-        [SCRIBE, "serve", "--no-session", "--dashboard-port", "0", "--feed-port", "0"]
-        + ["--log-format", "json", "--log-level", "debug"],
+        [SCRIBE, "serve", *args, "--log-format", "json", "--log-level", "debug"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
