@@ -39,10 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Capture", "CaptureInfo"]
 
-_log = logging.getLogger(__name__)
-#: A store outage fails every capture's writes again and again: each session logs its first failure
-#: and its recovery.
-_THROTTLE: Final = LogThrottle(_log)
+_THROTTLE: Final = LogThrottle(logging.getLogger(__name__))  # a session's first failure, recovery
 
 _RETRY_INITIAL: Final = 0.1
 _RETRY_MAX: Final = 5.0
@@ -325,16 +322,8 @@ class Capture(metaclass=NoPublicConstructor):
 
     def _failed(self, exc: BaseException) -> None:
         self.write_errors += 1
-        _THROTTLE.failed(
-            self.session_id,
-            "worklog of session %s not written (%d entries carried, written when the store is "
-            "back): %s: %s",
-            self.session_id,
-            self._writer.carried,
-            type(exc).__name__,
-            exc,
-            extra={"session": self.session_id},
-        )
+        why, sid = f"{type(exc).__name__}: {exc}", self.session_id
+        _THROTTLE.failed(sid, "worklog of %s not written (entries carried): %s", sid, why)
         self.engine.publish_nowait(
             "scribe.error",
             {"error": f"{type(exc).__name__}: {exc}", "carried": self._writer.carried},
@@ -360,12 +349,7 @@ class Capture(metaclass=NoPublicConstructor):
                     self._failed(exc)
                     delay = min(delay * 2, _RETRY_MAX)
                 else:
-                    _THROTTLE.recovered(
-                        self.session_id,
-                        "worklog of session %s written again, carried entries included",
-                        self.session_id,
-                        extra={"session": self.session_id},
-                    )
+                    _THROTTLE.recovered(self.session_id, "worklog of %s written", self.session_id)
                     self._carry_wanted = trio.Event()
                     delay = _RETRY_INITIAL
 
