@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import sys
 from pathlib import Path
 
@@ -17,12 +16,9 @@ from ._cli_control import EXIT_REFUSED, common_arguments, config_for
 from ._cli_render import console, literal
 from ._control_handler import DaemonInfo
 from ._daemon import run_daemon
-from ._logging import LOG_FORMATS, LOG_LEVELS, daemon_logging
-from ._version import scribe_version
+from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = ["run_serve", "serve_arguments"]
-
-_log = logging.getLogger(__name__)
 
 
 def serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -130,14 +126,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     err = console(stderr=True)
     try:
-        with daemon_logging(config.home, level=config.log_level, fmt=config.log_format):
-            _log.info("scribe %s starting with home %s", scribe_version(), config.home)
-            try:
-                trio.run(functools.partial(run_daemon, config, repo=repo, ready=ready))
-            except (ScribeError, OSError) as exc:
-                _log.error("the daemon could not run: %s: %s", type(exc).__name__, exc)
-                raise
-            _log.info("scribe stopped")
+        trio.run(functools.partial(run_daemon, config, repo=repo, ready=ready, log_to_home=True))
     except ScribeError as exc:
         err.print(literal(("error:", "bold red"), f" {exc}"))
         return EXIT_REFUSED

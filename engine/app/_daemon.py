@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import urllib.parse
@@ -28,9 +29,13 @@ from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
+from ._logging import daemon_logging
 from ._stack import open_stack
+from ._version import scribe_version
 
 __all__ = ["DaemonLockedError", "run_daemon", "socket_path"]
+
+_log = logging.getLogger(__name__)
 
 SOCKET_NAME: Final = "scribe.sock"
 LOCK_NAME: Final = "scribe.lock"
@@ -79,6 +84,21 @@ def _display_url(url: str | None, home: Path) -> str:
     return " ".join("password=***" if kv.startswith("password=") else kv for kv in url.split())
 
 
+@contextlib.contextmanager
+def _daemon_log(config: AppConfig, on: bool) -> Iterator[None]:
+    if not on:
+        yield
+        return
+    with daemon_logging(config.home, level=config.log_level, fmt=config.log_format):
+        _log.info("scribe %s starting with home %s", scribe_version(), config.home)
+        try:
+            yield
+        except Exception as exc:
+            _log.error("the daemon stopped on an error: %s", exc, exc_info=exc)
+            raise
+        _log.info("scribe stopped")
+
+
 async def run_daemon(
     config: AppConfig,
     *,
@@ -86,6 +106,7 @@ async def run_daemon(
     ready: Callable[[DaemonInfo, list[str]], None] | None = None,
     stop: trio.Event | None = None,
     handle_signals: bool = True,
+    log_to_home: bool = False,
 ) -> None:
     """Run the daemon until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully.
 
@@ -95,6 +116,8 @@ async def run_daemon(
         ready: called once everything listens, with where to look and notes (orphans found, ...).
         stop: an event that stops the daemon (None: only signals do).
         handle_signals: install SIGINT/SIGTERM handlers (only in the main thread).
+        log_to_home: once the home's lock is held, log to standard error and the home's rotating
+            log file at ``config.log_level`` in ``config.log_format`` (see ``_logging``).
 
     Raises:
         DaemonLockedError: another daemon runs with the same home.
@@ -104,7 +127,7 @@ async def run_daemon(
     Cancellation: everything is closed on the way out (shielded and bounded where it must be).
     """
     stopping = stop if stop is not None else trio.Event()
-    with _home_lock(config.home):
+    with _home_lock(config.home), _daemon_log(config, log_to_home):
         async with trio.open_nursery() as top:
             if handle_signals:
 

@@ -7,8 +7,8 @@ format:
 
 - ``text``: ``TIME LEVEL LOGGER: MESSAGE key=value ...``, one line per record. Control characters
   and bidi overrides in the message, the extra fields and the exception text are written as visible
-  escapes (``\\x1b``), so user text quoted in a message can neither drive a terminal nor forge a
-  line; the lines of a traceback after the first are indented.
+  escapes by :func:`engine.visible` (``\\x1b``), so user text quoted in a message can neither
+  drive a terminal nor forge a line; the lines of a traceback after the first are indented.
 - ``json``: one JSON object per line with ``time``, ``level``, ``logger``, ``message``,
   ``exception`` (when there is one) and every extra field given with ``extra=``. Everything is
   JSON-escaped (ASCII only), so user text stays data.
@@ -25,12 +25,13 @@ import json
 import logging
 import logging.handlers
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Final
+
+from .._core._literal import visible
 
 __all__ = [
     "LOG_BACKUPS",
@@ -61,23 +62,6 @@ _STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__d
     "taskName",
 }
 
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    c = match.group()
-    named = _NAMED.get(c)
-    if named is not None:
-        return named
-    code = ord(c)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def _visible(text: object) -> str:
-    # Control characters, bidi overrides and lone surrogates as visible escapes, on one line.
-    return _CONTROL.sub(_escape, str(text))
-
 
 def log_file(home: Path) -> Path:
     """The daemon's log file in ``home``."""
@@ -101,8 +85,8 @@ class _TextFormatter(_Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = (
             f"{self.formatTime(record)} {record.levelname} {record.name}: "
-            + _visible(record.getMessage())
-            + "".join(f" {_visible(k)}={_visible(v)}" for k, v in _extras(record).items())
+            + visible(record.getMessage())
+            + "".join(f" {visible(k)}={visible(v)}" for k, v in _extras(record).items())
         )
         more: list[str] = []
         if record.exc_info:
@@ -111,7 +95,7 @@ class _TextFormatter(_Formatter):
             more += record.exc_text.splitlines()
         if record.stack_info:
             more += self.formatStack(record.stack_info).splitlines()
-        return "\n".join([line, *("  " + _visible(x) for x in more)])
+        return "\n".join([line, *("  " + visible(x) for x in more)])
 
 
 class _JsonFormatter(_Formatter):
