@@ -170,7 +170,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         self._drained = trio.Event()
         self._accepted = 0
         self._rejected = 0
-        self._refusals = engine.LogThrottle(logger)
+        self._throttle = engine.LogThrottle(logger)
         self._counters = ConnectionCounters()
         self._engine_dropped = 0
         self._handler_errors = 0
@@ -247,7 +247,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             # An event the feed cannot carry (a session id unfit for a topic name, a payload
             # that is not JSON) is skipped and counted; the feed goes on.
             self._skipped += 1
-            logger.warning("feed skipped engine event %s #%d: %s", event.topic, event.seq, exc)
+            self._throttle.failed(event.topic, "feed skipped engine event %s: %s", event.topic, exc)
 
     async def _pump(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with self._eng.open_subscription(
@@ -279,15 +279,9 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         self, request: WebSocketRequest, status: int, code: str, message: str
     ) -> None:
         self._rejected += 1
-        # Logged once a minute per reason: a flood of refused connections is one line, not many.
-        self._refusals.failed(
-            code,
-            "feed connection refused (%s %s): %s",
-            status,
-            code,
-            message,
-            level=logging.WARNING if status in (401, 403) else logging.INFO,
-        )
+        # Once a minute per reason: a flood of refused connections is one line, not many.
+        level = logging.WARNING if status in (401, 403) else logging.INFO
+        self._throttle.failed(code, "feed connection refused (%s): %s", code, message, level=level)
         body = encode_json({"error": code, "message": message})
         await request.reject(
             status, extra_headers=[(b"content-type", b"application/json")], body=body
