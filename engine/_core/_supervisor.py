@@ -117,7 +117,8 @@ async def supervise(
                 f"within {policy.period} s"
             ) from error
         restarts += 1
-        _log.warning(
+        _log.log(
+            logging.INFO if error is None else logging.WARNING,
             "service %s %s; restart %d in %g s",
             name or fn,
             "returned" if error is None else f"failed: {type(error).__name__}: {error}",
