@@ -16,6 +16,7 @@ read (:func:`._regular.open_regular`; never through a symbolic link in the work 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from typing import Final, final
@@ -27,6 +28,8 @@ from engine import FileSystemError
 from ._regular import open_regular
 
 __all__ = ["GitIgnores", "IgnoreFile", "read_ignore_file"]
+
+_log = logging.getLogger(__name__)
 
 #: The most of one ignore file that is read; lines past it are not.
 MAX_IGNORE_FILE: Final = 1024 * 1024
@@ -45,11 +48,15 @@ def read_ignore_file(path: str, *, follow: bool) -> IgnoreFile:
     unreadable. ``follow``: whether a symbolic link is followed (never for a work tree's files)."""
     try:
         fd = open_regular(os.path.realpath(path) if follow else path, os.O_RDONLY)
-    except (OSError, FileSystemError):
-        return ()  # missing, a FIFO or device, a symbolic link, unreadable: no rules from there
+    except (OSError, FileSystemError) as exc:
+        # missing, a FIFO or device, a symbolic link, unreadable: no rules from there
+        if not isinstance(exc, FileNotFoundError):
+            _log.debug("ignore file %s not read: %s", path, exc)
+        return ()
     try:
         data = os.read(fd, MAX_IGNORE_FILE)
-    except OSError:
+    except OSError as exc:
+        _log.debug("ignore file %s not read: %s", path, exc)
         return ()
     finally:
         os.close(fd)
