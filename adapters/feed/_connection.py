@@ -204,13 +204,8 @@ class FeedConnection:
         if self.close_code == 1000:
             self.close_code = code
             self.close_reason = reason
-            _log.log(
-                logging.INFO if hard else logging.DEBUG,
-                "feed client %s closed (%s): %s",
-                self.cid,
-                code,
-                reason,
-            )
+            level = logging.INFO if hard else logging.DEBUG
+            _log.log(level, "feed client %s closed (%s): %s", self.cid, code, reason)
         if hard:
             self.scope.cancel()
         else:
