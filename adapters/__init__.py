@@ -4,6 +4,7 @@ from .control._operations import CONTROL_OPERATIONS as CONTROL_OPERATIONS
 from .control._operations import ControlArgs as ControlArgs
 from .control._operations import PingArgs as PingArgs
 from .control._operations import StatusArgs as StatusArgs
+from .control._operations import DashboardUrlArgs as DashboardUrlArgs
 from .control._operations import StartArgs as StartArgs
 from .control._operations import StopArgs as StopArgs
 from .control._operations import ListArgs as ListArgs
@@ -35,6 +36,7 @@ from .control._schema import control_schema as control_schema
 from .http._dashboard import Dashboard as Dashboard
 from .http._dashboard import EngineCollector as EngineCollector
 from .http._dashboard import open_dashboard as open_dashboard
+from .http._login import LOGIN_TOKEN_TTL as LOGIN_TOKEN_TTL
 from .postgres._embedded import EmbeddedServer as EmbeddedServer
 from .postgres._shared_server import open_embedded_server as open_embedded_server
 from .embedding._hashing import HashingEmbedder as HashingEmbedder

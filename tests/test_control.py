@@ -48,8 +48,8 @@ def test_valid_requests_parse() -> None:
     cleanup = parse_control_request('{"id": "k", "op": "cleanup", "args": {"days": 1.5}}')
     assert cleanup.args == adapters.CleanupArgs(days=1.5) and cleanup.id == "k"
     assert set(adapters.CONTROL_OPERATIONS) == {
-        "ping", "status", "start", "stop", "list", "append", "tag", "untag", "info", "context",
-        "worklog", "summary", "cleanup", "validate",
+        "ping", "status", "dashboard_url", "start", "stop", "list", "append", "tag", "untag",
+        "info", "context", "worklog", "summary", "cleanup", "validate",
     }  # fmt: skip
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,16 +47,16 @@ async def open_stack(home: Path) -> AsyncIterator[Stack]:
     async with engine.open_engine(engine.EngineConfig(home=home, shutdown_grace=0.5)) as eng:
         eng.start_service(engine.run_health_monitor, eng, 0.1, name="health")
         async with adapters.open_feed_server(eng, secret=SECRET) as feed:
-            token = adapters.make_token(SECRET, adapters.FeedScopes.read_all(), 600)
             async with adapters.open_dashboard(
-                eng, feed_url=feed.url, token=token, feed=feed
+                eng, feed_url=feed.url, secret=SECRET, feed=feed
             ) as dashboard:
                 yield Stack(eng, feed, dashboard)
 
 
-def http_get(url: str) -> tuple[int, str, bytes]:
+def http_get(url: str, cookie: str | None = None) -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, headers={} if cookie is None else {"Cookie": cookie})
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.headers["content-type"], response.read()
     except urllib.error.HTTPError as exc:
         with exc:
@@ -81,11 +83,29 @@ async def test_health_metrics_and_static_files(tmp_path: Path) -> None:
             status, _, body = await trio.to_thread.run_sync(http_get, base + "dashboard.js")
             assert status == 200 and b"WebSocket" in body
             status, _, body = await trio.to_thread.run_sync(http_get, base + "config.json")
+            assert status == 401 and json.loads(body)["error"] == "unauthorized"
+            cookie = await trio.to_thread.run_sync(sign_in, stack.dashboard.login_url())
+            status, _, body = await trio.to_thread.run_sync(http_get, base + "config.json", cookie)
+            assert status == 200
             config = json.loads(body)
             assert config["feed_url"] == stack.feed.url
             adapters.verify_token(SECRET, config["token"])
             status, _, _ = await trio.to_thread.run_sync(http_get, base + "nothing-here")
             assert status == 404
+
+
+def sign_in(login_url: str) -> str:
+    """Open a sign-in link without following its redirect; the ``Cookie`` header it grants."""
+    parts = urllib.parse.urlsplit(login_url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request("GET", f"{parts.path}?{parts.query}")
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 303, response.status
+        return response.headers["set-cookie"].split(";", 1)[0]
+    finally:
+        conn.close()
 
 
 def browse(url: str, profile: Path, screenshot: Path, trio_steps: Any) -> dict[str, Any]:
@@ -107,6 +127,10 @@ def browse(url: str, profile: Path, screenshot: Path, trio_steps: Any) -> dict[s
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(url)
             expect(page.locator("#feed-status")).to_have_attribute("data-status", "live")
+            # The one-time token left the address bar; the session cookie is HttpOnly and Strict.
+            seen["address"] = page.url
+            [cookie] = context.cookies()
+            seen["cookie"] = cookie
             alpha, beta = trio.from_thread.run(trio_steps.start_sessions)
             alpha_row = page.locator(f'tr[data-session-id="{alpha}"]')
             beta_row = page.locator(f'tr[data-session-id="{beta}"]')
@@ -170,13 +194,17 @@ async def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
             screenshot = tmp_path / "dashboard.png"
             seen = await trio.to_thread.run_sync(
                 browse,
-                stack.dashboard.url,
+                stack.dashboard.login_url(),
                 tmp_path / "profile",
                 screenshot,
                 Steps(stack.eng),
             )
             assert seen["errors"] == []
             assert seen["rows"] == 2
+            assert seen["address"] == stack.dashboard.url
+            cookie = seen["cookie"]
+            assert cookie["name"] == stack.dashboard.cookie_name
+            assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
             assert screenshot.stat().st_size > 10_000
             keep = os.environ.get("SCRIBE_SCREENSHOT_DIR")
             if keep:

@@ -23,6 +23,7 @@ __all__ = [
     "CleanupArgs",
     "ContextArgs",
     "ControlArgs",
+    "DashboardUrlArgs",
     "InfoArgs",
     "ListArgs",
     "PingArgs",
@@ -159,10 +160,16 @@ class ValidateArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     """Find sessions left by a dead daemon and mark them orphaned."""
 
 
+class DashboardUrlArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A new dashboard sign-in link with a one-time token. Answers ``{"url": ..., "expires_in": ...}``
+    (seconds); the link works once."""
+
+
 #: The arguments of any control operation, one struct per operation.
 ControlArgs = (
     PingArgs
     | StatusArgs
+    | DashboardUrlArgs
     | StartArgs
     | StopArgs
     | ListArgs
@@ -181,6 +188,7 @@ ControlArgs = (
 CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
     "ping": PingArgs,
     "status": StatusArgs,
+    "dashboard_url": DashboardUrlArgs,
     "start": StartArgs,
     "stop": StopArgs,
     "list": ListArgs,

@@ -10,8 +10,10 @@ The :class:`engine.FeedHub` decides what each client gets; this module does the 
 * per client (:mod:`._connection`): a reader task (commands, rate-limited), a sender task (what the
   socket did not take at once: one frame at a time from the hub, each send under ``send_timeout``),
   a pinger (dead-client detection) and the token's expiry;
-* authentication happens in the handshake: a missing, forged or expired token gets HTTP 401, a token
-  with no read scope 403, a token over its connection limit 429, a full server 503.
+* authentication happens in the handshake: a missing ``Host`` gets HTTP 400, a host name not allowed
+  or a browser ``Origin`` other than the dashboard's 403 (:mod:`._access`); a missing, forged or
+  expired token 401, a token with no read scope 403, a token over its connection limit 429, a full
+  server 503.
 
 The message schema is in docs/feed.md.
 """
@@ -39,6 +41,8 @@ from wsproto.utilities import LocalProtocolError
 import engine
 from engine import FeedHub, FeedHubStatistics, FeedTopicError
 
+from ..http._access import HostAllowlist
+from ._access import HandshakeAccess, request_host
 from ._connection import ConnectionCounters, FeedConnection
 from ._errors import FeedTokenError, FeedTokenExpiredError
 from ._limits import ConnectionLimiter, ConnectionLimitError
@@ -87,6 +91,8 @@ class FeedServerConfig:
         max_subscriptions: topics one connection may subscribe to.
         engine_buffer: events buffered between the engine and the feed pump.
         handshake_timeout: seconds a client has to finish the websocket handshake.
+        allowed_hosts: host names the feed answers to besides the loopback names and its bind
+            address (any port; see :mod:`adapters.http._access`).
     """
 
     path: str = "/feed"
@@ -107,6 +113,7 @@ class FeedServerConfig:
     max_subscriptions: int = 256
     engine_buffer: int = 100_000
     handshake_timeout: float = 10.0
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @final
@@ -165,6 +172,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         self._host = host
         self._port = 0
         self._limiter = ConnectionLimiter(config.max_connections_per_token)
+        self._access = HandshakeAccess(HostAllowlist.of(host, config.allowed_hosts))
         self._clients: dict[int, FeedConnection] = {}
         self._closing = False
         self._drained = trio.Event()
@@ -197,6 +205,11 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
     def epoch(self) -> str:
         """The feed's epoch (random per server start)."""
         return self._hub.epoch
+
+    def allow_dashboard(self, port: int) -> None:
+        """Let pages of the dashboard on ``port`` (under an allowed host name) open the feed from
+        a browser. Other pages (another ``Origin``, or ``null``) are refused."""
+        self._access.page_ports.add(port)
 
     def statistics(self) -> FeedServerStatistics:
         """A snapshot of the server's counters."""
@@ -310,6 +323,10 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             logger.exception("feed connection failed")
 
     async def _handle_request(self, request: WebSocketRequest, stream: trio.SocketStream) -> None:
+        refusal = self._access.refusal(request_host(request), request.headers, self._port)
+        if refusal is not None:
+            await self._reject(request, *refusal)
+            return
         path, token = _token_from(request)
         if path != self._config.path:
             await self._reject(request, 404, "not_found", f"the feed is at {self._config.path}")

@@ -2,13 +2,18 @@
 
 The page (``adapters/http/dashboard/``, plain HTML and JavaScript shipped as package data) connects to the
 live feed and shows the session tree with states and priorities, the worklog of the selected
-session, health and metrics, all updating as the feed delivers. The page gets the feed URL and a
-read token from ``/config.json``: serve the dashboard only where its readers may hold that token
-(it binds to 127.0.0.1 by default).
+session, health and metrics, all updating as the feed delivers.
 
-Routes: ``/`` (the page), ``/dashboard.js``, ``/dashboard.css``, ``/config.json``, ``/health``
-(JSON; HTTP 503 when degraded) and ``/metrics`` (Prometheus text format, rendered by
-``prometheus_client`` from :meth:`Engine.statistics` through a custom collector).
+Only the owner reads (:mod:`._login`): the page gets the feed URL and a short-lived read token from
+``/config.json``, which needs the session cookie a one-time link (:meth:`Dashboard.login_url`) was
+exchanged for; without it, 401. Every request must name an allowed host (:mod:`._access`, against
+DNS rebinding): a missing ``Host`` gets 400, another one 403.
+
+Routes: ``/`` (the page; ``/?token=...`` signs in and redirects to ``/``), ``/dashboard.js``,
+``/dashboard.css``, ``/config.json`` (signed in only), ``/health`` (JSON; HTTP 503 when degraded)
+and ``/metrics`` (Prometheus text format, rendered by ``prometheus_client`` from
+:meth:`Engine.statistics` through a custom collector). ``/health`` and ``/metrics`` need no cookie
+and show counts and the engine's gate names only: no session name, note, path or token.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
@@ -31,6 +37,9 @@ from prometheus_client.registry import Collector
 import engine
 
 from ..feed._server import FeedServer
+from ..feed._tokens import FeedScopes, make_token
+from ._access import HostAllowlist
+from ._login import MAX_SECRET_LENGTH, Logins, parse_cookies
 
 __all__ = ["Dashboard", "EngineCollector", "open_dashboard"]
 
@@ -44,6 +53,22 @@ _STATIC: Final = {
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+#: Seconds a feed token handed to a signed-in page stays valid (the page fetches a new one when
+#: its connection closes).
+FEED_TOKEN_TTL: Final = 3600.0
+_TEXT: Final = "text/plain; charset=utf-8"
+_UNAUTHORIZED: Final = orjson.dumps(
+    {
+        "error": "unauthorized",
+        "message": "not signed in: open the link `scribe dashboard-url` prints",
+    }
+)
+_LINK_SPENT: Final = (
+    b"This dashboard link was used already or has expired.\n"
+    b"Run `scribe dashboard-url` for a new one.\n"
+)
 
 
 @final
@@ -114,11 +139,15 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         self,
         eng: engine.Engine,
         feed_url: str,
-        token: str,
+        secret: str | bytes,
         feed: FeedServer | None,
+        hosts: HostAllowlist,
     ) -> None:
         self._eng = eng
-        self._config = orjson.dumps({"feed_url": feed_url, "token": token})
+        self._feed_url = feed_url
+        self._secret = secret
+        self._hosts = hosts
+        self._logins = Logins()
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(EngineCollector(eng, feed))
         self._monitor = engine.HealthMonitor()
@@ -128,8 +157,27 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
 
     @property
     def url(self) -> str:
-        """The page's URL."""
+        """The page's URL (without a token: a browser that is not signed in gets no data)."""
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def cookie_name(self) -> str:
+        """The session cookie's name (cookies are shared between the ports of a host, so it
+        names the port)."""
+        return f"scribe-dashboard-{self.port}"
+
+    def login_url(self) -> str:
+        """A new sign-in link: the page's URL with a one-time token, valid once and for
+        :data:`~adapters.http._login.LOGIN_TOKEN_TTL` seconds. Call it from the trio thread."""
+        token = self._logins.mint(trio.current_time())
+        return f"{self.url}?token={token}"
+
+    def _signed_in(self, headers: Headers) -> bool:
+        return self._logins.signed_in(parse_cookies(headers).get(self.cookie_name))
+
+    def _feed_config(self) -> bytes:
+        token = make_token(self._secret, FeedScopes.read_all(), FEED_TOKEN_TTL, subject="dashboard")
+        return orjson.dumps({"feed_url": self._feed_url, "token": token})
 
     def _static(self, name: str) -> bytes:
         data = self._files.get(name)
@@ -158,13 +206,25 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         if scope["type"] != "http":
             return
         path = scope["path"]
-        if scope["method"] not in ("GET", "HEAD"):
-            await _respond(send, 405, b"method not allowed\n", "text/plain; charset=utf-8")
+        headers: Headers = scope["headers"]
+        host = _header(headers, b"host")
+        token = _query_token(scope.get("query_string", b""))
+        if host is None:
+            await _respond(send, 400, b"a Host header is required\n", _TEXT)
+        elif not self._hosts.allows_host(host, self.port):
+            await _respond(send, 403, b"this dashboard does not answer to that host name\n", _TEXT)
+        elif scope["method"] not in ("GET", "HEAD"):
+            await _respond(send, 405, b"method not allowed\n", _TEXT)
+        elif token is not None and path in ("/", "/index.html"):
+            await self._sign_in(send, headers, token)
         elif path in _STATIC:
             name, content_type = _STATIC[path]
             await _respond(send, 200, self._static(name), content_type)
         elif path == "/config.json":
-            await _respond(send, 200, self._config, "application/json")
+            if self._signed_in(headers):
+                await _respond(send, 200, self._feed_config(), "application/json")
+            else:
+                await _respond(send, 401, _UNAUTHORIZED, "application/json")
         elif path == "/health":
             health = self.health()
             status = 200 if health["status"] == "ok" else 503
@@ -174,8 +234,40 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         else:
             await _respond(send, 404, b"not found\n", "text/plain; charset=utf-8")
 
+    async def _sign_in(self, send: Send, headers: Headers, token: str) -> None:
+        # The token leaves the address bar: a redirect to the page without it, with the cookie.
+        cookie = self._logins.redeem(token, trio.current_time())
+        if cookie is None and not self._signed_in(headers):
+            await _respond(send, 401, _LINK_SPENT, _TEXT)
+            return
+        extra = [(b"location", b"/")]
+        if cookie is not None:
+            value = f"{self.cookie_name}={cookie}; Path=/; HttpOnly; SameSite=Strict"
+            extra.append((b"set-cookie", value.encode()))
+        await _respond(send, 303, b"", _TEXT, extra)
 
-async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
+
+def _header(headers: Headers, name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _query_token(query: bytes) -> str | None:
+    if len(query) > 4 * MAX_SECRET_LENGTH:
+        return ""
+    values = urllib.parse.parse_qs(query.decode("latin-1")).get("token")
+    return values[0] if values else None
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -184,6 +276,10 @@ async def _respond(send: Send, status: int, body: bytes, content_type: str) -> N
                 (b"content-type", content_type.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                (b"referrer-policy", b"no-referrer"),
+                (b"x-content-type-options", b"nosniff"),
+                (b"x-frame-options", b"DENY"),
+                *extra,
             ],
         }
     )
@@ -195,25 +291,31 @@ async def open_dashboard(
     eng: engine.Engine,
     *,
     feed_url: str,
-    token: str,
+    secret: str | bytes,
     host: str = "127.0.0.1",
     port: int = 0,
     feed: FeedServer | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> AsyncIterator[Dashboard]:
     """Serve the dashboard over HTTP for the duration of the block.
 
     Args:
         eng: the engine whose statistics ``/health`` and ``/metrics`` show.
         feed_url: the live feed's websocket URL the page connects to.
-        token: a feed token the page uses (give it read scopes only).
+        secret: the feed's token secret; a signed-in page gets read-only tokens made with it.
         host: interface to bind.
         port: TCP port; 0 picks a free one (read it from ``dashboard.port``).
-        feed: a feed server whose counters ``/metrics`` shows too.
+        feed: a feed server whose counters ``/metrics`` shows too; pages of this dashboard may
+            then open it from a browser (their ``Origin`` is allowed).
+        allowed_hosts: host names the dashboard answers to besides the loopback names and
+            ``host`` (see :mod:`adapters.http._access`).
 
     Entering waits until the server listens. Leaving (or cancellation) stops it, giving open
     requests at most one second.
     """
-    dashboard = Dashboard._create(eng, feed_url, token, feed)
+    dashboard = Dashboard._create(
+        eng, feed_url, secret, feed, HostAllowlist.of(host, allowed_hosts)
+    )
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
@@ -229,6 +331,8 @@ async def open_dashboard(
         address = binds[0].rsplit("//", 1)[-1]
         dashboard.host = host
         dashboard.port = int(address.rsplit(":", 1)[1])
+        if feed is not None:
+            feed.allow_dashboard(dashboard.port)
         try:
             yield dashboard
         finally:

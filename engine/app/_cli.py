@@ -19,7 +19,7 @@ from ._cli_memory import (
     run_remember,
     sync_runner,
 )
-from ._cli_serve import run_serve, serve_arguments
+from ._cli_serve import dashboard_url_arguments, run_dashboard_url, run_serve, serve_arguments
 from ._demo import run_demo
 from ._version import scribe_version
 
@@ -63,6 +63,11 @@ COMMANDS: Final[Mapping[str, Command]] = {
     ),
     "status": Command(
         "show whether the daemon runs and where to look", s.status_arguments, s.run_status
+    ),
+    "dashboard-url": Command(
+        "print a new dashboard sign-in link (works once, for 10 minutes)",
+        dashboard_url_arguments,
+        run_dashboard_url,
     ),
     "list": Command("list sessions (filter by status and tags)", s.list_arguments, s.run_list),
     "start": Command("start a session on a work tree", s.start_arguments, s.run_start),

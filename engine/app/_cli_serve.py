@@ -12,13 +12,13 @@ import trio
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._literal import visible
 from .._scribe._scribe_config import ScribeConfig
-from ._cli_control import EXIT_REFUSED, common_arguments, config_for
+from ._cli_control import EXIT_REFUSED, call, common_arguments, config_for, print_json, refusals
 from ._cli_render import console, literal
 from ._control_handler import DaemonInfo
 from ._daemon import run_daemon
 from ._logging import LOG_FORMATS, LOG_LEVELS
 
-__all__ = ["run_serve", "serve_arguments"]
+__all__ = ["dashboard_url_arguments", "run_dashboard_url", "run_serve", "serve_arguments"]
 
 
 def serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -104,11 +104,12 @@ def run_serve(args: argparse.Namespace) -> int:
         raise SystemExit(visible(f"scribe serve: {exc}")) from None
     repo = None if args.no_session else Path(args.repo).absolute()
 
-    def ready(info: DaemonInfo, notes: list[str]) -> None:
-        # Plain lines (no wrapping), so URLs and the token can be copied and parsed.
+    def ready(info: DaemonInfo, notes: list[str], login_url: str | None) -> None:
+        # Plain lines (no wrapping), so URLs and the token can be copied and parsed. The dashboard
+        # link signs one browser in, once, within LOGIN_TOKEN_TTL; `scribe dashboard-url` makes more.
         lines = [
             f"Scribe is running (pid {info.pid}). Press Ctrl-C to stop.",
-            f"  dashboard   {info.dashboard_url or '(off)'}",
+            f"  dashboard   {login_url or '(off)'}",
             f"  live feed   {info.feed_url or '(off)'}",
             f"  feed token  {info.token}",
             f"  control     {info.socket}",
@@ -140,4 +141,22 @@ def run_serve(args: argparse.Namespace) -> int:
             )
         return EXIT_REFUSED
     sys.stdout.write("Scribe stopped.\n")
+    return 0
+
+
+def dashboard_url_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``scribe dashboard-url``."""
+    common_arguments(p)
+
+
+@refusals
+def run_dashboard_url(args: argparse.Namespace) -> int:
+    """Print a new dashboard sign-in link (one-time token) from the running daemon."""
+    answer = call(args, "dashboard_url")
+    if args.json:
+        print_json(answer)
+    else:
+        sys.stdout.write(answer["url"] + "\n")
+        minutes = round(answer["expires_in"] / 60)
+        sys.stderr.write(f"(the link works once, within {minutes} minutes)\n")
     return 0

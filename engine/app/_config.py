@@ -55,6 +55,9 @@ class AppConfig:
         database_url: a PostgreSQL URL (None: the embedded server under ``home``).
         pool_size: database connections.
         host: the interface the feed and the dashboard listen on.
+        allowed_hosts: host names the feed and the dashboard answer to besides the loopback names
+            and ``host`` (a reverse proxy's or a LAN name; any port). Requests naming another host
+            are refused, which stops DNS rebinding. In the environment: comma-separated.
         feed: serve the live feed.
         feed_port: the feed's TCP port (0: any free one).
         dashboard: serve the dashboard (needs the feed).
@@ -77,6 +80,7 @@ class AppConfig:
     database_url: str | None = None
     pool_size: int = 4
     host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
     feed: bool = True
     feed_port: int = 8766
     dashboard: bool = True
@@ -112,7 +116,7 @@ def _is_number(v: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Setting:
-    kind: str  # "str", "int", "number", "bool", "path"
+    kind: str  # "str", "int", "number", "bool", "path", "names"
     valid: Callable[[Any], bool] = lambda v: True
     rule: str = ""
     nullable: bool = False
@@ -125,6 +129,7 @@ class _Setting:
             "number": "a number",
             "bool": "a boolean",
             "path": "a path",
+            "names": "a list of names",
         }[self.kind]
         return f"{base} {self.rule}".strip()
 
@@ -139,6 +144,7 @@ class _Setting:
             "int": _is_int(value),
             "number": _is_number(value),
             "bool": isinstance(value, bool),
+            "names": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
         }[self.kind]
         if not ok or not self.valid(value):
             raise ConfigError(key, source, f"{key!r} must be {self.want()}, not {value!r}")
@@ -149,6 +155,8 @@ class _Setting:
             value = Path(value).expanduser()
         if self.kind == "number" and _is_int(value):
             value = float(value)
+        if self.kind == "names" and isinstance(value, list):
+            value = tuple(value)
         if self.zero_is_none and value == 0 and not isinstance(value, bool):
             return None
         self.check(key, source, value)
@@ -167,6 +175,8 @@ class _Setting:
             except ValueError:
                 raise ConfigError(key, source, f"must be {self.want()}, not {text!r}") from None
             return self.coerce(key, source, value)
+        if self.kind == "names":
+            return self.coerce(key, source, [n.strip() for n in text.split(",") if n.strip()])
         if self.nullable and text == "":
             return None
         return self.coerce(key, source, text)
@@ -191,6 +201,11 @@ _SETTINGS: Final[Mapping[str, _Setting]] = {
     "database_url": _Setting("str", lambda v: v != "", "(not empty)", nullable=True),
     "pool_size": _Setting("int", lambda v: v >= 1, ">= 1"),
     "host": _Setting("str", lambda v: v != "", "(not empty)"),
+    "allowed_hosts": _Setting(
+        "names",
+        lambda v: len(v) <= 64 and all(0 < len(n) <= 255 and n.strip() == n for n in v),
+        "(at most 64, each of 1 to 255 characters)",
+    ),
     "feed": _Setting("bool"),
     "feed_port": _PORT,
     "dashboard": _Setting("bool"),

@@ -15,6 +15,7 @@ import msgspec
 
 import adapters
 
+from .._core._errors import InvalidArgumentError
 from .._core._state import SessionState
 from .._ports._session_store import SessionRecord
 from .._scribe._scribe import Scribe
@@ -114,14 +115,19 @@ class ControlHandler:
     Args:
         scribe: the scribe acting on sessions.
         info: what ``status`` reports about the daemon.
+        dashboard: the dashboard ``dashboard_url`` makes sign-in links for (None: none runs).
     """
 
-    def __init__(self, scribe: Scribe, info: DaemonInfo) -> None:
+    def __init__(
+        self, scribe: Scribe, info: DaemonInfo, *, dashboard: adapters.Dashboard | None = None
+    ) -> None:
         self.scribe = scribe
         self.info = info
+        self.dashboard = dashboard
         self._ops: dict[str, Op] = {
             "ping": self._ping,
             "status": self._status,
+            "dashboard_url": self._dashboard_url,
             "start": self._start,
             "stop": self._stop,
             "list": self._list,
@@ -179,6 +185,13 @@ class ControlHandler:
                 "timeouts": c.timeouts,
             }
         return out
+
+    async def _dashboard_url(self, a: adapters.DashboardUrlArgs) -> Any:
+        if self.dashboard is None:
+            raise InvalidArgumentError(
+                "this daemon serves no dashboard (it runs with --no-dashboard)"
+            )
+        return {"url": self.dashboard.login_url(), "expires_in": adapters.LOGIN_TOKEN_TTL}
 
     async def _start(self, a: adapters.StartArgs) -> Any:
         kwargs: dict[str, Any] = {

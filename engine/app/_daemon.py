@@ -30,15 +30,20 @@ from .._ports._worklog_records import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
 from ._logging import daemon_logging
+from ._home import prepare_home, private_file
 from ._stack import open_stack
 from ._version import scribe_version
 
-__all__ = ["DaemonLockedError", "run_daemon", "socket_path"]
+__all__ = ["DaemonLockedError", "Ready", "run_daemon", "socket_path"]
 
 _log = logging.getLogger(__name__)
 
 SOCKET_NAME: Final = "scribe.sock"
 LOCK_NAME: Final = "scribe.lock"
+
+
+#: What :func:`run_daemon` calls once it is ready: ``(info, notes, dashboard sign-in link)``.
+Ready = Callable[[DaemonInfo, list[str], str | None], None]
 
 
 class DaemonLockedError(ScribeError):
@@ -52,8 +57,7 @@ def socket_path(home: Path) -> Path:
 
 @contextlib.contextmanager
 def _home_lock(home: Path) -> Iterator[IO[str]]:
-    home.mkdir(parents=True, exist_ok=True)
-    f = open(home / LOCK_NAME, "a+")
+    f = os.fdopen(private_file(home / LOCK_NAME, os.O_RDWR | os.O_APPEND), "a+")
     try:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,7 +107,7 @@ async def run_daemon(
     config: AppConfig,
     *,
     repo: Path | None = None,
-    ready: Callable[[DaemonInfo, list[str]], None] | None = None,
+    ready: Ready | None = None,
     stop: trio.Event | None = None,
     handle_signals: bool = True,
     log_to_home: bool = False,
@@ -113,7 +117,9 @@ async def run_daemon(
     Args:
         config: how to run (home, database, ports, end rules ...).
         repo: a repository to start a session on (None: none).
-        ready: called once everything listens, with where to look and notes (orphans found, ...).
+        ready: called once everything listens, with where to look, notes (orphans found, the
+            home's permissions tightened ...) and a one-time dashboard sign-in link (None: no
+            dashboard).
         stop: an event that stops the daemon (None: only signals do).
         handle_signals: install SIGINT/SIGTERM handlers (only in the main thread).
         log_to_home: once the home's lock is held, log to standard error and the home's rotating
@@ -127,6 +133,7 @@ async def run_daemon(
     Cancellation: everything is closed on the way out (shielded and bounded where it must be).
     """
     stopping = stop if stop is not None else trio.Event()
+    tightened = prepare_home(config.home)
     with _home_lock(config.home), _daemon_log(config, log_to_home):
         async with trio.open_nursery() as top:
             if handle_signals:
@@ -142,19 +149,19 @@ async def run_daemon(
                                 return
 
                 top.start_soon(signals)
-            await _serve(config, repo, ready, stopping)
+            await _serve(config, repo, ready, stopping, tightened)
             top.cancel_scope.cancel()
 
 
 async def _serve(
     config: AppConfig,
     repo: Path | None,
-    ready: Callable[[DaemonInfo, list[str]], None] | None,
+    ready: Ready | None,
     stopping: trio.Event,
+    notes: list[str],
 ) -> None:
     home = config.home
     async with open_stack(config) as stack:
-        notes: list[str] = []
         orphans = await stack.registry.mark_orphans()
         if orphans:
             notes.append(
@@ -169,7 +176,7 @@ async def _serve(
             dashboard_url=None if stack.dashboard is None else stack.dashboard.url,
             token=stack.token,
         )
-        handler = ControlHandler(stack.scribe, info)
+        handler = ControlHandler(stack.scribe, info, dashboard=stack.dashboard)
         async with adapters.open_control_server(socket_path(home), handler.handle):
             if repo is not None:
                 try:
@@ -179,6 +186,6 @@ async def _serve(
                 else:
                     handler.info = info = replace(info, repo=str(rec.repo_path), session=rec.id)
             if ready is not None:
-                ready(info, notes)
+                ready(info, notes, None if stack.dashboard is None else stack.dashboard.login_url())
             await stopping.wait()
             await stack.scribe.aclose(EndReason.SHUTDOWN)

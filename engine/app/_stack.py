@@ -42,6 +42,7 @@ from .._scribe._scribe_config import ScribeConfig
 from .._scribe._summary import HeuristicSummarizer
 from .._scribe._summary_pipeline import SummaryPipeline
 from ._config import AppConfig
+from ._home import prepare_home, private_file
 
 __all__ = ["Stack", "open_stack"]
 
@@ -61,9 +62,9 @@ def feed_secret(home: Path) -> str:
             return secret
     except FileNotFoundError:
         pass
-    home.mkdir(parents=True, exist_ok=True)
+    prepare_home(home)
     secret = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = private_file(path, os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
     return secret
@@ -179,6 +180,7 @@ async def open_stack(
     must be): live sessions get their stop entry, then the servers, the database and the engine
     close.
     """
+    prepare_home(config.home)
     engine_config = EngineConfig(
         home=config.home,
         database_url=config.database_url,
@@ -221,7 +223,11 @@ async def open_stack(
             )
             out.feed = await stack.enter_async_context(
                 adapters.open_feed_server(
-                    eng, secret=secret, host=config.host, port=config.feed_port
+                    eng,
+                    secret=secret,
+                    host=config.host,
+                    port=config.feed_port,
+                    config=adapters.FeedServerConfig(allowed_hosts=config.allowed_hosts),
                 )
             )
             if config.dashboard:
@@ -229,10 +235,11 @@ async def open_stack(
                     adapters.open_dashboard(
                         eng,
                         feed_url=out.feed.url,
-                        token=out.token,
+                        secret=secret,
                         host=config.host,
                         port=config.dashboard_port,
                         feed=out.feed,
+                        allowed_hosts=config.allowed_hosts,
                     )
                 )
         yield out

@@ -65,7 +65,8 @@ function connect(config) {
   ws.onclose = (event) => {
     setStatus("feed-status", "disconnected", "bad");
     $("feed-message").textContent = event.reason ? literal(`closed: ${event.reason}`) : "";
-    setTimeout(() => connect(config), 1000);
+    // A fresh config each time: the feed token the page holds is short-lived.
+    setTimeout(start, 1000);
   };
 }
 
@@ -234,9 +235,28 @@ function renderMetrics(m) {
   body.replaceChildren(...rows);
 }
 
-fetch("/config.json")
-  .then((response) => response.json())
-  .then(connect)
-  .catch((err) => {
-    $("feed-message").textContent = literal(`cannot load the dashboard config: ${err}`);
-  });
+// The feed token comes from /config.json, which answers only a browser signed in with the session
+// cookie (HttpOnly: this script never sees it) that the one-time link of `scribe serve` or
+// `scribe dashboard-url` set.
+function start() {
+  fetch("/config.json", { credentials: "same-origin", cache: "no-store" })
+    .then((response) => {
+      if (response.status === 401) {
+        setStatus("feed-status", "signed out", "bad");
+        $("feed-message").textContent =
+          "not signed in: open the link `scribe serve` printed, or run `scribe dashboard-url` for a new one";
+        return null;
+      }
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      return response.json();
+    })
+    .then((config) => {
+      if (config) connect(config);
+    })
+    .catch((err) => {
+      $("feed-message").textContent = literal(`cannot load the dashboard config: ${err}`);
+      setTimeout(start, 2000);
+    });
+}
+
+start();
