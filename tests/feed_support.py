@@ -53,22 +53,25 @@ async def wait_until(predicate: Any, *, step: float = 0.005) -> None:
         await trio.sleep(step)
 
 
-async def handshake_status(port: int, path: str, headers: tuple[str, ...] = ()) -> int:
-    """The HTTP status a websocket handshake gets."""
-    stream, head = await raw_handshake(port, path, headers)
+async def handshake_status(
+    port: int, path: str, headers: tuple[str, ...] = (), *, host: str | None = None
+) -> int:
+    """The HTTP status a websocket handshake gets (``host``: the Host header, default the
+    server's loopback address and port)."""
+    stream, head = await raw_handshake(port, path, headers, host=host)
     await stream.aclose()
     return int(head.split(b" ", 2)[1])
 
 
 async def raw_handshake(
-    port: int, path: str, headers: tuple[str, ...] = ()
+    port: int, path: str, headers: tuple[str, ...] = (), *, host: str | None = None
 ) -> tuple[trio.SocketStream, bytes]:
     """Open a websocket by hand and return the stream and the response head; the caller then may
     stay silent (never read, never answer pings), as a stuck client does."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
     request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
         + "".join(f"{h}\r\n" for h in headers)
         + "\r\n"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import signal
+import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -295,4 +299,34 @@ def test_user_text_is_shown_literally(daemon: Daemon, repo: Path) -> None:
     missing = daemon.run("info", f"nope [/] {red}")
     assert missing.returncode == 1 and "nope [/] \\x1b[31mred" in missing.stderr
     assert "\x1b" not in missing.stderr
+
+
+def _open_link(url: str) -> tuple[int, str | None]:
+    """GET a dashboard link without following its redirect: the status and the cookie it sets."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request("GET", f"{parts.path}?{parts.query}")
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.headers["set-cookie"]
+    finally:
+        conn.close()
+
+
+def test_the_dashboard_links_sign_in_once(daemon: Daemon) -> None:
+    printed = daemon.start("--no-session")
+    [link] = re.findall(r"dashboard   (http://127\.0\.0\.1:\d+/\?token=\S+)", printed)
+    assert stat.S_IMODE(daemon.home.stat().st_mode) == 0o700
+    status, cookie = _open_link(link)
+    assert status == 303 and cookie is not None and "HttpOnly" in cookie
+    assert _open_link(link)[0] == 401
+    made = daemon.run("dashboard-url")
+    assert made.returncode == 0 and "works once" in made.stderr
+    fresh = made.stdout.strip()
+    assert fresh.startswith(link.split("?", 1)[0] + "?token=") and fresh != link
+    assert _open_link(fresh)[0] == 303
+    assert _open_link(fresh)[0] == 401
+    answer = daemon.json("dashboard-url")
+    assert answer["expires_in"] == 600 and _open_link(answer["url"])[0] == 303
     daemon.stop()

@@ -146,3 +146,15 @@ def test_the_readme_example_is_a_valid_file(tmp_path: Path) -> None:
     config = load_config(config_file=path, environ={"HOME": str(tmp_path)})
     assert config.database_url == "postgresql://u@h/scribe" and config.feed_port == 8766
     assert config.home == Path("~/.local/share/scribe").expanduser()
+    assert config.allowed_hosts == ("scribe.lan",)
+
+
+def test_allowed_hosts_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = _write(tmp_path / "config.toml", "allowed_hosts = ['a.lan', 'b.lan']\n")
+    assert load_config(config_file=path, environ={}).allowed_hosts == ("a.lan", "b.lan")
+    env = {"SCRIBE_ALLOWED_HOSTS": " c.lan, d.lan ,", "XDG_CONFIG_HOME": "/nonexistent"}
+    assert load_config(environ=env).allowed_hosts == ("c.lan", "d.lan")
+    assert load_config(environ={"XDG_CONFIG_HOME": "/nonexistent"}).allowed_hosts == ()
+    for bad in ("allowed_hosts = 'a.lan'\n", "allowed_hosts = [1]\n", "allowed_hosts = ['']\n"):
+        with pytest.raises(ConfigError, match="allowed_hosts"):
+            load_config(config_file=_write(tmp_path / "bad.toml", bad), environ={})
