@@ -23,9 +23,9 @@ from feed_support import SECRET, handshake_status
 
 import adapters
 import engine
-from adapters.http._access import HostAllowlist
+from adapters.http._access import HostAllowlist, url_host
 from adapters.http._login import MAX_LOGIN_TOKENS, Logins
-from engine.app import AppConfig, open_stack
+from engine.app import AppConfig, UnsafeHomeError, open_stack
 from engine.app._home import prepare_home
 
 # ---------------------------------------------------------------------------- the policy
@@ -45,6 +45,10 @@ def test_the_host_allowlist() -> None:
     assert HostAllowlist.of("192.168.1.5").allows_host("192.168.1.5:8765", 8765)
     assert not HostAllowlist.of("0.0.0.0").allows_host("0.0.0.0:8765", 8765)
     assert HostAllowlist.of("::1").allows_host("[::1]:8765", 8765)
+    # A server bound to a wildcard prints a loopback URL, which its allowlist accepts.
+    assert [url_host(a) for a in ("0.0.0.0", "::", "::1", "10.0.0.2")] == [
+        "127.0.0.1", "[::1]", "[::1]", "10.0.0.2",
+    ]  # fmt: skip
 
 
 def test_the_origin_check() -> None:
@@ -87,6 +91,22 @@ def test_the_home_is_made_0700_and_tightened(tmp_path: Path) -> None:
     assert stat.S_IMODE(home.stat().st_mode) == 0o700 | search
     assert stat.S_IMODE((home / "feed.secret").stat().st_mode) == 0o600
     assert len(notes) == 2 and "0755" in notes[0] and "0644" in notes[1]
+
+
+def test_a_shared_or_foreign_home_is_refused_not_changed(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with pytest.raises(UnsafeHomeError, match="shared directory"):
+        prepare_home(shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    if os.geteuid() == 0:  # only root can hand a directory to another user
+        foreign = tmp_path / "foreign"
+        foreign.mkdir(mode=0o755)
+        os.chown(foreign, 65534, 65534)
+        with pytest.raises(UnsafeHomeError, match="another user"):
+            prepare_home(foreign)
+        assert stat.S_IMODE(foreign.stat().st_mode) == 0o755
 
 
 # ---------------------------------------------------------------------------- over HTTP

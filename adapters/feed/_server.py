@@ -41,7 +41,7 @@ from wsproto.utilities import LocalProtocolError
 import engine
 from engine import FeedHub, FeedHubStatistics, FeedTopicError
 
-from ..http._access import HostAllowlist
+from ..http._access import HostAllowlist, url_host
 from ._access import HandshakeAccess, request_host
 from ._connection import ConnectionCounters, FeedConnection
 from ._errors import FeedTokenError, FeedTokenExpiredError
@@ -194,7 +194,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
     @property
     def url(self) -> str:
         """The websocket URL clients connect to (without a token)."""
-        return f"ws://{self._host}:{self._port}{self._config.path}"
+        return f"ws://{url_host(self._host)}:{self._port}{self._config.path}"
 
     @property
     def hub(self) -> FeedHub:

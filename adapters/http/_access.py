@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, final
 
-__all__ = ["LOOPBACK_NAMES", "HostAllowlist", "host_name"]
+__all__ = ["LOOPBACK_NAMES", "HostAllowlist", "host_name", "url_host"]
 
 #: The names of the local machine a browser on it may use.
 LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -37,6 +37,13 @@ def host_name(address: str) -> str:
     if ":" in name and not name.startswith("["):
         name = f"[{name}]"
     return name
+
+
+def url_host(address: str) -> str:
+    """The host part of a URL for a server bound to ``address``: a wildcard becomes the loopback
+    address (which the allowlist accepts), an IPv6 literal gets its brackets."""
+    name = host_name(address)
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(name, name)
 
 
 def _split_host(value: str, default_port: int) -> tuple[str, int] | None:

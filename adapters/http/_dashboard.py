@@ -38,7 +38,7 @@ import engine
 
 from ..feed._server import FeedServer
 from ..feed._tokens import FeedScopes, make_token
-from ._access import HostAllowlist
+from ._access import HostAllowlist, url_host
 from ._login import MAX_SECRET_LENGTH, Logins, parse_cookies
 
 __all__ = ["Dashboard", "EngineCollector", "open_dashboard"]
@@ -158,7 +158,7 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
     @property
     def url(self) -> str:
         """The page's URL (without a token: a browser that is not signed in gets no data)."""
-        return f"http://{self.host}:{self.port}/"
+        return f"http://{url_host(self.host)}:{self.port}/"
 
     @property
     def cookie_name(self) -> str:
