@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ import engine
 from engine import FeedHub, FeedHubStatistics, FeedTopicError
 
 from ..http._access import HostAllowlist, url_host
-from ._access import HandshakeAccess, request_host
+from ._access import HandshakeAccess, request_token
 from ._connection import ConnectionCounters, FeedConnection
 from ._errors import FeedTokenError, FeedTokenExpiredError
 from ._limits import ConnectionLimiter, ConnectionLimitError
@@ -140,17 +139,6 @@ class FeedServerStatistics:
     hub: FeedHubStatistics
     direct_frames: int = 0
     carried_frames: int = 0
-
-
-def _token_from(request: WebSocketRequest) -> tuple[str, str | None]:
-    target = urllib.parse.urlsplit(request.path)
-    for name, value in request.headers:
-        if name.lower() == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
-                return target.path, credentials.strip()
-    tokens = urllib.parse.parse_qs(target.query).get("token")
-    return target.path, tokens[0] if tokens else None
 
 
 @final
@@ -323,11 +311,11 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             logger.exception("feed connection failed")
 
     async def _handle_request(self, request: WebSocketRequest, stream: trio.SocketStream) -> None:
-        refusal = self._access.refusal(request_host(request), request.headers, self._port)
+        refusal = self._access.refusal(request, self._port)
         if refusal is not None:
             await self._reject(request, *refusal)
             return
-        path, token = _token_from(request)
+        path, token = request_token(request)
         if path != self._config.path:
             await self._reject(request, 404, "not_found", f"the feed is at {self._config.path}")
             return
