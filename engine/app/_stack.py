@@ -180,7 +180,10 @@ async def open_stack(
     must be): live sessions get their stop entry, then the servers, the database and the engine
     close.
     """
-    prepare_home(config.home)
+    if config.database_url is None or config.home.exists():
+        # The embedded server keeps its data in the home: made (or tightened) owner-only first.
+        # With a database URL and no feed the home is not needed, so not made.
+        prepare_home(config.home)
     engine_config = EngineConfig(
         home=config.home,
         database_url=config.database_url,
