@@ -292,6 +292,9 @@ async def test_dashboard_shows_user_text_as_text(tmp_path: Path) -> None:
     with trio.fail_after(90):
         async with open_stack(tmp_path / "home") as stack:
             seen = await trio.to_thread.run_sync(
-                browse_hostile, stack.dashboard.url, tmp_path / "profile", HostileSteps(stack.eng)
+                browse_hostile,
+                stack.dashboard.login_url(),
+                tmp_path / "profile",
+                HostileSteps(stack.eng),
             )
     assert seen == {"dialogs": [], "images": 0, "bold": 0}

@@ -10,10 +10,9 @@ The :class:`engine.FeedHub` decides what each client gets; this module does the 
 * per client (:mod:`._connection`): a reader task (commands, rate-limited), a sender task (what the
   socket did not take at once: one frame at a time from the hub, each send under ``send_timeout``),
   a pinger (dead-client detection) and the token's expiry;
-* authentication happens in the handshake: a missing ``Host`` gets HTTP 400, a host name not allowed
-  or a browser ``Origin`` other than the dashboard's 403 (:mod:`._access`); a missing, forged or
-  expired token 401, a token with no read scope 403, a token over its connection limit 429, a full
-  server 503.
+* authentication happens in the handshake (:mod:`._access` first: no ``Host`` 400, a foreign host or
+  browser ``Origin`` 403); a missing, forged or expired token 401, a token with no read scope 403,
+  a token over its connection limit 429, a full server 503.
 
 The message schema is in docs/feed.md.
 """
@@ -90,8 +89,7 @@ class FeedServerConfig:
         max_subscriptions: topics one connection may subscribe to.
         engine_buffer: events buffered between the engine and the feed pump.
         handshake_timeout: seconds a client has to finish the websocket handshake.
-        allowed_hosts: host names the feed answers to besides the loopback names and its bind
-            address (any port; see :mod:`adapters.http._access`).
+        allowed_hosts: more host names the feed answers to (see :mod:`adapters.http._access`).
     """
 
     path: str = "/feed"
@@ -195,8 +193,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         return self._hub.epoch
 
     def allow_dashboard(self, port: int) -> None:
-        """Let pages of the dashboard on ``port`` (under an allowed host name) open the feed from
-        a browser. Other pages (another ``Origin``, or ``null``) are refused."""
+        """Let browser pages of the dashboard on ``port`` open the feed (no other ``Origin`` may)."""
         self._access.page_ports.add(port)
 
     def statistics(self) -> FeedServerStatistics:
@@ -311,8 +308,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             logger.exception("feed connection failed")
 
     async def _handle_request(self, request: WebSocketRequest, stream: trio.SocketStream) -> None:
-        refusal = self._access.refusal(request, self._port)
-        if refusal is not None:
+        if (refusal := self._access.refusal(request, self._port)) is not None:
             await self._reject(request, *refusal)
             return
         path, token = request_token(request)
