@@ -29,8 +29,8 @@ from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
-from ._logging import daemon_logging
 from ._home import prepare_home, private_file
+from ._logging import daemon_logging
 from ._stack import open_stack
 from ._version import scribe_version
 
