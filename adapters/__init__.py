@@ -52,8 +52,8 @@ from .feed._limits import ConnectionLimitError as ConnectionLimitError
 from .feed._protocol import FeedProtocolError as FeedProtocolError
 from .feed._protocol import client_message_schema as client_message_schema
 from .feed._server import FeedServer as FeedServer
-from .feed._server import FeedServerConfig as FeedServerConfig
-from .feed._server import FeedServerStatistics as FeedServerStatistics
+from .feed._server_config import FeedServerConfig as FeedServerConfig
+from .feed._server_config import FeedServerStatistics as FeedServerStatistics
 from .feed._server import open_feed_server as open_feed_server
 from .feed._tokens import FeedClaims as FeedClaims
 from .feed._tokens import FeedScopes as FeedScopes

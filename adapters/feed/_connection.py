@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, final
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
@@ -26,6 +26,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 import engine
 from engine import FeedHub, FeedPosition, FeedTopicError
 
+from ._close_codes import CLOSE_BINARY, CLOSE_POLICY, CLOSE_SLOW, CLOSE_TOKEN_EXPIRED
 from ._limits import TokenBucket
 from ._protocol import (
     Command,
@@ -39,28 +40,14 @@ from ._protocol import (
 from ._tokens import FeedClaims
 
 if TYPE_CHECKING:
-    from ._server import FeedServerConfig
+    from ._server_config import FeedServerConfig
 
 __all__ = [
-    "CLOSE_BINARY",
-    "CLOSE_POLICY",
-    "CLOSE_SLOW",
-    "CLOSE_TOKEN_EXPIRED",
     "ConnectionCounters",
     "FeedConnection",
 ]
 
 _log = logging.getLogger(__name__)
-
-#: Close code for a binary frame (the feed speaks JSON text only).
-CLOSE_BINARY: Final = 1003
-#: Close code for a client that keeps flooding past its rate limit.
-CLOSE_POLICY: Final = 1008
-#: Close code for a client that did not take a frame within ``send_timeout`` or answer a ping.
-CLOSE_SLOW: Final = 4008
-#: Close code when the connection's token expires.
-CLOSE_TOKEN_EXPIRED: Final = 4001
-
 
 @final
 @dataclass(slots=True)
