@@ -30,6 +30,9 @@ from .control._protocol import DaemonNotRunningError as DaemonNotRunningError
 from .control._socket import ControlClient as ControlClient
 from .control._socket import ControlServer as ControlServer
 from .control._socket import DaemonAlreadyRunningError as DaemonAlreadyRunningError
+from .control._socket import ControlLimitError as ControlLimitError
+from .control._socket import DEFAULT_CONTROL_CONNECTIONS as DEFAULT_CONTROL_CONNECTIONS
+from .control._socket import DEFAULT_CONTROL_IDLE_TIMEOUT as DEFAULT_CONTROL_IDLE_TIMEOUT
 from .control._socket import open_control_server as open_control_server
 from .control._schema import control_doc as control_doc
 from .control._schema import control_schema as control_schema

@@ -1,9 +1,13 @@
 """The control operations: one msgspec struct per operation, the arguments it takes. Imports no trio.
 
-Every user-supplied string has a size limit (:data:`NAME_MAX` for names, ids and tags,
-:data:`TEXT_MAX` for descriptions, :data:`NOTE_MAX` for notes, :data:`PATH_MAX` for paths) and every
-list a length limit (:data:`LIST_MAX`), so one request cannot make the daemon store or work on
-something unbounded. A field left out keeps the daemon's default; ``idle_timeout: null`` means never.
+Every user-supplied field has a limit, taken from the engine's one definition of them
+(:mod:`engine._core._limits`): :data:`~engine.NAME_MAX` for names and ids, :data:`~engine.TAG_MAX`
+for tags, :data:`~engine.DESCRIPTION_MAX` for descriptions, :data:`~engine.NOTE_MAX` for notes,
+:data:`~engine.PATH_MAX` for paths, :data:`~engine.BACKLOG_ID_PATTERN` for backlog ids,
+:data:`~engine.LIST_MAX` items per list, :data:`~engine.LIMIT_MAX` entries asked for and
+:data:`~engine.PAGE_MAX` sessions per page of a list. So one request cannot make the daemon store or
+work on something unbounded, nor reach a store with a number it cannot hold. A field left out keeps
+the daemon's default; ``idle_timeout: null`` means never.
 """
 
 from __future__ import annotations
@@ -12,13 +16,21 @@ from typing import Annotated, Final
 
 import msgspec
 
+from engine import (
+    BACKLOG_ID_MAX,
+    BACKLOG_ID_PATTERN,
+    DESCRIPTION_MAX,
+    LIMIT_MAX,
+    LIST_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    PAGE_MAX,
+    PATH_MAX,
+    TAG_MAX,
+)
+
 __all__ = [
     "CONTROL_OPERATIONS",
-    "LIST_MAX",
-    "NAME_MAX",
-    "NOTE_MAX",
-    "PATH_MAX",
-    "TEXT_MAX",
     "AppendArgs",
     "CleanupArgs",
     "ContextArgs",
@@ -37,16 +49,8 @@ __all__ = [
     "WorklogArgs",
 ]
 
-#: The longest name, id, tag, kind, priority, state or role, in characters.
-NAME_MAX: Final = 200
-#: The longest description, in characters.
-TEXT_MAX: Final = 4096
-#: The longest note, in characters.
-NOTE_MAX: Final = 64 * 1024
-#: The longest path, in characters.
-PATH_MAX: Final = 4096
-#: The most items of a list argument.
-LIST_MAX: Final = 100
+#: The most days ``cleanup`` takes (a hundred years).
+_DAYS_MAX: Final = 36_500.0
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
 SessionRef = Annotated[
@@ -58,7 +62,17 @@ SessionRef = Annotated[
     ),
 ]
 Names = Annotated[list[Name], msgspec.Meta(max_length=LIST_MAX)]
-Text = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=TAG_MAX)]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=LIST_MAX)]
+BacklogId = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=BACKLOG_ID_MAX,
+        pattern=BACKLOG_ID_PATTERN,
+        description="a letter, then letters, digits, '-' or '_'",
+    ),
+]
+Text = Annotated[str, msgspec.Meta(max_length=DESCRIPTION_MAX)]
 Note = Annotated[str, msgspec.Meta(min_length=1, max_length=NOTE_MAX)]
 FilePath = Annotated[str, msgspec.Meta(min_length=1, max_length=PATH_MAX)]
 Paths = Annotated[list[FilePath], msgspec.Meta(max_length=LIST_MAX)]
@@ -77,10 +91,10 @@ class StartArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
 
     repo: FilePath
     name: Name | None = None
-    backlog_id: Name | None = None
+    backlog_id: BacklogId | None = None
     kind: Name | None = None
     priority: Name | None = None
-    tags: Names = msgspec.field(default_factory=list)
+    tags: Tags = msgspec.field(default_factory=list)
     description: Text | None = None
     parent: SessionRef | None = None
     related: Names = msgspec.field(default_factory=list)
@@ -95,10 +109,15 @@ class StopArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 
 
 class ListArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """The sessions in these states (none: every state) with all these tags."""
+    """One page of sessions, oldest first (``{"sessions": [...], "next": id or null}``).
+
+    Those in ``states`` (none: every state) with all ``tags``: at most ``limit`` of them after the
+    session ``after`` (the previous page's ``next``)."""
 
     states: Names = msgspec.field(default_factory=list)
-    tags: Names = msgspec.field(default_factory=list)
+    tags: Tags = msgspec.field(default_factory=list)
+    limit: Annotated[int, msgspec.Meta(ge=1, le=PAGE_MAX)] = PAGE_MAX
+    after: Name | None = None
 
 
 class AppendArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -112,14 +131,14 @@ class TagArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     """Add tags to a session."""
 
     session: SessionRef
-    tags: Names
+    tags: Tags
 
 
 class UntagArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Remove tags from a session."""
 
     session: SessionRef
-    tags: Names
+    tags: Tags
 
 
 class InfoArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -139,7 +158,7 @@ class WorklogArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
     """A session's worklog (the last ``limit`` entries), with ``markdown`` rendered if asked."""
 
     session: SessionRef
-    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=LIMIT_MAX)] | None = None
     markdown: bool = False
 
 
@@ -152,7 +171,7 @@ class SummaryArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
 class CleanupArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Remove sessions in final ``states`` (default completed) inactive for more than ``days``."""
 
-    days: Annotated[float, msgspec.Meta(ge=0)]
+    days: Annotated[float, msgspec.Meta(ge=0, le=_DAYS_MAX)]
     states: Names = msgspec.field(default_factory=list)
 
 

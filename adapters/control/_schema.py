@@ -11,8 +11,22 @@ from typing import Any, Final
 
 import msgspec
 
-from ._operations import CONTROL_OPERATIONS, LIST_MAX, NAME_MAX, NOTE_MAX, PATH_MAX, TEXT_MAX
+from engine import (
+    BACKLOG_ID_MAX,
+    DESCRIPTION_MAX,
+    DESCRIPTION_PREVIEW,
+    LIMIT_MAX,
+    LIST_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    PAGE_MAX,
+    PATH_MAX,
+    TAG_MAX,
+)
+
+from ._operations import CONTROL_OPERATIONS
 from ._protocol import MAX_CONTROL_LINE, _Response
+from ._socket import DEFAULT_CONTROL_CONNECTIONS, DEFAULT_CONTROL_IDLE_TIMEOUT
 
 __all__ = ["control_doc", "control_schema"]
 
@@ -78,11 +92,22 @@ one JSON object per line, at most {MAX_CONTROL_LINE} bytes. A request is
 `{{"id": 1, "op": "start", "args": {{...}}}}`; its response is `{{"id": 1, "ok": true, "result": ...}}`
 or `{{"id": 1, "ok": false, "error": {{"type": "SessionNotFoundError", "message": "..."}}}}`. A request
 that does not match the schema below is answered with a `ControlProtocolError` naming the field and
-why, and the connection stays usable.
+why, and the connection stays usable. The daemon serves at most {DEFAULT_CONTROL_CONNECTIONS}
+connections at once (one more is answered with a `ControlLimitError` line and closed) and closes a
+connection, after a `ControlLimitError` line, that sends no complete request within
+{DEFAULT_CONTROL_IDLE_TIMEOUT:g} s of opening or of its last answer.
 
-Sizes: names, ids, tags, kinds, priorities, states and roles at most {NAME_MAX} characters;
-descriptions {TEXT_MAX}; notes {NOTE_MAX}; paths {PATH_MAX}; lists at most {LIST_MAX} items. An
-argument left out keeps the daemon's default; `idle_timeout: null` means never.
+Sizes: names, ids, kinds, priorities, states and roles at most {NAME_MAX} characters; tags
+{TAG_MAX}; backlog ids {BACKLOG_ID_MAX} (a letter, then letters, digits, `-` or `_`); descriptions
+{DESCRIPTION_MAX}; notes {NOTE_MAX}; paths {PATH_MAX}; lists at most {LIST_MAX} items; a worklog's
+`limit` at most {LIMIT_MAX}. An argument left out keeps the daemon's default; `idle_timeout: null`
+means never.
+
+`list` answers one page: `{{"sessions": [...], "next": ...}}` with at most `limit` sessions
+(default and most {PAGE_MAX}) and about {MAX_CONTROL_LINE // 2} bytes, oldest first, each description
+cut to {DESCRIPTION_PREVIEW} characters (`description_truncated: true` when it was; `info` has the
+whole text). `next` is the id to pass as `after` for the following page, or null after the last one.
+So no answer of `list` comes near the line limit.
 
 ## Operations
 

@@ -2,7 +2,10 @@
 
 The server reads one request per line, validates it (:func:`adapters.control._protocol.parse_control_request`),
 hands it to the daemon's handler and writes one response line; a malformed request gets an error
-response and the connection stays usable. The client is synchronous (the CLI is), with a timeout, and
+response and the connection stays usable. At most ``max_connections`` connections are served at once
+(one more is sent a :class:`ControlLimitError` line and closed), and a connection that sends no
+complete request line within ``idle_timeout`` seconds (counted from when it opened or its last
+answer) is sent one too and closed, so idle or slow clients cannot pile up. The client is synchronous (the CLI is), with a timeout, and
 says plainly when no daemon runs.
 """
 
@@ -36,7 +39,10 @@ from adapters.control._protocol import (
 )
 
 __all__ = [
+    "DEFAULT_CONTROL_CONNECTIONS",
+    "DEFAULT_CONTROL_IDLE_TIMEOUT",
     "ControlClient",
+    "ControlLimitError",
     "ControlServer",
     "ControlServerStatistics",
     "DaemonAlreadyRunningError",
@@ -48,12 +54,21 @@ _log = logging.getLogger(__name__)
 #: The longest unix socket path Linux takes (``sun_path`` is 108 bytes with its NUL).
 MAX_SOCKET_PATH: Final = 107
 _READ: Final = 65536
+#: Control connections served at once, by default.
+DEFAULT_CONTROL_CONNECTIONS: Final = 64
+#: Seconds a control connection may take to send a complete request line, by default.
+DEFAULT_CONTROL_IDLE_TIMEOUT: Final = 60.0
 
 Handler = Callable[[ControlRequest], Awaitable[Any]]
 
 
 class DaemonAlreadyRunningError(engine.ScribeError):
     """Another daemon already answers on the control socket."""
+
+
+class ControlLimitError(engine.ScribeError):
+    """A control connection was refused or closed: too many are open, or it sent no complete request
+    within the idle timeout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +79,15 @@ class ControlServerStatistics:
         connections: connections open now.
         requests: requests answered.
         errors: requests answered with an error.
+        refused: connections refused because ``max_connections`` were open.
+        timed_out: connections closed because they sent no complete request in time.
     """
 
     connections: int
     requests: int
     errors: int
+    refused: int = 0
+    timed_out: int = 0
 
 
 def _check_path(given: str | os.PathLike[str]) -> Path:
@@ -107,16 +126,24 @@ def _clear_stale(where: Path) -> None:
 class ControlServer:
     """A listening control socket. Get one from :func:`open_control_server`."""
 
-    def __init__(self, path: Path, handler: Handler) -> None:
+    def __init__(
+        self, path: Path, handler: Handler, max_connections: int, idle_timeout: float
+    ) -> None:
         self.path = path
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self._handler = handler
         self._connections = 0
         self._requests = 0
         self._errors = 0
+        self._refused = 0
+        self._timed_out = 0
 
     def statistics(self) -> ControlServerStatistics:
         """A snapshot of the server's counters."""
-        return ControlServerStatistics(self._connections, self._requests, self._errors)
+        return ControlServerStatistics(
+            self._connections, self._requests, self._errors, self._refused, self._timed_out
+        )
 
     async def _answer(self, line: bytes) -> bytes:
         self._requests += 1
@@ -140,53 +167,103 @@ class ControlServer:
                 _log.warning("control request failed", exc_info=exc)
             return encode_control_error(rid, exc)
 
-    async def _serve(self, stream: trio.SocketStream) -> None:
-        self._connections += 1
-        buffer = bytearray()
-        try:
-            async with stream:
-                while True:
-                    nl = buffer.find(b"\n")
-                    if nl < 0:
-                        if len(buffer) > MAX_CONTROL_LINE:
-                            too_long = ControlProtocolError(
-                                f"request longer than {MAX_CONTROL_LINE} bytes"
-                            )
-                            await stream.send_all(encode_control_error(None, too_long))
-                            return
-                        chunk = await stream.receive_some(_READ)
-                        if not chunk:
-                            return
-                        buffer += chunk
-                        continue
+    async def _refuse(self, stream: trio.SocketStream, error: BaseException) -> None:
+        with trio.move_on_after(1.0):
+            await stream.send_all(encode_control_error(None, error))
+
+    async def _line(self, stream: trio.SocketStream, buffer: bytearray) -> bytes | None:
+        """The next non-blank request line (None: the client closed); raises TooSlowError past the
+        idle timeout."""
+        with trio.fail_after(self.idle_timeout):
+            while True:
+                nl = buffer.find(b"\n")
+                if nl >= 0:
                     line = bytes(buffer[:nl])
                     del buffer[: nl + 1]
-                    if not line.strip():
-                        continue
+                    if line.strip():
+                        return line
+                    continue
+                if len(buffer) > MAX_CONTROL_LINE:
+                    raise ControlProtocolError(f"request longer than {MAX_CONTROL_LINE} bytes")
+                chunk = await stream.receive_some(_READ)
+                if not chunk:
+                    return None
+                buffer += chunk
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        async with stream:
+            if self._connections >= self.max_connections:
+                self._refused += 1
+                _log.debug("control connection refused: %d open", self._connections)
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._refuse(
+                        stream,
+                        ControlLimitError(
+                            f"the daemon already serves {self.max_connections} control "
+                            "connections (the limit); try again"
+                        ),
+                    )
+                return
+            self._connections += 1
+            buffer = bytearray()
+            try:
+                while True:
+                    try:
+                        line = await self._line(stream, buffer)
+                    except ControlProtocolError as exc:
+                        await self._refuse(stream, exc)
+                        return
+                    except trio.TooSlowError:
+                        self._timed_out += 1
+                        _log.debug("control connection idle for %g s: closed", self.idle_timeout)
+                        await self._refuse(
+                            stream,
+                            ControlLimitError(
+                                f"no complete request within {self.idle_timeout:g} s; closing"
+                            ),
+                        )
+                        return
+                    if line is None:
+                        return
                     await stream.send_all(await self._answer(line))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            _log.debug("a control client went away")
-            return
-        finally:
-            self._connections -= 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                _log.debug("a control client went away")
+                return
+            finally:
+                self._connections -= 1
 
 
 @contextlib.asynccontextmanager
 async def open_control_server(
-    path: str | os.PathLike[str], handler: Handler
+    path: str | os.PathLike[str],
+    handler: Handler,
+    *,
+    max_connections: int = DEFAULT_CONTROL_CONNECTIONS,
+    idle_timeout: float = DEFAULT_CONTROL_IDLE_TIMEOUT,
 ) -> AsyncIterator[ControlServer]:
     """Serve control requests on a unix socket at ``path`` for the duration of the block.
 
     A socket file left by a daemon that died is replaced; one a live daemon answers on is not. The
-    socket is readable and writable by its owner only, and removed when the block ends.
+    socket is readable and writable by its owner only, and removed when the block ends. At most
+    ``max_connections`` connections are served at once; a connection sending no complete request
+    line for ``idle_timeout`` seconds (from its opening or its last answer) is closed.
 
     Raises:
         DaemonAlreadyRunningError: a daemon already answers at ``path``.
-        InvalidArgumentError: the path is too long for a unix socket.
+        InvalidArgumentError: the path is too long for a unix socket, or a bad limit.
 
     Cancellation: leaving the block (or its cancellation) stops accepting, cancels requests being
     answered and removes the socket file.
     """
+    if (
+        isinstance(max_connections, bool)
+        or not isinstance(max_connections, int)
+        or max_connections < 1
+    ):
+        raise engine.InvalidArgumentError(
+            f"max_connections must be an int >= 1, not {max_connections!r}"
+        )
+    timeout = engine.check_seconds("idle_timeout", idle_timeout)
     where = _check_path(path)
     await trio.to_thread.run_sync(_clear_stale, where)
     sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -197,7 +274,7 @@ async def open_control_server(
     except BaseException:
         sock.close()
         raise
-    server = ControlServer(where, handler)
+    server = ControlServer(where, handler, max_connections, timeout)
     listener = trio.SocketListener(sock)
     try:
         async with trio.open_nursery() as nursery:

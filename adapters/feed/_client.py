@@ -62,12 +62,14 @@ class FeedUpdate:
 @final
 @dataclass(frozen=True, slots=True)
 class FeedSnapshot:
-    """The whole current state of a topic; replaces whatever the client had of it."""
+    """The current state of a topic; replaces whatever the client had of it. ``truncated``: the
+    server left its oldest entries out (a snapshot is bounded)."""
 
     topic: str
     epoch: str
     offset: int
     events: tuple[FeedUpdate, ...]
+    truncated: bool = False
 
 
 @final
@@ -176,6 +178,7 @@ class FeedClient:
                 message["epoch"],
                 message["offset"],
                 tuple(_update(e) for e in message["events"]),
+                bool(message.get("truncated", False)),
             )
             self._positions[snapshot.topic] = FeedPosition(snapshot.epoch, snapshot.offset)
             self._pending.append(snapshot)

@@ -2,7 +2,9 @@
 
 Every incoming text frame is one JSON object with a ``type``: ``subscribe``, ``unsubscribe``,
 ``ping`` or ``command``. :func:`decode_client_message` turns a frame into one of the structs below or
-raises :class:`FeedProtocolError` with a machine-readable ``code``.
+raises :class:`FeedProtocolError` with a machine-readable ``code``. A frame is at most
+:data:`~engine.FEED_MESSAGE_MAX` bytes and its fields have the engine's limits
+(:data:`~engine.NAME_MAX` for topics and session ids).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from engine import ScribeError
+from engine import FEED_MESSAGE_MAX, NAME_MAX, ScribeError
 
 __all__ = [
     "ClientMessage",
@@ -26,7 +28,7 @@ __all__ = [
     "text_frame",
 ]
 
-_TOPIC = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_TOPIC = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
 _ID = Annotated[str, msgspec.Meta(max_length=100)] | Annotated[int, msgspec.Meta(ge=0)] | None
 KNOWN_TYPES: Final = frozenset({"subscribe", "unsubscribe", "ping", "command"})
 
@@ -35,7 +37,7 @@ class FeedProtocolError(ScribeError):
     """A client message is not valid JSON, not a known command or does not match the schema.
 
     Attributes:
-        code: ``invalid_json``, ``unknown_command`` or ``invalid_message``.
+        code: ``invalid_json``, ``unknown_command``, ``invalid_message`` or ``message_too_large``.
         request_id: the message's ``id`` when it could be read.
     """
 
@@ -77,7 +79,7 @@ class Command(msgspec.Struct, tag="command", tag_field="type", forbid_unknown_fi
     """A control command; needs a token with the ``control`` scope."""
 
     command: Literal["cancel_session"]
-    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
     grace: Annotated[float, msgspec.Meta(ge=0, le=300)] = 0.0
     id: _ID = None
 
@@ -100,8 +102,15 @@ def decode_client_message(data: str | bytes) -> ClientMessage:
 
     Raises:
         FeedProtocolError: with code ``invalid_json`` (not JSON), ``unknown_command`` (a ``type``
-            the server does not know) or ``invalid_message`` (fields do not match the schema).
+            the server does not know), ``invalid_message`` (fields do not match the schema) or
+            ``message_too_large`` (over :data:`~engine.FEED_MESSAGE_MAX` bytes).
     """
+    size = len(data.encode() if isinstance(data, str) else data)
+    if size > FEED_MESSAGE_MAX:
+        raise FeedProtocolError(
+            "message_too_large",
+            f"a client message is at most {FEED_MESSAGE_MAX} bytes; this one is {size}",
+        )
     try:
         message: ClientMessage = _decoder.decode(data)
     except msgspec.ValidationError as exc:

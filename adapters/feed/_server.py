@@ -333,6 +333,7 @@ async def open_feed_server(
         max_frame_events=cfg.max_frame_events,
         max_frame_bytes=cfg.max_frame_bytes,
         max_snapshot_bytes=cfg.max_snapshot_bytes,
+        max_snapshot_keys=cfg.max_snapshot_keys,
         encode=encode_json,
     )
     server = FeedServer._create(eng, hub, secret, cfg, host)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import final
 
-from engine import FeedHubStatistics
+from engine import FEED_MESSAGE_MAX, FeedHubStatistics
 
 __all__ = ["FeedServerConfig", "FeedServerStatistics"]
 
@@ -21,8 +21,10 @@ class FeedServerConfig:
         client_queue_size: ordered events queued per client before it must resync.
         max_frame_events: events per frame at most.
         max_frame_bytes: frames stop growing past this many bytes.
-        max_snapshot_bytes: an ordered topic's snapshot holds its newest entries up to this size.
-        max_message_size: largest client message accepted (bigger ones close with 1009).
+        max_snapshot_bytes: a snapshot holds its topic's newest entries up to this size.
+        max_snapshot_keys: a state topic's snapshot (``sessions``) holds at most this many keys.
+        max_message_size: largest client message accepted (bigger ones close with 1009; at most
+            :data:`~engine.FEED_MESSAGE_MAX` by default, the size client messages are decoded to).
         send_timeout: seconds one frame may take to send before the client is dropped as stalled.
         ping_interval: seconds between server pings.
         ping_timeout: seconds a pong may take before the client is dropped as dead.
@@ -43,7 +45,8 @@ class FeedServerConfig:
     max_frame_events: int = 500
     max_frame_bytes: int = 256 * 1024
     max_snapshot_bytes: int = 1024 * 1024
-    max_message_size: int = 64 * 1024
+    max_snapshot_keys: int = 500
+    max_message_size: int = FEED_MESSAGE_MAX
     send_timeout: float = 10.0
     ping_interval: float = 20.0
     ping_timeout: float = 20.0

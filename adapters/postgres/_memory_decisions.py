@@ -9,6 +9,7 @@ import psycopg
 import psycopg.rows
 
 from engine import (
+    QUERY_MAX,
     Decision,
     DecisionStateError,
     DecisionStatus,
@@ -222,7 +223,7 @@ class MemoryDecisions(MemoryTables):
 
         Cancellation: the query is cancelled.
         """
-        check_text("query", query)
+        check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
         filters: LiteralString = ""
         if session_id is not None:

@@ -9,6 +9,7 @@ import psycopg
 import psycopg.rows
 
 from engine import (
+    QUERY_MAX,
     InvalidArgumentError,
     MemorySession,
     Message,
@@ -161,7 +162,7 @@ class MemoryMessages(MemoryTables):
 
         Cancellation: the query is cancelled.
         """
-        check_text("query", query)
+        check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
         if session_id is not None:
             check_text("session_id", session_id)

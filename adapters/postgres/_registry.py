@@ -197,6 +197,7 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
         backlog_id: str | None = None,
         parent_id: str | None = None,
         limit: int | None = None,
+        after: str | None = None,
     ) -> list[engine.SessionRecord]:
         """See :meth:`engine.SessionStore.query`."""
         if isinstance(tags, str):
@@ -213,7 +214,12 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             "backlog_id": backlog_id,
             "parent_id": parent_id,
             "limit": limit,
+            "after": after,
         }
+        if after is not None and not await self._db.fetch(
+            "SELECT 1 FROM sessions WHERE id = %s", (after,)
+        ):
+            raise engine.StoreNotFoundError(after)
         rows = await self._db.fetch(
             "SELECT " + COLUMNS + " FROM sessions WHERE "
             "(%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[])) "
@@ -223,6 +229,8 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             "AND (%(owner)s::text IS NULL OR owner = %(owner)s::text) "
             "AND (%(backlog_id)s::text IS NULL OR backlog_id = %(backlog_id)s::text) "
             "AND (%(parent_id)s::text IS NULL OR parent_id = %(parent_id)s::text) "
+            "AND (%(after)s::text IS NULL OR (created_at, id) > "
+            "(SELECT created_at, id FROM sessions WHERE id = %(after)s::text)) "
             "ORDER BY created_at, id LIMIT %(limit)s",
             params,
         )

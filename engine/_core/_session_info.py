@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ._errors import InvalidArgumentError
+from ._limits import DESCRIPTION_MAX, LIST_MAX, NAME_MAX, TAG_MAX, check_count, check_length
 from ._priority import Priority, coerce_priority
 from ._state import SessionKind, SessionState
 
@@ -21,7 +22,7 @@ __all__ = [
     "coerce_kind",
 ]
 
-_MAX_NAME = 200
+_MAX_NAME = NAME_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,9 @@ def check_name(name: object) -> str:
 
 
 def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    """Validate tags: non-empty printable strings without spaces; duplicates removed, order kept."""
+    """Validate tags: non-empty printable strings of at most :data:`~engine.TAG_MAX` characters
+    without spaces; duplicates removed, order kept. (How many a session may have,
+    :data:`~engine.LIST_MAX`, is checked where tags are given, not where they are read.)"""
     if isinstance(tags, str):
         raise InvalidArgumentError("tags must be a collection of strings, not one string")
     out: dict[str, None] = {}
@@ -108,7 +111,7 @@ def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
         if (
             not isinstance(tag, str)
             or not tag
-            or len(tag) > 100
+            or len(tag) > TAG_MAX
             or not tag.isprintable()
             or " " in tag
         ):
@@ -156,7 +159,8 @@ def check_session_args(
     """Check what :meth:`Engine.start_session` was given and return it cleaned.
 
     Raises:
-        InvalidArgumentError: a bad name, priority, kind, tag, backlog id, description, limit or id.
+        InvalidArgumentError: a bad name, priority, kind, tag, backlog id, description, limit or id
+            (:class:`~engine.FieldLimitError`: a description or a tag list too long).
     """
     clean_name = check_name(name)
     clean_priority = coerce_priority(priority)
@@ -166,6 +170,8 @@ def check_session_args(
         raise InvalidArgumentError(f"invalid backlog id {backlog_id!r}")
     if not isinstance(description, str):
         raise InvalidArgumentError("description must be a string")
+    check_length("description", description, DESCRIPTION_MAX)
+    check_count("tags", len(clean_tags), LIST_MAX)
     if limits is not None and not isinstance(limits, SessionLimits):
         raise InvalidArgumentError("limits must be a SessionLimits")
     if session_id is not None and (

@@ -16,6 +16,10 @@ that it can be tested without sockets:
   (``{"type": "events", "events": [...]}``). A frame holds what waits when it is taken: a server
   takes as soon as ``on_ready`` says a client's queue stopped being empty (an idle client then gets
   each event alone, at once), and a backlog (what gathered during a send) goes in few frames.
+* Snapshots are bounded: a state topic's holds its newest keys up to ``max_snapshot_keys`` and
+  ``max_snapshot_bytes``, an ordered topic's its newest events up to ``max_snapshot_bytes``; the
+  ``snapshot`` frame says ``truncated: true`` when something was left out. Session descriptions
+  reach the ``sessions`` topic cut to a preview (:data:`~engine.DESCRIPTION_PREVIEW` characters).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, final
 
 from .._core._errors import ScribeError
+from .._core._limits import preview
 from ._queues import ClientQueue
 from ._topics import (
     FeedEvent,
@@ -44,6 +49,17 @@ Encoder = Callable[[Any], bytes]
 
 class FeedClientNotFoundError(ScribeError, LookupError):
     """The hub has no client with that id (it was removed, or never added)."""
+
+
+def _session_preview(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A session's state with its description cut to a preview (``description_truncated`` says so)."""
+    description = payload.get("description")
+    if not isinstance(description, str):
+        return payload
+    cut, truncated = preview(description)
+    if not truncated:
+        return payload
+    return {**payload, "description": cut, "description_truncated": True}
 
 
 def _json_encode(value: Any) -> bytes:
@@ -80,8 +96,10 @@ class FeedHub:
         max_frame_events: events per ``events`` frame at most.
         max_frame_bytes: a frame stops growing once it is this large (one event is always sent).
         max_state_keys: values kept per state topic; the least recently updated key is forgotten.
-        max_snapshot_bytes: an ordered topic's snapshot holds its newest entries up to this size
-            (at least one); a state topic's snapshot always holds every key.
+        max_snapshot_bytes: a snapshot holds its topic's newest entries (ordered) or keys (state)
+            up to this size (at least one).
+        max_snapshot_keys: a state topic's snapshot holds at most this many keys (the most
+            recently updated).
         max_topics: topics kept with their history; past it, the least recently published topics
             nobody subscribes to (finished sessions' worklogs, typically) give up their history and
             keep only their offset, so a long-running daemon's memory stays bounded and offsets
@@ -99,6 +117,7 @@ class FeedHub:
         max_frame_bytes: int = 256 * 1024,
         max_state_keys: int = 10_000,
         max_snapshot_bytes: int = 1024 * 1024,
+        max_snapshot_keys: int = 500,
         max_topics: int = 2000,
         encode: Encoder = _json_encode,
     ) -> None:
@@ -109,6 +128,7 @@ class FeedHub:
             ("max_frame_bytes", max_frame_bytes),
             ("max_state_keys", max_state_keys),
             ("max_snapshot_bytes", max_snapshot_bytes),
+            ("max_snapshot_keys", max_snapshot_keys),
             ("max_topics", max_topics),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -119,6 +139,7 @@ class FeedHub:
         self._max_frame_bytes = max_frame_bytes
         self._max_state_keys = max_state_keys
         self._max_snapshot_bytes = max_snapshot_bytes
+        self._max_snapshot_keys = max_snapshot_keys
         self._encode = encode
         self._table = TopicTable(history_size, max_topics)
         self._topics = self._table.topics
@@ -143,17 +164,20 @@ class FeedHub:
         return FeedPosition(self._epoch, self._table.offset(topic))
 
     def snapshot(self, topic: str, *, sessions: frozenset[str] | None = None) -> list[FeedEvent]:
-        """What a fresh subscriber is given: the newest value per key for a state topic, the newest
-        part of the history ring for an ordered one; ``sessions`` limits the ``sessions`` topic to
-        those keys."""
+        """What a fresh subscriber is given: the newest values of a state topic (one per key), the
+        newest part of the history ring of an ordered one, within the snapshot bounds; ``sessions``
+        limits the ``sessions`` topic to those keys."""
+        return self._snapshot(topic, sessions)[0]
+
+    def _snapshot(
+        self, topic: str, sessions: frozenset[str] | None
+    ) -> tuple[list[FeedEvent], bool]:
         feed_topic_kind(topic)
         existing = self._topics.get(topic)
         if existing is None:
-            return []
-        events = existing.snapshot(self._max_snapshot_bytes)
-        if sessions is not None and topic == "sessions":
-            events = [e for e in events if e.key in sessions]
-        return events
+            return [], False
+        keys = sessions if topic == "sessions" else None
+        return existing.snapshot(self._max_snapshot_bytes, self._max_snapshot_keys, keys)
 
     def publish(
         self, topic: str, data: Mapping[str, Any], *, key: str | None = None, time: float = 0.0
@@ -196,6 +220,8 @@ class FeedHub:
         route = route_engine_event(topic, payload, session_id)
         if route is None:
             return None
+        if route[0] == "sessions":
+            payload = _session_preview(payload)
         return self.publish(route[0], payload, key=route[1], time=time)
 
     # ------------------------------------------------------------------ per-client queues
@@ -323,7 +349,7 @@ class FeedHub:
             )
         )
         if missed is None:
-            events = self.snapshot(topic, sessions=client.sessions)
+            events, truncated = self._snapshot(topic, client.sessions)
             client.push(
                 b'{"type":"snapshot","topic":'
                 + self._encode(topic)
@@ -331,6 +357,8 @@ class FeedHub:
                 + self._encode(self._epoch)
                 + b',"offset":'
                 + str(t.offset).encode()
+                + b',"truncated":'
+                + (b"true" if truncated else b"false")
                 + b',"events":['
                 + b",".join(e.encoded for e in events)
                 + b"]}"

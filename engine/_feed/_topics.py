@@ -134,19 +134,29 @@ class Topic:
             if len(self.state) > max_state_keys:
                 del self.state[next(iter(self.state))]
 
-    def snapshot(self, max_snapshot_bytes: int) -> list[FeedEvent]:
-        """The newest value per key (state topic), or the newest history entries that fit in
-        ``max_snapshot_bytes``, at least one (ordered topic)."""
+    def snapshot(
+        self, max_bytes: int, max_keys: int, keys: frozenset[str] | None = None
+    ) -> tuple[list[FeedEvent], bool]:
+        """The newest values of the ``max_keys`` most recently updated keys (of ``keys`` only, when
+        given) of a state topic, or the newest history entries of an ordered one, that fit in
+        ``max_bytes`` (at least one), oldest first; and whether some were left out."""
+        pool: list[FeedEvent]
         if self.kind is TopicKind.STATE:
-            return sorted(self.state.values(), key=lambda e: e.offset)
+            pool = sorted(self.state.values(), key=lambda e: e.offset)
+            if keys is not None:
+                pool = [e for e in pool if e.key in keys]
+            most = max_keys
+        else:
+            pool = list(self.history)
+            most = len(pool)
         size = 0
-        start = len(self.history)
-        for event in reversed(self.history):
+        start = len(pool)
+        for event in reversed(pool):
             size += len(event.encoded)
-            if size > max_snapshot_bytes and start < len(self.history):
+            if start < len(pool) and (size > max_bytes or len(pool) - start >= most):
                 break
             start -= 1
-        return list(self.history)[start:]
+        return pool[start:], start > 0
 
     def missed_since(self, offset: int) -> list[FeedEvent] | None:
         """The events after ``offset``, or None when the history ring no longer holds all of them."""

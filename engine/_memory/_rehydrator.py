@@ -26,6 +26,7 @@ import trio
 
 from .._core._errors import InvalidArgumentError
 from .._core._gather import SourceOutcome, SourceStatus, gather_sources
+from .._core._limits import QUERY_MAX, check_length
 from .._core._log_throttle import LogThrottle
 from .._ports._memory_records import Evidence, SourceQuery
 from .._ports._memory_store import MemorySource
@@ -127,6 +128,7 @@ async def rehydrate(
     """
     if not isinstance(query, str) or not query.strip():
         raise InvalidArgumentError("query must be a non-empty string")
+    check_length("query", query, QUERY_MAX)
     if role is not None and role not in ROLES:
         raise InvalidArgumentError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
     if isinstance(token_budget, bool) or not isinstance(token_budget, int) or token_budget < 1:

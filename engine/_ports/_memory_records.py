@@ -18,6 +18,18 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from .._core._errors import InvalidArgumentError
+from .._core._limits import (
+    DESCRIPTION_MAX,
+    GENERATION_TEXT_MAX,
+    LIMIT_MAX,
+    LIST_MAX,
+    MEMORY_TEXT_MAX,
+    NAME_MAX,
+    PATH_MAX,
+    QUERY_MAX,
+    check_count,
+    check_length,
+)
 from ._validation import check_json, check_limit, check_text, check_ttl
 
 __all__ = [
@@ -101,7 +113,7 @@ class NewMessage:
             raise InvalidArgumentError(
                 f"unknown message role {self.role!r} (expected one of {roles})"
             ) from None
-        check_text("message content", self.content)
+        check_text("message content", self.content, maximum=MEMORY_TEXT_MAX)
         check_json("message metadata", self.metadata)
         object.__setattr__(self, "ttl", check_ttl(self.ttl))
 
@@ -156,14 +168,19 @@ class NewDecision:
             raise InvalidArgumentError(f"unknown decision status {self.status!r}") from None
         if status is DecisionStatus.SUPERSEDED:
             raise InvalidArgumentError("a new decision cannot start superseded")
+        check_length("decision title", self.title, DESCRIPTION_MAX)
         if not isinstance(self.body, str):
             raise InvalidArgumentError("a decision body is a string")
+        check_length("decision body", self.body, MEMORY_TEXT_MAX)
         if self.session_id is not None:
             check_text("session_id", self.session_id)
         for what in ("entities", "files"):
             items = getattr(self, what)
             if isinstance(items, str) or not all(isinstance(i, str) for i in items):
-                raise InvalidArgumentError(f"{what} are a sequence of strings, not {items!r}")
+                raise InvalidArgumentError(f"{what} are a sequence of strings, not {items!r:.200}")
+            check_count(what, len(items), LIST_MAX)
+            for item in items:
+                check_length(what, item, PATH_MAX)
         object.__setattr__(self, "ttl", check_ttl(self.ttl))
 
 
@@ -241,7 +258,8 @@ class SourceQuery:
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
             raise InvalidArgumentError(f"the query text must be a string, got {self.text!r}")
-        check_limit(self.limit)
+        check_length("query", self.text, QUERY_MAX)
+        check_count("limit", check_limit(self.limit), LIMIT_MAX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,9 +302,12 @@ class NewGeneration:
     ttl: float | None
 
     def __post_init__(self) -> None:
-        check_text("key", self.key)
-        check_text("prompt", self.prompt)
-        check_text("model", self.model)
+        check_text("key", self.key, maximum=NAME_MAX)
+        check_text("prompt", self.prompt, maximum=GENERATION_TEXT_MAX)
+        check_text("model", self.model, maximum=NAME_MAX)
+        if not isinstance(self.response, str):
+            raise InvalidArgumentError("a generation's response is a string")
+        check_length("response", self.response, GENERATION_TEXT_MAX)
         object.__setattr__(self, "ttl", check_ttl(self.ttl))
 
 

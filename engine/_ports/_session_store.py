@@ -283,9 +283,17 @@ class SessionStore(Protocol):
         backlog_id: str | None = None,
         parent_id: str | None = None,
         limit: int | None = None,
+        after: str | None = None,
     ) -> list[SessionRecord]:
         """Sessions matching every given filter (``tags``: having all of them), oldest first; at most
-        ``limit`` of them (an int >= 1, :func:`engine.check_optional_limit`; None: all)."""
+        ``limit`` of them (an int >= 1, :func:`engine.check_optional_limit`; None: all).
+
+        ``after`` is a session id: only sessions after it in that order are returned (a page after
+        the one that ended with it).
+
+        Raises:
+            StoreNotFoundError: no session ``after`` is stored.
+        """
         ...
 
     async def purge_finished(

@@ -4,7 +4,7 @@ So each implementation rejects the same values with the same error, :class:`~eng
 
 - **Seconds** (a time to live, an idle timeout, an age): an ``int`` or ``float``, finite and > 0 (an age may
   be 0). A ``bool`` is not a number of seconds and is refused. ``None``, where allowed, means "never".
-- **Limits**: the most items a call returns, an ``int`` >= 1 (never a ``bool``). ``0`` is refused rather than
+- **Limits**: the most items a call returns, an ``int`` >= 1 and <= 2**63 - 1 (never a ``bool``). ``0`` is refused rather than
   answered with nothing, so a caller's off-by-one shows up at once. ``None``, where allowed, means no limit.
 - **Text keys** (ids, fact types, keys, queries): non-empty strings.
 - **Values stored as JSON**: serialisable by :func:`~engine.canonical_json`.
@@ -21,6 +21,7 @@ import math
 from typing import Any, TypeVar
 
 from .._core._errors import InvalidArgumentError
+from .._core._limits import INT_MAX, FieldLimitError, check_length
 
 __all__ = [
     "canonical_json",
@@ -86,13 +87,17 @@ def check_ttl(ttl: object, *, required: bool = False) -> float | None:
 
 
 def check_limit(limit: object, *, what: str = "limit") -> int:
-    """A limit: an ``int`` >= 1 (not a ``bool``).
+    """A limit: an ``int`` >= 1 (not a ``bool``) and at most :data:`~engine.INT_MAX` (what a store's
+    64-bit integer holds).
 
     Raises:
-        InvalidArgumentError: Anything else, ``0`` included.
+        InvalidArgumentError: Anything else, ``0`` included (:class:`~engine.FieldLimitError` past
+            :data:`~engine.INT_MAX`).
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidArgumentError(f"{what} must be an int >= 1, got {limit!r}")
+    if limit > INT_MAX:
+        raise FieldLimitError(what, INT_MAX, f"{what} must be at most {INT_MAX}, got {limit}")
     return limit
 
 
@@ -101,14 +106,17 @@ def check_optional_limit(limit: object, *, what: str = "limit") -> int | None:
     return None if limit is None else check_limit(limit, what=what)
 
 
-def check_text(what: str, value: object) -> str:
-    """A non-empty string.
+def check_text(what: str, value: object, *, maximum: int | None = None) -> str:
+    """A non-empty string (of at most ``maximum`` characters when given).
 
     Raises:
-        InvalidArgumentError: An empty string or not a string.
+        InvalidArgumentError: An empty string or not a string (:class:`~engine.FieldLimitError`: a
+            longer one).
     """
     if not isinstance(value, str) or not value:
-        raise InvalidArgumentError(f"{what} must be a non-empty string, got {value!r}")
+        raise InvalidArgumentError(f"{what} must be a non-empty string, got {value!r:.100}")
+    if maximum is not None:
+        check_length(what, value, maximum)
     return value
 
 

@@ -24,9 +24,10 @@ import enum
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .._core._errors import InvalidArgumentError, ScribeError
+from .._core._limits import NOTE_MAX, check_length
 
 __all__ = [
     "EndReason",
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 #: The longest note a user may append, in characters.
-MAX_NOTE_LENGTH = 20_000
+MAX_NOTE_LENGTH: Final = NOTE_MAX
 
 
 class WorklogError(ScribeError):
@@ -251,8 +252,7 @@ def check_note(text: object) -> str:
     stripped = text.strip()
     if not stripped:
         raise InvalidArgumentError("a note must not be empty")
-    if len(stripped) > MAX_NOTE_LENGTH:
-        raise InvalidArgumentError(f"a note must be at most {MAX_NOTE_LENGTH} characters")
+    check_length("note", stripped, MAX_NOTE_LENGTH)
     if "\x00" in stripped:
         raise InvalidArgumentError("a note must not contain NUL characters")
     return stripped

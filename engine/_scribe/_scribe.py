@@ -24,6 +24,7 @@ from .._core._admission import outside_session
 from .._core._construction import NoPublicConstructor
 from .._core._engine import Engine
 from .._core._errors import ScribeError, SessionClosedError
+from .._core._limits import check_backlog_id
 from .._core._priority import Priority, coerce_priority
 from .._core._session import Session
 from .._core._session_info import check_tags, coerce_kind
@@ -110,7 +111,8 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         Args:
             repo: a directory inside a git work tree.
             name: a display name (default: the backlog id and branch).
-            backlog_id: the backlog item (default: found in the branch name).
+            backlog_id: the backlog item (default: found in the branch name; one found there that
+                is not a backlog id, :data:`~engine.BACKLOG_ID_PATTERN`, is left out).
             kind, priority, tags, description: as the session registry takes them.
             parent: a session this one forks or continues (any reference :meth:`resolve` takes).
             related: other sessions it relates to.
@@ -122,7 +124,8 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             The registered record (state active).
 
         Raises:
-            InvalidArgumentError: a bad argument.
+            InvalidArgumentError: a bad argument (a backlog id such as ``../x``; a
+                :class:`~engine.FieldLimitError` for a description or tag list too long).
             NotARepositoryError: ``repo`` is not inside a git work tree.
             EngineClosedError: the engine is shutting down.
 
@@ -138,13 +141,14 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             idle_timeout=check_timeout(timeout),
             pinned=tuple(check_file(f) for f in files),
         )
+        explicit_backlog = check_backlog_id(backlog_id) if backlog_id else None
         parent_record = await self.resolve(parent) if parent else None
         related_ids = [(await self.resolve(r)).id for r in related]
         tree = await read_work_tree(
             self._open_repo,
             Path(repo),
             name=name,
-            backlog_id=backlog_id,
+            backlog_id=explicit_backlog,
             pattern=self.config.backlog_pattern,
         )
         live_parent = (

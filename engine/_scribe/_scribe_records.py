@@ -19,6 +19,7 @@ from .._core._errors import (
     SessionClosedError,
     SessionNotFoundError,
 )
+from .._core._limits import LIST_MAX, check_count
 from .._core._session_info import check_tags
 from .._core._state import SessionState
 from .._ports._fs import FileSystem
@@ -173,11 +174,21 @@ class ScribeRecords:
         return entries[-1]
 
     async def tag(self, ref: str, tags: Collection[str], *, remove: bool = False) -> SessionRecord:
-        """Add (or remove) tags of a session, live or not."""
+        """Add (or remove) tags of a session, live or not.
+
+        Raises:
+            InvalidArgumentError: a bad tag, none given, or (:class:`~engine.FieldLimitError`) the
+                session would have more than :data:`~engine.LIST_MAX` tags.
+            SessionNotFoundError: ``ref`` names no session.
+
+        Cancellation: the change is made or not, as the store's call.
+        """
         clean = check_tags(tags)
         if not clean:
             raise InvalidArgumentError("give at least one tag")
         record = await self.resolve(ref)
+        if not remove:
+            check_count("tags", len(dict.fromkeys((*record.tags, *clean))), LIST_MAX)
         if remove:
             out = await self.registry.remove_tags(record.id, clean)
         else:
@@ -193,10 +204,29 @@ class ScribeRecords:
         return out
 
     async def sessions(
-        self, *, states: Collection[SessionState] | None = None, tags: Collection[str] = ()
+        self,
+        *,
+        states: Collection[SessionState] | None = None,
+        tags: Collection[str] = (),
+        limit: int | None = None,
+        after: str | None = None,
     ) -> list[SessionRecord]:
-        """Stored sessions with any of ``states`` and all of ``tags``, oldest first."""
-        return await self.registry.query(states=states, tags=check_tags(tags))
+        """Stored sessions with any of ``states`` and all of ``tags``, oldest first: at most
+        ``limit`` of them (None: all), those after the session ``after`` when given.
+
+        Raises:
+            InvalidArgumentError: a bad tag or limit, or ``after`` names no stored session.
+
+        Cancellation: nothing happens.
+        """
+        try:
+            return await self.registry.query(
+                states=states, tags=check_tags(tags), limit=limit, after=after
+            )
+        except StoreNotFoundError:
+            raise InvalidArgumentError(
+                f"no session {after!r} to list after (it was removed); list from the start"
+            ) from None
 
     async def worklog(
         self, ref: str, *, limit: int | None = None

@@ -11,7 +11,8 @@ from typing import Any, Final
 
 import trio
 
-from .._core._errors import ScribeError
+from .._core._errors import InvalidArgumentError, ScribeError
+from .._core._limits import check_backlog_id
 from .._core._priority import Priority
 from .._core._session import Session
 from .._core._state import SessionKind, SessionState
@@ -58,6 +59,16 @@ class WorkTree:
     label: str
 
 
+def _usable_backlog_id(found: str | None) -> str | None:
+    """A backlog id found in a branch name, or None when it is not one (file names are made of it)."""
+    if found is None:
+        return None
+    try:
+        return check_backlog_id(found)
+    except InvalidArgumentError:
+        return None
+
+
 async def read_work_tree(
     open_repo: RepoOpener, repo: Path, *, name: str | None, backlog_id: str | None, pattern: str
 ) -> WorkTree:
@@ -65,7 +76,9 @@ async def read_work_tree(
     git = await open_repo(repo)
     state = RepoState.from_status(await git.status())
     backlog = (
-        backlog_id.strip().upper() if backlog_id else backlog_id_from_branch(state.branch, pattern)
+        backlog_id.strip().upper()
+        if backlog_id
+        else _usable_backlog_id(backlog_id_from_branch(state.branch, pattern))
     )
     label = (
         name

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._core._limits import PAGE_MAX
 from .._core._literal import visible
 from ._cli_control import call, common_arguments, print_json, refusals, split
 from ._cli_render import (
@@ -96,19 +97,39 @@ def list_arguments(p: argparse.ArgumentParser) -> None:
         help="only sessions in these states (repeat or comma-separate: active,orphaned)",
     )
     p.add_argument("--tag", action="append", help="only sessions with all these tags")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=PAGE_MAX,
+        help=f"sessions per page (1-{PAGE_MAX}, default {PAGE_MAX})",
+    )
+    p.add_argument("--after", help="the page after this session (as the previous page said)")
 
 
 @refusals
 def run_list(args: argparse.Namespace) -> int:
-    records = call(args, "list", {"states": split(args.status), "tags": split(args.tag)})
+    params: dict[str, Any] = {
+        "states": split(args.status),
+        "tags": split(args.tag),
+        "limit": args.limit,
+    }
+    if args.after:
+        params["after"] = args.after
+    page = call(args, "list", params)
+    records, after = page["sessions"], page["next"]
+    more = f"more sessions: scribe list --after {after}" if after else None
     if args.json:
         print_json(records)
+        if more:
+            print(more, file=sys.stderr)
         return 0
     out = console()
     if not records:
         out.print(literal("no sessions"))
         return 0
     out.print(sessions_table(records))
+    if more:
+        out.print(literal(more))
     return 0
 
 

@@ -9,19 +9,20 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, final
+from typing import Any, Final, final
 
 import msgspec
 
 import adapters
 
 from .._core._errors import InvalidArgumentError
+from .._core._limits import preview
 from .._core._state import SessionState
 from .._ports._session_store import SessionRecord
 from .._scribe._scribe import Scribe
 from .._scribe._worklog_markdown import render_markdown
 
-__all__ = ["ControlHandler", "DaemonInfo", "record_dict"]
+__all__ = ["ControlHandler", "DaemonInfo", "listed_dict", "record_dict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,22 @@ def record_dict(r: SessionRecord) -> dict[str, Any]:
         "owner": r.owner,
         "version": r.version,
     }
+
+
+#: A page of a session list stops growing past this many bytes of JSON (well under the control
+#: line limit, whatever the sessions hold).
+LIST_PAGE_BYTES: Final = adapters.MAX_CONTROL_LINE // 2
+_json: Final = msgspec.json.Encoder(enc_hook=str)
+
+
+def listed_dict(r: SessionRecord) -> dict[str, Any]:
+    """A session record as a list shows it: its description and error cut to a preview
+    (:data:`~engine.DESCRIPTION_PREVIEW` characters; ``description_truncated`` says so)."""
+    out = record_dict(r)
+    out["description"], out["description_truncated"] = preview(r.description)
+    if r.error is not None:
+        out["error"] = preview(r.error)[0]
+    return out
 
 
 def _states(names: list[str]) -> set[SessionState] | None:
@@ -210,8 +227,19 @@ class ControlHandler:
         return record_dict(await self.scribe.stop(record.id))
 
     async def _list(self, a: adapters.ListArgs) -> Any:
-        records = await self.scribe.sessions(states=_states(a.states), tags=a.tags)
-        return [record_dict(r) for r in records]
+        records = await self.scribe.sessions(
+            states=_states(a.states), tags=a.tags, limit=a.limit + 1, after=a.after
+        )
+        page: list[dict[str, Any]] = []
+        size = 0
+        for r in records[: a.limit]:
+            listed = listed_dict(r)
+            size += len(_json.encode(listed))
+            if page and size > LIST_PAGE_BYTES:
+                break
+            page.append(listed)
+        more = len(records) > len(page)
+        return {"sessions": page, "next": page[-1]["id"] if more else None}
 
     async def _append(self, a: adapters.AppendArgs) -> Any:
         return (await self.scribe.append_note(a.session, a.text)).as_dict()

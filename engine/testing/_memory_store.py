@@ -21,6 +21,7 @@ import trio
 
 # The public names, not their modules: memory records and rules may move between engine modules.
 from .. import (
+    QUERY_MAX,
     ContextFact,
     Decision,
     DecisionStatus,
@@ -228,7 +229,7 @@ class InMemoryMemoryStore:
         self, query: str, *, session_id: str | None = None, limit: int = 20
     ) -> SearchResult[Message]:
         """Search live messages; hits best first. Cancellation: nothing happens."""
-        check_text("query", query)
+        check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
         if session_id is not None:
             check_text("session_id", session_id)
@@ -339,7 +340,7 @@ class InMemoryMemoryStore:
         limit: int = 20,
     ) -> SearchResult[Decision]:
         """Search live decisions (title weighing more than body). Cancellation: nothing happens."""
-        check_text("query", query)
+        check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
         if session_id is not None:
             check_text("session_id", session_id)

@@ -179,6 +179,7 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
         backlog_id: str | None = None,
         parent_id: str | None = None,
         limit: int | None = None,
+        after: str | None = None,
     ) -> list[SessionRecord]:
         """See :meth:`engine.SessionStore.query`. Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
@@ -189,10 +190,16 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
         wanted_tags = set(tags)
         wanted_kind = None if kind is None else SessionKind(kind)
         wanted_priority = None if priority is None else Priority(priority)
+        start: tuple[float, str] | None = None
+        if after is not None:
+            if after not in self._db._sessions:
+                raise StoreNotFoundError(after)
+            start = _order(self._db._sessions[after])
         found = [
             r
             for r in sorted(self._db._sessions.values(), key=_order)
-            if (wanted_states is None or r.state in wanted_states)
+            if (start is None or _order(r) > start)
+            and (wanted_states is None or r.state in wanted_states)
             and wanted_tags <= set(r.tags)
             and (wanted_kind is None or r.kind is wanted_kind)
             and (wanted_priority is None or r.priority == wanted_priority)
