@@ -259,29 +259,31 @@ async def test_the_control_socket_closes_an_idle_connection(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     path = tmp_path / "scribe.sock"
-    with trio.fail_after(600):  # virtual seconds (the clock jumps when all is idle)
-        await _idle_connections_are_closed(path)
-
-
-async def _idle_connections_are_closed(path: Path) -> None:
     async with adapters.open_control_server(path, _ping) as server:
-        # Requests reset the deadline: three 40 s pauses between requests are fine.
-        busy = await trio.open_unix_socket(str(path))
-        for i in range(3):
-            await trio.sleep(40)
-            await busy.send_all(encode_control_request(i, "ping", {}))
-            assert json.loads(await busy.receive_some(65536))["id"] == i
-        # Silence, or half a line, for the timeout closes the connection with a typed error.
-        await busy.send_all(b'{"op": "pi')
-        error = _error(await _read_to_end(busy))
-        assert error["type"] == "ControlLimitError" and "60 s" in error["message"]
-        idle = await trio.open_unix_socket(str(path))
-        assert _error(await _read_to_end(idle))["type"] == "ControlLimitError"
-        stats = server.statistics()
-        assert stats.timed_out == 2 and stats.connections == 0 and stats.requests == 3
-        for s in (busy, idle):
-            await s.aclose()
-        assert server.idle_timeout == adapters.DEFAULT_CONTROL_IDLE_TIMEOUT == 60.0
+        # Virtual seconds (the clock jumps when all is idle); entered once the server listens, as
+        # its start waits for a thread, which the clock does not wait for.
+        with trio.fail_after(600):
+            await _idle_connections_are_closed(path, server)
+
+
+async def _idle_connections_are_closed(path: Path, server: adapters.ControlServer) -> None:
+    # Requests reset the deadline: three 40 s pauses between requests are fine.
+    busy = await trio.open_unix_socket(str(path))
+    for i in range(3):
+        await trio.sleep(40)
+        await busy.send_all(encode_control_request(i, "ping", {}))
+        assert json.loads(await busy.receive_some(65536))["id"] == i
+    # Silence, or half a line, for the timeout closes the connection with a typed error.
+    await busy.send_all(b'{"op": "pi')
+    error = _error(await _read_to_end(busy))
+    assert error["type"] == "ControlLimitError" and "60 s" in error["message"]
+    idle = await trio.open_unix_socket(str(path))
+    assert _error(await _read_to_end(idle))["type"] == "ControlLimitError"
+    stats = server.statistics()
+    assert stats.timed_out == 2 and stats.connections == 0 and stats.requests == 3
+    for s in (busy, idle):
+        await s.aclose()
+    assert server.idle_timeout == adapters.DEFAULT_CONTROL_IDLE_TIMEOUT == 60.0
 
 
 def test_limits_are_checked_against_bad_values() -> None:
