@@ -16,10 +16,8 @@ that it can be tested without sockets:
   (``{"type": "events", "events": [...]}``). A frame holds what waits when it is taken: a server
   takes as soon as ``on_ready`` says a client's queue stopped being empty (an idle client then gets
   each event alone, at once), and a backlog (what gathered during a send) goes in few frames.
-* Snapshots are bounded: a state topic's holds its newest keys up to ``max_snapshot_keys`` and
-  ``max_snapshot_bytes``, an ordered topic's its newest events up to ``max_snapshot_bytes``; the
-  ``snapshot`` frame says ``truncated: true`` when something was left out. Session descriptions
-  reach the ``sessions`` topic cut to a preview (:data:`~engine.DESCRIPTION_PREVIEW` characters).
+* Snapshots are bounded (``max_snapshot_keys``, ``max_snapshot_bytes``) and say ``truncated: true``
+  when they leave something out; session descriptions reach the feed cut to a preview.
 """
 
 from __future__ import annotations
@@ -31,15 +29,16 @@ from dataclasses import dataclass
 from typing import Any, final
 
 from .._core._errors import ScribeError
-from .._core._limits import preview
 from ._queues import ClientQueue
 from ._topics import (
     FeedEvent,
     FeedPosition,
     TopicKind,
     TopicTable,
+    feed_payload,
     feed_topic_kind,
     route_engine_event,
+    snapshot_frame,
 )
 
 __all__ = ["FeedClientNotFoundError", "FeedHub", "FeedHubStatistics"]
@@ -49,17 +48,6 @@ Encoder = Callable[[Any], bytes]
 
 class FeedClientNotFoundError(ScribeError, LookupError):
     """The hub has no client with that id (it was removed, or never added)."""
-
-
-def _session_preview(payload: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A session's state with its description cut to a preview (``description_truncated`` says so)."""
-    description = payload.get("description")
-    if not isinstance(description, str):
-        return payload
-    cut, truncated = preview(description)
-    if not truncated:
-        return payload
-    return {**payload, "description": cut, "description_truncated": True}
 
 
 def _json_encode(value: Any) -> bytes:
@@ -96,10 +84,8 @@ class FeedHub:
         max_frame_events: events per ``events`` frame at most.
         max_frame_bytes: a frame stops growing once it is this large (one event is always sent).
         max_state_keys: values kept per state topic; the least recently updated key is forgotten.
-        max_snapshot_bytes: a snapshot holds its topic's newest entries (ordered) or keys (state)
-            up to this size (at least one).
-        max_snapshot_keys: a state topic's snapshot holds at most this many keys (the most
-            recently updated).
+        max_snapshot_bytes: a snapshot holds its topic's newest entries up to this size (at least one).
+        max_snapshot_keys: a state topic's snapshot holds its most recently updated keys, this many.
         max_topics: topics kept with their history; past it, the least recently published topics
             nobody subscribes to (finished sessions' worklogs, typically) give up their history and
             keep only their offset, so a long-running daemon's memory stays bounded and offsets
@@ -220,9 +206,7 @@ class FeedHub:
         route = route_engine_event(topic, payload, session_id)
         if route is None:
             return None
-        if route[0] == "sessions":
-            payload = _session_preview(payload)
-        return self.publish(route[0], payload, key=route[1], time=time)
+        return self.publish(route[0], feed_payload(route[0], payload), key=route[1], time=time)
 
     # ------------------------------------------------------------------ per-client queues
 
@@ -350,19 +334,7 @@ class FeedHub:
         )
         if missed is None:
             events, truncated = self._snapshot(topic, client.sessions)
-            client.push(
-                b'{"type":"snapshot","topic":'
-                + self._encode(topic)
-                + b',"epoch":'
-                + self._encode(self._epoch)
-                + b',"offset":'
-                + str(t.offset).encode()
-                + b',"truncated":'
-                + (b"true" if truncated else b"false")
-                + b',"events":['
-                + b",".join(e.encoded for e in events)
-                + b"]}"
-            )
+            client.push(snapshot_frame(self._encode, t, self._epoch, events, truncated))
         else:
             # Replay exactly what was missed; a later value of the same key still conflates the
             # last replayed one.

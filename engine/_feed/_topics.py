@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, final
 
 from .._core._errors import ScribeError
+from .._core._limits import preview
 
 __all__ = [
     "STATE_TOPICS",
@@ -19,8 +20,10 @@ __all__ = [
     "Topic",
     "TopicKind",
     "TopicTable",
+    "feed_payload",
     "feed_topic_kind",
     "route_engine_event",
+    "snapshot_frame",
 ]
 
 #: Feed topics whose events are the newest value of a key (conflated for slow clients).
@@ -219,3 +222,39 @@ class TopicTable:
             del self.topics[name]
             self._retired[name] = topic.offset
             excess -= 1
+
+
+def feed_payload(feed_topic: str, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An engine event's payload as the feed carries it: a session's description cut to a preview
+    (:data:`~engine.DESCRIPTION_PREVIEW` characters, ``description_truncated: true``; the control
+    socket's ``info`` has the whole text)."""
+    description = payload.get("description") if feed_topic == "sessions" else None
+    if not isinstance(description, str):
+        return payload
+    cut, truncated = preview(description)
+    if not truncated:
+        return payload
+    return {**payload, "description": cut, "description_truncated": True}
+
+
+def snapshot_frame(
+    encode: Callable[[Any], bytes],
+    topic: Topic,
+    epoch: str,
+    events: list[FeedEvent],
+    truncated: bool,
+) -> bytes:
+    """A ``snapshot`` frame of ``topic`` holding ``events`` (already encoded each)."""
+    return (
+        b'{"type":"snapshot","topic":'
+        + encode(topic.name)
+        + b',"epoch":'
+        + encode(epoch)
+        + b',"offset":'
+        + str(topic.offset).encode()
+        + b',"truncated":'
+        + (b"true" if truncated else b"false")
+        + b',"events":['
+        + b",".join(e.encoded for e in events)
+        + b"]}"
+    )
