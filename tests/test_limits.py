@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from engine._scribe._worklog import check_note
 from feed_support import open_feed
 from git_repos import git, make_repo
 from scribe_support import open_stack
@@ -26,6 +25,7 @@ from adapters import (
     parse_control_request,
 )
 from adapters.feed._protocol import Ping, decode_client_message
+from engine._ports._worklog_records import check_note
 from engine.app._control_handler import ControlHandler, DaemonInfo
 
 MB = 1024 * 1024
