@@ -42,6 +42,7 @@ from .http._dashboard import open_dashboard as open_dashboard
 from .http._login import LOGIN_TOKEN_TTL as LOGIN_TOKEN_TTL
 from .postgres._embedded import EmbeddedServer as EmbeddedServer
 from .postgres._shared_server import open_embedded_server as open_embedded_server
+from .postgres._server_supervisor import supervise_embedded_server as supervise_embedded_server
 from .embedding._hashing import HashingEmbedder as HashingEmbedder
 from .feed._client import FeedClient as FeedClient
 from .feed._errors import FeedClientError as FeedClientError
@@ -65,6 +66,7 @@ from .feed._errors import FeedTokenExpiredError as FeedTokenExpiredError
 from .feed._errors import FeedTokenInvalidError as FeedTokenInvalidError
 from .feed._tokens import make_token as make_token
 from .feed._tokens import verify_token as verify_token
+from .fs._journal import FileJournal as FileJournal
 from .fs._scoped import ScopedFileSystem as ScopedFileSystem
 from .postgres._generation_store import PostgresGenerationStore as PostgresGenerationStore
 from .postgres._generation_store import create_generation_cache as create_generation_cache
@@ -77,6 +79,7 @@ from .postgres._memory_sources import WorklogSource as WorklogSource
 from .postgres._memory_sources import default_memory_sources as default_memory_sources
 from .external_tool._subprocess_source import SubprocessSource as SubprocessSource
 from .external_tool._subprocess_source import SubprocessSourceError as SubprocessSourceError
+from .postgres._ping import DatabasePing as DatabasePing
 from .postgres._database import Database as Database
 from .postgres._database_statistics import DatabaseStatistics as DatabaseStatistics
 from .postgres._open_database import open_database as open_database

@@ -29,7 +29,10 @@ from ._core._gather import SourceOutcome as SourceOutcome
 from ._core._gather import SourceStatus as SourceStatus
 from ._core._guest import AsyncioEngine as AsyncioEngine
 from ._core._guest import open_asyncio_engine as open_asyncio_engine
+from ._core._health import HealthCheck as HealthCheck
+from ._core._health import HealthChecks as HealthChecks
 from ._core._health import HealthMonitor as HealthMonitor
+from ._core._probe import Probe as Probe
 from ._core._health import HealthSample as HealthSample
 from ._core._health import run_health_monitor as run_health_monitor
 from ._core._limiter import LimiterStatistics as LimiterStatistics
@@ -100,6 +103,9 @@ from ._ports._memory_records import Message as Message
 from ._ports._memory_records import MessageRole as MessageRole
 from ._ports._memory_records import NewDecision as NewDecision
 from ._ports._memory_records import NewGeneration as NewGeneration
+from ._ports._entry_journal import check_journal_session as check_journal_session
+from ._ports._entry_journal import EntryJournal as EntryJournal
+from ._ports._entry_journal import JournalError as JournalError
 from ._ports._memory_records import NewMessage as NewMessage
 from ._ports._memory_records import Preference as Preference
 from ._ports._memory_records import SearchResult as SearchResult
@@ -162,7 +168,7 @@ from ._ports._worklog_store import WorklogStore as WorklogStore
 from ._ports._summarizer import Summarizer as Summarizer
 
 # -- the scribe: capture, end rules, worklog, summaries
-from ._scribe._capture import CaptureInfo as CaptureInfo
+from ._scribe._capture_info import CaptureInfo as CaptureInfo
 from ._scribe._rules import Aspect as Aspect
 from ._scribe._rules import backlog_id_from_branch as backlog_id_from_branch
 from ._scribe._rules import EndRules as EndRules

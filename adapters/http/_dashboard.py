@@ -142,12 +142,14 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         secret: str | bytes,
         feed: FeedServer | None,
         hosts: HostAllowlist,
+        health_checks: engine.HealthChecks | None = None,
     ) -> None:
         self._eng = eng
         self._feed_url = feed_url
         self._secret = secret
         self._hosts = hosts
         self._logins = Logins()
+        self._health_checks = health_checks
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(EngineCollector(eng, feed))
         self._monitor = engine.HealthMonitor()
@@ -190,7 +192,8 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
 
     def health(self) -> dict[str, Any]:
         """The current health payload (as on the ``health`` topic)."""
-        sample = self._monitor.sample(self._eng.statistics(), now=time.monotonic())
+        checks = self._health_checks() if self._health_checks is not None else None
+        sample = self._monitor.sample(self._eng.statistics(), now=time.monotonic(), checks=checks)
         return sample.health
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -296,6 +299,7 @@ async def open_dashboard(
     port: int = 0,
     feed: FeedServer | None = None,
     allowed_hosts: Sequence[str] = (),
+    health_checks: engine.HealthChecks | None = None,
 ) -> AsyncIterator[Dashboard]:
     """Serve the dashboard over HTTP for the duration of the block.
 
@@ -309,12 +313,13 @@ async def open_dashboard(
             then open it from a browser (their ``Origin`` is allowed).
         allowed_hosts: host names the dashboard answers to besides the loopback names and
             ``host`` (see :mod:`adapters.http._access`).
+        health_checks: the parts' own checks ``/health`` shows (the database, the capture).
 
     Entering waits until the server listens. Leaving (or cancellation) stops it, giving open
     requests at most one second.
     """
     dashboard = Dashboard._create(
-        eng, feed_url, secret, feed, HostAllowlist.of(host, allowed_hosts)
+        eng, feed_url, secret, feed, HostAllowlist.of(host, allowed_hosts), health_checks
     )
     config = Config()
     config.bind = [f"{host}:{port}"]

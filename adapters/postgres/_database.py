@@ -35,6 +35,7 @@ import engine
 from ._cancel import CancelChannel
 from ._database_statistics import DatabaseStatistics
 from ._driver import Params, Query, SimpleStatement, run_simple
+from ._embedded import EmbeddedServer
 from ._errors import DatabaseClosedError, DatabaseUnavailableError, translate_error
 from ._pool import connect_kwargs, new_pool
 from ._worker_call import CANCEL_ERRORS, WorkerCall
@@ -94,6 +95,8 @@ class Database(metaclass=engine.NoPublicConstructor):
         self._cancel_channel = CancelChannel(url, self._connect_kwargs)
         self._closed = False
         self._unavailable = False
+        #: The embedded server this database runs on (None: a configured URL).
+        self.embedded: EmbeddedServer | None = None
         self._queries = 0
         self._cancelled = 0
         self._errors = 0

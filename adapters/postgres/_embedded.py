@@ -116,6 +116,23 @@ class EmbeddedServer:
             return False
         return result.returncode == 0
 
+    def postmaster_alive(self) -> bool:
+        """True when the process named in ``postmaster.pid`` is alive (a cheap check, no ``pg_ctl``:
+        a server killed outright leaves its pid file behind, and this says False)."""
+        try:
+            first = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+        except OSError:
+            return False
+        if not first.isdigit():
+            return False
+        try:
+            os.kill(int(first), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def log_tail(self, lines: int = 30) -> str:
         """The last ``lines`` lines of the server log ("" when there is none)."""
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 import engine
 
 from ._database import Database
+from ._embedded import EmbeddedServer
 from ._migrations import MIGRATIONS_DIR, apply_migrations, discover_migrations
 from ._shared_server import open_embedded_server
 
@@ -66,6 +67,7 @@ async def open_database(
         raise engine.InvalidArgumentError("no database URL and no home for the embedded server")
     migrations = discover_migrations(migrations_dir) if migrate else ()
     async with contextlib.AsyncExitStack() as stack:
+        server: EmbeddedServer | None = None
         if url is None:
             if home is None:  # refused above, before any work
                 raise engine.InvalidArgumentError("no home for the embedded server")
@@ -80,6 +82,7 @@ async def open_database(
             connect_timeout=connect_timeout,
             application_name=application_name,
         )
+        db.embedded = server
         await db._open()
         stack.push_async_callback(db._aclose)
         if migrations:

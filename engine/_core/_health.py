@@ -8,7 +8,7 @@ samples on an interval and publishes both; start it with ``eng.start_service``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol, final
 
@@ -16,7 +16,30 @@ import trio
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["HealthMonitor", "HealthSample", "run_health_monitor"]
+__all__ = ["HealthCheck", "HealthChecks", "HealthMonitor", "HealthSample", "run_health_monitor"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """One part's own judgement of its health (the database, the capture backlog ...).
+
+    Attributes:
+        ok: False makes the whole sample ``degraded``.
+        status: a word for the part's state (``up``, ``down``, ``carrying`` ...), shown at the top
+            level of the health payload under the check's name.
+        problem: what is wrong, in a few words (None when ok).
+        detail: JSON-ready facts shown with the check (no notes, paths or tokens).
+    """
+
+    ok: bool
+    status: str
+    problem: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Returns the parts' current checks by name; called once per sample, it must not block.
+HealthChecks = Callable[[], Mapping[str, HealthCheck]]
 
 
 class _GateStatistics(Protocol):
@@ -81,9 +104,15 @@ class HealthMonitor:
     _last_time: float | None = None
 
     def sample(
-        self, stats: _EngineStatistics, *, now: float, loop_lag: float | None = None
+        self,
+        stats: _EngineStatistics,
+        *,
+        now: float,
+        loop_lag: float | None = None,
+        checks: Mapping[str, HealthCheck] | None = None,
     ) -> HealthSample:
-        """Build the payloads for one snapshot taken at ``now`` (seconds, any monotonic clock)."""
+        """Build the payloads for one snapshot taken at ``now`` (seconds, any monotonic clock),
+        with the parts' own ``checks`` (each shown under its name; one not ok degrades the sample)."""
         gates: dict[str, Any] = {}
         gate_metrics: dict[str, Any] = {}
         degraded: list[str] = []
@@ -108,14 +137,23 @@ class HealthMonitor:
             rate = (stats.events_published - self._last_events) / (now - self._last_time)
         self._last_events = stats.events_published
         self._last_time = now
+        parts: dict[str, Any] = {}
+        part_checks: dict[str, Any] = {}
+        for name, check in sorted((checks or {}).items()):
+            parts[name] = check.status
+            part_checks[name] = {"ok": check.ok, "status": check.status, **check.detail}
+            if not check.ok:
+                degraded.append(f"{name}: {check.problem or check.status}")
         by_state = dict(sorted(stats.sessions_by_state.items()))
         lag_ms = None if loop_lag is None else round(loop_lag * 1000, 3)
         health = {
             "status": "ok" if not degraded else "degraded",
+            **parts,
             "problems": degraded,
             "checks": {
                 "loop": {"ok": loop_ok, "lag_ms": lag_ms},
                 "gates": gates,
+                **part_checks,
             },
             "sessions": {
                 "total": sum(by_state.values()),
@@ -140,13 +178,14 @@ async def run_health_monitor(
     interval: float = 1.0,
     *,
     monitor: HealthMonitor | None = None,
+    checks: HealthChecks | None = None,
     task_status: trio.TaskStatus[HealthMonitor] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Publish ``health`` and ``metrics`` events every ``interval`` seconds until cancelled.
 
     Start it as a service: ``eng.start_service(run_health_monitor, eng, 1.0, name="health")``. The first
     sample is published at once (with no loop lag measured yet). Cancellation ends it between
-    samples; nothing is left half-published.
+    samples; nothing is left half-published. ``checks`` gives the parts' own checks for each sample.
     """
     if not interval > 0:
         raise InvalidArgumentError(f"interval must be > 0, not {interval!r}")
@@ -154,7 +193,10 @@ async def run_health_monitor(
     lag: float | None = None
     task_status.started(monitor)
     while True:
-        sample = monitor.sample(eng.statistics(), now=trio.current_time(), loop_lag=lag)
+        found = checks() if checks is not None else None
+        sample = monitor.sample(
+            eng.statistics(), now=trio.current_time(), loop_lag=lag, checks=found
+        )
         eng.publish_nowait("health", sample.health)
         eng.publish_nowait("metrics", sample.metrics)
         deadline = trio.current_time() + interval

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -22,12 +21,14 @@ from .._core._construction import NoPublicConstructor
 from .._core._errors import ScribeError
 from .._core._log_throttle import LogThrottle
 from .._core._session import Session
+from .._ports._entry_journal import EntryJournal
 from .._ports._fs import ChangeBatch, FileSystem, Watcher
 from .._ports._git import Git
 from .._ports._session_store import SessionRecord
 from .._ports._worklog_records import EndReason, EntryKind, WorklogEntry
 from .._ports._worklog_store import WorklogStore
-from ._entry_writer import EntryWriter
+from ._capture_info import CaptureInfo
+from ._entry_writer import DEFAULT_MAX_BACKLOG, EntryWriter
 from ._mirror import write_mirror
 from ._repo_probe import probe_repo
 from ._rules import Aspect, EndRules, RepoState, read_batch
@@ -37,67 +38,16 @@ from ._worklog_filter import PathFilter
 if TYPE_CHECKING:
     from .._core._engine import Engine
 
-__all__ = ["Capture", "CaptureInfo"]
+__all__ = ["Capture"]
 
 _THROTTLE: Final = LogThrottle(logging.getLogger(__name__))  # a session's first failure, recovery
 
 _RETRY_INITIAL: Final = 0.1
-_RETRY_MAX: Final = 5.0
+_RETRY_MAX: Final = 2.0
 
 _ACTIVITY: Final = frozenset(
     {EntryKind.FILES, EntryKind.COMMIT, EntryKind.NOTE, EntryKind.BRANCH_SWITCH, EntryKind.PUSH}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CaptureInfo:
-    """A snapshot of a live capture.
-
-    Attributes:
-        session_id: the session.
-        root: the watched work tree.
-        branch, head, upstream, ahead, behind, clean: the repository as last observed.
-        entries: entries stored so far (the last seq).
-        carried: entries waiting to be stored again after a failed write.
-        write_errors: writes that failed (their entries were carried and retried).
-        idle_for: seconds since the last activity.
-        batches: change batches handled.
-        mirror: the mirror file (root-relative), if any.
-    """
-
-    session_id: str
-    root: str
-    branch: str | None
-    head: str | None
-    upstream: str | None
-    ahead: int | None
-    behind: int | None
-    clean: bool
-    entries: int
-    carried: int
-    write_errors: int
-    idle_for: float
-    batches: int
-    mirror: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "session_id": self.session_id,
-            "root": self.root,
-            "branch": self.branch,
-            "head": self.head,
-            "upstream": self.upstream,
-            "ahead": self.ahead,
-            "behind": self.behind,
-            "clean": self.clean,
-            "entries": self.entries,
-            "carried": self.carried,
-            "write_errors": self.write_errors,
-            "idle_for": self.idle_for,
-            "batches": self.batches,
-            "mirror": self.mirror,
-        }
 
 
 async def run_until_stop(session: Session, fn: Callable[[], Awaitable[None]]) -> None:
@@ -141,6 +91,8 @@ class Capture(metaclass=NoPublicConstructor):
         context: ContextProvider | None,
         on_end: Callable[[str, EndReason, str | None], None],
         first_seq: int = 0,
+        journal: EntryJournal | None = None,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
     ) -> None:
         self.engine = engine
         self.record = record
@@ -158,7 +110,14 @@ class Capture(metaclass=NoPublicConstructor):
         self._pipeline = pipeline
         self._context = context
         self._on_end = on_end
-        self._writer = EntryWriter(record.id, store, self._acknowledge, first_seq)
+        self._writer = EntryWriter(
+            record.id,
+            store,
+            self._acknowledge,
+            first_seq,
+            journal=journal,
+            max_backlog=max_backlog,
+        )
         self._entries: list[WorklogEntry] = []
         self._mirror_wanted = trio.Event()
         self.last_activity = trio.current_time()
@@ -203,7 +162,9 @@ class Capture(metaclass=NoPublicConstructor):
             clean=s.clean,
             entries=self._writer.seq,
             carried=self._writer.carried,
+            journaled=self._writer.journaled,
             write_errors=self.write_errors,
+            journal_errors=self._writer.journal_errors,
             idle_for=max(0.0, trio.current_time() - self.last_activity),
             batches=self._batches,
             mirror=self._mirror,
@@ -229,7 +190,16 @@ class Capture(metaclass=NoPublicConstructor):
         Cancellation: the write itself is shielded (bounded by 30 s), so an entry is either stored and
         acknowledged or not stored; cancellation is delivered after.
         """
-        return await self._writer.add(items, carry_on_failure=carry_on_failure)
+        try:
+            return await self._writer.add(items, carry_on_failure=carry_on_failure)
+        finally:
+            if self._writer.carried:
+                self._carry_wanted.set()
+
+    @property
+    def carried(self) -> int:
+        """Entries made but not yet stored."""
+        return self._writer.carried
 
     def _acknowledge(self, entries: list[WorklogEntry]) -> None:
         sid = self.session_id
@@ -332,22 +302,22 @@ class Capture(metaclass=NoPublicConstructor):
         self._carry_wanted.set()
 
     async def flusher(self) -> None:
-        """Write entries carried after a failed write, retrying with backoff until one succeeds."""
+        """Write the entries carried after a failed write, a chunk at a time, retrying with bounded
+        backoff (0.1 s doubling to 2 s) until the store takes them."""
 
         async def body() -> None:
             delay = _RETRY_INITIAL
             while True:
                 await self._carry_wanted.wait()
                 await trio.sleep(delay)
-                if not self._writer.carried:
-                    self._carry_wanted = trio.Event()
-                    delay = _RETRY_INITIAL
-                    continue
                 try:
-                    await self.add_entries([], carry_on_failure=True)
+                    left = await self._writer.flush()
                 except ScribeError as exc:
                     self._failed(exc)
                     delay = min(delay * 2, _RETRY_MAX)
+                    continue
+                if left:
+                    delay = 0.0  # the store is back: keep going
                 else:
                     _THROTTLE.recovered(self.session_id, "worklog of %s written", self.session_id)
                     self._carry_wanted = trio.Event()

@@ -1,10 +1,5 @@
 """The scribe: starts sessions on work trees, captures their work, ends them by rule, answers about them.
-
-The scribe wires protocols only (a :class:`~engine.Git` opener, a :class:`~engine.WatcherFactory`, a
-:class:`~engine.FileSystem` opener, a :class:`~engine.SessionStore` and a
-:class:`~engine.WorklogStore`); the ``scribe serve`` command hands it the real adapters. Its answers
-about stored sessions live in :mod:`._scribe_records`, its configuration in :mod:`._scribe_config`.
-"""
+It wires protocols only; answers about stored sessions live in :mod:`._scribe_records`."""
 
 from __future__ import annotations
 
@@ -14,7 +9,7 @@ import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, final
 
 import trio
 import trio.lowlevel
@@ -29,10 +24,12 @@ from .._core._priority import Priority, coerce_priority
 from .._core._session import Session
 from .._core._session_info import check_tags, coerce_kind
 from .._core._state import SessionKind, SessionState
+from .._ports._entry_journal import EntryJournal
 from .._ports._session_store import SessionRecord, SessionStore
 from .._ports._worklog_records import EndReason
 from .._ports._worklog_store import WorklogStore
 from ._capture import Capture, WatchOpener
+from ._journal_replayer import JournalReplayer
 from ._scribe_config import ScribeConfig, check_file, check_timeout, mirror_path
 from ._scribe_records import FsOpener, RepoOpener, ScribeRecords
 from ._starting import (
@@ -49,8 +46,6 @@ from ._summary_pipeline import SummaryPipeline
 __all__ = ["Scribe", "open_scribe"]
 
 _log = logging.getLogger(__name__)
-
-_ARM_TIMEOUT: Final = 10.0
 _UNSET: Any = object()
 
 
@@ -74,8 +69,10 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         config: ScribeConfig,
         pipeline: SummaryPipeline | None,
         context: ContextProvider | None,
+        journal: EntryJournal | None = None,
     ) -> None:
         self.engine = engine
+        self.journal, self.replayer = journal, None  # the replayer: made by open_scribe
         self.registry = registry
         self.store = store
         self.config = config
@@ -207,6 +204,8 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             pipeline=self.pipeline,
             context=self.context,
             on_end=self._end_soon,
+            journal=self.journal,
+            max_backlog=cfg.max_backlog,
         )
         self._captures[record.id] = cap
         if self.context is not None:
@@ -298,11 +297,8 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         result: SessionRecord | None = None
         try:
             with trio.CancelScope(shield=True) as scope:
-                scope.deadline = (
-                    trio.current_time()
-                    + self.config.stop_grace
-                    + 2 * self.engine.config.cleanup_timeout
-                )
+                grace = self.config.stop_grace + 2 * self.engine.config.cleanup_timeout
+                scope.deadline = trio.current_time() + grace
                 result = await self._finish(cap, why, detail)
         finally:
             cap.stopped.set()
@@ -335,6 +331,8 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             record = await self._set_state(sid, state, error)
         finally:
             self._captures.pop(sid, None)
+            if cap.carried and self.replayer is not None:
+                self.replayer.request_nowait()  # its journal is written once the store is back
             if self.context is not None:
                 self.context.detach(sid)
             if self.pipeline is not None:
@@ -365,8 +363,11 @@ async def open_scribe(
     config: ScribeConfig | None = None,
     pipeline: SummaryPipeline | None = None,
     context: ContextProvider | None = None,
+    journal: EntryJournal | None = None,
 ) -> AsyncIterator[Scribe]:
     """A scribe for the duration of the block.
+
+    With a ``journal``, carried entries are written ahead to it and a previous run's are replayed.
 
     At the end of the block every live session is stopped (reason ``shutdown``): its stop entry is
     written and its state recorded as completed. If the block is cancelled, the same happens shielded
@@ -382,17 +383,18 @@ async def open_scribe(
         config=config or ScribeConfig(),
         pipeline=pipeline,
         context=context,
+        journal=journal,
     )
     async with trio.open_nursery() as nursery:
         scribe._nursery = nursery
+        if journal is not None:
+            scribe.replayer = JournalReplayer(journal, store, scribe.live, engine.publish_nowait)
+            await scribe.replayer.start(nursery)
         try:
             yield scribe
         finally:
             with trio.CancelScope(shield=True) as scope:
-                scope.deadline = (
-                    trio.current_time()
-                    + scribe.config.stop_grace
-                    + 3 * engine.config.cleanup_timeout
-                )
+                grace = scribe.config.stop_grace + 3 * engine.config.cleanup_timeout
+                scope.deadline = trio.current_time() + grace
                 await scribe.aclose()
             nursery.cancel_scope.cancel()

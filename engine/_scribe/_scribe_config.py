@@ -34,6 +34,8 @@ class ScribeConfig:
         max_commits: the most commit entries one HEAD move makes.
         watcher_options: keyword arguments for the watcher factory (``quiet``, ``cap`` ...).
         restart_policy: how a crashed watcher is restarted.
+        max_backlog: entries a session carries in memory across a store failure; past it they
+            live in the journal alone (every carried entry is written ahead to the journal).
     """
 
     path_filter: PathFilter = field(default_factory=PathFilter)
@@ -49,6 +51,7 @@ class ScribeConfig:
             max_restarts=5, period=60.0, backoff_initial=0.2, backoff_max=5.0
         )
     )
+    max_backlog: int = 1000
 
     def __post_init__(self) -> None:
         if not isinstance(self.path_filter, PathFilter):
@@ -66,6 +69,9 @@ class ScribeConfig:
             raise InvalidArgumentError("max_commits must be an int")
         if self.max_commits < 1:
             raise InvalidArgumentError("max_commits must be >= 1")
+        m = self.max_backlog
+        if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 1_000_000:
+            raise InvalidArgumentError(f"max_backlog must be an int in 1..1000000, not {m!r}")
 
 
 def check_mirror(template: str) -> str:

@@ -19,6 +19,7 @@ from .._core._errors import (
     SessionClosedError,
     SessionNotFoundError,
 )
+from .._core._health import HealthCheck
 from .._core._limits import LIST_MAX, check_count
 from .._core._session_info import check_tags
 from .._core._state import SessionState
@@ -34,7 +35,9 @@ from .._ports._session_store import (
 from .._ports._summary_record import Summary
 from .._ports._worklog_records import EntryKind, WorklogEntry, check_note
 from .._ports._worklog_store import WorklogStore
-from ._capture import Capture, CaptureInfo
+from ._capture import Capture
+from ._capture_info import CaptureInfo
+from ._journal_replayer import JournalReplayer
 from ._rules import Aspect
 from ._summary_pipeline import SummaryPipeline
 
@@ -58,12 +61,25 @@ class ScribeRecords:
     pipeline: SummaryPipeline | None
     context: ContextProvider | None
     _captures: dict[str, Capture]
+    replayer: JournalReplayer | None
     _open_repo: RepoOpener
     _open_fs: FsOpener
 
     def live(self) -> list[str]:
         """Ids of the sessions this scribe captures now."""
         return list(self._captures)
+
+    def capture_health(self) -> HealthCheck:
+        """The capture's health: degraded while entries are carried (not yet in the store) or a
+        journal left by an earlier run waits to be replayed."""
+        carried = sum(cap.carried for cap in self._captures.values())
+        replayer = self.replayer
+        waiting = 0 if replayer is None or replayer.last is None else len(replayer.last.failed)
+        detail = {"carried": carried, "journals_waiting": waiting}
+        if carried or waiting:
+            problem = f"{carried} entries carried, {waiting} journals waiting for the store"
+            return HealthCheck(ok=False, status="carrying", problem=problem, detail=detail)
+        return HealthCheck(ok=True, status="ok", detail=detail)
 
     def capture_info(self, session_id: str) -> CaptureInfo | None:
         """A snapshot of the session's capture, or None when it is not live here."""

@@ -14,6 +14,8 @@ store the final summaries, then the servers, the database and the engine close.
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -31,7 +33,8 @@ from .._core._config import EngineConfig
 from .._core._construction import NoPublicConstructor
 from .._core._engine import Engine, open_engine
 from .._core._errors import InvalidArgumentError
-from .._core._health import run_health_monitor
+from .._core._health import HealthCheck, HealthChecks, run_health_monitor
+from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
 from .._ports._git import Git
 from .._ports._memory_store import MemorySource
@@ -47,10 +50,14 @@ from ._home import prepare_home, private_file
 __all__ = ["Stack", "open_stack"]
 
 SECRET_NAME: Final = "feed.secret"
+#: Where entries carried across a database outage are written ahead (under the home).
+JOURNAL_DIR: Final = "journal"
 #: How long a read-only feed token the stack makes stays valid.
 TOKEN_TTL: Final = 30 * 24 * 3600.0
 #: The longest the stack waits for final summaries after the scribe stopped.
 DRAIN_TIMEOUT: Final = 10.0
+
+_log = logging.getLogger(__name__)
 
 
 def feed_secret(home: Path) -> str:
@@ -85,6 +92,8 @@ class Stack(metaclass=NoPublicConstructor):
         feed: the live feed server (None: ``config.feed`` is off).
         dashboard: the dashboard (None: off).
         token: a read-only feed token (None: no feed).
+        health_checks: the parts' own health checks (``database``, ``capture``) as ``/health``
+            shows them.
     """
 
     config: AppConfig
@@ -96,6 +105,7 @@ class Stack(metaclass=NoPublicConstructor):
     feed: adapters.FeedServer | None = None
     dashboard: adapters.Dashboard | None = None
     token: str | None = None
+    health_checks: HealthChecks | None = None
     _registry: adapters.SessionRegistry | None = None
     _store: adapters.PostgresWorklogStore | None = None
     _pipeline: SummaryPipeline | None = None
@@ -218,7 +228,28 @@ async def open_stack(
                 context_sources,
                 git_env,
             )
-            eng.start_service(run_health_monitor, eng, config.health_interval, name="health")
+        probe = _database_probe(out, stack) if scribe else None
+
+        def checks() -> dict[str, HealthCheck]:
+            found: dict[str, HealthCheck] = {}
+            if probe is not None:
+                found["database"] = probe.health()
+            if out._scribe is not None:
+                found["capture"] = out._scribe.capture_health()
+            return found
+
+        out.health_checks = checks
+        if probe is not None:
+            eng.start_service(probe.run, name="database probe")
+            if db.embedded is not None:
+                # The daemon's own server: started again whenever its postmaster dies.
+                supervise = functools.partial(
+                    adapters.supervise_embedded_server,
+                    on_restart=lambda n: eng.publish_nowait("database.restarted", {"restarts": n}),
+                )
+                eng.start_service(supervise, db.embedded, name="embedded postgres")
+            monitor = functools.partial(run_health_monitor, checks=checks)
+            eng.start_service(monitor, eng, config.health_interval, name="health")
         if config.feed:
             secret = feed_secret(config.home)
             out.token = adapters.make_token(
@@ -243,9 +274,26 @@ async def open_stack(
                         port=config.dashboard_port,
                         feed=out.feed,
                         allowed_hosts=config.allowed_hosts,
+                        health_checks=checks,
                     )
                 )
         yield out
+
+
+def _database_probe(out: Stack, stack: contextlib.AsyncExitStack) -> Probe:
+    """``SELECT 1`` on its own connection every half second (half a second to answer): the
+    ``database`` health check, and a ``database`` event whenever it goes down or comes back."""
+    ping = adapters.DatabasePing(out.db.url)
+    stack.callback(ping.close)
+
+    def changed(state: str, error: str | None) -> None:
+        if state == "down":
+            _log.warning("the database does not answer: %s", error)
+        else:
+            _log.info("the database answers again")
+        out.engine.publish_nowait("database", {"state": state})
+
+    return Probe("database", ping.ping, interval=0.5, timeout=0.5, on_change=changed)
 
 
 async def _open_scribe(
@@ -292,6 +340,7 @@ async def _open_scribe(
             config=scribe_config,
             pipeline=pipeline,
             context=context,
+            journal=adapters.FileJournal(out.config.home / JOURNAL_DIR),
         )
     )
     out._registry, out._store, out._pipeline, out._context = registry, store, pipeline, context

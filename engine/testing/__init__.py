@@ -9,6 +9,7 @@ port                                      in memory
 ========================================  ====================================================
 :class:`engine.SessionStore`              :func:`open_in_memory_session_store`
 :class:`engine.WorklogStore`              :class:`InMemoryWorklogStore`
+:class:`engine.EntryJournal`              :class:`InMemoryEntryJournal`
 (both share rows)                         :class:`InMemoryDatabase`
 :class:`engine.MemoryStore`               :class:`InMemoryMemoryStore`
 :class:`engine.GenerationCacheStore`      :class:`InMemoryGenerationStore`
@@ -52,6 +53,7 @@ from ._database import InMemoryDatabase as InMemoryDatabase
 from ._session_store import InMemorySessionStore as InMemorySessionStore
 from ._session_store import open_in_memory_session_store as open_in_memory_session_store
 from ._worklog_store import InMemoryWorklogStore as InMemoryWorklogStore
+from ._entry_journal import InMemoryEntryJournal as InMemoryEntryJournal
 from ._fs import InMemoryFileSystem as InMemoryFileSystem
 from ._git import FakeGit as FakeGit
 from ._watcher import FakeWatcher as FakeWatcher
