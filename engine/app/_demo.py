@@ -69,6 +69,7 @@ async def run_demo(console: Console | None = None, *, step: float = 0.2) -> list
     """
     out = console or Console()
     admitted: list[str] = []
+    all_admitted = trio.Event()
     config = EngineConfig(gates={"worker": 1}, shutdown_grace=1.0)
     async with open_engine(config) as engine:
         gate = engine.gate("worker")
@@ -81,6 +82,8 @@ async def run_demo(console: Console | None = None, *, step: float = 0.2) -> list
         async def job(session: Session, label: str) -> None:
             async with session.admit(gate):
                 admitted.append(label)
+                if len(admitted) == 6:
+                    all_admitted.set()
                 out.print(f"  admitted [bold]{label}[/bold] ({session.priority.name})")
                 await trio.sleep(step / 4)
 
@@ -99,7 +102,9 @@ async def run_demo(console: Console | None = None, *, step: float = 0.2) -> list
                     s.start_soon(job, s, f"{label}#{i}")
             await trio.sleep(step / 4)
             show("queued behind a busy slot")
-        await trio.sleep(step * 2)
+        # every job is admitted one after another; a loaded machine only makes that take longer
+        with trio.move_on_after(max(step * 50, 10.0)):
+            await all_admitted.wait()
         out.print(f"admission order: {admitted}", soft_wrap=True)
 
         out.print("[bold]2. A session crashes; its siblings carry on[/bold]")
