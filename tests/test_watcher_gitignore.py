@@ -263,3 +263,20 @@ async def test_a_linked_worktree_uses_the_common_exclude_file(tmp_path: Path) ->
             "vendor/keep.py",
             "src/app.py",
         }
+
+
+async def test_a_git_that_hangs_and_ignores_sigterm_is_killed_at_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.fs import _ignore_sources
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "git"
+    fake.write_text("#!/bin/sh\ntrap '' TERM\nsleep 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(_ignore_sources, "_GIT_DEADLINE", 0.2)
+    # No answer within the deadline is "no information" (not a work tree), with no process left behind
+    # and no five-second SIGTERM wait (trio warns then, and warnings are errors here).
+    assert await _ignore_sources.IgnoreSources.discover(str(tmp_path)) is None

@@ -12,6 +12,7 @@ outside the tree (the global one, a linked worktree's exclude file) is checked a
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from typing import Final, final
 
@@ -38,6 +39,17 @@ def _signature(path: str) -> _Signature:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+async def _kill(process: trio.Process) -> None:
+    # A read-only query takes no lock: past its deadline its whole session (git and anything it
+    # started, which would hold the output pipe open) is killed outright, so a stuck git never costs
+    # trio's five-second SIGTERM wait on top of the deadline.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    await trio.lowlevel.checkpoint()
+
+
 async def _git(root: str, *args: str) -> bytes | None:
     """Standard output of ``git args`` run in ``root``; None on a failure or past the deadline."""
     with trio.move_on_after(_GIT_DEADLINE):
@@ -51,6 +63,7 @@ async def _git(root: str, *args: str) -> bytes | None:
                 capture_stderr=True,
                 check=False,
                 start_new_session=True,
+                deliver_cancel=_kill,
             )
         except OSError:
             return None  # no git here
