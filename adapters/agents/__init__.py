@@ -1,0 +1,1 @@
+"""Integrations with coding agents: their transcripts and their settings."""
