@@ -10,6 +10,7 @@ from typing import Final, NamedTuple
 import trio
 
 from . import _cli_sessions as s
+from ._cli_hooks import hooks_arguments, run_hooks
 from ._cli_memory import (
     add_recall_arguments,
     add_rehydrate_arguments,
@@ -101,6 +102,11 @@ COMMANDS: Final[Mapping[str, Command]] = {
         "search remembered messages and decisions",
         add_recall_arguments,
         sync_runner(run_recall),
+    ),
+    "hooks": Command(
+        "install or uninstall Scribe's hooks in a coding agent's settings",
+        hooks_arguments,
+        run_hooks,
     ),
 }
 
