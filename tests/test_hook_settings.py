@@ -626,6 +626,10 @@ def test_cli_refuses_bad_settings_and_leaves_them(tmp_path: Path) -> None:
     assert target.read_text() == "{}"
     r = _cli("hooks", "install", "codex", home=home, cwd=tmp_path)
     assert r.returncode == 2
+    settings.unlink()
+    settings.write_text('{"disableAllHooks": true}')
+    r = _cli("hooks", "install", "claude-code", "--scribe", str(scribe), home=home, cwd=tmp_path)
+    assert r.returncode == 0 and "disableAllHooks" in r.stderr
 
 
 def test_cli_help_lists_the_hooks_command(tmp_path: Path) -> None:

@@ -229,8 +229,9 @@ def apply_settings_change(
 
     A missing file is read as ``{}``; its directory (``.claude``) is created when the file is
     written. An edit that changes nothing writes nothing (the file keeps its bytes and its time).
-    Blocking: call it from a worker thread in async code (cancellation then waits for it; it takes
-    milliseconds).
+
+    Cancellation: none; it is synchronous and blocks for milliseconds. From async code run it in a
+    worker thread, which a cancellation waits for (the file is then old or new, never torn).
 
     Args:
         path: the settings file (:func:`settings_path`).

@@ -7,6 +7,7 @@ Exit status: 0 done (or nothing to do), 1 refused (a settings file that is not J
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -132,6 +133,11 @@ def _report(args: argparse.Namespace, change: SettingsChange) -> None:
             print(f"Scribe's hooks for Claude Code ({events}) are now in {where}")
         else:
             print(f"Scribe's hooks for Claude Code are already in {where}; nothing changed")
+        if json.loads(change.after or "{}").get("disableAllHooks") is True:
+            print(
+                f"note: {where} sets disableAllHooks: Claude Code runs none of its hooks",
+                file=sys.stderr,
+            )
     elif change.changed:
         print(f"Scribe's hooks for Claude Code are removed from {where}")
     else:
