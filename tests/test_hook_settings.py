@@ -23,24 +23,22 @@ import pytest
 from fs_support import make_fifo
 from git_repos import make_repo
 
-from adapters.agents._claude_settings import (
+from adapters import (
     CLAUDE_CODE_HOOKS,
     HOOK_TIMEOUT_SECONDS,
     MAX_HOOK_COMMAND,
+    MAX_SETTINGS_FILE,
     HookSpec,
+    SettingsChangedError,
     SettingsFormatError,
+    SettingsPathError,
     SettingsScope,
+    apply_settings_change,
     hook_command,
     install_hooks,
     is_scribe_hook,
     settings_path,
     uninstall_hooks,
-)
-from adapters.agents._settings_file import (
-    MAX_SETTINGS_FILE,
-    SettingsChangedError,
-    SettingsPathError,
-    apply_settings_change,
 )
 from engine import InvalidArgumentError
 from engine.app._cli_hooks import scribe_executable

@@ -14,16 +14,17 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from adapters.agents._claude_settings import (
+from adapters import (
     CLAUDE_CODE_HOOKS,
     ClaudeSettingsError,
+    SettingsChange,
     SettingsScope,
+    apply_settings_change,
     hook_command,
     install_hooks,
     settings_path,
     uninstall_hooks,
 )
-from adapters.agents._settings_file import SettingsChange, apply_settings_change
 
 from .._core._errors import InvalidArgumentError
 from .._core._literal import visible
