@@ -29,7 +29,12 @@ _CLAUDE_PATH_KEYS: Final = {
     "MultiEdit": "file_path",
     "NotebookEdit": "notebook_path",
 }
-_PATCH_HEADERS: Final = ("*** Add File: ", "*** Update File: ", "*** Delete File: ", "*** Move to: ")
+_PATCH_HEADERS: Final = (
+    "*** Add File: ",
+    "*** Update File: ",
+    "*** Delete File: ",
+    "*** Move to: ",
+)
 _SHELLS: Final = frozenset({"bash", "sh", "zsh", "/bin/bash", "/bin/sh", "/bin/zsh"})
 
 

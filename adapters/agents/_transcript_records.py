@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal, TypeAlias
@@ -45,6 +46,8 @@ PATH_LIMIT: Final = 4_096
 MAX_PATHS: Final = 64
 #: Characters of an identifier, a branch, a model or a tool name; a longer one is dropped (None).
 FIELD_LIMIT: Final = 512
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 #: What a record is. ``summary`` is a conversation summary (Claude Code's ``summary`` record and
 #: its compaction summary, Codex's ``compacted``); ``system`` is a harness or developer message.
@@ -139,7 +142,7 @@ def _clean(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        text = _SURROGATE.sub("\ufffd", text)
     return text
 
 
