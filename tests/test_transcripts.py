@@ -290,6 +290,12 @@ def test_a_stale_offset_inside_a_line_skips_the_rest_of_that_line(tmp_path: Path
     assert [r.uid for r in batch.records] == ["u-2"]
     assert (batch.lines, batch.skipped) == (2, 1) and batch.next_offset == path.stat().st_size
     assert read_claude_transcript(path, offset=len(first)).skipped == 0
+    # even where the rest of the line would parse (two objects a crashed writer glued together)
+    glued = tmp_path / "glued.jsonl"
+    head = b'{"type":"summary","summary":"s"}'
+    glued.write_bytes(head + line(user("u-3", None, "three")) + line(user("u-4", None, "four")))
+    batch = read_claude_transcript(glued, offset=len(head))
+    assert [r.uid for r in batch.records] == ["u-4"] and batch.skipped == 1
 
 
 def test_a_truncated_file_says_so_by_its_size(tmp_path: Path) -> None:
