@@ -119,3 +119,14 @@ from .agents._settings_file import SettingsChange as SettingsChange
 from .agents._settings_file import SettingsChangedError as SettingsChangedError
 from .agents._settings_file import SettingsPathError as SettingsPathError
 from .agents._settings_file import apply_settings_change as apply_settings_change
+from .agents._claude_transcript import read_claude_transcript as read_claude_transcript
+from .agents._codex_rollout import read_codex_rollout as read_codex_rollout
+from .agents._transcript_records import TranscriptBatch as TranscriptBatch
+from .agents._transcript_records import TranscriptRecord as TranscriptRecord
+from .agents._transcript_records import RecordKind as RecordKind
+from .agents._transcript_records import TEXT_LIMIT as TEXT_LIMIT
+from .agents._transcript_records import TOOL_INPUT_LIMIT as TOOL_INPUT_LIMIT
+from .agents._jsonl_lines import MAX_LINE_BYTES as MAX_LINE_BYTES
+from .agents._transcript_files import find_transcripts as find_transcripts
+from .agents._transcript_files import TranscriptSearchLimitError as TranscriptSearchLimitError
+from .agents._transcript_files import MAX_TRANSCRIPT_FILES as MAX_TRANSCRIPT_FILES
