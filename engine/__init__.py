@@ -3,7 +3,8 @@
 The engine is pure trio: it defines the protocols adapters implement and never imports a driver.
 """
 
-# -- the runtime core: engine, sessions, limiter, state table, supervision, events, gather, hosts
+# -- the runtime core: engine, sessions, limiter, state table, supervision, events, gather, hosts,
+#    privacy (private blocks and secrets)
 from ._core._admission import admit as admit
 from ._core._admission import current_session as current_session
 from ._core._admission import outside_session as outside_session
@@ -55,6 +56,14 @@ from ._core._state import TRANSITIONS as TRANSITIONS
 from ._core._supervisor import Restart as Restart
 from ._core._supervisor import RestartPolicy as RestartPolicy
 from ._core._log_throttle import LogThrottle as LogThrottle
+from ._core._privacy import Privacy as Privacy
+from ._core._privacy import PRIVATE_MARKER as PRIVATE_MARKER
+from ._core._privacy import strip_private as strip_private
+from ._core._privacy_log import PrivacyLogFilter as PrivacyLogFilter
+from ._core._secrets import DEFAULT_SECRET_PATTERNS as DEFAULT_SECRET_PATTERNS
+from ._core._secrets import REDACTED_PREFIX as REDACTED_PREFIX
+from ._core._secrets import redact_secrets as redact_secrets
+from ._core._secrets import SecretPattern as SecretPattern
 
 # -- ports: the protocols adapters implement, their records, errors and shared validation
 from ._ports._fs import Change as Change

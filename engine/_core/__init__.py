@@ -1,5 +1,6 @@
 """The runtime core: errors, priorities, the state table, the limiter, sessions, the engine, supervision,
-events, single-flight, health, the host bridges and user text made visible (``_literal``). Imports none
+events, single-flight, health, the host bridges, user text made visible (``_literal``) and text
+made safe to keep (``_privacy``, ``_secrets``, ``_privacy_log``). Imports none
 of the applications and no port.
 
 A session's lifecycle is in ``_session``; what describes one (limits, snapshot, argument checks) in

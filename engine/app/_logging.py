@@ -13,6 +13,9 @@ format:
   ``exception`` (when there is one) and every extra field given with ``extra=``. Everything is
   JSON-escaped (ASCII only), so user text stays data.
 
+Before either handler writes a record, :class:`engine.PrivacyLogFilter` removes its ``<private>``
+text and redacts likely secrets (in the message, its arguments, the exception and ``extra=``).
+
 The level applies to the ``engine`` and ``adapters`` loggers; other libraries' loggers log at
 ``info`` or above (their debug output can carry what the daemon must not write down).
 """
@@ -32,6 +35,8 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from .._core._literal import visible
+from .._core._privacy import Privacy
+from .._core._privacy_log import PrivacyLogFilter
 
 __all__ = [
     "LOG_BACKUPS",
@@ -137,7 +142,12 @@ def _formatter(fmt: str) -> logging.Formatter:
 
 @contextlib.contextmanager
 def daemon_logging(
-    home: Path, *, level: str = "info", fmt: str = "text", stream: IO[str] | None = None
+    home: Path,
+    *,
+    level: str = "info",
+    fmt: str = "text",
+    stream: IO[str] | None = None,
+    privacy: Privacy | None = None,
 ) -> Iterator[Path]:
     """Log to ``stream`` (standard error) and to the home's rotating log file until the block ends.
 
@@ -146,6 +156,8 @@ def daemon_logging(
         level: one of :data:`LOG_LEVELS`.
         fmt: one of :data:`LOG_FORMATS`.
         stream: where the second handler writes (None: ``sys.stderr``).
+        privacy: how both handlers scrub each record before writing it (None: ``Privacy()``:
+            ``<private>`` text removed, likely secrets redacted; see :class:`engine.Privacy`).
 
     Yields:
         The log file.
@@ -173,7 +185,9 @@ def daemon_logging(
     root = logging.getLogger()
     own = [logging.getLogger(name) for name in _OWN_LOGGERS]
     saved = (root.level, [x.level for x in own])
+    scrubbing = PrivacyLogFilter(privacy)
     for handler in (to_file, to_stream):
+        handler.addFilter(scrubbing)
         handler.setFormatter(_formatter(fmt))
         root.addHandler(handler)
     root.setLevel(max(numeric, logging.INFO))
