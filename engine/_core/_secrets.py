@@ -34,7 +34,9 @@ name                          what is redacted
                               header (the scheme, ``Bearer`` or ``Basic``, stays)
 ``bearer-token``              the token after ``Bearer `` anywhere else (when it has a digit)
 ``url-password``              the password of ``scheme://user:password@host`` (the user stays)
-``assignment``                the value of ``password``/``passwd``/``passphrase``/``secret``/
+``user-password``             the password of ``-u user:password`` and ``--user user:password``
+                              (curl, wget, httpie; a numeric ``-u 1000:1000`` stays)
+``assignment``                the value of ``password``/``passwd``/``_pwd``/``passphrase``/``secret``/
                               ``token``/``credential(s)``/``api_key``/``access_key``/
                               ``private_key``/``client_key``/... assigned with ``=``, ``:``,
                               ``:=`` or ``=>`` (``DB_PASSWORD=...``, ``"token": "..."``,
@@ -99,7 +101,9 @@ class SecretPattern:
         if not isinstance(self.name, str) or _NAME.fullmatch(self.name) is None:
             raise InvalidArgumentError(f"a secret pattern's name must match {_NAME.pattern}")
         if not isinstance(self.regex, re.Pattern) or not isinstance(self.regex.pattern, str):
-            raise InvalidArgumentError(f"secret pattern {self.name}: regex must be a str re.Pattern")
+            raise InvalidArgumentError(
+                f"secret pattern {self.name}: regex must be a str re.Pattern"
+            )
         if any(not isinstance(h, str) or not h or h != h.lower() for h in self.hints):
             raise InvalidArgumentError(f"secret pattern {self.name}: hints must be lowercase")
 
@@ -128,11 +132,13 @@ _TOK: Final = r"A-Za-z0-9_\-"
 # What ends an unquoted assignment value, and what, found in it before any of these or the end,
 # makes it a secret rather than a name (a digit or a symbol other than ``.`` and ``_``).
 _STOP: Final = r"\s\"'`,;(){}\[\]<>"
+# An environment reference (``$TOKEN``, ``${DB_PASSWORD}``) names a secret without holding it.
+_NO_ENV: Final = r"(?!\$\{?[A-Za-z_])"
 _UNQUOTED: Final = (
-    rf"{_FRESH}(?!\$\{{?[A-Za-z_])(?=[A-Za-z_.]{{0,512}}+[^{_STOP}A-Za-z_.])[^{_STOP}]{{4,4096}}+(?!\()"
+    rf"{_FRESH}{_NO_ENV}(?=[A-Za-z_.]{{0,512}}+[^{_STOP}A-Za-z_.])[^{_STOP}]{{4,4096}}+(?!\()"
 )
 _KEYWORD: Final = (
-    r"(?:passw(?:or)?d|passphrase|secret|token|credentials?"
+    r"(?:passw(?:or)?d|(?<=[_\-])pwd|passphrase|secret|token|credentials?"
     r"|(?:api|access|private|secret|signing|encryption|master|client|app)[_\-]?key)"
     r"(?:[_\-.](?:key|base|value|b64|hash|id|access[_\-]?key)){0,2}+"
 )
@@ -151,7 +157,11 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
     _p(
         "aws-access-key-id",
         r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
-        "akia", "asia", "abia", "acca", "a3t",
+        "akia",
+        "asia",
+        "abia",
+        "acca",
+        "a3t",
     ),
     _p(
         "aws-secret-access-key",
@@ -162,7 +172,12 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
     _p(
         "github-token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}+|github_pat_[A-Za-z0-9_]{22,244}+)",
-        "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
     ),
     _p(
         "gitlab-token",
@@ -172,7 +187,8 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
     _p(
         "slack-token",
         r"\b(?:xox[abposre]|xapp)-[A-Za-z0-9\-]{10,250}+",
-        "xox", "xapp-",
+        "xox",
+        "xapp-",
     ),
     _p(
         "slack-webhook",
@@ -182,7 +198,9 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
     _p(
         "stripe-key",
         r"\b(?:(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{10,250}+|whsec_[A-Za-z0-9]{24,250}+)",
-        "sk_", "rk_", "whsec_",
+        "sk_",
+        "rk_",
+        "whsec_",
     ),
     _p("anthropic-key", rf"\bsk-ant-[{_TOK}]{{20,300}}+", "sk-ant-"),
     _p(
@@ -194,7 +212,8 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
     _p(
         "google-oauth",
         rf"\b(?:GOCSPX-[{_TOK}]{{20,100}}+|ya29\.[{_TOK}]{{20,2048}}+)",
-        "gocspx-", "ya29.",
+        "gocspx-",
+        "ya29.",
     ),
     _p("huggingface-token", r"\bhf_[A-Za-z0-9]{34,100}+\b", "hf_"),
     _p("npm-token", r"\bnpm_[A-Za-z0-9]{36}\b", "npm_"),
@@ -209,7 +228,7 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
         "authorization",
         r"(?i:\b(?:proxy-)?authorization)(?:\\?[\"'])?[ \t]{0,8}+[:=][ \t]{0,8}+(?:\\?[\"'])?"
         r"(?:(?i:bearer|basic|token|digest|bot|negotiate)[ \t]{1,8}+"
-        rf"(?P<secret>{_FRESH}[^\s\"'\\]{{4,8192}}+)|(?P<secret2>{_UNQUOTED}))",
+        rf"(?P<secret>{_FRESH}{_NO_ENV}[^\s\"'\\]{{4,8192}}+)|(?P<secret2>{_UNQUOTED}))",
         "authorization",
     ),
     _p(
@@ -224,13 +243,26 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
         "://",
     ),
     _p(
+        "user-password",
+        r"(?<![\w\-])(?:-u|--user|--proxy-user)(?:[ \t]{1,8}+|=)[\"']?[^\s:\"'\[\]]{1,256}+:"
+        rf"(?P<secret>{_FRESH}(?![0-9]{{1,64}}+(?![^\s\"']))[^\s\"']{{1,1024}}+)",
+        "-u",
+        "--user",
+        "--proxy-user",
+    ),
+    _p(
         "assignment",
         rf"(?i:{_KEYWORD}){_ASSIGN}(?:"
         rf"\\\"(?P<secret>{_FRESH}[^\"\\\n]{{1,4096}}+)"
         rf"|\"(?P<secret2>{_FRESH}(?:[^\"\\\n]++|\\.){{1,4096}}+)"
         rf"|'(?P<secret3>{_FRESH}(?:[^'\\\n]++|\\.){{1,4096}}+)"
         rf"|(?P<secret4>{_UNQUOTED}))",
-        "pass", "secret", "token", "credential", "key",
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "credential",
+        "key",
     ),
 )
 
