@@ -266,6 +266,9 @@ NEAR_MISSES = [
     "export TOKEN=$GITHUB_TOKEN PASSWORD=${DB_PASSWORD}",
     'curl -H "Authorization: Bearer $TOKEN" https://api.example.com',
     "authorization: str | None = Header(None)",
+    'Connect with `Authorization: Bearer <token>` or f"Authorization: Bearer {token}"',
+    'url = "/?token=" + "A" * 43; ok = link.startswith(base + "?token=") and fresh',
+    'feed.token(token_id="shared")',
     "Bearer tokens are described in RFC 6750.",
     "The password must be at least 12 characters long.",
     "https://github.com/org/repo, http://localhost:8080/path?a=b, ssh://git@host/r.git",
@@ -331,14 +334,16 @@ def test_a_service_account_key_file_and_cloud_cli_output() -> None:
         }
     }
     for document, secrets in (
-        (json.dumps(account, indent=2), [account["private_key_id"], PEM_BODY[:64]]),
+        (json.dumps(account, indent=2), [PEM_BODY[:64], PEM_BODY[-30:]]),
         (json.dumps(sts), [AWS_SECRET, sts["Credentials"]["SessionToken"][:40], AWS_ID[4:]]),
     ):
         out = redact_secrets(document)
         assert json.loads(out).keys() == json.loads(document).keys()
         for secret in secrets:
             assert secret not in out
-    assert "bot@demo-123.iam.gserviceaccount.com" in redact_secrets(json.dumps(account))
+    # what identifies the key, not what opens it, stays
+    kept = redact_secrets(json.dumps(account))
+    assert "bot@demo-123.iam.gserviceaccount.com" in kept and account["private_key_id"] in kept
 
 
 def test_secrets_inside_a_tool_call_are_found() -> None:

@@ -48,8 +48,10 @@ prefix marks, public keys (``-----BEGIN PUBLIC KEY-----``, ``ssh-ed25519 AAAA...
 publishable ``pk_`` keys, words such as ``task-list`` or ``sk-learn``, and in assignments a value
 that reads as code rather than as a secret: a quoted empty string, an unquoted name made of letters,
 dots and underscores only (``password = get_password()``, ``token: str``, ``secret=None``,
-``api_key = os.environ[...]``, ``token = self.token``) and an environment reference (``$TOKEN``,
-``${DB_PASSWORD}``). An unquoted password made of letters only (``PASSWORD=hunter``) is therefore not
+``api_key = os.environ[...]``, ``token = self.token``), an environment reference (``$TOKEN``,
+``${DB_PASSWORD}``), a placeholder (``Bearer <token>``, ``Bearer {token}``), the code between two
+string literals (``"?token=" + value``: a "quoted value" starting with a space or closing
+punctuation) and ``token_id``-style names. An unquoted password made of letters only (``PASSWORD=hunter``) is therefore not
 redacted; a quoted one is.
 
 Every pattern runs in linear time: no quantifier is nested in another over the same characters
@@ -137,10 +139,13 @@ _NO_ENV: Final = r"(?!\$\{?[A-Za-z_])"
 _UNQUOTED: Final = (
     rf"{_FRESH}{_NO_ENV}(?=[A-Za-z_.]{{0,512}}+[^{_STOP}A-Za-z_.])[^{_STOP}]{{4,4096}}+(?!\()"
 )
+# A quoted "value" that starts with a space or closing punctuation is code between two string
+# literals (``"?token=" + x``, ``f("?token=") and y``), not a value.
+_NOT_CODE: Final = r"(?![\s),;\]}+])"
 _KEYWORD: Final = (
     r"(?:passw(?:or)?d|(?<=[_\-])pwd|passphrase|secret|token|credentials?"
     r"|(?:api|access|private|secret|signing|encryption|master|client|app)[_\-]?key)"
-    r"(?:[_\-.](?:key|base|value|b64|hash|id|access[_\-]?key)){0,2}+"
+    r"(?:[_\-.](?:key|base|value|b64|hash|access[_\-]?key)){0,2}+"
 )
 # After a key name: a closing quote (perhaps escaped), then ``=``, ``:``, ``:=`` or ``=>``.
 _ASSIGN: Final = r"(?:\\?[\"'])?[ \t]{0,8}+(?::=|=>|[:=])[ \t]{0,8}+"
@@ -228,7 +233,7 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
         "authorization",
         r"(?i:\b(?:proxy-)?authorization)(?:\\?[\"'])?[ \t]{0,8}+[:=][ \t]{0,8}+(?:\\?[\"'])?"
         r"(?:(?i:bearer|basic|token|digest|bot|negotiate)[ \t]{1,8}+"
-        rf"(?P<secret>{_FRESH}{_NO_ENV}[^\s\"'\\]{{4,8192}}+)|(?P<secret2>{_UNQUOTED}))",
+        rf"(?P<secret>{_FRESH}{_NO_ENV}[^\s\"'\\<>{{}}]{{4,8192}}+)|(?P<secret2>{_UNQUOTED}))",
         "authorization",
     ),
     _p(
@@ -253,9 +258,9 @@ DEFAULT_SECRET_PATTERNS: Final[tuple[SecretPattern, ...]] = (
     _p(
         "assignment",
         rf"(?i:{_KEYWORD}){_ASSIGN}(?:"
-        rf"\\\"(?P<secret>{_FRESH}[^\"\\\n]{{1,4096}}+)"
-        rf"|\"(?P<secret2>{_FRESH}(?:[^\"\\\n]++|\\.){{1,4096}}+)"
-        rf"|'(?P<secret3>{_FRESH}(?:[^'\\\n]++|\\.){{1,4096}}+)"
+        rf"\\\"(?P<secret>{_FRESH}{_NOT_CODE}[^\"\\\n]{{1,4096}}+)"
+        rf"|\"(?P<secret2>{_FRESH}{_NOT_CODE}(?:[^\"\\\n]++|\\.){{1,4096}}+)"
+        rf"|'(?P<secret3>{_FRESH}{_NOT_CODE}(?:[^'\\\n]++|\\.){{1,4096}}+)"
         rf"|(?P<secret4>{_UNQUOTED}))",
         "pass",
         "pwd",
