@@ -123,8 +123,8 @@ class SecretPattern:
         return cls(name, compiled, tuple(hints))
 
 
-def _p(name: str, regex: str, *hints: str, flags: re.RegexFlag = re.NOFLAG) -> SecretPattern:
-    return SecretPattern(name, re.compile(regex, flags), hints)
+def _p(name: str, regex: str, *hints: str) -> SecretPattern:
+    return SecretPattern(name, re.compile(regex), hints)
 
 
 # A value that is not a marker already (redacting twice changes nothing).
