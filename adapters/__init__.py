@@ -17,6 +17,7 @@ from .control._operations import WorklogArgs as WorklogArgs
 from .control._operations import SummaryArgs as SummaryArgs
 from .control._operations import CleanupArgs as CleanupArgs
 from .control._operations import ValidateArgs as ValidateArgs
+from .control._operations import WatchArgs as WatchArgs
 from .control._protocol import MAX_CONTROL_LINE as MAX_CONTROL_LINE
 from .control._protocol import ControlRequest as ControlRequest
 from .control._protocol import decode_control_response as decode_control_response
@@ -27,7 +28,11 @@ from .control._protocol import parse_control_request as parse_control_request
 from .control._protocol import ControlProtocolError as ControlProtocolError
 from .control._protocol import DaemonError as DaemonError
 from .control._protocol import DaemonNotRunningError as DaemonNotRunningError
-from .control._socket import ControlClient as ControlClient
+from .control._client import ControlClient as ControlClient
+from .control._client import AsyncControlClient as AsyncControlClient
+from .control._client import ControlWatch as ControlWatch
+from .control._client import open_control_client as open_control_client
+from .control._stream import ControlStream as ControlStream
 from .control._socket import ControlServer as ControlServer
 from .control._socket import DaemonAlreadyRunningError as DaemonAlreadyRunningError
 from .control._socket import ControlLimitError as ControlLimitError

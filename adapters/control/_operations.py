@@ -46,6 +46,7 @@ __all__ = [
     "TagArgs",
     "UntagArgs",
     "ValidateArgs",
+    "WatchArgs",
     "WorklogArgs",
 ]
 
@@ -184,6 +185,14 @@ class DashboardUrlArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, 
     (seconds); the link works once."""
 
 
+class WatchArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Watch a session: answers ``{"session": {...}}``, then one event line per worklog entry,
+    summary or state change of the session (``{"topic", "seq", "time", ...}``) until the client closes
+    the connection."""
+
+    session: SessionRef
+
+
 #: The arguments of any control operation, one struct per operation.
 ControlArgs = (
     PingArgs
@@ -201,6 +210,7 @@ ControlArgs = (
     | SummaryArgs
     | CleanupArgs
     | ValidateArgs
+    | WatchArgs
 )
 
 #: Every operation by its name on the wire.
@@ -220,4 +230,5 @@ CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
     "summary": SummaryArgs,
     "cleanup": CleanupArgs,
     "validate": ValidateArgs,
+    "watch": WatchArgs,
 }

@@ -25,8 +25,10 @@ __all__ = [
     "ControlRequest",
     "DaemonError",
     "DaemonNotRunningError",
+    "decode_control_event",
     "decode_control_response",
     "encode_control_error",
+    "encode_control_event",
     "encode_control_request",
     "encode_control_result",
     "parse_control_request",
@@ -72,6 +74,11 @@ class _ErrorBody(msgspec.Struct):
     message: str = ""
 
 
+class _Event(msgspec.Struct):
+    event: Any
+    id: Any = None
+
+
 class _Response(msgspec.Struct):
     ok: bool
     id: Any = None
@@ -82,6 +89,7 @@ class _Response(msgspec.Struct):
 _envelope: Final = msgspec.json.Decoder(_Envelope)
 _decoders: Final = {op: msgspec.json.Decoder(t) for op, t in CONTROL_OPERATIONS.items()}
 _response: Final = msgspec.json.Decoder(_Response)
+_event: Final = msgspec.json.Decoder(_Event)
 _encoder: Final = msgspec.json.Encoder(enc_hook=str)
 
 
@@ -145,6 +153,25 @@ def encode_control_request(rid: int | str | None, op: str, args: Mapping[str, An
 def encode_control_result(rid: int | str | None, result: Any) -> bytes:
     """One success response line."""
     return _line({"id": rid, "ok": True, "result": result})
+
+
+def encode_control_event(rid: int | str | None, item: Any) -> bytes:
+    """One event line of a watching answer (:class:`~adapters.control._stream.ControlStream`)."""
+    return _line({"id": rid, "event": item})
+
+
+def decode_control_event(line: bytes) -> Any:
+    """The item of an event line.
+
+    Raises:
+        DaemonError: the line reports an error instead (the stream ended on it).
+        ControlProtocolError: the line is neither.
+    """
+    try:
+        return _event.decode(line).event
+    except msgspec.MsgspecError:
+        decode_control_response(line)
+        raise ControlProtocolError("an event line was expected") from None
 
 
 def encode_control_error(rid: int | str | None, exc: BaseException) -> bytes:

@@ -2,7 +2,9 @@
 
 The server reads one request per line, validates it (:func:`adapters.control._protocol.parse_control_request`),
 hands it to the daemon's handler and writes one response line; a malformed request gets an error
-response and the connection stays usable. At most ``max_connections`` connections are served at once
+response and the connection stays usable. An operation that watches (``watch``) answers once, then
+streams one event line per item (:class:`~adapters.control._stream.ControlStream`) until the client
+closes the connection. At most ``max_connections`` connections are served at once
 (one more is sent a :class:`ControlLimitError` line and closed), and a connection that sends no
 complete request line within ``idle_timeout`` seconds (counted from when it opened or its last
 answer) is sent one too and closed, so idle or slow clients cannot pile up. The client is synchronous (the CLI is), with a timeout, and
@@ -12,13 +14,11 @@ says plainly when no daemon runs.
 from __future__ import annotations
 
 import contextlib
-import errno
-import itertools
 import logging
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, final
@@ -30,18 +30,16 @@ from adapters.control._protocol import (
     MAX_CONTROL_LINE,
     ControlProtocolError,
     ControlRequest,
-    DaemonNotRunningError,
-    decode_control_response,
     encode_control_error,
-    encode_control_request,
+    encode_control_event,
     encode_control_result,
     parse_control_request,
 )
+from adapters.control._stream import ControlStream
 
 __all__ = [
     "DEFAULT_CONTROL_CONNECTIONS",
     "DEFAULT_CONTROL_IDLE_TIMEOUT",
-    "ControlClient",
     "ControlLimitError",
     "ControlServer",
     "ControlServerStatistics",
@@ -60,6 +58,11 @@ DEFAULT_CONTROL_CONNECTIONS: Final = 64
 DEFAULT_CONTROL_IDLE_TIMEOUT: Final = 60.0
 
 Handler = Callable[[ControlRequest], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    line: bytes
 
 
 class DaemonAlreadyRunningError(engine.ScribeError):
@@ -81,6 +84,7 @@ class ControlServerStatistics:
         errors: requests answered with an error.
         refused: connections refused because ``max_connections`` were open.
         timed_out: connections closed because they sent no complete request in time.
+        watching: connections streaming a watch now.
     """
 
     connections: int
@@ -88,6 +92,7 @@ class ControlServerStatistics:
     errors: int
     refused: int = 0
     timed_out: int = 0
+    watching: int = 0
 
 
 def _check_path(given: str | os.PathLike[str]) -> Path:
@@ -138,21 +143,27 @@ class ControlServer:
         self._errors = 0
         self._refused = 0
         self._timed_out = 0
+        self._watching = 0
 
     def statistics(self) -> ControlServerStatistics:
         """A snapshot of the server's counters."""
         return ControlServerStatistics(
-            self._connections, self._requests, self._errors, self._refused, self._timed_out
+            self._connections,
+            self._requests,
+            self._errors,
+            self._refused,
+            self._timed_out,
+            self._watching,
         )
 
-    async def _answer(self, line: bytes) -> bytes:
+    async def _answer(self, line: bytes) -> tuple[int | str | None, Any]:
+        """The request's id and the handler's result, or an error line to send."""
         self._requests += 1
         rid = None
         try:
             request = parse_control_request(line)
             rid = request.id
-            result = await self._handler(request)
-            return encode_control_result(rid, result)
+            return rid, await self._handler(request)
         except Exception as exc:
             self._errors += 1
             inner = (
@@ -165,7 +176,41 @@ class ControlServer:
                 _log.debug("control request refused: %s: %s", type(exc).__name__, exc)
             else:
                 _log.warning("control request failed", exc_info=exc)
-            return encode_control_error(rid, exc)
+            return rid, _Failed(encode_control_error(rid, exc))
+
+    async def _respond(self, stream: trio.SocketStream, line: bytes) -> bool:
+        """Answer one request line; False when the connection is done (a watch ended)."""
+        rid, result = await self._answer(line)
+        if isinstance(result, _Failed):
+            await stream.send_all(result.line)
+            return True
+        if not isinstance(result, ControlStream):
+            await stream.send_all(encode_control_result(rid, result))
+            return True
+        self._watching += 1
+        try:
+            async with result.open_items() as items:
+                await stream.send_all(encode_control_result(rid, result.first))
+                async with trio.open_nursery() as nursery:
+                    # the client sends nothing more on a watch; its closing ends the stream
+                    nursery.start_soon(self._until_closed, stream, nursery.cancel_scope)
+                    async for item in items:
+                        await stream.send_all(encode_control_event(rid, item))
+                    nursery.cancel_scope.cancel()
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            _log.debug("a watching control client went away")
+        except* Exception as group:
+            _log.warning("a control watch ended on an error", exc_info=group)
+        finally:
+            self._watching -= 1
+        return False
+
+    @staticmethod
+    async def _until_closed(stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            while await stream.receive_some(_READ):
+                pass
+        scope.cancel()
 
     async def _refuse(self, stream: trio.SocketStream, error: BaseException) -> None:
         with trio.move_on_after(1.0):
@@ -223,9 +268,8 @@ class ControlServer:
                             ),
                         )
                         return
-                    if line is None:
+                    if line is None or not await self._respond(stream, line):
                         return
-                    await stream.send_all(await self._answer(line))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 _log.debug("a control client went away")
                 return
@@ -288,58 +332,3 @@ async def open_control_server(
             await listener.aclose()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(where)
-
-
-@final
-class ControlClient:
-    """A synchronous client of the daemon's control socket (what the CLI uses).
-
-    Args:
-        path: the control socket.
-        timeout: seconds to wait for each answer.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
-        self.path = Path(path)
-        self.timeout = timeout
-        self._ids = itertools.count(1)
-
-    def call(self, op: str, args: Mapping[str, Any] | None = None) -> Any:
-        """Send one request and return its result.
-
-        Raises:
-            DaemonNotRunningError: nothing answers on the socket.
-            DaemonError: the daemon answered with an error (its type and message).
-            ControlProtocolError: the answer was malformed.
-            TimeoutError: no answer within the timeout.
-        """
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        try:
-            try:
-                s.connect(str(self.path))
-            except (FileNotFoundError, ConnectionRefusedError) as exc:
-                raise DaemonNotRunningError(
-                    f"no scribe daemon is running (nothing answers on {self.path}); "
-                    "start one with `scribe serve`"
-                ) from exc
-            except OSError as exc:
-                if exc.errno in (errno.ENOTSOCK, errno.ENOENT, errno.ECONNREFUSED):
-                    raise DaemonNotRunningError(
-                        f"no scribe daemon is running at {self.path}: {exc.strerror}"
-                    ) from exc
-                raise
-            s.sendall(encode_control_request(next(self._ids), op, args or {}))
-            buffer = bytearray()
-            while b"\n" not in buffer:
-                chunk = s.recv(_READ)
-                if not chunk:
-                    raise DaemonNotRunningError("the scribe daemon closed the connection")
-                buffer += chunk
-                if len(buffer) > 64 * MAX_CONTROL_LINE:
-                    raise ControlProtocolError("response too long")
-            line = bytes(buffer[: buffer.index(b"\n")])
-        finally:
-            s.close()
-        _, result = decode_control_response(line)
-        return result

@@ -21,6 +21,7 @@ from .._core._state import SessionState
 from .._ports._session_store import SessionRecord
 from .._scribe._scribe import Scribe
 from .._scribe._worklog_markdown import render_markdown
+from ._control_watch import open_session_events
 
 __all__ = ["ControlHandler", "DaemonInfo", "listed_dict", "record_dict"]
 
@@ -157,6 +158,7 @@ class ControlHandler:
             "summary": self._summary,
             "cleanup": self._cleanup,
             "validate": self._validate,
+            "watch": self._watch,
         }
 
     async def handle(self, request: adapters.ControlRequest) -> Any:
@@ -306,3 +308,10 @@ class ControlHandler:
     async def _validate(self, a: adapters.ValidateArgs) -> Any:
         marked = await self.scribe.validate()
         return {"orphaned": [record_dict(r) for r in marked]}
+
+    async def _watch(self, a: adapters.WatchArgs) -> Any:
+        record = await self.scribe.resolve(a.session)
+        return adapters.ControlStream(
+            {"session": record_dict(record)},
+            lambda: open_session_events(self.scribe.engine, record.id),
+        )
