@@ -135,3 +135,10 @@ from .agents._jsonl_lines import MAX_LINE_BYTES as MAX_LINE_BYTES
 from .agents._transcript_files import find_transcripts as find_transcripts
 from .agents._transcript_files import TranscriptSearchLimitError as TranscriptSearchLimitError
 from .agents._transcript_files import MAX_TRANSCRIPT_FILES as MAX_TRANSCRIPT_FILES
+from .mcp._backend import McpBackend as McpBackend
+from .mcp._backend import McpWatch as McpWatch
+from .mcp._app import McpApp as McpApp
+from .mcp._app import open_mcp_app as open_mcp_app
+from .mcp._stdio import serve_mcp_stdio as serve_mcp_stdio
+from .mcp._tools import MCP_TOOLS as MCP_TOOLS
+from .mcp._tools import McpTool as McpTool

@@ -11,6 +11,7 @@ import trio
 
 from . import _cli_sessions as s
 from ._cli_hooks import hooks_arguments, run_hooks
+from ._cli_mcp import mcp_arguments, run_mcp
 from ._cli_memory import (
     add_recall_arguments,
     add_rehydrate_arguments,
@@ -61,6 +62,11 @@ COMMANDS: Final[Mapping[str, Command]] = {
         "run the scribe daemon (sessions, watchers, summaries, feed, dashboard)",
         serve_arguments,
         run_serve,
+    ),
+    "mcp": Command(
+        "serve MCP on stdio for a coding agent (starts a daemon if none runs)",
+        mcp_arguments,
+        run_mcp,
     ),
     "status": Command(
         "show whether the daemon runs and where to look", s.status_arguments, s.run_status
