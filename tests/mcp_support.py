@@ -1,0 +1,53 @@
+"""MCP clients of ``scribe mcp`` as agents run them: the official Python SDK's stdio client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import mcp_types as types
+from daemon_support import SCRIBE
+from mcp import ClientSession
+from mcp.client.session import IncomingMessage
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+
+def server_parameters(env: Mapping[str, str], *extra: str) -> StdioServerParameters:
+    """``scribe mcp`` as an agent's configuration starts it."""
+    return StdioServerParameters(command=SCRIBE, args=["mcp", *extra], env=dict(env))
+
+
+@asynccontextmanager
+async def open_client(
+    env: Mapping[str, str], *extra: str, updates: list[str] | None = None
+) -> AsyncIterator[ClientSession]:
+    """A connected, initialised client of a ``scribe mcp`` subprocess (the 2025 protocol, as the
+    stdio client negotiates it); the URIs of ``resources/updated`` notifications go to ``updates``."""
+
+    async def on_message(message: IncomingMessage) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification) and updates is not None:
+            updates.append(str(message.params.uri))
+
+    async with stdio_client(server_parameters(env, *extra)) as (read, write):
+        async with ClientSession(read, write, message_handler=on_message) as session:
+            await session.initialize()
+            yield session
+
+
+async def call(session: ClientSession, name: str, args: Mapping[str, Any]) -> Any:
+    """The structured answer of a tool call that must succeed."""
+    result = await session.call_tool(name, dict(args))
+    assert not result.is_error, result.content
+    assert result.content and result.content[0].type == "text" and result.content[0].text
+    return result.structured_content
+
+
+async def refused(session: ClientSession, name: str, args: Mapping[str, Any]) -> str:
+    """The message of a tool call that must fail as a tool error."""
+    result = await session.call_tool(name, dict(args))
+    assert result.is_error, result.structured_content
+    assert result.structured_content is None
+    first = result.content[0]
+    assert first.type == "text"
+    return first.text
