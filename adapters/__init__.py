@@ -18,6 +18,7 @@ from .control._operations import SummaryArgs as SummaryArgs
 from .control._operations import CleanupArgs as CleanupArgs
 from .control._operations import ValidateArgs as ValidateArgs
 from .control._operations import WatchArgs as WatchArgs
+from .control._operations import McpTokenArgs as McpTokenArgs
 from .control._protocol import MAX_CONTROL_LINE as MAX_CONTROL_LINE
 from .control._protocol import ControlRequest as ControlRequest
 from .control._protocol import decode_control_response as decode_control_response
@@ -142,3 +143,9 @@ from .mcp._app import open_mcp_app as open_mcp_app
 from .mcp._stdio import serve_mcp_stdio as serve_mcp_stdio
 from .mcp._tools import MCP_TOOLS as MCP_TOOLS
 from .mcp._tools import McpTool as McpTool
+from .mcp._http import McpHttp as McpHttp
+from .mcp._http import open_mcp_http as open_mcp_http
+from .mcp._tokens import McpClaims as McpClaims
+from .mcp._tokens import McpTokenError as McpTokenError
+from .mcp._tokens import make_mcp_token as make_mcp_token
+from .mcp._tokens import verify_mcp_token as verify_mcp_token

@@ -38,6 +38,7 @@ __all__ = [
     "DashboardUrlArgs",
     "InfoArgs",
     "ListArgs",
+    "McpTokenArgs",
     "PingArgs",
     "StartArgs",
     "StatusArgs",
@@ -185,6 +186,14 @@ class DashboardUrlArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, 
     (seconds); the link works once."""
 
 
+class McpTokenArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A bearer token for the MCP endpoint (``/mcp``), valid for ``days``. Answers ``{"token": ...,
+    "url": ..., "expires_at": ...}``."""
+
+    days: Annotated[float, msgspec.Meta(gt=0, le=366)] = 30.0
+    name: Name = "mcp-client"
+
+
 class WatchArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Watch a session: answers ``{"session": {...}}``, then one event line per worklog entry,
     summary or state change of the session (``{"topic", "seq", "time", ...}``) until the client closes
@@ -211,6 +220,7 @@ ControlArgs = (
     | CleanupArgs
     | ValidateArgs
     | WatchArgs
+    | McpTokenArgs
 )
 
 #: Every operation by its name on the wire.
@@ -231,4 +241,5 @@ CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
     "cleanup": CleanupArgs,
     "validate": ValidateArgs,
     "watch": WatchArgs,
+    "mcp_token": McpTokenArgs,
 }

@@ -9,7 +9,8 @@ Only the owner reads (:mod:`._login`): the page gets the feed URL and a short-li
 exchanged for; without it, 401. Every request must name an allowed host (:mod:`._access`, against
 DNS rebinding): a missing ``Host`` gets 400, another one 403.
 
-Routes: ``/`` (the page; ``/?token=...`` signs in and redirects to ``/``), ``/dashboard.js``,
+Routes: ``/mcp`` (the MCP endpoint the daemon mounts with :meth:`Dashboard.serve_mcp`; it checks
+its own bearer tokens), ``/`` (the page; ``/?token=...`` signs in and redirects to ``/``), ``/dashboard.js``,
 ``/dashboard.css``, ``/config.json`` (signed in only), ``/health`` (JSON; HTTP 503 when degraded)
 and ``/metrics`` (Prometheus text format, rendered by ``prometheus_client`` from
 :meth:`Engine.statistics` through a custom collector). ``/health`` and ``/metrics`` need no cookie
@@ -154,6 +155,7 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         self._registry.register(EngineCollector(eng, feed))
         self._monitor = engine.HealthMonitor()
         self._files: dict[str, bytes] = {}
+        self._mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
         self.host = ""
         self.port = 0
 
@@ -161,6 +163,16 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
     def url(self) -> str:
         """The page's URL (without a token: a browser that is not signed in gets no data)."""
         return f"http://{url_host(self.host)}:{self.port}/"
+
+    @property
+    def hosts(self) -> HostAllowlist:
+        """The host names it answers to."""
+        return self._hosts
+
+    def serve_mcp(self, endpoint: Callable[[Scope, Receive, Send], Awaitable[None]] | None) -> None:
+        """Route ``/mcp`` to ``endpoint`` (an ASGI app doing its own authentication; None: ``/mcp``
+        answers 503). Requests reach it only with an allowed ``Host``."""
+        self._mcp = endpoint
 
     @property
     def cookie_name(self) -> str:
@@ -216,6 +228,11 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
             await _respond(send, 400, b"a Host header is required\n", _TEXT)
         elif not self._hosts.allows_host(host, self.port):
             await _respond(send, 403, b"this dashboard does not answer to that host name\n", _TEXT)
+        elif path == "/mcp":
+            if self._mcp is None:
+                await _respond(send, 503, b"the MCP endpoint is not serving yet\n", _TEXT)
+            else:
+                await self._mcp(scope, receive, send)
         elif scope["method"] not in ("GET", "HEAD"):
             await _respond(send, 405, b"method not allowed\n", _TEXT)
         elif token is not None and path in ("/", "/index.html"):

@@ -12,6 +12,7 @@ import trio
 from . import _cli_sessions as s
 from ._cli_hooks import hooks_arguments, run_hooks
 from ._cli_mcp import mcp_arguments, run_mcp
+from ._cli_mcp import mcp_arguments, mcp_token_arguments, run_mcp, run_mcp_token
 from ._cli_memory import (
     add_recall_arguments,
     add_rehydrate_arguments,
@@ -67,6 +68,11 @@ COMMANDS: Final[Mapping[str, Command]] = {
         "serve MCP on stdio for a coding agent (starts a daemon if none runs)",
         mcp_arguments,
         run_mcp,
+    ),
+    "mcp-token": Command(
+        "print a bearer token for the daemon's /mcp endpoint (MCP over HTTP)",
+        mcp_token_arguments,
+        run_mcp_token,
     ),
     "status": Command(
         "show whether the daemon runs and where to look", s.status_arguments, s.run_status

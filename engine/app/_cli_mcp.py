@@ -23,11 +23,11 @@ import trio
 import adapters
 
 from .._core._literal import visible
-from ._cli_control import common_arguments, config_for
+from ._cli_control import call, common_arguments, config_for, print_json, refusals
 from ._daemon import socket_path
 from ._version import scribe_version
 
-__all__ = ["mcp_arguments", "run_mcp", "start_daemon"]
+__all__ = ["mcp_arguments", "mcp_token_arguments", "run_mcp", "run_mcp_token", "start_daemon"]
 
 #: Seconds to wait for a daemon started here to answer (a first start initialises its database).
 START_TIMEOUT: Final = 60.0
@@ -133,4 +133,30 @@ def run_mcp(args: argparse.Namespace) -> int:
     if not (args.timeout > 0):
         raise SystemExit("scribe mcp: --timeout must be a positive number of seconds")
     trio.run(functools.partial(_serve, sock, args.timeout))
+    return 0
+
+
+def mcp_token_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``scribe mcp-token``."""
+    common_arguments(p)
+    p.add_argument("--days", type=float, default=30.0, help="days the token is valid (default 30)")
+    p.add_argument("--name", default="mcp-client", help="who holds it (shown in logs)")
+
+
+@refusals
+def run_mcp_token(args: argparse.Namespace) -> int:
+    """Print a bearer token for the daemon's ``/mcp`` endpoint and how to use it."""
+    answer = call(args, "mcp_token", {"days": args.days, "name": args.name})
+    if args.json:
+        print_json(answer)
+        return 0
+    url, token = answer["url"], answer["token"]
+    lines = [
+        f"url    {url}",
+        f"token  {token}",
+        f"(valid for {args.days:g} days; keep it secret: it gives the sessions and memory)",
+        "Claude Code:",
+        f'  claude mcp add --transport http scribe {url} --header "Authorization: Bearer {token}"',
+    ]
+    sys.stdout.write("\n".join(visible(line) for line in lines) + "\n")
     return 0

@@ -134,14 +134,21 @@ class ControlHandler:
         scribe: the scribe acting on sessions.
         info: what ``status`` reports about the daemon.
         dashboard: the dashboard ``dashboard_url`` makes sign-in links for (None: none runs).
+        secret: the daemon's signing secret, for ``mcp_token`` (None: no tokens are made).
     """
 
     def __init__(
-        self, scribe: Scribe, info: DaemonInfo, *, dashboard: adapters.Dashboard | None = None
+        self,
+        scribe: Scribe,
+        info: DaemonInfo,
+        *,
+        dashboard: adapters.Dashboard | None = None,
+        secret: str | None = None,
     ) -> None:
         self.scribe = scribe
         self.info = info
         self.dashboard = dashboard
+        self._secret = secret
         self._ops: dict[str, Op] = {
             "ping": self._ping,
             "status": self._status,
@@ -159,6 +166,7 @@ class ControlHandler:
             "cleanup": self._cleanup,
             "validate": self._validate,
             "watch": self._watch,
+            "mcp_token": self._mcp_token,
         }
 
     async def handle(self, request: adapters.ControlRequest) -> Any:
@@ -315,3 +323,12 @@ class ControlHandler:
             {"session": record_dict(record)},
             lambda: open_session_events(self.scribe.engine, record.id),
         )
+
+    async def _mcp_token(self, a: adapters.McpTokenArgs) -> Any:
+        if self.dashboard is None or self._secret is None:
+            raise InvalidArgumentError(
+                "this daemon serves no dashboard, so no /mcp endpoint (it runs with --no-dashboard)"
+            )
+        ttl = a.days * 86400.0
+        token = adapters.make_mcp_token(self._secret, ttl, subject=a.name)
+        return {"token": token, "url": f"{self.dashboard.url}mcp", "expires_at": time.time() + ttl}

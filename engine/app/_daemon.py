@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Final
@@ -31,7 +31,8 @@ from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
 from ._home import prepare_home, private_file
 from ._logging import daemon_logging
-from ._stack import open_stack
+from ._mcp_backend import HandlerBackend
+from ._stack import feed_secret, open_stack
 from ._version import scribe_version
 
 __all__ = ["DaemonLockedError", "Ready", "run_daemon", "socket_path"]
@@ -101,6 +102,25 @@ def _daemon_log(config: AppConfig, on: bool) -> Iterator[None]:
             _log.error("the daemon stopped on an error: %s", exc, exc_info=exc)
             raise
         _log.info("scribe stopped")
+
+
+@contextlib.asynccontextmanager
+async def _open_mcp_endpoint(
+    dashboard: adapters.Dashboard | None, handler: ControlHandler, secret: str
+) -> AsyncIterator[None]:
+    """``/mcp`` on the dashboard for the duration of the block (nothing without a dashboard)."""
+    if dashboard is None:
+        yield
+        return
+    async with (
+        adapters.open_mcp_app(HandlerBackend(handler), version=scribe_version()) as app,
+        adapters.open_mcp_http(app, secret=secret, hosts=dashboard.hosts, port=dashboard.port) as http,
+    ):
+        dashboard.serve_mcp(http)
+        try:
+            yield
+        finally:
+            dashboard.serve_mcp(None)
 
 
 async def run_daemon(
@@ -176,8 +196,13 @@ async def _serve(
             dashboard_url=None if stack.dashboard is None else stack.dashboard.url,
             token=stack.token,
         )
-        handler = ControlHandler(stack.scribe, info, dashboard=stack.dashboard)
-        async with adapters.open_control_server(socket_path(home), handler.handle):
+        handler = ControlHandler(
+            stack.scribe, info, dashboard=stack.dashboard, secret=feed_secret(home)
+        )
+        async with (
+            adapters.open_control_server(socket_path(home), handler.handle),
+            _open_mcp_endpoint(stack.dashboard, handler, feed_secret(home)),
+        ):
             if repo is not None:
                 try:
                     rec = await stack.scribe.start(repo)
