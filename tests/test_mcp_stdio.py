@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import pytest
 import trio
 from daemon_support import SCRIBE, Daemon, wait_for
 from git_repos import make_repo
+from mcp import Client
+from mcp.server.subscriptions import ResourceUpdated
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_support import call, open_client, refused
+from mcp_support import call, open_client, refused, server_parameters
 
 CONTRACT = [
     "list_sessions", "start_session", "end_session", "add_note", "record_decision",
@@ -192,3 +195,62 @@ async def test_a_file_change_reaches_a_subscriber(daemon: Daemon, repo: Path) ->
                 await trio.sleep(0.5)
         text = (await s.read_resource(uri)).contents[0].text  # type: ignore[union-attr]
         assert "app.py" in text
+
+
+async def test_a_client_of_the_2026_protocol_listens_for_updates(daemon: Daemon, repo: Path) -> None:
+    params = server_parameters(daemon.env)
+    async with Client(params) as client:
+        assert client.protocol_version == "2026-07-28"
+        started = await client.call_tool("start_session", {"repo": str(repo)})
+        sid = started.structured_content["id"]  # type: ignore[index]
+        uri = f"scribe://sessions/{sid}/worklog"
+        async with client.listen(resource_subscriptions=[uri]) as events:
+            assert events.honored.resource_subscriptions == [uri]
+            async with trio.open_nursery() as nursery:
+
+                async def change() -> None:
+                    for n in range(120):  # until the watch, opened in the background, sees one
+                        (repo / "app.py").write_text(f"a = {n}\n")
+                        await trio.sleep(0.5)
+
+                nursery.start_soon(change)
+                with trio.fail_after(60):
+                    event = await events.__anext__()
+                nursery.cancel_scope.cancel()
+        assert event == ResourceUpdated(uri=uri)
+
+
+async def test_stdout_carries_the_protocol_only(daemon: Daemon) -> None:
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "list_sessions", "arguments": {}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "add_note", "arguments": {"session": "nope", "text": "x"}}},
+    ]  # fmt: skip
+    process = await trio.lowlevel.open_process(
+        [SCRIBE, "mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=daemon.env,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    received = b""
+    with trio.fail_after(60):
+        await process.stdin.send_all("".join(json.dumps(m) + "\n" for m in requests).encode())
+        while received.count(b"\n") < 3:
+            chunk = await process.stdout.receive_some()
+            assert chunk, received
+            received += chunk
+        await process.stdin.aclose()
+        received += b"".join([chunk async for chunk in process.stdout])
+        assert await process.wait() == 0
+    answers = [json.loads(line) for line in received.decode().splitlines()]
+    assert [a["id"] for a in answers] == [1, 2, 3]
+    assert all(a["jsonrpc"] == "2.0" for a in answers)
+    assert answers[1]["result"]["structuredContent"] == {"sessions": [], "next": None}
+    assert answers[2]["result"]["isError"] is True

@@ -22,8 +22,8 @@ import engine
 from ._protocol import (
     MAX_CONTROL_LINE,
     ControlProtocolError,
-    DaemonError,
     DaemonNotRunningError,
+    control_response_id,
     decode_control_event,
     decode_control_response,
     encode_control_request,
@@ -248,12 +248,11 @@ class AsyncControlClient(metaclass=engine.NoPublicConstructor):
                     raise TimeoutError(
                         f"the scribe daemon did not answer {op!r} within {self.timeout:g} s"
                     ) from None
-                try:
-                    answered, result = decode_control_response(line)
-                except DaemonError:
-                    keep = line.startswith(f'{{"id":{rid},'.encode())
-                    raise
-                keep = answered == rid
+                ours = control_response_id(line) == rid
+                if not ours and reused and attempt == 0:
+                    continue  # a refusal of the idle connection, sent before this request was read
+                keep = ours
+                _, result = decode_control_response(line)
                 return result
             finally:
                 if keep:

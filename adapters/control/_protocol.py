@@ -25,6 +25,7 @@ __all__ = [
     "ControlRequest",
     "DaemonError",
     "DaemonNotRunningError",
+    "control_response_id",
     "decode_control_event",
     "decode_control_response",
     "encode_control_error",
@@ -183,6 +184,14 @@ def encode_control_error(rid: int | str | None, exc: BaseException) -> bytes:
     return _line(
         {"id": rid, "ok": False, "error": {"type": type(exc).__name__, "message": message}}
     )
+
+
+def control_response_id(line: bytes) -> Any:
+    """The id a response line answers (None for a malformed line or a refusal of the connection)."""
+    try:
+        return _response.decode(line).id
+    except msgspec.MsgspecError:
+        return None
 
 
 def decode_control_response(line: bytes) -> tuple[int | str | None, Any]:

@@ -1,0 +1,162 @@
+"""The parts of the MCP server that need no daemon: resource URIs, tool schemas, error messages,
+bearer tokens, and the control socket's watch stream and trio client (over a real unix socket)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+from scribe_support import poll_until
+
+import adapters
+import engine
+from adapters.mcp._errors import describe_failure, describe_invalid
+from adapters.mcp._schema import object_schema
+from adapters.mcp._uris import ResourceUri, parse_uri
+
+
+def test_resource_uris_parse_and_refuse() -> None:
+    assert parse_uri("scribe://sessions/abc123/worklog") == ResourceUri("abc123", "worklog")
+    assert parse_uri("scribe://sessions/B-7/summary") == ResourceUri("B-7", "summary")
+    assert str(ResourceUri("cc:1.x", "summary")) == "scribe://sessions/cc:1.x/summary"
+    for bad in (
+        "scribe://sessions/../x/worklog",
+        "scribe://sessions/a/b/worklog",
+        "scribe://sessions/a/notes",
+        "scribe://sessions//worklog",
+        "file:///etc/passwd",
+        "scribe://sessions/" + "a" * (engine.NAME_MAX + 1) + "/worklog",
+        "scribe://sessions/a%2f/worklog",
+        "scribe://sessions/a\n/worklog",
+    ):
+        assert parse_uri(bad) is None, bad
+
+
+def test_every_tool_has_object_schemas_and_real_hints() -> None:
+    assert len({t.name for t in adapters.MCP_TOOLS}) == len(adapters.MCP_TOOLS) == 13
+    for tool in adapters.MCP_TOOLS:
+        assert tool.op in adapters.CONTROL_OPERATIONS, tool.name
+        schema = object_schema(adapters.CONTROL_OPERATIONS[tool.op], tool.hints)
+        assert schema["type"] == "object" and "$ref" not in schema
+        assert set(tool.hints) <= set(schema["properties"]), tool.name
+        for field, text in tool.hints.items():
+            assert schema["properties"][field]["description"] == text
+        assert object_schema(tool.output)["type"] == "object"
+
+
+def test_failures_say_what_to_do() -> None:
+    class Args(msgspec.Struct, forbid_unknown_fields=True):
+        text: str
+
+    with pytest.raises(msgspec.ValidationError) as caught:
+        msgspec.convert({"text": 1}, Args)
+    assert describe_invalid("add_note", caught.value) == (
+        "add_note: bad arguments: Expected `str`, got `int` - at `text`. Correct them and call again."
+    )
+    down = describe_failure("recall", adapters.DaemonNotRunningError("nothing answers"))
+    assert down is not None and "scribe serve" in down and "reconnects" in down
+    unknown = describe_failure(
+        "add_note", adapters.DaemonError("SessionNotFoundError", "no session matches 'x\x1b[2J'")
+    )
+    assert unknown is not None and "list_sessions" in unknown and "\x1b" not in unknown
+    assert describe_failure("x", TimeoutError("slow")) is not None
+    assert describe_failure("x", ValueError("a bug")) is None
+
+
+def test_mcp_tokens_have_a_scope_of_their_own() -> None:
+    secret = "s" * 40
+    token = adapters.make_mcp_token(secret, 60, subject="agent", now=1000.0)
+    claims = adapters.verify_mcp_token(secret, token, now=1010.0)
+    assert claims.subject == "agent" and claims.expires_at == 1060.0
+    with pytest.raises(adapters.McpTokenError, match="expired"):
+        adapters.verify_mcp_token(secret, token, now=1060.0)
+    with pytest.raises(adapters.McpTokenError):
+        adapters.verify_mcp_token("t" * 40, token, now=1010.0)
+    feed = adapters.make_token(secret, adapters.FeedScopes.read_all(control=True), 60)
+    with pytest.raises(adapters.McpTokenError):
+        adapters.verify_mcp_token(secret, feed)
+    with pytest.raises(adapters.FeedTokenError):
+        adapters.verify_token(secret, adapters.make_mcp_token(secret, 60))
+    for ttl in (0, -1, 400 * 86400):
+        with pytest.raises(adapters.McpTokenError):
+            adapters.make_mcp_token(secret, ttl)
+    with pytest.raises(adapters.McpTokenError):
+        adapters.verify_mcp_token(secret, "x" * 10_000)
+
+
+# -- the watch stream and the trio client, over a real socket ---------------------------------------
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.send, self.receive = trio.open_memory_channel[Any](10)
+        self.calls = 0
+        self.open_watches = 0
+
+    async def __call__(self, request: adapters.ControlRequest) -> Any:
+        self.calls += 1
+        if request.op == "watch":
+
+            @asynccontextmanager
+            async def items() -> AsyncIterator[AsyncIterator[Any]]:
+                self.open_watches += 1
+                try:
+                    yield self.receive.clone()
+                finally:
+                    self.open_watches -= 1
+
+            return adapters.ControlStream({"watching": True}, items)
+        if request.op == "stop":
+            raise engine.SessionNotFoundError("no session matches 'x'")
+        return {"pong": True}
+
+
+async def test_a_watch_streams_until_the_client_leaves(tmp_path: Path) -> None:
+    handler = _Handler()
+    async with (
+        adapters.open_control_server(tmp_path / "c.sock", handler) as server,
+        adapters.open_control_client(tmp_path / "c.sock", timeout=5) as client,
+    ):
+        async with client.open_watch("watch", {"session": "s"}) as watch:
+            assert watch.first == {"watching": True}
+            assert server.statistics().watching == 1
+            for n in range(3):
+                await handler.send.send({"n": n})
+            got = [await watch.__anext__() for _ in range(3)]
+            assert got == [{"n": 0}, {"n": 1}, {"n": 2}]
+            # other calls go on meanwhile, on connections of their own
+            assert await client.call("ping") == {"pong": True}
+        await poll_until(lambda: handler.open_watches == 0)  # the server notices the client left
+        assert server.statistics().watching == 0
+
+
+async def test_the_client_replaces_connections_the_daemon_closed(tmp_path: Path) -> None:
+    handler = _Handler()
+    async with (
+        adapters.open_control_server(tmp_path / "c.sock", handler, idle_timeout=0.05) as server,
+        adapters.open_control_client(tmp_path / "c.sock", timeout=5) as client,
+    ):
+        assert await client.call("ping") == {"pong": True}
+        # the server closes the idle pooled connection
+        await poll_until(lambda: server.statistics().timed_out == 1)
+        assert await client.call("ping") == {"pong": True}
+        with pytest.raises(adapters.DaemonError) as refused:
+            await client.call("stop", {"session": "x"})
+        assert refused.value.type == "SessionNotFoundError"
+        results: list[Any] = []
+        async with trio.open_nursery() as nursery:
+            for _ in range(10):
+                nursery.start_soon(lambda: _append(results, client.call("ping")))
+        assert results == [{"pong": True}] * 10
+    async with adapters.open_control_client(tmp_path / "c.sock", timeout=5) as client:
+        with pytest.raises(adapters.DaemonNotRunningError, match="scribe serve"):
+            await client.call("ping")
+
+
+async def _append(out: list[Any], call: Any) -> None:
+    out.append(await call)
