@@ -149,3 +149,4 @@ from .mcp._tokens import McpClaims as McpClaims
 from .mcp._tokens import McpTokenError as McpTokenError
 from .mcp._tokens import make_mcp_token as make_mcp_token
 from .mcp._tokens import verify_mcp_token as verify_mcp_token
+from .mcp._doc import mcp_doc as mcp_doc

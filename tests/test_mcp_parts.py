@@ -49,6 +49,13 @@ def test_every_tool_has_object_schemas_and_real_hints() -> None:
         assert object_schema(tool.output)["type"] == "object"
 
 
+def test_the_document_is_current() -> None:
+    doc = Path(__file__).resolve().parent.parent / "docs" / "mcp.md"
+    assert doc.read_text() == adapters.mcp_doc(), (
+        "docs/mcp.md is stale: regenerate it with `python -m adapters.mcp docs/mcp.md`"
+    )
+
+
 def test_failures_say_what_to_do() -> None:
     class Args(msgspec.Struct, forbid_unknown_fields=True):
         text: str
