@@ -319,7 +319,7 @@ async def together(
     return lat, hits
 
 
-async def available(tool: Tool, sock: Socket, mcp: Mcp, names: set[str], session: str) -> str:
+async def available(tool: Tool, sock: Socket, names: set[str], session: str) -> str:
     """Why ``tool`` cannot be measured on this daemon, or "" when it can."""
     if tool.name not in names:
         return f"this scribe mcp lists no {tool.name} tool"
@@ -341,20 +341,24 @@ async def bench(d: Daemon, repos: list[Path], sizes: Sizes, work: Path) -> list[
         stack.callback(errlog.close)
         client = await stack.enter_async_context(adapters.open_control_client(d.socket))
         sock = Socket(client)
-        started = await sock.call(Tool("start", "start", None), {"repo": str(repos[0])})
-        sid = started["id"]
+        sid = (await client.call("start", {"repo": str(repos[0])}))["id"]
         t0 = time.perf_counter()
         mcp = await stack.enter_async_context(open_mcp(d.env, errlog))
         print(f"scribe mcp started and initialised in {ms(time.perf_counter() - t0)}")
         names = {t.name for t in (await mcp.session.list_tools()).tools}
         for tool in TOOLS:
-            missing = await available(tool, sock, mcp, names, sid)
+            missing = await available(tool, sock, names, sid)
             if missing:
                 print(f"\n{tool.name}: not available on this daemon ({missing}); not measured")
                 tools.remove(tool)
         if any(t.name == "recall" for t in tools):
             for i, text in enumerate(MEMORIES * 25):
                 await client.call("remember", {"text": f"{text} ({i})", "session": sid})
+            found = await client.call("recall", TOOLS[2].args(sid, 0))
+            print(
+                f"memory: {len(MEMORIES) * 25} messages remembered; recall finds {len(found['hits'])}"
+            )
+            assert found["hits"], "recall finds nothing that was remembered"
 
         print(f"\none client, {sizes.calls} timed calls each way per tool "
               f"(after {sizes.warmup} each), alternating")  # fmt: skip
