@@ -146,7 +146,9 @@ def test_node_client_over_stdio(daemon: Daemon, repo: Path) -> None:
             {"op": "templates"},
         ],
     )  # fmt: skip
-    note, big, unknown, fly, bad_limit, worklog, context, listed, resource, escape, templates = answers[1:]
+    note, big, unknown, fly, bad_limit, worklog, context, listed, resource, escape, templates = (
+        answers[1:]
+    )
     assert ok(note)["session_id"] == sid and ok(note)["kind"] == "note"
     # bad calls are tool errors saying what is wrong, and the server goes on serving
     assert "text" in tool_error(big)
@@ -160,7 +162,8 @@ def test_node_client_over_stdio(daemon: Daemon, repo: Path) -> None:
     assert [s["id"] for s in ok(listed)["sessions"]] == [sid]
     (content,) = resource["contents"]
     assert content["uri"] == f"scribe://sessions/{sid}/worklog"
-    assert sid in content["text"] and "from node" in content["text"] and "\x1b" not in content["text"]
+    text = content["text"]
+    assert sid in text and "from node" in text and "\x1b" not in text
     assert "error" in escape and "contents" not in escape
     uris = {t["uriTemplate"] for t in templates["templates"]}
     assert {"scribe://sessions/{id}/worklog", "scribe://sessions/{id}/summary"} <= uris
@@ -183,7 +186,7 @@ class Lines:
 
 
 async def test_node_subscriber_sees_a_file_change(daemon: Daemon, repo: Path) -> None:
-    sid = daemon.json("start", str(repo))["id"]
+    sid = daemon.json("start", "--repo", str(repo))["id"]
     uri = f"scribe://sessions/{sid}/worklog"
     steps = [{"op": "subscribe", "uri": uri}, {"op": "updated", "uri": uri, "timeout": 60},
              {"op": "read", "uri": uri}]  # fmt: skip
@@ -271,16 +274,17 @@ def test_node_client_over_http_with_a_token(daemon: Daemon, repo: Path) -> None:
     assert [s["id"] for s in ok(listed)["sessions"]] == [sid]
     assert "SessionNotFoundError" in tool_error(unknown)
     # the same daemon, seen from the command line
-    assert [s["id"] for s in daemon.json("list")["sessions"]] == [sid]
+    assert [s["id"] for s in daemon.json("list")] == [sid]
 
 
 def test_http_refuses_without_a_good_token_host_or_origin(daemon: Served) -> None:
     grant = daemon.json("mcp-token")
     url, token = grant["url"], grant["token"]
     host = urlsplit(url).netloc
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")  # a bad signature
     refusals = {
         "no token": ({}, 401),
-        "a wrong token": (bearer(token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")), 401),
+        "a wrong token": (bearer(forged), 401),
         "not a token": (bearer("hello"), 401),
         "the feed token": (bearer(daemon.feed_token()), 401),
         "a foreign origin": ({**bearer(token), "Origin": "https://evil.example"}, 403),
@@ -292,14 +296,11 @@ def test_http_refuses_without_a_good_token_host_or_origin(daemon: Served) -> Non
         assert raw_status == status, (what, body)
         assert json.loads(body)["error"] == "refused", body
         assert ("www-authenticate" in raw_headers) == (status == 401), raw_headers
-    # a foreign Host (DNS rebinding), even with a good token; Node's fetch may not send it
+    # a foreign Host (DNS rebinding), even with a good token (Node's fetch sends the URL's own Host
+    # whatever the headers say, so only a raw request can send another)
     for bad_host in ("evil.example", f"evil.example:{urlsplit(url).port}"):
         raw_status, _, body = raw_post(url, {"Host": bad_host, **bearer(token)})
         assert raw_status == 403, body
-    (connect,) = run_scenario(
-        daemon.env, http_args(url, {**bearer(token), "Host": "evil.example"}), [{"op": "tools"}]
-    )
-    assert connect["error"]["code"] == 403, connect
     # and the good token still works after all of that
     raw_status, raw_headers, body = raw_post(url, {"Host": host, **bearer(token)})
     assert raw_status == 200, body
