@@ -139,7 +139,7 @@ async def test_a_daemon_restarted_under_a_client(daemon: Daemon, repo: Path) -> 
         sid = (await call(s, "start_session", {"repo": str(repo)}))["id"]
         await trio.to_thread.run_sync(daemon.stop)
         message = await refused(s, "list_sessions", {})
-        assert "not running" in message and "scribe serve" in message
+        assert "not reachable" in message and "scribe serve" in message
         await trio.to_thread.run_sync(daemon.start, "--no-session")
         page = await call(s, "list_sessions", {})
         assert sid in [x["id"] for x in page["sessions"]]
@@ -177,8 +177,8 @@ async def test_without_a_daemon_and_none_to_start_calls_fail_clearly(tmp_path: P
     env = {**os.environ, "SCRIBE_HOME": str(tmp_path / "h")}
     async with open_client(env, "--no-start") as s:
         message = await refused(s, "get_context", {"session": "x"})
-        assert "not running" in message
-        assert "not running" in await refused(s, "list_sessions", {})
+        assert "not reachable" in message
+        assert "not reachable" in await refused(s, "list_sessions", {})
 
 
 async def test_a_file_change_reaches_a_subscriber(daemon: Daemon, repo: Path) -> None:

@@ -40,8 +40,8 @@ def describe_failure(tool: str, exc: BaseException) -> str | None:
     those (a bug, to be raised)."""
     if isinstance(exc, DaemonNotRunningError):
         return visible(
-            f"{tool}: the Scribe daemon is not running ({exc}). Start it with `scribe serve`, "
-            "then call again; this server reconnects by itself."
+            f"{tool}: the Scribe daemon is not reachable: {exc}. Once it runs, call again: "
+            "this server reconnects by itself."
         )
     if isinstance(exc, TimeoutError):
         return visible(f"{tool}: {exc}. The daemon is busy or stuck: call again in a moment.")

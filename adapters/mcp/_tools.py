@@ -9,12 +9,12 @@ characters, never markup) and cut at :data:`TEXT_MAX` characters.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
 import msgspec
+import orjson
 
 from engine import visible
 
@@ -25,6 +25,8 @@ __all__ = ["MCP_TOOLS", "TEXT_MAX", "McpTool"]
 #: The longest text that goes with an answer, in characters (the structured answer has it all).
 TEXT_MAX: Final = 16_000
 
+#: Characters of each context source's value in the text (the structured content has all).
+_SOURCE_TEXT: Final = 600
 _SESSION_HINT: Final = (
     "the session: its Scribe id, a unique prefix of it, its backlog id, or the agent's own "
     "session id given to start_session"
@@ -91,16 +93,19 @@ def _note_text(e: Mapping[str, Any]) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, indent=1)
+    return orjson.dumps(value, default=str).decode()
 
 
 def _context_text(c: Mapping[str, Any]) -> str:
     lines = [f"Context of session {c['session_id']} for the {c['role']}:"]
     for name, source in c["sources"].items():
         if source.get("status") == "ok":
-            lines.append(f"## {name}\n{_json(source.get('value'))}")
+            value = _json(source.get("value"))
+            if len(value) > _SOURCE_TEXT:
+                value = value[: _SOURCE_TEXT - 1] + "…"
+            lines.append(f"- {name}: {value}")
         else:
-            lines.append(f"## {name} ({source.get('status')}: {source.get('error') or 'no value'})")
+            lines.append(f"- {name}: {source.get('status')}: {source.get('error') or 'no value'}")
     return _cut("\n".join(lines))
 
 

@@ -33,6 +33,10 @@ __all__ = ["visible"]
 
 _NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _PATTERN: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+#: The same without tab and newline, which a multi-line field keeps.
+_PATTERN_LINES: Final = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -55,8 +59,4 @@ def visible(text: object, *, multiline: bool = False) -> str:
     s = str(text)
     if not multiline:
         return _PATTERN.sub(_escape, s)
-    return _PATTERN.sub(_keep_lines, s.replace("\r\n", "\n"))
-
-
-def _keep_lines(match: re.Match[str]) -> str:
-    return match.group() if match.group() in ("\t", "\n") else _escape(match)
+    return _PATTERN_LINES.sub(_escape, s.replace("\r\n", "\n"))
