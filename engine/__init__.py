@@ -150,6 +150,11 @@ from ._core._limits import NOTE_MAX as NOTE_MAX
 from ._core._limits import PAGE_MAX as PAGE_MAX
 from ._core._limits import PATH_MAX as PATH_MAX
 from ._core._limits import QUERY_MAX as QUERY_MAX
+from ._core._limits import RECALL_MAX as RECALL_MAX
+from ._core._limits import REHYDRATE_BUDGET_MAX as REHYDRATE_BUDGET_MAX
+from ._core._limits import REHYDRATE_TIMEOUT_MAX as REHYDRATE_TIMEOUT_MAX
+from ._core._limits import SETTINGS_DEPTH_MAX as SETTINGS_DEPTH_MAX
+from ._core._limits import SETTINGS_MAX as SETTINGS_MAX
 from ._core._limits import TAG_MAX as TAG_MAX
 from ._core._limits import FieldLimitError as FieldLimitError
 from ._core._limits import check_backlog_id as check_backlog_id
@@ -158,10 +163,12 @@ from ._core._limits import check_length as check_length
 from ._core._limits import preview as preview
 from ._ports._validation import canonical_json as canonical_json
 from ._ports._validation import check_confidence as check_confidence
+from ._ports._validation import check_fact_scope as check_fact_scope
 from ._ports._validation import check_invalidate_filters as check_invalidate_filters
 from ._ports._validation import check_json as check_json
 from ._ports._validation import check_limit as check_limit
 from ._ports._validation import check_optional_limit as check_optional_limit
+from ._ports._validation import check_repo as check_repo
 from ._ports._validation import check_seconds as check_seconds
 from ._ports._validation import check_text as check_text
 from ._ports._validation import check_ttl as check_ttl

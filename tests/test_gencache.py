@@ -285,3 +285,56 @@ async def test_cancelled_leader_and_waiters_mixed_in(pg_url: str) -> None:
             )
             == "answer 2"
         )
+
+
+async def test_store_then_lookup_round_trips_and_replaces(pg_url: str) -> None:
+    model = _model()
+    settings = {"temperature": 0.1, "stop": ["\n"]}
+    prompt = "Name the three stages of the summary pipeline in order"
+    async with adapters.open_database(pg_url) as db:
+        cache = adapters.create_generation_cache(db, similarity_threshold=0.8)
+        assert await cache.lookup(prompt, model, settings) is None
+        key = await cache.store(prompt, model, settings, "collect, summarize, store")
+        assert key == generation_key(prompt, model, settings)
+        found = await cache.lookup(prompt, model, {"stop": ["\n"], "temperature": 0.1})
+        assert found is not None and found.outcome is CacheOutcome.EXACT
+        assert (found.text, found.key, found.similarity) == ("collect, summarize, store", key, 1.0)
+        near = await cache.lookup(prompt.replace("Name", "Please name"), model, settings)
+        assert near is not None and near.outcome is CacheOutcome.SIMILAR
+        assert near.matched_key == key
+        assert await cache.lookup(prompt, model, {"temperature": 0.2}) is None
+        assert await cache.store(prompt, model, settings, "replaced") == key
+        again = await cache.lookup(prompt, model, settings)
+        assert again is not None and again.text == "replaced"
+
+        async def never() -> str:
+            raise AssertionError("a stored answer is served without generating")
+
+        served = await cache.get_or_generate(prompt, model, settings, never)
+        assert served.outcome is CacheOutcome.EXACT and served.text == "replaced"
+
+
+async def test_store_expires_and_refuses_bad_input(pg_url: str) -> None:
+    model = _model()
+    async with adapters.open_database(pg_url) as db:
+        cache = adapters.create_generation_cache(db, similarity_threshold=None)
+        key = await cache.store("short lived", model, {}, "gone soon", ttl=30)
+        await backdate(db, "memory_generation_cache", 31, "cache_key = %s", key)
+        assert await cache.lookup("short lived", model, {}) is None
+        for bad in (
+            {"prompt": ""},
+            {"model": ""},
+            {"settings": {"x": object()}},
+            {"response": 5},
+            {"ttl": 0},
+            {"prompt": "p" * (engine.GENERATION_TEXT_MAX + 1)},
+        ):
+            args = {"prompt": "p", "model": model, "settings": {}, "response": "r"} | bad
+            ttl = args.pop("ttl", None)
+            with pytest.raises(engine.InvalidArgumentError):
+                await cache.store(**args, ttl=ttl)  # type: ignore[arg-type]
+        assert await cache.lookup("p", model, {}) is None
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await cache.store("cancelled", model, {}, "never stored")
+        assert await cache.lookup("cancelled", model, {}) is None

@@ -18,11 +18,12 @@ from engine import (
     NewDecision,
     SearchResult,
     check_limit,
+    check_repo,
     check_text,
 )
 
 from ._memory_ranking import MemoryTables
-from ._memory_rows import DEC_COLS, ENSURE_SESSION, EXPIRY, decision_row
+from ._memory_rows import DEC_COLS, ENSURE_SESSION, EXPIRY, REPO_FILTER, decision_row
 
 __all__ = ["MemoryDecisions"]
 
@@ -214,10 +215,12 @@ class MemoryDecisions(MemoryTables):
         query: str,
         *,
         session_id: str | None = None,
+        repo: str | None = None,
         include_superseded: bool = False,
         limit: int = 20,
     ) -> SearchResult[Decision]:
-        """Search live decisions (title and body) by full text, trigram and vector similarity.
+        """Search live decisions (title and body) by full text, trigram and vector similarity, of
+        one session and/or of the sessions carrying ``repo``.
 
         Superseded decisions are left out unless ``include_superseded``.
 
@@ -229,6 +232,8 @@ class MemoryDecisions(MemoryTables):
         if session_id is not None:
             check_text("session_id", session_id)
             filters += " AND d.session_id = %(sid)s"
+        if check_repo(repo) is not None:
+            filters += REPO_FILTER.replace("{a}", "d")
         if not include_superseded:
             filters += " AND d.status <> 'superseded'"
         return await self._search(
@@ -239,6 +244,6 @@ class MemoryDecisions(MemoryTables):
             decision_row,
             query,
             filters=filters,
-            params={"sid": session_id},
+            params={"sid": session_id, "repo": repo},
             limit=limit,
         )

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import psycopg.rows
 
-from engine import ContextFact, check_text, check_ttl
+from engine import ContextFact, check_fact_scope, check_text, check_ttl
 
 from ._memory_ranking import MemoryTables
 from ._memory_rows import ENSURE_SESSION, EXPIRY, FACT_COLS, fact_row, jsonb
@@ -87,21 +87,35 @@ class MemoryFacts(MemoryTables):
         return None if row is None else fact_row(row)
 
     async def list_facts(
-        self, session_id: str, *, fact_type: str | None = None, pinned_only: bool = False
+        self,
+        session_id: str | None,
+        *,
+        repo: str | None = None,
+        fact_type: str | None = None,
+        pinned_only: bool = False,
     ) -> list[ContextFact]:
-        """Live facts of a session, pinned first, then by type and key.
+        """Live facts of a session and/or of the sessions carrying ``repo`` (at least one), pinned
+        first, then by type, key and session.
 
         Cancellation: the query is cancelled.
         """
-        check_text("session_id", session_id)
+        check_fact_scope(session_id, repo)
         if fact_type is not None:
             check_text("fact_type", fact_type)
         rows = await self._db.fetch(
-            "SELECT " + FACT_COLS + " FROM memory_context_facts WHERE session_id = %(sid)s"
+            "SELECT " + FACT_COLS + " FROM memory_context_facts f"
+            " WHERE (%(sid)s::text IS NULL OR f.session_id = %(sid)s)"
+            " AND (%(repo)s::text IS NULL OR f.session_id IN"
+            " (SELECT session_id FROM memory_sessions WHERE repo = %(repo)s))"
             " AND (%(type)s::text IS NULL OR fact_type = %(type)s)"
             " AND (pinned OR NOT %(pinned_only)s) AND expires_at > now()"
-            " ORDER BY pinned DESC, fact_type, key",
-            {"sid": session_id, "type": fact_type, "pinned_only": pinned_only},
+            " ORDER BY pinned DESC, fact_type, key, session_id",
+            {
+                "sid": session_id,
+                "repo": repo,
+                "type": fact_type,
+                "pinned_only": pinned_only,
+            },
         )
         return [fact_row(r) for r in rows]
 

@@ -20,12 +20,13 @@ from engine import (
     VectorStatus,
     check_limit,
     check_optional_limit,
+    check_repo,
     check_text,
     content_hash,
 )
 
 from ._memory_ranking import MemoryTables
-from ._memory_rows import ENSURE_SESSION, MSG_COLS, jsonb, message_row
+from ._memory_rows import ENSURE_SESSION, MSG_COLS, REPO_FILTER, jsonb, message_row
 
 __all__ = ["MemoryMessages"]
 
@@ -34,30 +35,40 @@ class MemoryMessages(MemoryTables):
     """Sessions and messages: append, read in order, search."""
 
     async def ensure_session(
-        self, session_id: str, *, title: str = "", metadata: Mapping[str, Any] | None = None
+        self,
+        session_id: str,
+        *,
+        title: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        repo: str | None = None,
     ) -> MemorySession:
         """Create the memory session for an engine session id, or return the existing one
-        (its title and metadata are updated when given).
+        (its title, metadata and repository are updated when given).
 
         Cancellation: nothing is written.
         """
         check_text("session_id", session_id)
+        check_repo(repo)
         row = await self._db.fetchrow(
-            "INSERT INTO memory_sessions AS s (session_id, title, metadata)"
-            " VALUES (%(sid)s, %(title)s, coalesce(%(meta)s, '{}'::jsonb))"
+            "INSERT INTO memory_sessions AS s (session_id, title, metadata, repo)"
+            " VALUES (%(sid)s, %(title)s, coalesce(%(meta)s, '{}'::jsonb), %(repo)s)"
             " ON CONFLICT (session_id) DO UPDATE SET"
             " title = CASE WHEN %(title)s = '' THEN s.title ELSE %(title)s END,"
             " metadata = coalesce(%(meta)s, s.metadata),"
+            " repo = coalesce(%(repo)s, s.repo),"
             " updated_at = now()"
-            " RETURNING session_id, title, metadata, created_at",
+            " RETURNING session_id, title, metadata, created_at, repo",
             {
                 "sid": session_id,
                 "title": title,
                 "meta": None if metadata is None else jsonb("metadata", metadata),
+                "repo": repo,
             },
         )
         assert row is not None
-        return MemorySession(row["session_id"], row["title"], row["metadata"], row["created_at"])
+        return MemorySession(
+            row["session_id"], row["title"], row["metadata"], row["created_at"], row["repo"]
+        )
 
     async def add_message(
         self,
@@ -153,9 +164,15 @@ class MemoryMessages(MemoryTables):
         return [message_row(r) for r in rows]
 
     async def search_messages(
-        self, query: str, *, session_id: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        session_id: str | None = None,
+        repo: str | None = None,
+        limit: int = 20,
     ) -> SearchResult[Message]:
-        """Search live messages by full text, trigram and (when available) vector similarity.
+        """Search live messages by full text, trigram and (when available) vector similarity, of
+        one session and/or of the sessions carrying ``repo``.
 
         At most ``limit`` hits, best first by :func:`engine.fuse_ranks` of their ranks, each with
         its rank and score in every ranking that found it.
@@ -164,8 +181,13 @@ class MemoryMessages(MemoryTables):
         """
         check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
+        check_repo(repo)
+        filters: LiteralString = ""
         if session_id is not None:
             check_text("session_id", session_id)
+            filters += " AND m.session_id = %(sid)s"
+        if repo is not None:
+            filters += REPO_FILTER.replace("{a}", "m")
         return await self._search(
             "memory_messages",
             "m",
@@ -173,13 +195,18 @@ class MemoryMessages(MemoryTables):
             "content",
             message_row,
             query,
-            filters="AND m.session_id = %(sid)s" if session_id is not None else "",
-            params={"sid": session_id},
+            filters=filters,
+            params={"sid": session_id, "repo": repo},
             limit=limit,
         )
 
     async def vector_search_messages(
-        self, query: str, *, session_id: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        session_id: str | None = None,
+        repo: str | None = None,
+        limit: int = 20,
     ) -> SearchResult[Message]:
         """Search messages by vector similarity only.
 
@@ -191,6 +218,6 @@ class MemoryMessages(MemoryTables):
         status = self.vector_status
         if status is not VectorStatus.USED:
             raise VectorSearchUnavailableError(f"vector search is unavailable ({status.value})")
-        result = await self.search_messages(query, session_id=session_id, limit=limit)
+        result = await self.search_messages(query, session_id=session_id, repo=repo, limit=limit)
         hits = tuple(h for h in result.hits if "vec" in h.ranks)
         return SearchResult(tuple(sorted(hits, key=lambda h: h.ranks["vec"])), result.vector)

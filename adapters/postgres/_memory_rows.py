@@ -25,6 +25,7 @@ __all__ = [
     "FACT_COLS",
     "MSG_COLS",
     "PREF_COLS",
+    "REPO_FILTER",
     "decision_row",
     "fact_row",
     "jsonb",
@@ -51,6 +52,10 @@ PREF_COLS: Final = (
 )
 # A time to live in seconds (NULL: never) as an expiry timestamp.
 EXPIRY: Final = "coalesce(now() + {ttl}::float8 * interval '1 second', 'infinity')"
+# Rows of the memory sessions carrying a repository (``{a}``: the table's alias).
+REPO_FILTER: Final = (
+    " AND {a}.session_id IN (SELECT session_id FROM memory_sessions WHERE repo = %(repo)s)"
+)
 # Make the memory session a row belongs to, if it is missing.
 ENSURE_SESSION: Final = (
     "INSERT INTO memory_sessions (session_id) VALUES (%s) ON CONFLICT DO NOTHING"

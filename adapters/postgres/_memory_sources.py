@@ -91,14 +91,22 @@ _SUMMARY_TEMPLATE: Final = (
     " FROM latest l, q ORDER BY recent_rank LIMIT %(lim)s"
 )
 
-# A statement per case (one session / every session) so a prepared generic plan stays good.
+
+def _filter(alias: str, session: bool, repo: bool) -> str:
+    """The rows of one session and/or of the registered sessions on one work tree."""
+    out = f"AND {alias}.session_id = %(sid)s" if session else ""
+    if repo:
+        out += f" AND {alias}.session_id IN (SELECT id FROM sessions WHERE repo_path = %(repo)s)"
+    return out
+
+
+# A statement per case (session or not, repository or not) so a prepared generic plan stays good.
+_CASES: Final = [(session, repo) for session in (True, False) for repo in (True, False)]
 _WORKLOG_SQL: Final = {
-    True: _WORKLOG_TEMPLATE.replace("{filter}", "AND w.session_id = %(sid)s"),
-    False: _WORKLOG_TEMPLATE.replace("{filter}", ""),
+    case: _WORKLOG_TEMPLATE.replace("{filter}", _filter("w", *case)) for case in _CASES
 }
 _SUMMARY_SQL: Final = {
-    True: _SUMMARY_TEMPLATE.replace("{filter}", "AND s.session_id = %(sid)s"),
-    False: _SUMMARY_TEMPLATE.replace("{filter}", ""),
+    case: _SUMMARY_TEMPLATE.replace("{filter}", _filter("s", *case)) for case in _CASES
 }
 
 
@@ -125,8 +133,8 @@ class _TableSource:
 
 @final
 class WorklogSource(_TableSource):
-    """Worklog entries (table ``worklog_entries``) ranked by full text and by recency; the list is
-    ordered by :func:`engine.fuse_ranks` of the two ranks (ties: the newer entry first)."""
+    """Worklog entries (table ``worklog_entries``) of the session and/or of the registered sessions
+    on the repository asked for, ranked by full text and by recency; the list is ordered by :func:`engine.fuse_ranks` of the two ranks (ties: the newer entry first)."""
 
     def __init__(self, db: Database, *, name: str = "worklogs", recent: int = 5) -> None:
         super().__init__(db, name=name)
@@ -138,9 +146,10 @@ class WorklogSource(_TableSource):
         Cancellation: the query is cancelled on the server.
         """
         rows = await self._db.fetch(
-            _WORKLOG_SQL[query.session_id is not None],
+            _WORKLOG_SQL[query.session_id is not None, query.repo is not None],
             {
                 "sid": query.session_id,
+                "repo": query.repo,
                 "fts": fts_query_text(query.text),
                 "lim": query.limit,
                 "recent": min(self._recent, query.limit),
@@ -163,7 +172,8 @@ class WorklogSource(_TableSource):
 
 @final
 class SummarySource(_TableSource):
-    """The latest summary of the session (or of every session), ranked by full text and recency
+    """The latest summary of the session (or of every session, or of those on the repository
+    asked for), ranked by full text and recency
     (the list comes newest first; each item keeps both ranks for the rehydrator's fusion)."""
 
     def __init__(self, db: Database, *, name: str = "summaries") -> None:
@@ -175,8 +185,13 @@ class SummarySource(_TableSource):
         Cancellation: the query is cancelled on the server.
         """
         rows = await self._db.fetch(
-            _SUMMARY_SQL[query.session_id is not None],
-            {"sid": query.session_id, "fts": fts_query_text(query.text), "lim": query.limit},
+            _SUMMARY_SQL[query.session_id is not None, query.repo is not None],
+            {
+                "sid": query.session_id,
+                "repo": query.repo,
+                "fts": fts_query_text(query.text),
+                "lim": query.limit,
+            },
         )
         return [
             Evidence(

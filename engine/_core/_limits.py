@@ -31,6 +31,11 @@ __all__ = [
     "PAGE_MAX",
     "PATH_MAX",
     "QUERY_MAX",
+    "RECALL_MAX",
+    "REHYDRATE_BUDGET_MAX",
+    "REHYDRATE_TIMEOUT_MAX",
+    "SETTINGS_DEPTH_MAX",
+    "SETTINGS_MAX",
     "TAG_MAX",
     "FieldLimitError",
     "check_backlog_id",
@@ -70,6 +75,16 @@ QUERY_MAX: Final = 4096
 MEMORY_TEXT_MAX: Final = 64 * 1024
 #: The longest prompt or output the generation cache keeps, in characters.
 GENERATION_TEXT_MAX: Final = 256 * 1024
+#: The most hits one memory recall answers.
+RECALL_MAX: Final = 100
+#: The largest token budget of one rehydrated bundle.
+REHYDRATE_BUDGET_MAX: Final = 32_000
+#: The longest deadline of one rehydration, in seconds.
+REHYDRATE_TIMEOUT_MAX: Final = 30.0
+#: The largest generation settings object, in bytes of JSON.
+SETTINGS_MAX: Final = 16 * 1024
+#: The deepest nesting of a generation settings object (the object itself is depth 1).
+SETTINGS_DEPTH_MAX: Final = 8
 #: The longest feed client message (a websocket text frame), in bytes.
 FEED_MESSAGE_MAX: Final = 4096
 

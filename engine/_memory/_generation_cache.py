@@ -263,6 +263,47 @@ class GenerationCache:
             return Generation(result.text, CacheOutcome.SHARED, key, 1.0, result.matched_key)
         return result
 
+    async def store(
+        self,
+        prompt: str,
+        model: str,
+        settings: Mapping[str, Any],
+        response: str,
+        *,
+        ttl: float | None = None,
+    ) -> str:
+        """Store ``response`` as the answer to ``prompt`` + ``model`` + ``settings`` (replacing
+        any) and return its key, for callers that generate themselves.
+
+        Args:
+            prompt: The prompt.
+            model: The model name.
+            settings: Generation settings (JSON-serialisable; part of the key).
+            response: The generated text.
+            ttl: Time to live of the entry (default: the cache's).
+
+        Raises:
+            InvalidArgumentError: An empty prompt or model, settings that are not a JSON
+                mapping, a response that is not a string, a bad ttl, or a field past its limit.
+
+        Cancellation: the write is one statement; cancelled, nothing is stored.
+        """
+        self._check(prompt, model, settings)
+        ttl = check_ttl(ttl)
+        key = generation_key(prompt, model, settings)
+        await self._store.put(
+            NewGeneration(
+                key=key,
+                prompt=prompt,
+                model=model,
+                settings=dict(settings),
+                settings_hash=settings_hash(model, settings),
+                response=response,
+                ttl=ttl if ttl is not None else self._ttl,
+            )
+        )
+        return key
+
     async def invalidate(
         self,
         *,

@@ -55,7 +55,12 @@ def _outcome(o: SourceOutcome[Sequence[Evidence]], limit: int) -> _Outcome:
     if o.status is SourceStatus.ERROR:
         error = f"{type(o.exception).__name__}: {o.exception}"
         _THROTTLE.failed(
-            name, "memory source %s failed: %s", name, error, exc=o.exception, extra={"source": name}
+            name,
+            "memory source %s failed: %s",
+            name,
+            error,
+            exc=o.exception,
+            extra={"source": name},
         )
         return _Outcome(SourceReport(name, SourceStatus.ERROR, o.elapsed, 0, error), ())
     returned: Any = o.value
@@ -93,6 +98,7 @@ async def rehydrate(
     token_budget: int = 2000,
     timeout: float = 0.25,
     deadline: float | None = None,
+    repo: str | None = None,
     limits: Mapping[str, int] | None = None,
     source_timeouts: Mapping[str, float] | None = None,
     default_limit: int = 20,
@@ -106,6 +112,8 @@ async def rehydrate(
         query: What the bundle is for (non-empty).
         sources: The memory sources (unique names).
         session: Engine session id passed to sources (``None``: all sessions).
+        repo: The repository (work tree root) passed to sources, whose memory of every session
+            on it is wanted (``None``: no such filter).
         role: One of ``ROLES`` (weights sources), or ``None``.
         token_budget: Most tokens the bundle may take (``ceil(chars/4)`` estimate).
         timeout: Seconds from now until the common deadline (used unless ``deadline`` given).
@@ -152,6 +160,7 @@ async def rehydrate(
             session_id=session,
             role=role,
             limit=(limits or {}).get(s.name, default_limit),
+            repo=repo,
         )
         for s in sources
     }
@@ -245,6 +254,7 @@ class Rehydrator:
         token_budget: int | None = None,
         timeout: float | None = None,
         deadline: float | None = None,
+        repo: str | None = None,
     ) -> Bundle:
         """:func:`rehydrate` with this object's sources and defaults (and its cache, if any).
 
@@ -260,6 +270,7 @@ class Rehydrator:
                         {
                             "query": query,
                             "session": session,
+                            "repo": repo,
                             "role": role,
                             "budget": budget,
                             "sources": [s.name for s in self._sources],
@@ -280,6 +291,7 @@ class Rehydrator:
             token_budget=budget,
             timeout=self._timeout if timeout is None else timeout,
             deadline=deadline,
+            repo=repo,
             limits=self._limits,
             source_timeouts=self._timeouts,
             default_limit=self._default_limit,

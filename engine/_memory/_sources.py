@@ -2,7 +2,8 @@
 
 These speak only the store protocol, so they work over any implementation. Citations use the
 row ids of the store: ``messages:<message id>``, ``decisions:<decision id>`` and
-``facts:<fact_type>/<key>``.
+``facts:<fact_type>/<key>`` (``facts:<session id>/<fact_type>/<key>`` when the facts of a whole
+repository are asked for).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class MessagesSource(_RankedSource[Message]):
 
     async def _ranked(self, query: SourceQuery) -> SearchResult[Message]:
         return await self._store.search_messages(
-            query.text, session_id=query.session_id, limit=query.limit
+            query.text, session_id=query.session_id, repo=query.repo, limit=query.limit
         )
 
     def _evidence(self, item: Message, ranks: Mapping[str, int]) -> Evidence:
@@ -122,7 +123,7 @@ class DecisionsSource(_RankedSource[Decision]):
 
     async def _ranked(self, query: SourceQuery) -> SearchResult[Decision]:
         return await self._store.search_decisions(
-            query.text, session_id=query.session_id, limit=query.limit
+            query.text, session_id=query.session_id, repo=query.repo, limit=query.limit
         )
 
     def _evidence(self, item: Decision, ranks: Mapping[str, int]) -> Evidence:
@@ -140,8 +141,9 @@ _TERM = re.compile(r"\w{3,}")
 
 @final
 class FactsSource:
-    """The session's context facts: pinned ones as pinned items, the others ranked by the
-    number of query words they share (those sharing none are left out)."""
+    """The context facts of the session and/or the repository asked for: pinned ones as pinned
+    items, the others ranked by the number of query words they share (those sharing none are
+    left out)."""
 
     def __init__(self, store: MemoryStore, *, name: str = "facts") -> None:
         self._store = store
@@ -153,22 +155,24 @@ class FactsSource:
         return self._name
 
     async def search(self, query: SourceQuery) -> Sequence[Evidence]:
-        """List the session's facts (none without a session).
+        """List the facts of the session and/or the repository (none without either).
 
         Cancellation: the store query is cancelled.
         """
-        if query.session_id is None:
+        if query.session_id is None and query.repo is None:
             return []
-        facts = await self._store.list_facts(query.session_id)
+        facts = await self._store.list_facts(query.session_id, repo=query.repo)
         terms = set(_TERM.findall(query.text.lower()))
         pinned: list[Evidence] = []
         scored: list[tuple[int, str, Evidence]] = []
+        several = query.session_id is None
         for fact in facts:
             evidence = Evidence(
                 source=self._name,
-                id=f"{fact.fact_type}/{fact.key}",
+                id=(f"{fact.session_id}/" if several else "") + f"{fact.fact_type}/{fact.key}",
                 text=fact_text(fact),
                 pinned=fact.pinned,
+                metadata={"session_id": fact.session_id} if several else {},
             )
             if fact.pinned:
                 pinned.append(evidence)

@@ -30,7 +30,7 @@ from .._core._limits import (
     check_count,
     check_length,
 )
-from ._validation import check_json, check_limit, check_text, check_ttl
+from ._validation import check_json, check_limit, check_repo, check_text, check_ttl
 
 __all__ = [
     "CachedGeneration",
@@ -88,12 +88,14 @@ def content_hash(content: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MemorySession:
-    """A memory session, keyed by the engine session id it belongs to."""
+    """A memory session, keyed by the engine session id it belongs to; ``repo`` is the repository
+    (work tree root) its memory belongs to, if any."""
 
     session_id: str
     title: str
     metadata: Mapping[str, Any]
     created_at: datetime
+    repo: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,18 +250,21 @@ class SweepReport:
 
 @dataclass(frozen=True, slots=True)
 class SourceQuery:
-    """What the rehydrator asks each memory source."""
+    """What the rehydrator asks each memory source: ``session_id`` and ``repo`` (the repository's
+    work tree root) narrow the search when given; a source that cannot narrow by one ignores it."""
 
     text: str
     session_id: str | None
     role: str | None
     limit: int
+    repo: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
             raise InvalidArgumentError(f"the query text must be a string, got {self.text!r}")
         check_length("query", self.text, QUERY_MAX)
         check_count("limit", check_limit(self.limit), LIMIT_MAX)
+        check_repo(self.repo)
 
 
 @dataclass(frozen=True, slots=True)

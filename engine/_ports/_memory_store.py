@@ -8,6 +8,11 @@ the PostgreSQL implementation lives in ``adapters``, and the rehydrator
 Every implementation checks its arguments with :mod:`engine._ports._validation`, so they all refuse the
 same values with the same :class:`~engine.InvalidArgumentError`. A ranked search returns at most
 ``limit`` hits, ordered by :func:`engine.fuse_ranks` of their ranks (ties: the newer row first).
+
+**Repository scope.** A memory session may carry the repository its memory belongs to (the work
+tree's root path, set by :meth:`MemoryStore.ensure_session`). The ``repo`` filter of a search or a
+fact listing keeps the rows of every memory session carrying that repository, so memory written in
+one session of a repository is found from any other session on it.
 """
 
 from __future__ import annotations
@@ -98,9 +103,17 @@ class MemoryStore(Protocol):
         ...
 
     async def ensure_session(
-        self, session_id: str, *, title: str = "", metadata: Mapping[str, Any] | None = None
+        self,
+        session_id: str,
+        *,
+        title: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        repo: str | None = None,
     ) -> MemorySession:
-        """Create the memory session for an engine session id, or return the existing one."""
+        """Create the memory session for an engine session id, or return the existing one.
+
+        A title, metadata or ``repo`` given replaces the stored one; one left out keeps it (a
+        session's repository is never cleared)."""
         ...
 
     async def add_messages(self, session_id: str, messages: Sequence[NewMessage]) -> list[Message]:
@@ -114,9 +127,15 @@ class MemoryStore(Protocol):
         ...
 
     async def search_messages(
-        self, query: str, *, session_id: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        session_id: str | None = None,
+        repo: str | None = None,
+        limit: int = 20,
     ) -> SearchResult[Message]:
-        """Search live messages by full text, trigram and (when available) vector similarity.
+        """Search live messages by full text, trigram and (when available) vector similarity,
+        of one session and/or of the sessions carrying ``repo`` (None: no such filter).
 
         At most ``limit`` (>= 1) hits, best first by :func:`engine.fuse_ranks` of their ranks.
         """
@@ -140,9 +159,15 @@ class MemoryStore(Protocol):
         ...
 
     async def list_facts(
-        self, session_id: str, *, fact_type: str | None = None, pinned_only: bool = False
+        self,
+        session_id: str | None,
+        *,
+        repo: str | None = None,
+        fact_type: str | None = None,
+        pinned_only: bool = False,
     ) -> list[ContextFact]:
-        """Live facts of a session."""
+        """Live facts of a session and/or of the sessions carrying ``repo`` (at least one of the
+        two), pinned first, then by type, key and session."""
         ...
 
     async def delete_fact(self, session_id: str, fact_type: str, key: str) -> bool:
@@ -174,10 +199,12 @@ class MemoryStore(Protocol):
         query: str,
         *,
         session_id: str | None = None,
+        repo: str | None = None,
         include_superseded: bool = False,
         limit: int = 20,
     ) -> SearchResult[Decision]:
-        """Search live decisions by full text, trigram and (when available) vector similarity.
+        """Search live decisions by full text, trigram and (when available) vector similarity,
+        of one session and/or of the sessions carrying ``repo`` (None: no such filter).
 
         At most ``limit`` (>= 1) hits, best first by :func:`engine.fuse_ranks` of their ranks.
         """

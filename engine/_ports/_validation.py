@@ -21,15 +21,17 @@ import math
 from typing import Any, TypeVar
 
 from .._core._errors import InvalidArgumentError
-from .._core._limits import INT_MAX, FieldLimitError, check_length
+from .._core._limits import INT_MAX, PATH_MAX, FieldLimitError, check_length
 
 __all__ = [
     "canonical_json",
     "check_confidence",
+    "check_fact_scope",
     "check_invalidate_filters",
     "check_json",
     "check_limit",
     "check_optional_limit",
+    "check_repo",
     "check_seconds",
     "check_text",
     "check_ttl",
@@ -118,6 +120,30 @@ def check_text(what: str, value: object, *, maximum: int | None = None) -> str:
     if maximum is not None:
         check_length(what, value, maximum)
     return value
+
+
+def check_repo(repo: object) -> str | None:
+    """A repository scope: ``None``, or a non-empty string of at most :data:`~engine.PATH_MAX`
+    characters (a work tree's root path).
+
+    Raises:
+        InvalidArgumentError: Anything else (:class:`~engine.FieldLimitError`: a longer one).
+    """
+    return None if repo is None else check_text("repo", repo, maximum=PATH_MAX)
+
+
+def check_fact_scope(session_id: object, repo: object) -> None:
+    """The scope of a fact listing: a session id and/or a repository (:func:`check_repo`), at least
+    one of the two.
+
+    Raises:
+        InvalidArgumentError: Neither, or a bad one.
+    """
+    if session_id is None and repo is None:
+        raise InvalidArgumentError("list facts of a session or of a repo (give one)")
+    if session_id is not None:
+        check_text("session_id", session_id)
+    check_repo(repo)
 
 
 def check_json(what: str, value: _T) -> _T:

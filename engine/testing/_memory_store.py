@@ -40,8 +40,10 @@ from .. import (
     VectorStatus,
     canonical_json,
     check_confidence,
+    check_fact_scope,
     check_limit,
     check_optional_limit,
+    check_repo,
     check_text,
     check_ttl,
     content_hash,
@@ -154,12 +156,18 @@ class InMemoryMemoryStore:
             self._next_seq[session_id] = 1
 
     async def ensure_session(
-        self, session_id: str, *, title: str = "", metadata: Mapping[str, Any] | None = None
+        self,
+        session_id: str,
+        *,
+        title: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        repo: str | None = None,
     ) -> MemorySession:
-        """Create the memory session, or return it (title and metadata updated when given).
-        Cancellation: nothing is written."""
+        """Create the memory session, or return it (title, metadata and repository updated when
+        given). Cancellation: nothing is written."""
         await trio.lowlevel.checkpoint()
         check_text("session_id", session_id)
+        check_repo(repo)
         meta = None if metadata is None else stored_json("metadata", dict(metadata))
         self._session(session_id)
         current = self._sessions[session_id]
@@ -167,6 +175,7 @@ class InMemoryMemoryStore:
             current,
             title=title or current.title,
             metadata=current.metadata if meta is None else meta,
+            repo=current.repo if repo is None else repo,
         )
         self._sessions[session_id] = current
         return current
@@ -205,11 +214,22 @@ class InMemoryMemoryStore:
             out.append(message)
         return out
 
-    def _live_messages(self, session_id: str | None) -> list[tuple[Message, Vector | None]]:
+    def _in_scope(self, row_session: str | None, session_id: str | None, repo: str | None) -> bool:
+        """Whether a row of ``row_session`` passes the session and repository filters."""
+        if session_id is not None and row_session != session_id:
+            return False
+        if repo is None:
+            return True
+        found = None if row_session is None else self._sessions.get(row_session)
+        return found is not None and found.repo == repo
+
+    def _live_messages(
+        self, session_id: str | None, repo: str | None = None
+    ) -> list[tuple[Message, Vector | None]]:
         return [
             (m, v)
             for m, v in self._messages.values()
-            if (session_id is None or m.session_id == session_id) and self._time.live(m.expires_at)
+            if self._in_scope(m.session_id, session_id, repo) and self._time.live(m.expires_at)
         ]
 
     async def get_messages(
@@ -226,14 +246,22 @@ class InMemoryMemoryStore:
         return found if limit is None else found[-limit:]
 
     async def search_messages(
-        self, query: str, *, session_id: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        session_id: str | None = None,
+        repo: str | None = None,
+        limit: int = 20,
     ) -> SearchResult[Message]:
-        """Search live messages; hits best first. Cancellation: nothing happens."""
+        """Search live messages (of a session and/or a repository); hits best first.
+        Cancellation: nothing happens."""
         check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
+        check_repo(repo)
         if session_id is not None:
             check_text("session_id", session_id)
-        rows = [(m.id, m, [(m.content, 1.0)], v) for m, v in self._live_messages(session_id)]
+        live = self._live_messages(session_id, repo)
+        rows = [(m.id, m, [(m.content, 1.0)], v) for m, v in live]
         return await self._search(query, rows, limit)
 
     # -- context facts --------------------------------------------------------------------------
@@ -270,22 +298,28 @@ class InMemoryMemoryStore:
         return fact if fact is not None and self._time.live(fact.expires_at) else None
 
     async def list_facts(
-        self, session_id: str, *, fact_type: str | None = None, pinned_only: bool = False
+        self,
+        session_id: str | None,
+        *,
+        repo: str | None = None,
+        fact_type: str | None = None,
+        pinned_only: bool = False,
     ) -> list[ContextFact]:
-        """Live facts, pinned first, then by type and key. Cancellation: nothing happens."""
+        """Live facts of a session and/or a repository, pinned first, then by type, key and
+        session. Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
-        check_text("session_id", session_id)
+        check_fact_scope(session_id, repo)
         if fact_type is not None:
             check_text("fact_type", fact_type)
         found = [
             f
             for (sid, ftype, _), f in self._facts.items()
-            if sid == session_id
+            if self._in_scope(sid, session_id, repo)
             and (fact_type is None or ftype == fact_type)
             and (f.pinned or not pinned_only)
             and self._time.live(f.expires_at)
         ]
-        return sorted(found, key=lambda f: (not f.pinned, f.fact_type, f.key))
+        return sorted(found, key=lambda f: (not f.pinned, f.fact_type, f.key, f.session_id))
 
     async def delete_fact(self, session_id: str, fact_type: str, key: str) -> bool:
         """Delete a fact; True when a live one existed. Cancellation: nothing is deleted."""
@@ -336,18 +370,21 @@ class InMemoryMemoryStore:
         query: str,
         *,
         session_id: str | None = None,
+        repo: str | None = None,
         include_superseded: bool = False,
         limit: int = 20,
     ) -> SearchResult[Decision]:
-        """Search live decisions (title weighing more than body). Cancellation: nothing happens."""
+        """Search live decisions (of a session and/or a repository; title weighing more than
+        body). Cancellation: nothing happens."""
         check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
+        check_repo(repo)
         if session_id is not None:
             check_text("session_id", session_id)
         rows = [
             (d.id, d, [(d.title, 1.0), (d.body, 0.4)], v)
             for d, v in self._decisions.rows.values()
-            if (session_id is None or d.session_id == session_id)
+            if self._in_scope(d.session_id, session_id, repo)
             and (include_superseded or d.status is not DecisionStatus.SUPERSEDED)
             and self._time.live(d.expires_at)
         ]

@@ -66,3 +66,32 @@ async def test_the_rehydrator_packs_a_bundle_from_each_store(memories: MemoriesB
         assert f"decisions:{decision.id}" in citations
         assert not any("Lunch" in item.evidence.text for item in bundle.items)
         assert bundle.tokens <= bundle.token_budget
+
+
+async def test_sources_and_the_rehydrator_narrow_to_a_repository(memories: MemoriesBackend) -> None:
+    async with memories.open_store() as store:
+        said = {
+            "a": "the cache key holds the model name",
+            "b": "remember: model settings are part of every cache key",
+            "c": "a cache key without the model would mix answers up",
+        }
+        for sid, repo in (("a", "/work/shop"), ("b", "/work/shop"), ("c", "/work/other")):
+            await store.ensure_session(sid, repo=repo)
+            await store.add_messages(sid, [NewMessage("user", said[sid])])
+            await store.set_fact(sid, "note", "cache", f"cache keys include the model ({sid})")
+        query = SourceQuery(
+            "cache key model", session_id=None, role=None, limit=10, repo="/work/shop"
+        )
+        messages = await engine.MessagesSource(store).search(query)
+        assert sorted(e.metadata["session_id"] for e in messages) == ["a", "b"]
+        facts = await engine.FactsSource(store).search(query)
+        assert sorted(e.citation for e in facts) == ["facts:a/note/cache", "facts:b/note/cache"]
+        bundle = await engine.rehydrate(
+            "cache key model",
+            sources=[engine.MessagesSource(store), engine.FactsSource(store)],
+            repo="/work/shop",
+            timeout=5,
+        )
+        texts = [item.evidence.text for item in bundle.items]
+        assert f"user: {said['a']}" in texts and f"user: {said['b']}" in texts
+        assert not any(said["c"] in t or "(c)" in t for t in texts)

@@ -329,3 +329,49 @@ async def test_an_embedder_returning_wrong_vectors_is_a_typed_error(
         with pytest.raises(engine.EmbeddingError):
             await store.add_decision(NewDecision("x"))
         assert await store.get_messages("s") == []
+
+
+async def test_memory_sessions_carry_a_repository_that_scopes_searches(
+    memories: MemoriesBackend,
+) -> None:
+    async with memories.open_store() as store:
+        first = await store.ensure_session("a", repo="/work/shop")
+        assert first.repo == "/work/shop"
+        kept = await store.ensure_session("a", title="titled")
+        assert kept.repo == "/work/shop" and kept.title == "titled"  # left out: kept
+        assert (await store.ensure_session("b", repo="/work/shop")).repo == "/work/shop"
+        assert (await store.ensure_session("other", repo="/work/other")).repo == "/work/other"
+        assert (await store.ensure_session("loose")).repo is None
+        for sid in ("a", "b", "other", "loose"):
+            await store.add_messages(
+                sid, [NewMessage("user", f"deploy the shop with helm ({sid})")]
+            )
+            await store.add_decision(NewDecision(f"Deploy with helm ({sid})", session_id=sid))
+            await store.set_fact(sid, "note", "deploy", f"helm charts live in deploy/ ({sid})")
+
+        found = await store.search_messages("deploy helm", repo="/work/shop")
+        assert sorted(h.item.session_id for h in found.hits) == ["a", "b"]
+        decided = await store.search_decisions("deploy helm", repo="/work/shop")
+        assert sorted(h.item.session_id for h in decided.hits) == ["a", "b"]
+        both = await store.search_messages("deploy helm", session_id="b", repo="/work/shop")
+        assert [h.item.session_id for h in both.hits] == ["b"]
+        assert (
+            await store.search_messages("deploy", session_id="b", repo="/work/other")
+        ).hits == ()
+        assert (await store.search_decisions("deploy", repo="/nowhere")).hits == ()
+        everywhere = await store.search_messages("deploy helm")
+        assert len(everywhere.hits) == 4
+        facts = await store.list_facts(None, repo="/work/shop")
+        assert [f.session_id for f in facts] == ["a", "b"]
+        assert [f.session_id for f in await store.list_facts("a", repo="/work/other")] == []
+        assert [f.session_id for f in await store.list_facts("loose")] == ["loose"]
+
+        for bad in ("", "/" + "r" * engine.PATH_MAX):
+            with pytest.raises(engine.InvalidArgumentError):
+                await store.ensure_session("c", repo=bad)
+            with pytest.raises(engine.InvalidArgumentError):
+                await store.search_messages("deploy", repo=bad)
+            with pytest.raises(engine.InvalidArgumentError):
+                await store.search_decisions("deploy", repo=bad)
+        with pytest.raises(engine.InvalidArgumentError, match="session or of a repo"):
+            await store.list_facts(None)
