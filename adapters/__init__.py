@@ -19,6 +19,14 @@ from .control._operations import CleanupArgs as CleanupArgs
 from .control._operations import ValidateArgs as ValidateArgs
 from .control._operations import WatchArgs as WatchArgs
 from .control._operations import McpTokenArgs as McpTokenArgs
+from .control._memory_operations import MEMORY_OPERATIONS as MEMORY_OPERATIONS
+from .control._memory_operations import RememberArgs as RememberArgs
+from .control._memory_operations import RecallArgs as RecallArgs
+from .control._memory_operations import DecideArgs as DecideArgs
+from .control._memory_operations import RehydrateArgs as RehydrateArgs
+from .control._memory_operations import RehydrateRole as RehydrateRole
+from .control._memory_operations import CacheLookupArgs as CacheLookupArgs
+from .control._memory_operations import CacheStoreArgs as CacheStoreArgs
 from .control._protocol import MAX_CONTROL_LINE as MAX_CONTROL_LINE
 from .control._protocol import ControlRequest as ControlRequest
 from .control._protocol import decode_control_response as decode_control_response

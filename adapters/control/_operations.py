@@ -7,7 +7,8 @@ for tags, :data:`~engine.DESCRIPTION_MAX` for descriptions, :data:`~engine.NOTE_
 :data:`~engine.LIST_MAX` items per list, :data:`~engine.LIMIT_MAX` entries asked for and
 :data:`~engine.PAGE_MAX` sessions per page of a list. So one request cannot make the daemon store or
 work on something unbounded, nor reach a store with a number it cannot hold. A field left out keeps
-the daemon's default; ``idle_timeout: null`` means never.
+the daemon's default; ``idle_timeout: null`` means never. The memory operations' structs are in
+:mod:`adapters.control._memory_operations`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from engine import (
     PATH_MAX,
     TAG_MAX,
 )
+
+from ._memory_operations import MEMORY_OPERATIONS, MemoryArgs
 
 __all__ = [
     "CONTROL_OPERATIONS",
@@ -221,6 +224,7 @@ ControlArgs = (
     | ValidateArgs
     | WatchArgs
     | McpTokenArgs
+    | MemoryArgs
 )
 
 #: Every operation by its name on the wire.
@@ -242,4 +246,5 @@ CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
     "validate": ValidateArgs,
     "watch": WatchArgs,
     "mcp_token": McpTokenArgs,
+    **MEMORY_OPERATIONS,
 }

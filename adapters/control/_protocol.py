@@ -130,6 +130,8 @@ def parse_control_request(line: bytes | str) -> ControlRequest:
         raise ControlProtocolError(
             f"a request is a JSON object {{id, op, args}}: {_why(exc)}"
         ) from None
+    except RecursionError:
+        raise ControlProtocolError("the request is nested too deeply") from None
     decoder = _decoders.get(envelope.op)
     if decoder is None:
         raise ControlProtocolError(
@@ -139,6 +141,8 @@ def parse_control_request(line: bytes | str) -> ControlRequest:
         args = decoder.decode(envelope.args)
     except msgspec.MsgspecError as exc:
         raise ControlProtocolError(f"{envelope.op}: {_why(exc).replace('$.', 'args.')}") from None
+    except RecursionError:
+        raise ControlProtocolError(f"{envelope.op}: the arguments are nested too deeply") from None
     return ControlRequest(envelope.id, envelope.op, args)
 
 

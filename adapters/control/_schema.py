@@ -15,12 +15,17 @@ from engine import (
     BACKLOG_ID_MAX,
     DESCRIPTION_MAX,
     DESCRIPTION_PREVIEW,
+    GENERATION_TEXT_MAX,
     LIMIT_MAX,
     LIST_MAX,
+    MEMORY_TEXT_MAX,
     NAME_MAX,
     NOTE_MAX,
     PAGE_MAX,
     PATH_MAX,
+    QUERY_MAX,
+    RECALL_MAX,
+    SETTINGS_MAX,
     TAG_MAX,
 )
 
@@ -102,6 +107,15 @@ Sizes: names, ids, kinds, priorities, states and roles at most {NAME_MAX} charac
 {DESCRIPTION_MAX}; notes {NOTE_MAX}; paths {PATH_MAX}; lists at most {LIST_MAX} items; a worklog's
 `limit` at most {LIMIT_MAX}. An argument left out keeps the daemon's default; `idle_timeout: null`
 means never.
+
+Memory (`remember`, `recall`, `decide`, `rehydrate`, `cache_lookup`, `cache_store`): texts at most
+{MEMORY_TEXT_MAX} characters, queries {QUERY_MAX}, prompts and responses {GENERATION_TEXT_MAX},
+`recall` at most {RECALL_MAX} hits, generation `settings` at most {SETTINGS_MAX} bytes of JSON.
+`session` is a session reference, `repo` the absolute path of a repository (any path inside its work
+tree names it). Memory written with a session belongs to it and to the repository of its work tree;
+with only `repo`, to that repository; with neither, to the daemon's default memory session. A search
+with `repo` finds what every session on that repository remembered; one without `session` and `repo`
+searches every session.
 
 `list` answers one page: `{{"sessions": [...], "next": ...}}` with at most `limit` sessions
 (default and most {PAGE_MAX}) and about {MAX_CONTROL_LINE // 2} bytes, oldest first, each description

@@ -21,6 +21,7 @@ from .._core._state import SessionState
 from .._ports._session_store import SessionRecord
 from .._scribe._scribe import Scribe
 from .._scribe._worklog_markdown import render_markdown
+from ._control_memory import ControlMemory
 from ._control_watch import open_session_events
 
 __all__ = ["ControlHandler", "DaemonInfo", "listed_dict", "record_dict"]
@@ -135,6 +136,7 @@ class ControlHandler:
         info: what ``status`` reports about the daemon.
         dashboard: the dashboard ``dashboard_url`` makes sign-in links for (None: none runs).
         secret: the daemon's signing secret, for ``mcp_token`` (None: no tokens are made).
+        memory: what answers the memory operations (None: they are refused).
     """
 
     def __init__(
@@ -144,6 +146,7 @@ class ControlHandler:
         *,
         dashboard: adapters.Dashboard | None = None,
         secret: str | None = None,
+        memory: ControlMemory | None = None,
     ) -> None:
         self.scribe = scribe
         self.info = info
@@ -168,13 +171,18 @@ class ControlHandler:
             "watch": self._watch,
             "mcp_token": self._mcp_token,
         }
+        if memory is not None:
+            self._ops.update(memory.ops)
 
     async def handle(self, request: adapters.ControlRequest) -> Any:
         """The JSON-ready result of a validated request (or the scribe's typed error).
 
         Cancellation: as the scribe call it makes.
         """
-        return await self._ops[request.op](request.args)
+        op = self._ops.get(request.op)
+        if op is None:
+            raise InvalidArgumentError(f"this daemon does not serve {request.op!r}")
+        return await op(request.args)
 
     async def _ping(self, a: adapters.PingArgs) -> Any:
         return {"pong": True, "pid": self.info.pid}

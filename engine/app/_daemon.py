@@ -29,6 +29,7 @@ from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
+from ._control_memory import ControlMemory
 from ._home import prepare_home, private_file
 from ._logging import daemon_logging
 from ._mcp_backend import HandlerBackend
@@ -196,8 +197,15 @@ async def _serve(
             dashboard_url=None if stack.dashboard is None else stack.dashboard.url,
             token=stack.token,
         )
+        memory = ControlMemory(
+            memory=stack.memory,
+            sources=stack.memory_sources,
+            cache=stack.generation_cache,
+            scribe=stack.scribe,
+            default_session=config.session,
+        )
         handler = ControlHandler(
-            stack.scribe, info, dashboard=stack.dashboard, secret=feed_secret(home)
+            stack.scribe, info, dashboard=stack.dashboard, memory=memory, secret=feed_secret(home)
         )
         async with (
             adapters.open_control_server(socket_path(home), handler.handle),
