@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from git_repos import GIT_ENV, git, make_repo
 from pg_support import create_database, drop_database
+from scribe_support import open_stack
 
 import adapters
 import engine
 from adapters import DaemonError
+from engine.app._control_memory import ControlMemory
 
 SCRIBE = str(Path(sys.executable).with_name("scribe"))
 START_TIMEOUT = 60.0
@@ -305,3 +307,34 @@ def test_roles_on_the_wire_are_the_engines() -> None:
     assert {"remember", "recall", "decide", "rehydrate", "cache_lookup", "cache_store"} <= set(
         adapters.CONTROL_OPERATIONS
     )
+
+
+async def test_a_repository_is_named_by_its_work_tree_root(
+    fresh_pg_url: str, tmp_path: Path
+) -> None:
+    root = make_repo(tmp_path / "shop", files={"src/app.py": "a = 1\n"})
+    (tmp_path / "link").symlink_to(root)
+    probes: list[Path] = []
+
+    async def counted(path: Path) -> Path:
+        probes.append(path)
+        return (await adapters.open_repository(path)).root
+
+    async with open_stack(fresh_pg_url) as stack:
+        memory = ControlMemory(
+            memory=stack.memory,
+            sources=stack.memory_sources,
+            cache=stack.generation_cache,
+            scribe=stack.scribe,
+            default_session="default",
+            repo_root=counted,
+        )
+        for path in (root, root / "src", tmp_path / "link" / "src"):
+            assert await memory.repo_key(str(path)) == str(root)
+        assert await memory.repo_key(str(root / "src")) == str(root)
+        assert len(probes) == 3  # a root found is remembered for its path
+        outside = tmp_path / "plain" / ".." / "plain"
+        assert await memory.repo_key(str(outside)) == str(tmp_path / "plain")
+        assert await memory.repo_key("/no/such/place") == "/no/such/place"
+        with pytest.raises(engine.InvalidArgumentError, match="absolute"):
+            await memory.repo_key("shop/src")

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 import adapters
+from adapters.postgres._migrations import apply_migrations
 
 
 def _write(directory: Path, files: dict[str, str]) -> Path:
@@ -142,3 +143,30 @@ async def test_extensions_degrade_when_they_cannot_be_created(
         with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
             conn.execute(psycopg.sql.SQL("DROP OWNED BY {}").format(psycopg.sql.Identifier(role)))
             conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(role)))
+
+
+def test_memory_sessions_of_registered_sessions_get_their_work_tree(
+    fresh_pg_url: str, tmp_path: Path
+) -> None:
+    """Migration 0101 gives the memory sessions written before it the repository of their session."""
+    shipped = adapters.discover_migrations()
+    before = tmp_path / "before"
+    for m in shipped:
+        if m.version <= 100:
+            _write(before, {f"{m.version:04d}_{m.name}.sql": m.sql})
+    with psycopg.connect(fresh_pg_url) as conn:
+        apply_migrations(conn, adapters.discover_migrations(before))
+        conn.execute(
+            "INSERT INTO sessions (id, name, kind, state, priority, repo_path) VALUES"
+            " ('s-tree', 'a', 'implementation', 'completed', 1, '/work/shop'),"
+            " ('s-none', 'b', 'implementation', 'completed', 1, NULL)"
+        )
+        conn.execute(
+            "INSERT INTO memory_sessions (session_id) VALUES ('s-tree'), ('s-none'), ('loose')"
+        )
+    with psycopg.connect(fresh_pg_url) as conn:
+        assert [m.version for m in apply_migrations(conn, shipped)] == [
+            m.version for m in shipped if m.version > 100
+        ]
+        rows = conn.execute("SELECT session_id, repo FROM memory_sessions ORDER BY 1").fetchall()
+    assert rows == [("loose", None), ("s-none", None), ("s-tree", "/work/shop")]

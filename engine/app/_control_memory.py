@@ -52,6 +52,8 @@ __all__ = ["REPO_PROBE_TIMEOUT", "REPO_SESSION_PREFIX", "ControlMemory", "fact_k
 
 #: The longest git may take to find a repository path's work tree root.
 REPO_PROBE_TIMEOUT: Final = 5.0
+#: How many paths' work tree roots are remembered (the oldest forgotten first).
+_ROOTS_KEPT: Final = 1024
 #: The memory session of memory given only a repository: this prefix, then the work tree root.
 REPO_SESSION_PREFIX: Final = "repo:"
 #: A recall answer stops growing past this many bytes of JSON (well under the control line limit).
@@ -140,6 +142,7 @@ class ControlMemory:
         self.default_session = default_session
         gate = scribe.engine.gate("git")
         self._repo_root = repo_root or (lambda path: _git_root(path, gate))
+        self._roots: dict[str, str] = {}
         self.ops: dict[str, Op] = {
             "remember": self._remember,
             "recall": self._recall,
@@ -154,6 +157,9 @@ class ControlMemory:
     async def repo_key(self, path: str) -> str:
         """The repository ``path`` names: its work tree's root, or the resolved path itself.
 
+        A root found is remembered for the path (the last :data:`_ROOTS_KEPT` paths), so a path
+        asked for again costs no git process.
+
         Raises:
             InvalidArgumentError: ``path`` is not absolute.
 
@@ -161,11 +167,19 @@ class ControlMemory:
         """
         if not os.path.isabs(path) or "\0" in path:
             raise InvalidArgumentError(f"repo must be an absolute path, got {path[:200]!r}")
+        known = self._roots.get(path)
+        if known is not None:
+            return known
         with trio.move_on_after(REPO_PROBE_TIMEOUT):
             try:
-                return str(await self._repo_root(Path(path)))
+                root = str(await self._repo_root(Path(path)))
             except (NotARepositoryError, StaleLockError):
                 pass
+            else:
+                if len(self._roots) >= _ROOTS_KEPT:
+                    del self._roots[next(iter(self._roots))]
+                self._roots[path] = root
+                return root
         return await trio.to_thread.run_sync(os.path.realpath, path)
 
     async def _scope(
