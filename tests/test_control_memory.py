@@ -338,3 +338,18 @@ async def test_a_repository_is_named_by_its_work_tree_root(
         assert await memory.repo_key("/no/such/place") == "/no/such/place"
         with pytest.raises(engine.InvalidArgumentError, match="absolute"):
             await memory.repo_key("shop/src")
+
+
+def test_a_recall_answer_stays_well_under_the_line_limit(daemon: Daemon) -> None:
+    for i in range(12):
+        daemon.call("remember", text=f"zebrafish {i} " + "z" * (engine.MEMORY_TEXT_MAX - 20))
+    found = daemon.call("recall", query="zebrafish", kind="messages", k=12)
+    assert 1 <= len(found["hits"]) < 12 and found["more"] is True
+    assert sum(len(h["text"]) for h in found["hits"]) <= adapters.MAX_CONTROL_LINE // 2
+    assert all(h["text"].startswith("zebrafish") for h in found["hits"])
+    files = ["f" * (engine.PATH_MAX - 1) + str(i % 10) for i in range(engine.LIST_MAX)]
+    big = daemon.call("decide", text="quagga " + "q" * 4000, files=files, entities=files)
+    answer = daemon.call("recall", query="quagga", kind="decisions")
+    (hit,) = answer["hits"]
+    assert hit["id"] == big["id"] and hit["truncated"] is True
+    assert len(json.dumps(hit)) <= adapters.MAX_CONTROL_LINE // 2

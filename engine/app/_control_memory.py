@@ -33,6 +33,7 @@ import trio
 import adapters
 
 from .._core._errors import InvalidArgumentError
+from .._core._limiter import PriorityLimiter
 from .._core._limits import preview
 from .._memory._fusion import fuse_ranks
 from .._memory._generation_cache import GenerationCache, generation_key
@@ -107,7 +108,7 @@ def _clipped(hit: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _git_root(path: Path, gate: Any) -> Path:
+async def _git_root(path: Path, gate: PriorityLimiter) -> Path:
     return (await adapters.open_repository(path, gate=gate)).root
 
 
