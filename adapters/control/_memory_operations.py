@@ -105,8 +105,10 @@ def _check_settings(settings: dict[str, Any]) -> None:
 
 
 class RememberArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Remember a message or a fact. Answers what was stored: ``{kind, id, session_id, repo,
-    seq}`` for a message, ``{kind, id, session_id, repo, fact_type, key}`` for a fact.
+    """Remember a message or a fact; answers what was stored (its kind, id and session).
+
+    ``{kind, id, session_id, repo, seq}`` for a message, ``{kind, id, session_id, repo, fact_type,
+    key, pinned}`` for a fact.
 
     A fact is ``(fact_type, key) = text`` in its memory session: remembered again under the same
     key it is replaced (``key`` defaults to one derived from the text, so the same text is kept
@@ -140,8 +142,10 @@ class RecallArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 
 
 class DecideArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Record a decision (``text`` is its title), or with ``supersedes`` one that replaces an
-    earlier decision (which must be live and not superseded already). Answers the decision."""
+    """Record a decision (``text`` is its title); answers the decision.
+
+    With ``supersedes``, the new decision replaces that earlier one (which must be live and not
+    superseded already); without a session or repo it goes where the one it replaces was."""
 
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=DESCRIPTION_MAX)]
     body: Annotated[str, msgspec.Meta(max_length=MEMORY_TEXT_MAX)] = ""
@@ -154,8 +158,10 @@ class DecideArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 
 
 class RehydrateArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """A memory bundle for ``query`` packed within ``budget`` tokens for ``role``, every item with
-    its citation (``source:id``) and the report of every source."""
+    """A memory bundle for ``query``, packed within ``budget`` tokens for ``role``.
+
+    Every item carries its citation (``source:id``); every source has its report (``ok``,
+    ``timeout`` or ``error``)."""
 
     query: _Query
     role: RehydrateRole | None = None
@@ -166,8 +172,10 @@ class RehydrateArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
 
 
 class CacheLookupArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Look a generation up: ``{"hit", "outcome" (exact, similar or null), "response",
-    "similarity", "key", "matched_key"}``."""
+    """Look a generation up by prompt, model and settings (exact, then a guarded similar prompt).
+
+    Answers ``{"hit", "outcome" (exact, similar or null), "response", "similarity", "key",
+    "matched_key"}``."""
 
     prompt: _Prompt
     model: _Name
