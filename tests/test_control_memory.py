@@ -183,10 +183,24 @@ def test_memory_of_one_repository_is_found_from_its_other_sessions(
     assert {s["name"] for s in bundle["sources"]} >= {"messages", "decisions", "facts"}
     assert all(s["status"] == "ok" for s in bundle["sources"])
     assert bundle["tokens"] <= bundle["token_budget"] == 2000
+    worklogs = [i for i in bundle["items"] if i["source"] == "worklogs"]
+    assert worklogs and {i["metadata"]["session_id"] for i in worklogs} <= {
+        first["id"],
+        second["id"],
+    }  # the registered sessions on the repository
     other = daemon.call("rehydrate", query="helm redis chart", repo="/elsewhere/other")
     assert f"messages:{said['id']}" not in {i["citation"] for i in other["items"]}
-    # a session and a repository that disagree
-    refused = daemon.refused("recall", query="helm", session=first["id"], repo="/elsewhere/other")
+    assert not [i for i in other["items"] if i["source"] in {"worklogs", "summaries"}]
+    # given a session and a repository: what either holds
+    mixed = daemon.call("recall", query="helm", session=second["id"], repo="/elsewhere/other")
+    assert {h["text"] for h in mixed["hits"]} == {
+        "Deploy with helm",
+        "helm is also used by the other project",
+    }
+    with_own = daemon.call("recall", query="helm", session=second["id"], repo=str(repo), k=20)
+    assert {h["text"] for h in with_own["hits"]} == {h["text"] for h in hits}
+    # writing to a session on another work tree than the repository named
+    refused = daemon.refused("remember", text="x", session=first["id"], repo="/elsewhere/other")
     assert refused.type == "InvalidArgumentError" and "works on" in refused.message
 
 

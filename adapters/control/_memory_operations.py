@@ -14,7 +14,8 @@ Scope: ``session`` is a session reference (an id, a unique prefix, a backlog id)
 path of a repository's work tree. Memory written with a session goes to that session (and to the
 repository of its work tree); written with only a repo, to the repository's own memory session;
 with neither, to the daemon's default memory session. A search with ``repo`` finds the memory of
-every session on that repository; without session and repo it searches every session.
+every session on that repository (with a session too: and that session's); without session and
+repo it searches every session.
 """
 
 from __future__ import annotations

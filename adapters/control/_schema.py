@@ -114,8 +114,8 @@ Memory (`remember`, `recall`, `decide`, `rehydrate`, `cache_lookup`, `cache_stor
 `session` is a session reference, `repo` the absolute path of a repository (any path inside its work
 tree names it). Memory written with a session belongs to it and to the repository of its work tree;
 with only `repo`, to that repository; with neither, to the daemon's default memory session. A search
-with `repo` finds what every session on that repository remembered; one without `session` and `repo`
-searches every session.
+with `repo` finds what every session on that repository remembered (given a `session` too, also what
+that session remembered); one without `session` and `repo` searches every session.
 
 `list` answers one page: `{{"sessions": [...], "next": ...}}` with at most `limit` sessions
 (default and most {PAGE_MAX}) and about {MAX_CONTROL_LINE // 2} bytes, oldest first, each description

@@ -23,7 +23,7 @@ from engine import (
 )
 
 from ._memory_ranking import MemoryTables
-from ._memory_rows import DEC_COLS, ENSURE_SESSION, EXPIRY, REPO_FILTER, decision_row
+from ._memory_rows import DEC_COLS, ENSURE_SESSION, EXPIRY, decision_row, scope_filter
 
 __all__ = ["MemoryDecisions"]
 
@@ -220,7 +220,7 @@ class MemoryDecisions(MemoryTables):
         limit: int = 20,
     ) -> SearchResult[Decision]:
         """Search live decisions (title and body) by full text, trigram and vector similarity, of
-        one session and/or of the sessions carrying ``repo``.
+        one session, of the sessions carrying ``repo``, or (both given) of either.
 
         Superseded decisions are left out unless ``include_superseded``.
 
@@ -228,12 +228,10 @@ class MemoryDecisions(MemoryTables):
         """
         check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
-        filters: LiteralString = ""
         if session_id is not None:
             check_text("session_id", session_id)
-            filters += " AND d.session_id = %(sid)s"
-        if check_repo(repo) is not None:
-            filters += REPO_FILTER.replace("{a}", "d")
+        check_repo(repo)
+        filters = scope_filter("d", session=session_id is not None, repo=repo is not None)
         if not include_superseded:
             filters += " AND d.status <> 'superseded'"
         return await self._search(

@@ -94,8 +94,8 @@ class MemoryFacts(MemoryTables):
         fact_type: str | None = None,
         pinned_only: bool = False,
     ) -> list[ContextFact]:
-        """Live facts of a session and/or of the sessions carrying ``repo`` (at least one), pinned
-        first, then by type, key and session.
+        """Live facts of a session, of the sessions carrying ``repo``, or (both given) of either,
+        pinned first, then by type, key and session.
 
         Cancellation: the query is cancelled.
         """
@@ -104,8 +104,7 @@ class MemoryFacts(MemoryTables):
             check_text("fact_type", fact_type)
         rows = await self._db.fetch(
             "SELECT " + FACT_COLS + " FROM memory_context_facts f"
-            " WHERE (%(sid)s::text IS NULL OR f.session_id = %(sid)s)"
-            " AND (%(repo)s::text IS NULL OR f.session_id IN"
+            " WHERE (f.session_id = %(sid)s OR f.session_id IN"
             " (SELECT session_id FROM memory_sessions WHERE repo = %(repo)s))"
             " AND (%(type)s::text IS NULL OR fact_type = %(type)s)"
             " AND (pinned OR NOT %(pinned_only)s) AND expires_at > now()"

@@ -26,7 +26,7 @@ from engine import (
 )
 
 from ._memory_ranking import MemoryTables
-from ._memory_rows import ENSURE_SESSION, MSG_COLS, REPO_FILTER, jsonb, message_row
+from ._memory_rows import ENSURE_SESSION, MSG_COLS, jsonb, message_row, scope_filter
 
 __all__ = ["MemoryMessages"]
 
@@ -172,7 +172,7 @@ class MemoryMessages(MemoryTables):
         limit: int = 20,
     ) -> SearchResult[Message]:
         """Search live messages by full text, trigram and (when available) vector similarity, of
-        one session and/or of the sessions carrying ``repo``.
+        one session, of the sessions carrying ``repo``, or (both given) of either.
 
         At most ``limit`` hits, best first by :func:`engine.fuse_ranks` of their ranks, each with
         its rank and score in every ranking that found it.
@@ -182,12 +182,9 @@ class MemoryMessages(MemoryTables):
         check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
         check_repo(repo)
-        filters: LiteralString = ""
         if session_id is not None:
             check_text("session_id", session_id)
-            filters += " AND m.session_id = %(sid)s"
-        if repo is not None:
-            filters += REPO_FILTER.replace("{a}", "m")
+        filters = scope_filter("m", session=session_id is not None, repo=repo is not None)
         return await self._search(
             "memory_messages",
             "m",

@@ -4,7 +4,7 @@ values and expiry expressions (tables from ``migrations/0100_memory.sql``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 from psycopg.types.json import Jsonb
 
@@ -25,12 +25,12 @@ __all__ = [
     "FACT_COLS",
     "MSG_COLS",
     "PREF_COLS",
-    "REPO_FILTER",
     "decision_row",
     "fact_row",
     "jsonb",
     "message_row",
     "preference_row",
+    "scope_filter",
 ]
 
 # 'infinity' cannot be loaded into a datetime: every column list maps it to NULL.
@@ -52,14 +52,26 @@ PREF_COLS: Final = (
 )
 # A time to live in seconds (NULL: never) as an expiry timestamp.
 EXPIRY: Final = "coalesce(now() + {ttl}::float8 * interval '1 second', 'infinity')"
-# Rows of the memory sessions carrying a repository (``{a}``: the table's alias).
-REPO_FILTER: Final = (
-    " AND {a}.session_id IN (SELECT session_id FROM memory_sessions WHERE repo = %(repo)s)"
-)
 # Make the memory session a row belongs to, if it is missing.
 ENSURE_SESSION: Final = (
     "INSERT INTO memory_sessions (session_id) VALUES (%s) ON CONFLICT DO NOTHING"
 )
+
+
+def scope_filter(alias: LiteralString, *, session: bool, repo: bool) -> LiteralString:
+    """The condition (`` AND ...``, or nothing) keeping the rows of table ``alias`` that belong to
+    the session ``%(sid)s`` or to a memory session carrying the repository ``%(repo)s``."""
+    own: LiteralString = alias + ".session_id = %(sid)s"
+    in_repo: LiteralString = (
+        alias + ".session_id IN (SELECT session_id FROM memory_sessions WHERE repo = %(repo)s)"
+    )
+    if session and repo:
+        return " AND (" + own + " OR " + in_repo + ")"
+    if session:
+        return " AND " + own
+    if repo:
+        return " AND " + in_repo
+    return ""
 
 
 def jsonb(what: str, value: Any) -> Jsonb:

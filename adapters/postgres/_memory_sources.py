@@ -93,11 +93,12 @@ _SUMMARY_TEMPLATE: Final = (
 
 
 def _filter(alias: str, session: bool, repo: bool) -> str:
-    """The rows of one session and/or of the registered sessions on one work tree."""
-    out = f"AND {alias}.session_id = %(sid)s" if session else ""
-    if repo:
-        out += f" AND {alias}.session_id IN (SELECT id FROM sessions WHERE repo_path = %(repo)s)"
-    return out
+    """The rows of one session, of the registered sessions on one work tree, or of either."""
+    own = f"{alias}.session_id = %(sid)s"
+    on_tree = f"{alias}.session_id IN (SELECT id FROM sessions WHERE repo_path = %(repo)s)"
+    if session and repo:
+        return f"AND ({own} OR {on_tree})"
+    return f"AND {own}" if session else f"AND {on_tree}" if repo else ""
 
 
 # A statement per case (session or not, repository or not) so a prepared generic plan stays good.
@@ -133,8 +134,8 @@ class _TableSource:
 
 @final
 class WorklogSource(_TableSource):
-    """Worklog entries (table ``worklog_entries``) of the session and/or of the registered sessions
-    on the repository asked for, ranked by full text and by recency; the list is ordered by :func:`engine.fuse_ranks` of the two ranks (ties: the newer entry first)."""
+    """Worklog entries (table ``worklog_entries``) of the session, of the registered sessions on
+    the repository asked for, or of either, ranked by full text and by recency; the list is ordered by :func:`engine.fuse_ranks` of the two ranks (ties: the newer entry first)."""
 
     def __init__(self, db: Database, *, name: str = "worklogs", recent: int = 5) -> None:
         super().__init__(db, name=name)
@@ -173,7 +174,7 @@ class WorklogSource(_TableSource):
 @final
 class SummarySource(_TableSource):
     """The latest summary of the session (or of every session, or of those on the repository
-    asked for), ranked by full text and recency
+    asked for, or of either), ranked by full text and recency
     (the list comes newest first; each item keeps both ranks for the rehydrator's fusion)."""
 
     def __init__(self, db: Database, *, name: str = "summaries") -> None:

@@ -141,8 +141,8 @@ _TERM = re.compile(r"\w{3,}")
 
 @final
 class FactsSource:
-    """The context facts of the session and/or the repository asked for: pinned ones as pinned
-    items, the others ranked by the number of query words they share (those sharing none are
+    """The context facts of the session, of the repository, or of either, asked for: pinned ones as
+    pinned items, the others ranked by the number of query words they share (those sharing none are
     left out)."""
 
     def __init__(self, store: MemoryStore, *, name: str = "facts") -> None:
@@ -155,7 +155,7 @@ class FactsSource:
         return self._name
 
     async def search(self, query: SourceQuery) -> Sequence[Evidence]:
-        """List the facts of the session and/or the repository (none without either).
+        """List the facts of the session, the repository, or either (none without both).
 
         Cancellation: the store query is cancelled.
         """

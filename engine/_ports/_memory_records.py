@@ -251,7 +251,8 @@ class SweepReport:
 @dataclass(frozen=True, slots=True)
 class SourceQuery:
     """What the rehydrator asks each memory source: ``session_id`` and ``repo`` (the repository's
-    work tree root) narrow the search when given; a source that cannot narrow by one ignores it."""
+    work tree root) narrow the search to that session, that repository's sessions, or (both given)
+    either; a source that cannot narrow by one ignores it."""
 
     text: str
     session_id: str | None

@@ -10,9 +10,10 @@ same values with the same :class:`~engine.InvalidArgumentError`. A ranked search
 ``limit`` hits, ordered by :func:`engine.fuse_ranks` of their ranks (ties: the newer row first).
 
 **Repository scope.** A memory session may carry the repository its memory belongs to (the work
-tree's root path, set by :meth:`MemoryStore.ensure_session`). The ``repo`` filter of a search or a
-fact listing keeps the rows of every memory session carrying that repository, so memory written in
-one session of a repository is found from any other session on it.
+tree's root path, set by :meth:`MemoryStore.ensure_session`). The ``repo`` scope of a search or a
+fact listing is the rows of every memory session carrying that repository, so memory written in
+one session of a repository is found from any other session on it. Given both a ``session_id`` and
+a ``repo``, a search keeps the rows of either (the session's own and its repository's).
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ class MemoryStore(Protocol):
         limit: int = 20,
     ) -> SearchResult[Message]:
         """Search live messages by full text, trigram and (when available) vector similarity,
-        of one session and/or of the sessions carrying ``repo`` (None: no such filter).
+        of one session, of the sessions carrying ``repo``, or (both given) of either (neither:
+        every session).
 
         At most ``limit`` (>= 1) hits, best first by :func:`engine.fuse_ranks` of their ranks.
         """
@@ -166,8 +168,8 @@ class MemoryStore(Protocol):
         fact_type: str | None = None,
         pinned_only: bool = False,
     ) -> list[ContextFact]:
-        """Live facts of a session and/or of the sessions carrying ``repo`` (at least one of the
-        two), pinned first, then by type, key and session."""
+        """Live facts of a session, of the sessions carrying ``repo``, or (both given) of either
+        (at least one of the two), pinned first, then by type, key and session."""
         ...
 
     async def delete_fact(self, session_id: str, fact_type: str, key: str) -> bool:
@@ -204,7 +206,8 @@ class MemoryStore(Protocol):
         limit: int = 20,
     ) -> SearchResult[Decision]:
         """Search live decisions by full text, trigram and (when available) vector similarity,
-        of one session and/or of the sessions carrying ``repo`` (None: no such filter).
+        of one session, of the sessions carrying ``repo``, or (both given) of either (neither:
+        every session).
 
         At most ``limit`` (>= 1) hits, best first by :func:`engine.fuse_ranks` of their ranks.
         """

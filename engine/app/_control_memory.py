@@ -13,8 +13,9 @@ same repository; a path outside any work tree (or that git cannot probe within
 - with only a repository: in that repository's own memory session, ``repo:<root>``;
 - with neither: in the daemon's default memory session.
 
-A search with ``repo`` finds what any session on that repository remembered; without session and
-repo it searches every session (facts, which have no ranked search: the default session).
+A search with ``repo`` finds what any session on that repository remembered; with a session too,
+also what that session remembered (on whatever work tree); without session and repo it searches
+every session (facts, which have no ranked search: the default session).
 """
 
 from __future__ import annotations
@@ -193,14 +194,12 @@ class ControlMemory:
             record = await self.scribe.resolve(session)
             sid, tree = record.id, None if record.repo_path is None else str(record.repo_path)
         key = None if repo is None else await self.repo_key(repo)
-        if tree is not None and key is not None and tree != key:
-            raise InvalidArgumentError(f"session {sid} works on {tree}, not on {key}")
         return sid, tree, key
 
     async def _read_scope(
         self, session: str | None, repo: str | None
     ) -> tuple[str | None, str | None]:
-        """The memory session id and repository a search is narrowed to."""
+        """The memory session id and repository a search is narrowed to (both: either's)."""
         sid, _, key = await self._scope(session, repo)
         return sid, key
 
@@ -208,6 +207,8 @@ class ControlMemory:
         """Where memory is written, and the repository it belongs to (its memory session is
         made to carry it)."""
         sid, tree, key = await self._scope(session, repo)
+        if tree is not None and key is not None and tree != key:
+            raise InvalidArgumentError(f"session {sid} works on {tree}, not on {key}")
         key = tree or key
         if sid is None:
             sid = self.default_session if key is None else REPO_SESSION_PREFIX + key

@@ -215,12 +215,13 @@ class InMemoryMemoryStore:
         return out
 
     def _in_scope(self, row_session: str | None, session_id: str | None, repo: str | None) -> bool:
-        """Whether a row of ``row_session`` passes the session and repository filters."""
-        if session_id is not None and row_session != session_id:
-            return False
-        if repo is None:
+        """Whether a row of ``row_session`` is in the scope: the session, the sessions carrying
+        the repository, either of the two when both are given, every row when neither is."""
+        if session_id is None and repo is None:
             return True
-        found = None if row_session is None else self._sessions.get(row_session)
+        if session_id is not None and row_session == session_id:
+            return True
+        found = None if row_session is None or repo is None else self._sessions.get(row_session)
         return found is not None and found.repo == repo
 
     def _live_messages(
@@ -253,7 +254,7 @@ class InMemoryMemoryStore:
         repo: str | None = None,
         limit: int = 20,
     ) -> SearchResult[Message]:
-        """Search live messages (of a session and/or a repository); hits best first.
+        """Search live messages (of a session, a repository, or either); hits best first.
         Cancellation: nothing happens."""
         check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)
@@ -305,7 +306,7 @@ class InMemoryMemoryStore:
         fact_type: str | None = None,
         pinned_only: bool = False,
     ) -> list[ContextFact]:
-        """Live facts of a session and/or a repository, pinned first, then by type, key and
+        """Live facts of a session, a repository or either, pinned first, then by type, key and
         session. Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
         check_fact_scope(session_id, repo)
@@ -374,7 +375,7 @@ class InMemoryMemoryStore:
         include_superseded: bool = False,
         limit: int = 20,
     ) -> SearchResult[Decision]:
-        """Search live decisions (of a session and/or a repository; title weighing more than
+        """Search live decisions (of a session, a repository or either; title weighing more than
         body). Cancellation: nothing happens."""
         check_text("query", query, maximum=QUERY_MAX)
         check_limit(limit)

@@ -353,17 +353,22 @@ async def test_memory_sessions_carry_a_repository_that_scopes_searches(
         assert sorted(h.item.session_id for h in found.hits) == ["a", "b"]
         decided = await store.search_decisions("deploy helm", repo="/work/shop")
         assert sorted(h.item.session_id for h in decided.hits) == ["a", "b"]
-        both = await store.search_messages("deploy helm", session_id="b", repo="/work/shop")
-        assert [h.item.session_id for h in both.hits] == ["b"]
-        assert (
-            await store.search_messages("deploy", session_id="b", repo="/work/other")
-        ).hits == ()
+        own = await store.search_messages("deploy helm", session_id="b")
+        assert [h.item.session_id for h in own.hits] == ["b"]
+        both = await store.search_messages("deploy helm", session_id="loose", repo="/work/shop")
+        assert sorted(h.item.session_id for h in both.hits) == ["a", "b", "loose"]  # either
+        either = await store.search_decisions("deploy", session_id="b", repo="/work/other")
+        assert sorted(h.item.session_id for h in either.hits) == ["b", "other"]
         assert (await store.search_decisions("deploy", repo="/nowhere")).hits == ()
         everywhere = await store.search_messages("deploy helm")
         assert len(everywhere.hits) == 4
         facts = await store.list_facts(None, repo="/work/shop")
         assert [f.session_id for f in facts] == ["a", "b"]
-        assert [f.session_id for f in await store.list_facts("a", repo="/work/other")] == []
+        assert [f.session_id for f in await store.list_facts("a", repo="/work/other")] == [
+            "a",
+            "other",
+        ]
+        assert [f.session_id for f in await store.list_facts("nobody", repo="/nowhere")] == []
         assert [f.session_id for f in await store.list_facts("loose")] == ["loose"]
 
         for bad in ("", "/" + "r" * engine.PATH_MAX):
