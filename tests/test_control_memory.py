@@ -179,6 +179,7 @@ def test_memory_of_one_repository_is_found_from_its_other_sessions(
     bundle = daemon.call("rehydrate", query="helm redis chart", repo=str(repo), role="coder")
     cited = {item["citation"]: item for item in bundle["items"]}
     assert f"messages:{said['id']}" in cited and bundle["repo"] == str(repo)
+    assert "the helm chart pins redis to 7.2" in bundle["text"]
     assert all(item["citation"].count(":") >= 1 and item["source"] for item in bundle["items"])
     assert {s["name"] for s in bundle["sources"]} >= {"messages", "decisions", "facts"}
     assert all(s["status"] == "ok" for s in bundle["sources"])

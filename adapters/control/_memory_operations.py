@@ -161,8 +161,9 @@ class DecideArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 class RehydrateArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """A memory bundle for ``query``, packed within ``budget`` tokens for ``role``.
 
-    Every item carries its citation (``source:id``); every source has its report (``ok``,
-    ``timeout`` or ``error``)."""
+    Answers the bundle: ``text`` (the packed items, each line led by its citation), ``items``
+    (each with its ``citation``, ``source:id``), ``tokens``, ``token_budget``, ``sources`` (each
+    source's report: ``ok``, ``timeout`` or ``error``), ``dropped``, ``digest``, ``repo``."""
 
     query: _Query
     role: RehydrateRole | None = None

@@ -362,7 +362,7 @@ class ControlMemory:
             token_budget=a.budget,
             timeout=a.timeout,
         )
-        return bundle.to_dict() | {"repo": repo}
+        return bundle.to_dict() | {"text": bundle.text, "repo": repo}
 
     async def _cache_lookup(self, a: adapters.CacheLookupArgs) -> Any:
         found = await self.cache.lookup(a.prompt, a.model, a.settings)
