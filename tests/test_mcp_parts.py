@@ -66,7 +66,7 @@ def test_failures_say_what_to_do() -> None:
         "add_note: bad arguments: Expected `str`, got `int` - at `text`. Correct them and call again."
     )
     down = describe_failure("recall", adapters.DaemonNotRunningError("nothing answers"))
-    assert down is not None and "scribe serve" in down and "reconnects" in down
+    assert down is not None and "not reachable: nothing answers" in down and "reconnects" in down
     unknown = describe_failure(
         "add_note", adapters.DaemonError("SessionNotFoundError", "no session matches 'x\x1b[2J'")
     )

@@ -36,8 +36,6 @@ def mcp_doc() -> str:
     """The text of docs/mcp.md."""
     parts = []
     for t in MCP_TOOLS:
-        if t.op not in CONTROL_OPERATIONS:
-            continue
         args = object_schema(CONTROL_OPERATIONS[t.op], t.hints)
         out = object_schema(t.output)
         parts.append(
