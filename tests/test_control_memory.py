@@ -4,17 +4,13 @@ through a real ``scribe serve`` daemon's control socket, on the real embedded Po
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from git_repos import GIT_ENV, git, make_repo
+from daemon_support import Daemon as ScribeDaemon
+from git_repos import git, make_repo
 from pg_support import create_database, drop_database
 from scribe_support import open_stack
 
@@ -23,36 +19,13 @@ import engine
 from adapters import DaemonError
 from engine.app._control_memory import ControlMemory
 
-SCRIBE = str(Path(sys.executable).with_name("scribe"))
-START_TIMEOUT = 60.0
-
 
 class Daemon:
     """A ``scribe serve`` subprocess (no session at start, no dashboard) and a control client."""
 
     def __init__(self, home: Path, db_url: str, cwd: Path) -> None:
-        env = {**os.environ, **GIT_ENV, "SCRIBE_HOME": str(home), "SCRIBE_DATABASE_URL": db_url}
-        self.proc = subprocess.Popen(
-            [SCRIBE, "serve", "--no-session", "--no-dashboard", "--feed-port", "0"],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        lines = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("Try:"):
-                break
-        if not lines or not lines[-1].startswith("Try:"):
-            self.close()
-            raise AssertionError("daemon did not start:\n" + "".join(lines))
+        self.process = ScribeDaemon(home, db_url, cwd)
+        self.process.start("--no-session", "--no-dashboard")
         self.client = adapters.ControlClient(home / "scribe.sock", timeout=30)
 
     def call(self, op: str, **args: Any) -> Any:
@@ -67,14 +40,10 @@ class Daemon:
 
     def close(self) -> None:
         """SIGTERM, then wait for it (SIGKILL if it does not stop)."""
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
+            self.process.stop()
+        finally:
+            self.process.kill()
 
 
 @pytest.fixture(scope="module")

@@ -253,3 +253,64 @@ async def test_stdout_carries_the_protocol_only(daemon: Daemon) -> None:
     assert all(a["jsonrpc"] == "2.0" for a in answers)
     assert answers[1]["result"]["structuredContent"] == {"sessions": [], "next": None}
     assert answers[2]["result"]["isError"] is True
+
+
+async def test_memory_tools_good_and_bad_input(daemon: Daemon, repo: Path) -> None:
+    async with open_client(daemon.env) as s:
+        first = (await call(s, "start_session", {"repo": str(repo)}))["id"]
+        second = (await call(s, "start_session", {"repo": str(repo), "agent_session_id": "b"}))["id"]
+        assert first != second
+        kept = await call(
+            s, "remember", {"text": "the deploy script needs VPN access", "session": first}
+        )
+        assert kept["kind"] == "message" and kept["session_id"] == first
+        fact = await call(
+            s, "remember", {"text": "pnpm, not npm", "kind": "fact", "repo": str(repo)}
+        )
+        assert fact["kind"] == "fact"
+        # memory of the repository is found from its other session
+        found = await call(s, "recall", {"query": "deploy VPN", "repo": str(repo), "k": 5})
+        assert any("VPN" in (h.get("text") or h.get("content") or "") for h in found["hits"])
+        old = await call(s, "record_decision", {"text": "use SQLite for tests", "session": first})
+        new = await call(
+            s,
+            "record_decision",
+            {"text": "use PostgreSQL for tests", "session": "b", "supersedes": old["id"]},
+        )
+        assert new["status"] == "active" and new["id"] != old["id"]
+        decisions = await call(s, "recall", {"query": "tests", "kind": "decisions", "repo": str(repo)})
+        assert [h["id"] for h in decisions["hits"]][:1] == [new["id"]]
+        bundle = await call(
+            s, "rehydrate", {"query": "deploy", "repo": str(repo), "budget": 300, "role": "coder"}
+        )
+        assert bundle["tokens"] <= bundle["token_budget"] == 300
+        assert all(item.get("source") for item in bundle["items"])  # every item cites its source
+        settings = {"temperature": 0.2}
+        assert (await call(s, "cache_lookup", {"prompt": "p?", "model": "m", "settings": settings}))[
+            "hit"
+        ] is False
+        stored = await call(
+            s,
+            "cache_store",
+            {"prompt": "p?", "model": "m", "settings": settings, "response": "an answer"},
+        )
+        hit = await call(s, "cache_lookup", {"prompt": "p?", "model": "m", "settings": settings})
+        assert hit["hit"] is True and hit["response"] == "an answer" and stored["key"]
+
+        assert "text" in await refused(s, "remember", {"text": "x" * 1_000_000})
+        assert "kind" in await refused(s, "remember", {"text": "a", "kind": "dream"})
+        assert "k" in await refused(s, "recall", {"query": "a", "k": 0})
+        assert "SessionNotFoundError" in await refused(
+            s, "recall", {"query": "a", "session": "nobody"}
+        )
+        assert "settings" in await refused(
+            s,
+            "cache_store",
+            {"prompt": "p", "model": "m", "settings": {"x": "y" * 100_000}, "response": "r"},
+        )
+        assert "MemoryNotFoundError" in await refused(
+            s, "record_decision", {"text": "t", "supersedes": 10**9}
+        )
+        assert (await call(s, "recall", {"query": "pnpm", "kind": "facts", "repo": str(repo)}))[
+            "hits"
+        ]
