@@ -11,7 +11,6 @@ import trio
 
 from . import _cli_sessions as s
 from ._cli_hooks import hooks_arguments, run_hooks
-from ._cli_mcp import mcp_arguments, run_mcp
 from ._cli_mcp import mcp_arguments, mcp_token_arguments, run_mcp, run_mcp_token
 from ._cli_memory import (
     add_recall_arguments,
