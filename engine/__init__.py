@@ -135,6 +135,7 @@ from ._ports._session_store import SessionStore as SessionStore
 from ._ports._session_store import StoreConflictError as StoreConflictError
 from ._ports._session_store import StoreError as StoreError
 from ._ports._session_store import StoreNotFoundError as StoreNotFoundError
+from ._ports._session_store import check_agent_session_id as check_agent_session_id
 from ._core._limits import BACKLOG_ID_MAX as BACKLOG_ID_MAX
 from ._core._limits import BACKLOG_ID_PATTERN as BACKLOG_ID_PATTERN
 from ._core._limits import DESCRIPTION_MAX as DESCRIPTION_MAX

@@ -16,6 +16,7 @@ import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator, Collection
+from pathlib import Path
 from typing import Any, Final, LiteralString, final
 
 import psycopg
@@ -90,10 +91,11 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             row = await self._db.fetchrow(
                 "INSERT INTO sessions (id, name, backlog_id, kind, state, priority, tags, description, "
                 "parent_id, related_ids, repo_path, created_at, last_activity, idle_timeout, error, "
-                "owner, version) VALUES (%(id)s, %(name)s, %(backlog_id)s, %(kind)s, %(state)s, "
-                "%(priority)s, %(tags)s, %(description)s, %(parent_id)s, %(related_ids)s, "
-                "%(repo_path)s, %(created_at)s, %(last_activity)s, %(idle_timeout)s, %(error)s, "
-                "%(owner)s, 1) ON CONFLICT (id) DO NOTHING RETURNING " + COLUMNS,
+                "owner, agent_session_id, version) VALUES (%(id)s, %(name)s, %(backlog_id)s, "
+                "%(kind)s, %(state)s, %(priority)s, %(tags)s, %(description)s, %(parent_id)s, "
+                "%(related_ids)s, %(repo_path)s, %(created_at)s, %(last_activity)s, "
+                "%(idle_timeout)s, %(error)s, %(owner)s, %(agent_session_id)s, 1) "
+                "ON CONFLICT (id) DO NOTHING RETURNING " + COLUMNS,
                 values,
             )
         except IntegrityError as exc:
@@ -196,6 +198,8 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
         owner: str | None = None,
         backlog_id: str | None = None,
         parent_id: str | None = None,
+        agent_session_id: str | None = None,
+        repo_path: str | os.PathLike[str] | None = None,
         limit: int | None = None,
         after: str | None = None,
     ) -> list[engine.SessionRecord]:
@@ -213,6 +217,8 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             "owner": owner,
             "backlog_id": backlog_id,
             "parent_id": parent_id,
+            "agent_session_id": agent_session_id,
+            "repo_path": None if repo_path is None else str(Path(repo_path)),
             "limit": limit,
             "after": after,
         }
@@ -229,6 +235,9 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             "AND (%(owner)s::text IS NULL OR owner = %(owner)s::text) "
             "AND (%(backlog_id)s::text IS NULL OR backlog_id = %(backlog_id)s::text) "
             "AND (%(parent_id)s::text IS NULL OR parent_id = %(parent_id)s::text) "
+            "AND (%(agent_session_id)s::text IS NULL "
+            "OR agent_session_id = %(agent_session_id)s::text) "
+            "AND (%(repo_path)s::text IS NULL OR repo_path = %(repo_path)s::text) "
             "AND (%(after)s::text IS NULL OR (created_at, id) > "
             "(SELECT created_at, id FROM sessions WHERE id = %(after)s::text)) "
             "ORDER BY created_at, id LIMIT %(limit)s",

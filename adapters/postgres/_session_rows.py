@@ -15,7 +15,7 @@ __all__ = ["COLUMNS", "UPDATE", "record_from_row", "row_values", "timestamp", "u
 #: The columns of a session row, in the order every ``SELECT`` and ``RETURNING`` lists them.
 COLUMNS: Final = (
     "id, name, backlog_id, kind, state, priority, tags, description, parent_id, related_ids, "
-    "repo_path, created_at, last_activity, idle_timeout, error, owner, version"
+    "repo_path, created_at, last_activity, idle_timeout, error, owner, agent_session_id, version"
 )
 
 #: The compare-and-set write of a whole record (named parameters from :func:`row_values`).
@@ -25,7 +25,8 @@ UPDATE: Final = (
     "description = %(description)s, parent_id = %(parent_id)s, "
     "related_ids = %(related_ids)s, repo_path = %(repo_path)s, "
     "last_activity = %(last_activity)s, idle_timeout = %(idle_timeout)s, "
-    "error = %(error)s, owner = %(owner)s, version = version + 1 "
+    "error = %(error)s, owner = %(owner)s, agent_session_id = %(agent_session_id)s, "
+    "version = version + 1 "
     "WHERE id = %(id)s AND version = %(version)s RETURNING version, created_at, last_activity"
 )
 
@@ -70,6 +71,7 @@ def record_from_row(row: Mapping[str, Any]) -> engine.SessionRecord:
             idle_timeout=row["idle_timeout"],
             error=row["error"],
             owner=row["owner"],
+            agent_session_id=row["agent_session_id"],
             version=row["version"],
         )
     except engine.InvalidArgumentError as exc:
@@ -95,5 +97,6 @@ def row_values(record: engine.SessionRecord) -> dict[str, Any]:
         "idle_timeout": record.idle_timeout,
         "error": record.error,
         "owner": record.owner,
+        "agent_session_id": record.agent_session_id,
         "version": record.version,
     }

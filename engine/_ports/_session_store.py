@@ -8,6 +8,7 @@ is always an error, never silent).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .._core._errors import InvalidArgumentError, ScribeError
+from .._core._limits import NAME_MAX, check_length
 from .._core._priority import Priority, coerce_priority
 from .._core._session_info import SessionInfo, check_name, check_tags
 from .._core._state import SessionKind, SessionState
@@ -27,6 +29,7 @@ __all__ = [
     "StoreConflictError",
     "StoreError",
     "StoreNotFoundError",
+    "check_agent_session_id",
 ]
 
 #: States of a session some engine process is still responsible for (an orphan check looks at these).
@@ -77,6 +80,24 @@ def _check_id(what: str, value: object) -> str:
     return value
 
 
+def check_agent_session_id(value: object) -> str:
+    """An agent's own session id (a coding agent's conversation id), stripped: 1 to
+    :data:`~engine.NAME_MAX` printable characters.
+
+    Raises:
+        FieldLimitError: it is longer than :data:`~engine.NAME_MAX` characters.
+        InvalidArgumentError: it is not a string, is blank or holds unprintable characters.
+    """
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"agent session id must be a string, not {type(value).__name__}")
+    stripped = check_length("agent session id", value.strip(), NAME_MAX)
+    if not stripped or not stripped.isprintable():
+        raise InvalidArgumentError(
+            f"invalid agent session id {value!r}: 1-{NAME_MAX} printable characters"
+        )
+    return stripped
+
+
 def _check_ids(what: str, values: Iterable[str]) -> tuple[str, ...]:
     if isinstance(values, str):
         raise InvalidArgumentError(f"{what} must be a collection of ids, not one string")
@@ -108,6 +129,9 @@ class SessionRecord:
         idle_timeout: seconds without activity after which it ends (None: never).
         error: why it failed, for failed and orphaned sessions.
         owner: the id of the engine process responsible for it (None: nobody).
+        agent_session_id: the id the coding agent working in it uses for its own conversation (a
+            Claude Code session id, say), if it gave one; stripped, at most
+            :data:`~engine.NAME_MAX` characters.
         version: the row version; 0 for a record not stored yet, then 1, 2, ... per stored change.
     """
 
@@ -127,6 +151,7 @@ class SessionRecord:
     idle_timeout: float | None = None
     error: str | None = None
     owner: str | None = None
+    agent_session_id: str | None = None
     version: int = 0
 
     def __post_init__(self) -> None:
@@ -153,6 +178,8 @@ class SessionRecord:
             put(self, "repo_path", Path(self.repo_path))
         if self.idle_timeout is not None:
             put(self, "idle_timeout", check_seconds("idle_timeout", self.idle_timeout))
+        if self.agent_session_id is not None:
+            put(self, "agent_session_id", check_agent_session_id(self.agent_session_id))
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 0:
             raise InvalidArgumentError(f"version must be an int >= 0, not {self.version!r}")
 
@@ -165,6 +192,7 @@ class SessionRecord:
         idle_timeout: float | None = None,
         related_ids: Sequence[str] = (),
         owner: str | None = None,
+        agent_session_id: str | None = None,
     ) -> SessionRecord:
         """A new (version 0) record for a live engine session's snapshot."""
         return cls(
@@ -184,6 +212,7 @@ class SessionRecord:
             idle_timeout=idle_timeout,
             error=info.error,
             owner=owner,
+            agent_session_id=agent_session_id,
         )
 
 
@@ -282,11 +311,16 @@ class SessionStore(Protocol):
         owner: str | None = None,
         backlog_id: str | None = None,
         parent_id: str | None = None,
+        agent_session_id: str | None = None,
+        repo_path: str | os.PathLike[str] | None = None,
         limit: int | None = None,
         after: str | None = None,
     ) -> list[SessionRecord]:
         """Sessions matching every given filter (``tags``: having all of them), oldest first; at most
         ``limit`` of them (an int >= 1, :func:`engine.check_optional_limit`; None: all).
+
+        ``repo_path`` matches the stored path exactly (as text; the store touches no file system):
+        resolving a path to its work tree is the caller's part.
 
         ``after`` is a session id: only sessions after it in that order are returned (a page after
         the one that ended with it).

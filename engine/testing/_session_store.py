@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import os
 from collections.abc import AsyncIterator, Collection
+from pathlib import Path
 from typing import TYPE_CHECKING, final
 
 import trio
@@ -178,6 +180,8 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
         owner: str | None = None,
         backlog_id: str | None = None,
         parent_id: str | None = None,
+        agent_session_id: str | None = None,
+        repo_path: str | os.PathLike[str] | None = None,
         limit: int | None = None,
         after: str | None = None,
     ) -> list[SessionRecord]:
@@ -190,6 +194,7 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
         wanted_tags = set(tags)
         wanted_kind = None if kind is None else SessionKind(kind)
         wanted_priority = None if priority is None else Priority(priority)
+        wanted_repo = None if repo_path is None else str(Path(repo_path))
         start: tuple[float, str] | None = None
         if after is not None:
             if after not in self._db._sessions:
@@ -206,6 +211,8 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
             and (owner is None or r.owner == owner)
             and (backlog_id is None or r.backlog_id == backlog_id)
             and (parent_id is None or r.parent_id == parent_id)
+            and (agent_session_id is None or r.agent_session_id == agent_session_id)
+            and (wanted_repo is None or (r.repo_path is not None and str(r.repo_path) == wanted_repo))
         ]
         return found if limit is None else found[:limit]
 

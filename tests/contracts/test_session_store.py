@@ -33,6 +33,7 @@ async def test_register_get_update_with_row_versions(sessions: SessionsBackend) 
             related_ids=("s0",),
             repo_path=Path("/work/repo"),
             idle_timeout=900.0,
+            agent_session_id="5f0c8d3e-agent",
         )
         stored = await reg.register(new)
         assert stored.version == 1 and stored.owner == "engine-a"
@@ -176,6 +177,60 @@ async def test_tags_touch_and_queries(sessions: SessionsBackend) -> None:
         assert after.version == before.version
         with pytest.raises(engine.StoreNotFoundError):
             await reg.touch("nope")
+
+
+async def test_agent_session_ids_and_work_trees_are_stored_and_queried(
+    sessions: SessionsBackend,
+) -> None:
+    async with sessions.open_stores("me") as (reg, _):
+        agent = "c" * engine.NAME_MAX  # the longest an agent's id may be
+        a = await reg.register(_record("a", agent_session_id=agent, repo_path=Path("/w/one")))
+        await reg.register(_record("b", agent_session_id="other", repo_path=Path("/w/two")))
+        await reg.register(_record("c", agent_session_id=agent, state=S.ACTIVE))
+        await reg.register(_record("d", repo_path=Path("/w/one/sub")))
+        assert a.agent_session_id == agent and (await reg.get("a")).agent_session_id == agent
+        assert (await reg.get("d")).agent_session_id is None
+
+        async def ids(**filters: object) -> list[str]:
+            return [r.id for r in await reg.query(**filters)]  # type: ignore[arg-type]
+
+        assert await ids(agent_session_id=agent) == ["a", "c"]
+        assert await ids(agent_session_id=agent, states=[S.ACTIVE]) == ["c"]
+        assert await ids(agent_session_id="nobody") == []
+        assert await ids(repo_path="/w/one") == ["a"]  # exact: not the one below it
+        assert await ids(repo_path=Path("/w/one/")) == ["a"]
+        assert await ids(repo_path="/w/one/sub") == ["d"]
+        assert await ids(repo_path="/w/one", agent_session_id="other") == []
+        assert await ids(repo_path="/w") == []
+
+        # The id is a field like the others: kept by state changes and orphan marking, written by
+        # update (and cleared with None).
+        active = await reg.set_state("a", S.ACTIVE, expected_version=a.version)
+        assert active.agent_session_id == agent
+        moved = await reg.update(dataclasses.replace(active, agent_session_id="  moved  "))
+        assert moved.agent_session_id == "moved" and await reg.get("a") == moved
+        assert await ids(agent_session_id="moved") == ["a"]
+        cleared = await reg.update(dataclasses.replace(moved, agent_session_id=None))
+        assert cleared.agent_session_id is None and await reg.get("a") == cleared
+        async with sessions.open_stores("gone") as (gone, _):
+            await gone.register(_record("e", agent_session_id="left", state=S.ACTIVE))
+        [orphan] = await reg.mark_orphans()
+        assert orphan.id == "e" and orphan.agent_session_id == "left"
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("x" * (engine.NAME_MAX + 1), engine.FieldLimitError),
+        ("", engine.InvalidArgumentError),
+        ("   ", engine.InvalidArgumentError),
+        ("a\nb", engine.InvalidArgumentError),
+        (5, engine.InvalidArgumentError),
+    ],
+)
+def test_a_bad_agent_session_id_is_refused_on_construction(value: object, error: type) -> None:
+    with pytest.raises(error, match="agent session id"):
+        _record("s", agent_session_id=value)
 
 
 async def test_purge_deletes_old_finished_sessions_with_their_worklog(
