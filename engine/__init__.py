@@ -190,7 +190,7 @@ from ._scribe._rules import Aspect as Aspect
 from ._scribe._rules import backlog_id_from_branch as backlog_id_from_branch
 from ._scribe._rules import EndRules as EndRules
 from ._scribe._rules import RepoState as RepoState
-from ._scribe._scribe import open_scribe as open_scribe
+from ._scribe._open_scribe import open_scribe as open_scribe
 from ._scribe._scribe import Scribe as Scribe
 from ._scribe._scribe_config import ScribeConfig as ScribeConfig
 from ._scribe._summary import HeuristicSummarizer as HeuristicSummarizer

@@ -21,6 +21,7 @@ from engine import (
     BACKLOG_ID_MAX,
     BACKLOG_ID_PATTERN,
     DESCRIPTION_MAX,
+    INT_MAX,
     LIMIT_MAX,
     LIST_MAX,
     NAME_MAX,
@@ -63,7 +64,9 @@ SessionRef = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=NAME_MAX,
-        description="a session id, a unique id prefix, or a backlog id",
+        description=(
+            "a session id, an agent session id given at start, a unique id prefix, or a backlog id"
+        ),
     ),
 ]
 Names = Annotated[list[Name], msgspec.Meta(max_length=LIST_MAX)]
@@ -92,7 +95,12 @@ class StatusArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 
 
 class StartArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Start a session on a work tree."""
+    """Start a session on a work tree, or answer the live one of ``agent_session_id`` there.
+
+    ``agent_session_id`` is the id a coding agent uses for its own conversation: while a session
+    started with it is live on the same work tree, a start answers that session (the other
+    arguments are then ignored); one live on another work tree is refused
+    (``InvalidArgumentError``)."""
 
     repo: FilePath
     name: Name | None = None
@@ -105,6 +113,7 @@ class StartArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     related: Names = msgspec.field(default_factory=list)
     idle_timeout: Annotated[float, msgspec.Meta(gt=0)] | msgspec.UnsetType | None = msgspec.UNSET
     files: Paths = msgspec.field(default_factory=list)
+    agent_session_id: Name | None = None
 
 
 class StopArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -116,11 +125,13 @@ class StopArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 class ListArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """One page of sessions, oldest first (``{"sessions": [...], "next": id or null}``).
 
-    Those in ``states`` (none: every state) with all ``tags``: at most ``limit`` of them after the
-    session ``after`` (the previous page's ``next``)."""
+    Those in ``states`` (none: every state) with all ``tags``, of the work tree containing ``repo``
+    (an absolute path) when given: at most ``limit`` of them after the session ``after`` (the
+    previous page's ``next``)."""
 
     states: Names = msgspec.field(default_factory=list)
     tags: Tags = msgspec.field(default_factory=list)
+    repo: FilePath | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=PAGE_MAX)] = PAGE_MAX
     after: Name | None = None
 
@@ -160,10 +171,13 @@ class ContextArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
 
 
 class WorklogArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """A session's worklog (the last ``limit`` entries), with ``markdown`` rendered if asked."""
+    """A session's worklog: the entries after seq ``since``, the last ``limit`` of those.
+
+    With ``markdown``, also rendered as markdown."""
 
     session: SessionRef
     limit: Annotated[int, msgspec.Meta(ge=1, le=LIMIT_MAX)] | None = None
+    since: Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)] | None = None
     markdown: bool = False
 
 

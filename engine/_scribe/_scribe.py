@@ -6,8 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, final
 
@@ -25,11 +24,11 @@ from .._core._session import Session
 from .._core._session_info import check_tags, coerce_kind
 from .._core._state import SessionKind, SessionState
 from .._ports._entry_journal import EntryJournal
-from .._ports._session_store import SessionRecord, SessionStore
+from .._ports._session_store import SessionRecord, SessionStore, check_agent_session_id
 from .._ports._worklog_records import EndReason
 from .._ports._worklog_store import WorklogStore
+from ._agent_sessions import AgentStartLocks, restart_for_agent
 from ._capture import Capture, WatchOpener
-from ._journal_replayer import JournalReplayer
 from ._scribe_config import ScribeConfig, check_file, check_timeout, mirror_path
 from ._scribe_records import FsOpener, RepoOpener, ScribeRecords
 from ._starting import (
@@ -43,7 +42,7 @@ from ._starting import (
 )
 from ._summary_pipeline import SummaryPipeline
 
-__all__ = ["Scribe", "open_scribe"]
+__all__ = ["Scribe"]
 
 _log = logging.getLogger(__name__)
 _UNSET: Any = object()
@@ -53,8 +52,7 @@ _UNSET: Any = object()
 class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
     """Sessions with capture. Get one from :func:`open_scribe`.
 
-    Every method that names a session accepts its id, a unique prefix of it (4 characters or more), or
-    a backlog id (the newest session of that item).
+    Every method that names a session accepts any reference :meth:`resolve` takes.
     """
 
     def __init__(
@@ -85,6 +83,7 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._end_errors: list[str] = []
+        self._agent_starts = AgentStartLocks()
 
     # -- starting --------------------------------------------------------------------------------
 
@@ -102,8 +101,13 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         related: Iterable[str] = (),
         idle_timeout: float | None = _UNSET,
         files: Iterable[str] = (),
+        agent_session_id: str | None = None,
     ) -> SessionRecord:
         """Start a session on the work tree containing ``repo`` and begin capturing it.
+
+        With ``agent_session_id`` (the id a coding agent uses for its own conversation), a start
+        while that id's session is live on the same work tree returns that session (the other
+        arguments are then ignored): an agent's start hook may fire twice.
 
         Args:
             repo: a directory inside a git work tree.
@@ -116,13 +120,15 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             idle_timeout: seconds without activity before it ends (default: the config's; None:
                 never).
             files: root-relative files every context of this session shows.
+            agent_session_id: the agent's own session id (:func:`~engine.check_agent_session_id`).
 
         Returns:
-            The registered record (state active).
+            The registered record (state active), or the agent's live one.
 
         Raises:
             InvalidArgumentError: a bad argument (a backlog id such as ``../x``; a
-                :class:`~engine.FieldLimitError` for a description or tag list too long).
+                :class:`~engine.FieldLimitError` for a description or tag list too long), or the
+                agent session id's live session is on another work tree.
             NotARepositoryError: ``repo`` is not inside a git work tree.
             EngineClosedError: the engine is shutting down.
 
@@ -137,13 +143,41 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             tags=check_tags(tags),
             idle_timeout=check_timeout(timeout),
             pinned=tuple(check_file(f) for f in files),
+            agent_session_id=(
+                None if agent_session_id is None else check_agent_session_id(agent_session_id)
+            ),
         )
         explicit_backlog = check_backlog_id(backlog_id) if backlog_id else None
+        async with self._agent_starts.hold(request.agent_session_id):
+            if request.agent_session_id is not None:
+                found = await restart_for_agent(
+                    self.registry,
+                    self._captures,
+                    self._open_repo,
+                    request.agent_session_id,
+                    Path(repo),
+                )
+                if found is not None:
+                    return found
+            return await self._start(
+                Path(repo), request, name, explicit_backlog, description, parent, related
+            )
+
+    async def _start(
+        self,
+        repo: Path,
+        request: StartRequest,
+        name: str | None,
+        explicit_backlog: str | None,
+        description: str,
+        parent: str | None,
+        related: Iterable[str],
+    ) -> SessionRecord:
         parent_record = await self.resolve(parent) if parent else None
         related_ids = [(await self.resolve(r)).id for r in related]
         tree = await read_work_tree(
             self._open_repo,
-            Path(repo),
+            repo,
             name=name,
             backlog_id=explicit_backlog,
             pattern=self.config.backlog_pattern,
@@ -349,52 +383,3 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         async with trio.open_nursery() as nursery:
             for sid in list(self._captures):
                 nursery.start_soon(self._end_quietly, sid, reason, None)
-
-
-@asynccontextmanager
-async def open_scribe(
-    engine: Engine,
-    *,
-    registry: SessionStore,
-    store: WorklogStore,
-    open_repo: RepoOpener,
-    open_fs: FsOpener,
-    open_watcher: WatchOpener,
-    config: ScribeConfig | None = None,
-    pipeline: SummaryPipeline | None = None,
-    context: ContextProvider | None = None,
-    journal: EntryJournal | None = None,
-) -> AsyncIterator[Scribe]:
-    """A scribe for the duration of the block.
-
-    With a ``journal``, carried entries are written ahead to it and a previous run's are replayed.
-
-    At the end of the block every live session is stopped (reason ``shutdown``): its stop entry is
-    written and its state recorded as completed. If the block is cancelled, the same happens shielded
-    and bounded, then the cancellation propagates.
-    """
-    scribe = Scribe._create(
-        engine,
-        registry=registry,
-        store=store,
-        open_repo=open_repo,
-        open_fs=open_fs,
-        open_watcher=open_watcher,
-        config=config or ScribeConfig(),
-        pipeline=pipeline,
-        context=context,
-        journal=journal,
-    )
-    async with trio.open_nursery() as nursery:
-        scribe._nursery = nursery
-        if journal is not None:
-            scribe.replayer = JournalReplayer(journal, store, scribe.live, engine.publish_nowait)
-            await scribe.replayer.start(nursery)
-        try:
-            yield scribe
-        finally:
-            with trio.CancelScope(shield=True) as scope:
-                grace = scribe.config.stop_grace + 3 * engine.config.cleanup_timeout
-                scope.deadline = trio.current_time() + grace
-                await scribe.aclose()
-            nursery.cancel_scope.cancel()

@@ -4,6 +4,7 @@ references, notes, tags, worklogs, summaries, contexts, recorded states, cleanup
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Final
@@ -20,7 +21,7 @@ from .._core._errors import (
     SessionNotFoundError,
 )
 from .._core._health import HealthCheck
-from .._core._limits import LIST_MAX, check_count
+from .._core._limits import INT_MAX, LIST_MAX, NAME_MAX, PATH_MAX, check_count, check_length
 from .._core._session_info import check_tags
 from .._core._state import SessionState
 from .._ports._fs import FileSystem
@@ -35,6 +36,7 @@ from .._ports._session_store import (
 from .._ports._summary_record import Summary
 from .._ports._worklog_records import EntryKind, WorklogEntry, check_note
 from .._ports._worklog_store import WorklogStore
+from ._agent_sessions import agent_session
 from ._capture import Capture
 from ._capture_info import CaptureInfo
 from ._journal_replayer import JournalReplayer
@@ -53,8 +55,8 @@ _MIN_PREFIX: Final = 4
 
 class ScribeRecords:
     """The scribe's answers about stored sessions (live or not). Every method that names a session
-    accepts its id, a unique prefix of it (4 characters or more), or a backlog id (the newest session
-    of that item)."""
+    accepts its id, an agent's own session id given at its start, a unique prefix of its id (4
+    characters or more), or a backlog id (the newest session of that item)."""
 
     registry: SessionStore
     store: WorklogStore
@@ -100,7 +102,8 @@ class ScribeRecords:
             await trio.lowlevel.checkpoint()
 
     async def resolve(self, ref: str) -> SessionRecord:
-        """The stored session ``ref`` names: an id, a unique id prefix (4+ characters), or a
+        """The stored session ``ref`` names, tried in this order: an id; an agent session id given at
+        start (its newest live session, else its newest); a unique id prefix (4+ characters); a
         backlog id (its newest session, live ones first).
 
         Raises:
@@ -114,6 +117,10 @@ class ScribeRecords:
             return await self.registry.get(ref)
         except StoreNotFoundError:
             pass
+        if len(ref) <= NAME_MAX and ref.isprintable():
+            by_agent = await agent_session(self.registry, ref)
+            if by_agent is not None:
+                return by_agent
         live_matches = [sid for sid in self._captures if sid.startswith(ref)]
         if len(ref) >= _MIN_PREFIX and len(live_matches) == 1:
             return self._captures[live_matches[0]].record
@@ -224,32 +231,65 @@ class ScribeRecords:
         *,
         states: Collection[SessionState] | None = None,
         tags: Collection[str] = (),
+        repo: str | os.PathLike[str] | None = None,
         limit: int | None = None,
         after: str | None = None,
     ) -> list[SessionRecord]:
         """Stored sessions with any of ``states`` and all of ``tags``, oldest first: at most
         ``limit`` of them (None: all), those after the session ``after`` when given.
 
-        Raises:
-            InvalidArgumentError: a bad tag or limit, or ``after`` names no stored session.
+        With ``repo`` (a directory inside a work tree, relative paths from this process's working
+        directory), only the sessions of that work tree: its root is found as :meth:`start` finds
+        it (the real path git reports), and that is the path sessions store.
 
-        Cancellation: nothing happens.
+        Raises:
+            InvalidArgumentError: a bad tag, limit or path, or ``after`` names no stored session.
+            NotARepositoryError: ``repo`` is not a directory inside a git work tree.
+
+        Cancellation: nothing happens (a git process finding the work tree is killed).
         """
+        root = None if repo is None else await self._work_tree_of(repo)
         try:
             return await self.registry.query(
-                states=states, tags=check_tags(tags), limit=limit, after=after
+                states=states, tags=check_tags(tags), repo_path=root, limit=limit, after=after
             )
         except StoreNotFoundError:
             raise InvalidArgumentError(
                 f"no session {after!r} to list after (it was removed); list from the start"
             ) from None
 
+    async def _work_tree_of(self, repo: str | os.PathLike[str]) -> Path:
+        if not isinstance(repo, str | os.PathLike):
+            raise InvalidArgumentError(f"repo must be a path, not {type(repo).__name__}")
+        path = os.fspath(repo)
+        if not isinstance(path, str) or not path:
+            raise InvalidArgumentError("repo must be a non-empty text path")
+        check_length("repo", path, PATH_MAX)
+        return Path((await self._open_repo(Path(path))).root)
+
     async def worklog(
-        self, ref: str, *, limit: int | None = None
+        self, ref: str, *, limit: int | None = None, since: int | None = None
     ) -> tuple[SessionRecord, list[WorklogEntry]]:
-        """A session's worklog (its last ``limit`` entries)."""
+        """A session's worklog: the entries after entry ``since`` (a seq; None: from the start),
+        the last ``limit`` of them when given.
+
+        Raises:
+            InvalidArgumentError: ``since`` is not an int >= 0, or a bad ``limit``.
+            SessionNotFoundError: ``ref`` names no session.
+
+        Cancellation: nothing happens.
+        """
+        after = 0
+        if since is not None:
+            if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= INT_MAX:
+                raise InvalidArgumentError(
+                    f"since must be an int from 0 to {INT_MAX}, not {since!r}"
+                )
+            after = since
         record = await self.resolve(ref)
-        entries = await self.store.entries(record.id, limit=limit, newest=limit is not None)
+        entries = await self.store.entries(
+            record.id, after_seq=after, limit=limit, newest=limit is not None
+        )
         return record, entries
 
     async def summary(self, ref: str) -> tuple[SessionRecord, Summary | None]:

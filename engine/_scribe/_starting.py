@@ -47,6 +47,7 @@ class StartRequest:
     tags: tuple[str, ...]
     idle_timeout: float | None
     pinned: tuple[str, ...]
+    agent_session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ async def register(
         repo_path=Path(tree.git.root),
         idle_timeout=request.idle_timeout,
         related_ids=related_ids,
+        agent_session_id=request.agent_session_id,
     )
     if parent is not None:
         record = replace(record, parent_id=parent.id)
@@ -124,6 +126,7 @@ def start_entry(
             "branch": tree.state.branch,
             "head": tree.state.head,
             "parent": record.parent_id,
+            "agent_session_id": record.agent_session_id,
         },
     )
 

@@ -97,6 +97,7 @@ def list_arguments(p: argparse.ArgumentParser) -> None:
         help="only sessions in these states (repeat or comma-separate: active,orphaned)",
     )
     p.add_argument("--tag", action="append", help="only sessions with all these tags")
+    p.add_argument("--repo", help="only sessions of the work tree containing this directory")
     p.add_argument(
         "--limit",
         type=int,
@@ -115,6 +116,8 @@ def run_list(args: argparse.Namespace) -> int:
     }
     if args.after:
         params["after"] = args.after
+    if args.repo:
+        params["repo"] = str(Path(args.repo).absolute())
     page = call(args, "list", params)
     records, after = page["sessions"], page["next"]
     more = f"more sessions: scribe list --after {after}" if after else None
@@ -150,6 +153,11 @@ def start_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parent", help="the session this one forks or continues")
     p.add_argument("--related", action="append", help="a related session (repeatable)")
     p.add_argument("--file", action="append", help="a file every context shows (repeatable)")
+    p.add_argument(
+        "--agent-session",
+        help="the coding agent's own session id: while its session is live on this work tree, "
+        "starting again answers that session",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--idle-timeout", type=float, help="seconds without activity before it ends")
     g.add_argument("--no-idle-timeout", action="store_true", help="never end for idleness")
@@ -169,6 +177,8 @@ def run_start(args: argparse.Namespace) -> int:
     for k in ("backlog_id", "name", "parent"):
         if getattr(args, k):
             params[k] = getattr(args, k)
+    if args.agent_session is not None:
+        params["agent_session_id"] = args.agent_session
     if args.no_idle_timeout:
         params["idle_timeout"] = None
     elif args.idle_timeout is not None:
@@ -270,6 +280,7 @@ def run_info(args: argparse.Namespace) -> int:
         ("last activity", ago(r.get("last_activity"))),
         ("idle timeout", f"{r['idle_timeout']:g} s" if r.get("idle_timeout") else "never"),
         ("parent", r.get("parent_id")),
+        ("agent session", r.get("agent_session_id")),
         ("error", r.get("error")),
         ("worklog entries", info.get("entries")),
     ]
@@ -311,6 +322,7 @@ def run_context(args: argparse.Namespace) -> int:
 def worklog_arguments(p: argparse.ArgumentParser) -> None:
     session_arguments(p)
     p.add_argument("--limit", type=int, help="only the last N entries")
+    p.add_argument("--since", type=int, help="only the entries after entry N (its seq)")
 
 
 @refusals
@@ -318,6 +330,8 @@ def run_worklog(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"session": args.session, "markdown": not args.json}
     if args.limit is not None:
         params["limit"] = args.limit
+    if args.since is not None:
+        params["since"] = args.since
     got = call(args, "worklog", params)
     if args.json:
         print_json(got)

@@ -90,6 +90,7 @@ def record_dict(r: SessionRecord) -> dict[str, Any]:
         "idle_timeout": r.idle_timeout,
         "error": r.error,
         "owner": r.owner,
+        "agent_session_id": r.agent_session_id,
         "version": r.version,
     }
 
@@ -125,6 +126,11 @@ def _states(names: list[str]) -> set[SessionState] | None:
 
 
 Op = Callable[[Any], Awaitable[Any]]
+
+#: The ``start`` arguments passed on to the scribe when given (left out: the scribe's default).
+_START_OPTIONS: Final = (
+    "name", "backlog_id", "kind", "priority", "description", "parent", "agent_session_id"
+)  # fmt: skip
 
 
 @final
@@ -230,9 +236,7 @@ class ControlHandler:
 
     async def _start(self, a: adapters.StartArgs) -> Any:
         kwargs: dict[str, Any] = {
-            k: getattr(a, k)
-            for k in ("name", "backlog_id", "kind", "priority", "description", "parent")
-            if getattr(a, k) is not None
+            k: getattr(a, k) for k in _START_OPTIONS if getattr(a, k) is not None
         }
         kwargs.update(tags=tuple(a.tags), related=tuple(a.related), files=tuple(a.files))
         if a.idle_timeout is not msgspec.UNSET:
@@ -245,8 +249,13 @@ class ControlHandler:
         return record_dict(await self.scribe.stop(record.id))
 
     async def _list(self, a: adapters.ListArgs) -> Any:
+        if a.repo is not None and not os.path.isabs(a.repo):
+            raise InvalidArgumentError(
+                f"repo must be an absolute path (the daemon's working directory is not yours), "
+                f"not {a.repo!r}"
+            )
         records = await self.scribe.sessions(
-            states=_states(a.states), tags=a.tags, limit=a.limit + 1, after=a.after
+            states=_states(a.states), tags=a.tags, repo=a.repo, limit=a.limit + 1, after=a.after
         )
         page: list[dict[str, Any]] = []
         size = 0
@@ -289,7 +298,7 @@ class ControlHandler:
         return ctx.as_dict()
 
     async def _worklog(self, a: adapters.WorklogArgs) -> Any:
-        record, entries = await self.scribe.worklog(a.session, limit=a.limit)
+        record, entries = await self.scribe.worklog(a.session, limit=a.limit, since=a.since)
         out: dict[str, Any] = {
             "session": record_dict(record),
             "entries": [e.as_dict() for e in entries],

@@ -39,8 +39,9 @@ from .._memory._generation_cache import GenerationCache
 from .._ports._git import Git
 from .._ports._memory_store import MemorySource
 from .._ports._summarizer import Summarizer
+from .._scribe._open_scribe import open_scribe
 from .._scribe._rules import EndRules
-from .._scribe._scribe import Scribe, open_scribe
+from .._scribe._scribe import Scribe
 from .._scribe._scribe_config import ScribeConfig
 from .._scribe._summary import HeuristicSummarizer
 from .._scribe._summary_pipeline import SummaryPipeline

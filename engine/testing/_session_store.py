@@ -212,7 +212,9 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
             and (backlog_id is None or r.backlog_id == backlog_id)
             and (parent_id is None or r.parent_id == parent_id)
             and (agent_session_id is None or r.agent_session_id == agent_session_id)
-            and (wanted_repo is None or (r.repo_path is not None and str(r.repo_path) == wanted_repo))
+            and (
+                wanted_repo is None or (r.repo_path is not None and str(r.repo_path) == wanted_repo)
+            )
         ]
         return found if limit is None else found[:limit]
 
