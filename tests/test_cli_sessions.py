@@ -206,6 +206,38 @@ def test_user_text_is_shown_literally(daemon: Daemon, repo: Path) -> None:
     assert "\x1b" not in missing.stderr
 
 
+def test_agent_sessions_from_the_command_line(daemon: Daemon, repo: Path, tmp_path: Path) -> None:
+    daemon.env["COLUMNS"] = "250"
+    (repo / "lib").mkdir()
+    daemon.start("--no-session")
+    agent = "[b]claude[/b]-5f0c"
+    first = daemon.json("start", "--agent-session", agent)
+    assert first["agent_session_id"] == agent
+    again = daemon.run("start", "--agent-session", agent, "--repo", "lib")
+    assert again.returncode == 0 and f"started session {first['id']}" in again.stdout
+    assert [s["id"] for s in daemon.json("list")] == [first["id"]]
+    info = daemon.run("info", agent)
+    assert info.returncode == 0 and "agent session" in info.stdout and agent in info.stdout
+    other = make_repo(tmp_path / "other", files={"y.py": "y\n"})
+    refused = daemon.run("start", "--agent-session", agent, "--repo", str(other))
+    assert refused.returncode == 1 and "already has live session" in refused.stderr
+
+    second = daemon.json("start", "--repo", str(other))
+    assert [s["id"] for s in daemon.json("list", "--repo", "lib")] == [first["id"]]
+    assert [s["id"] for s in daemon.json("list", "--repo", str(other))] == [second["id"]]
+    missing = daemon.run("list", "--repo", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and "not a git work tree" in missing.stderr
+
+    seqs = [daemon.json("append", agent, f"note {i}")["seq"] for i in range(3)]
+    later = daemon.json("worklog", agent, "--since", str(seqs[0]))["entries"]
+    assert [e["seq"] for e in later] == seqs[1:]
+    md = daemon.run("worklog", agent, "--since", str(seqs[1]))
+    assert md.returncode == 0 and "note 2" in md.stdout and "note 1" not in md.stdout
+    negative = daemon.run("worklog", agent, "--since", "-1")
+    assert negative.returncode == 1 and "args.since" in negative.stderr
+    daemon.stop()
+
+
 def _open_link(url: str) -> tuple[int, str | None]:
     """GET a dashboard link without following its redirect: the status and the cookie it sets."""
     parts = urllib.parse.urlsplit(url)

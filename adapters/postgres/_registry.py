@@ -31,6 +31,7 @@ from ._errors import DatabaseError, IntegrityError, driver_errors
 from ._owner_lock import OWNER_ALIVE, OwnerLock, keep_alive
 from ._session_rows import (
     COLUMNS,
+    INSERT,
     UPDATE,
     record_from_row,
     row_values,
@@ -88,16 +89,7 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             values["owner"] = self._owner_id
 
         try:
-            row = await self._db.fetchrow(
-                "INSERT INTO sessions (id, name, backlog_id, kind, state, priority, tags, description, "
-                "parent_id, related_ids, repo_path, created_at, last_activity, idle_timeout, error, "
-                "owner, agent_session_id, version) VALUES (%(id)s, %(name)s, %(backlog_id)s, "
-                "%(kind)s, %(state)s, %(priority)s, %(tags)s, %(description)s, %(parent_id)s, "
-                "%(related_ids)s, %(repo_path)s, %(created_at)s, %(last_activity)s, "
-                "%(idle_timeout)s, %(error)s, %(owner)s, %(agent_session_id)s, 1) "
-                "ON CONFLICT (id) DO NOTHING RETURNING " + COLUMNS,
-                values,
-            )
+            row = await self._db.fetchrow(INSERT, values)
         except IntegrityError as exc:
             _raise_if_parent_missing(exc, record.parent_id)
             raise

@@ -1,4 +1,5 @@
-"""The ``sessions`` table's rows: the columns, a record from a row and a row from a record."""
+"""The ``sessions`` table's rows: the columns, the insert and update of a whole row, a record from a
+row and a row from a record."""
 
 from __future__ import annotations
 
@@ -10,12 +11,32 @@ from typing import Any, Final
 
 import engine
 
-__all__ = ["COLUMNS", "UPDATE", "record_from_row", "row_values", "timestamp", "updated_record"]
+__all__ = [
+    "COLUMNS",
+    "INSERT",
+    "UPDATE",
+    "record_from_row",
+    "row_values",
+    "timestamp",
+    "updated_record",
+]
 
 #: The columns of a session row, in the order every ``SELECT`` and ``RETURNING`` lists them.
 COLUMNS: Final = (
     "id, name, backlog_id, kind, state, priority, tags, description, parent_id, related_ids, "
     "repo_path, created_at, last_activity, idle_timeout, error, owner, agent_session_id, version"
+)
+
+#: The registration of a new record at version 1 (named parameters from :func:`row_values`); no row
+#: comes back when a session with that id is already stored.
+INSERT: Final = (
+    "INSERT INTO sessions (id, name, backlog_id, kind, state, priority, tags, description, "
+    "parent_id, related_ids, repo_path, created_at, last_activity, idle_timeout, error, "
+    "owner, agent_session_id, version) VALUES (%(id)s, %(name)s, %(backlog_id)s, "
+    "%(kind)s, %(state)s, %(priority)s, %(tags)s, %(description)s, %(parent_id)s, "
+    "%(related_ids)s, %(repo_path)s, %(created_at)s, %(last_activity)s, "
+    "%(idle_timeout)s, %(error)s, %(owner)s, %(agent_session_id)s, 1) "
+    "ON CONFLICT (id) DO NOTHING RETURNING " + COLUMNS
 )
 
 #: The compare-and-set write of a whole record (named parameters from :func:`row_values`).
