@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.lowlevel
 from git_repos import git, make_repo, real
 from scribe_support import open_stack
 
@@ -73,10 +74,14 @@ async def test_a_second_start_with_the_agent_id_answers_its_live_session(
         assert len({r.id for r in got}) == 1
         assert len(await s.registry.query(agent_session_id="b")) == 1
 
-        # Once it has ended, the agent id starts a new session, on any work tree.
-        await s.scribe.stop(first.id)
-        second = await s.scribe.start(repo, agent_session_id="claude-5f0c")
-        assert second.id != first.id
+        # Once it is ending, the agent id starts a new session, on any work tree.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(s.scribe.stop, first.id)
+            while not s.scribe._captures[first.id].stopping:
+                await trio.lowlevel.checkpoint()
+            second = await s.scribe.start(repo, agent_session_id="claude-5f0c")
+        assert second.id != first.id and second.state is S.ACTIVE
+        assert (await s.registry.get(first.id)).state is S.COMPLETED
         await s.scribe.stop(second.id)
         third = await s.scribe.start(other, agent_session_id="claude-5f0c")
         assert third.repo_path == real(other)

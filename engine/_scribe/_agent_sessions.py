@@ -36,9 +36,10 @@ async def agent_session(registry: SessionStore, agent: str) -> SessionRecord | N
 async def live_agent_session(
     registry: SessionStore, captured: Collection[str], agent: str
 ) -> SessionRecord | None:
-    """The newest live session of an agent session id: one this scribe captures (``captured``), or
-    one a live engine process owns. A session stored as live that nobody captures (its process is
-    gone, or it is this one's and its capture ended) does not count.
+    """The newest live session of an agent session id: one this scribe captures and is not
+    stopping (``captured``), or one another live engine process owns. A session stored as live that
+    nobody captures (its process is gone, or it is this one's and its capture ended or is ending)
+    does not count.
 
     Cancellation: nothing happens.
     """

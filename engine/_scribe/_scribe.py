@@ -152,7 +152,7 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             if request.agent_session_id is not None:
                 found = await restart_for_agent(
                     self.registry,
-                    self._captures,
+                    [sid for sid, cap in self._captures.items() if not cap.stopping],
                     self._open_repo,
                     request.agent_session_id,
                     Path(repo),
