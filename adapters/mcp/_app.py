@@ -11,8 +11,10 @@ subscriber: clients of the 2025 protocol through ``resources/subscribe`` and cli
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Final, final
 
 import mcp_types as types
@@ -83,8 +85,11 @@ class McpApp(metaclass=engine.NoPublicConstructor):
         tools: the tools it lists, by name.
     """
 
-    def __init__(self, backend: McpBackend, nursery: trio.Nursery, version: str) -> None:
+    def __init__(
+        self, backend: McpBackend, nursery: trio.Nursery, version: str, cwd: Path | None
+    ) -> None:
         self.backend = backend
+        self._cwd = cwd
         self.tools = {t.name: t for t in MCP_TOOLS if t.op in CONTROL_OPERATIONS}
         self._listed = types.ListToolsResult(tools=[_tool(t) for t in self.tools.values()])
         self._bus = InMemorySubscriptionBus()
@@ -125,8 +130,12 @@ class McpApp(metaclass=engine.NoPublicConstructor):
             args = msgspec.convert(dict(arguments or {}), CONTROL_OPERATIONS[tool.op])
         except msgspec.ValidationError as exc:
             return _error(describe_invalid(name, exc))
+        sent = msgspec.to_builtins(args)
+        if self._cwd is not None and isinstance(sent.get("repo"), str):
+            # a path as the agent gave it, relative to where the agent started this server
+            sent["repo"] = os.path.join(self._cwd, sent["repo"])
         try:
-            result = await self.backend.call(tool.op, msgspec.to_builtins(args))
+            result = await self.backend.call(tool.op, sent)
         except Exception as exc:
             message = describe_failure(name, exc)
             if message is None:
@@ -230,15 +239,18 @@ def _parse(uri: str) -> ResourceUri:
 
 
 @asynccontextmanager
-async def open_mcp_app(backend: McpBackend, *, version: str = "") -> AsyncIterator[McpApp]:
+async def open_mcp_app(
+    backend: McpBackend, *, version: str = "", cwd: Path | None = None
+) -> AsyncIterator[McpApp]:
     """Scribe's MCP server over ``backend`` for the duration of the block (its resource watches
-    run inside it).
+    run inside it). With ``cwd``, a relative ``repo`` argument is taken relative to it (an agent's
+    ``"."``); without, the daemon refuses relative paths.
 
     Cancellation: leaving the block ends every watch; connections being served are the
     transport's to end.
     """
     async with trio.open_nursery() as nursery:
-        app = McpApp._create(backend, nursery, version)
+        app = McpApp._create(backend, nursery, version, cwd)
         try:
             yield app
         finally:
