@@ -277,7 +277,7 @@ async def test_memory_tools_good_and_bad_input(daemon: Daemon, repo: Path) -> No
             "record_decision",
             {"text": "use PostgreSQL for tests", "session": "b", "supersedes": old["id"]},
         )
-        assert new["status"] == "active" and new["id"] != old["id"]
+        assert new["status"] == "open" and new["id"] != old["id"]
         decisions = await call(s, "recall", {"query": "tests", "kind": "decisions", "repo": str(repo)})
         assert [h["id"] for h in decisions["hits"]][:1] == [new["id"]]
         bundle = await call(
