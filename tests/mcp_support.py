@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
+import trio
 from daemon_support import SCRIBE
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.session import IncomingMessage
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -51,3 +53,22 @@ async def refused(session: ClientSession, name: str, args: Mapping[str, Any]) ->
     first = result.content[0]
     assert first.type == "text"
     return first.text
+
+
+async def first_listened_update(client: Client, uri: str, work_tree: Path) -> Any:
+    """The first event a ``subscriptions/listen`` stream for ``uri`` delivers while a file of
+    ``work_tree`` keeps changing (the watch behind it opens in the background)."""
+    async with client.listen(resource_subscriptions=[uri]) as events:
+        assert events.honored.resource_subscriptions == [uri]
+        async with trio.open_nursery() as nursery:
+
+            async def change() -> None:
+                for n in range(120):
+                    (work_tree / "app.py").write_text(f"a = {n}\n")
+                    await trio.sleep(0.5)
+
+            nursery.start_soon(change)
+            with trio.fail_after(60):
+                event = await events.__anext__()
+            nursery.cancel_scope.cancel()
+    return event

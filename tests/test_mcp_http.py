@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx2
 import pytest
-import trio
 from daemon_support import Daemon
 from git_repos import make_repo
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.subscriptions import ResourceUpdated
+from mcp_support import first_listened_update
 
 
 @pytest.fixture
@@ -45,18 +45,7 @@ async def test_tools_and_updates_over_http(daemon: Daemon, tmp_path: Path) -> No
         bad = await client.call_tool("add_note", {"session": sid})
         assert bad.is_error and "required" in bad.content[0].text  # type: ignore[union-attr]
         uri = f"scribe://sessions/{sid}/worklog"
-        async with client.listen(resource_subscriptions=[uri]) as events:
-            async with trio.open_nursery() as nursery:
-
-                async def change() -> None:
-                    for n in range(120):
-                        (repo / "app.py").write_text(f"a = {n}\n")
-                        await trio.sleep(0.5)
-
-                nursery.start_soon(change)
-                with trio.fail_after(60):
-                    event = await events.__anext__()
-                nursery.cancel_scope.cancel()
+        event = await first_listened_update(client, uri, repo)
         assert event == ResourceUpdated(uri=uri)
         text = (await client.read_resource(uri)).contents[0].text  # type: ignore[union-attr]
         assert "over http" in text

@@ -19,7 +19,7 @@ from git_repos import make_repo
 from mcp import Client
 from mcp.server.subscriptions import ResourceUpdated
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_support import call, open_client, refused, server_parameters
+from mcp_support import call, first_listened_update, open_client, refused, server_parameters
 
 CONTRACT = [
     "list_sessions", "start_session", "end_session", "add_note", "record_decision",
@@ -203,19 +203,7 @@ async def test_a_client_of_the_2026_protocol_listens_for_updates(daemon: Daemon,
         started = await client.call_tool("start_session", {"repo": str(repo)})
         sid = started.structured_content["id"]  # type: ignore[index]
         uri = f"scribe://sessions/{sid}/worklog"
-        async with client.listen(resource_subscriptions=[uri]) as events:
-            assert events.honored.resource_subscriptions == [uri]
-            async with trio.open_nursery() as nursery:
-
-                async def change() -> None:
-                    for n in range(120):  # until the watch, opened in the background, sees one
-                        (repo / "app.py").write_text(f"a = {n}\n")
-                        await trio.sleep(0.5)
-
-                nursery.start_soon(change)
-                with trio.fail_after(60):
-                    event = await events.__anext__()
-                nursery.cancel_scope.cancel()
+        event = await first_listened_update(client, uri, repo)
         assert event == ResourceUpdated(uri=uri)
 
 

@@ -214,6 +214,23 @@ class AsyncControlClient(metaclass=engine.NoPublicConstructor):
         conn.idle_since = trio.current_time()
         self._idle.append(conn)
 
+    async def _exchange(
+        self, conn: _Connection, rid: int, op: str, payload: Mapping[str, Any]
+    ) -> bytes:
+        """One request line sent on ``conn`` and the line answering it, within the timeout."""
+        try:
+            with trio.fail_after(self.timeout):
+                await conn.stream.send_all(encode_control_request(rid, op, payload))
+                return await conn.line()
+        except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise DaemonNotRunningError(
+                "the scribe daemon closed the connection before answering"
+            ) from exc
+        except trio.TooSlowError:
+            raise TimeoutError(
+                f"the scribe daemon did not answer {op!r} within {self.timeout:g} s"
+            ) from None
+
     async def call(self, op: str, args: Mapping[str, Any] | None = None) -> Any:
         """Send one request and return its result.
 
@@ -235,19 +252,11 @@ class AsyncControlClient(metaclass=engine.NoPublicConstructor):
             try:
                 rid = next(self._ids)
                 try:
-                    with trio.fail_after(self.timeout):
-                        await conn.stream.send_all(encode_control_request(rid, op, payload))
-                        line = await conn.line()
-                except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    line = await self._exchange(conn, rid, op, payload)
+                except DaemonNotRunningError:
                     if reused and attempt == 0:
                         continue  # the daemon closed it while idle: it never read this request
-                    raise DaemonNotRunningError(
-                        "the scribe daemon closed the connection before answering"
-                    ) from exc
-                except trio.TooSlowError:
-                    raise TimeoutError(
-                        f"the scribe daemon did not answer {op!r} within {self.timeout:g} s"
-                    ) from None
+                    raise
                 ours = control_response_id(line) == rid
                 if not ours and reused and attempt == 0:
                     continue  # a refusal of the idle connection, sent before this request was read
@@ -276,19 +285,7 @@ class AsyncControlClient(metaclass=engine.NoPublicConstructor):
         """
         conn = await self._connect()
         try:
-            try:
-                with trio.fail_after(self.timeout):
-                    rid = next(self._ids)
-                    await conn.stream.send_all(encode_control_request(rid, op, dict(args or {})))
-                    line = await conn.line()
-            except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise DaemonNotRunningError(
-                    "the scribe daemon closed the connection before answering"
-                ) from exc
-            except trio.TooSlowError:
-                raise TimeoutError(
-                    f"the scribe daemon did not answer {op!r} within {self.timeout:g} s"
-                ) from None
+            line = await self._exchange(conn, next(self._ids), op, dict(args or {}))
             _, first = decode_control_response(line)
             yield ControlWatch(first, conn)
         finally:

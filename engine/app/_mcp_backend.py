@@ -59,6 +59,16 @@ class HandlerBackend:
         except adapters.ControlProtocolError as exc:
             raise adapters.DaemonError(type(exc).__name__, str(exc)) from None
 
+    async def _handle(self, op: str, args: Mapping[str, Any] | None) -> Any:
+        request = self._request(op, args)
+        try:
+            return await self._handler.handle(request)
+        except BaseException as exc:
+            refusal = _refusal(exc)
+            if refusal is None:
+                raise
+            raise refusal from exc
+
     async def call(self, op: str, args: Mapping[str, Any] | None = None) -> Any:
         """The handler's answer, as the socket would give it.
 
@@ -67,14 +77,7 @@ class HandlerBackend:
 
         Cancellation: as the handler's operation.
         """
-        request = self._request(op, args)
-        try:
-            result = await self._handler.handle(request)
-        except BaseException as exc:
-            refusal = _refusal(exc)
-            if refusal is None:
-                raise
-            raise refusal from exc
+        result = await self._handle(op, args)
         if isinstance(result, adapters.ControlStream):
             raise adapters.DaemonError("ControlProtocolError", f"{op} is a watch")
         return _plain(result)
@@ -90,14 +93,7 @@ class HandlerBackend:
 
         Cancellation: leaving the block ends the watch.
         """
-        request = self._request(op, args)
-        try:
-            result = await self._handler.handle(request)
-        except BaseException as exc:
-            refusal = _refusal(exc)
-            if refusal is None:
-                raise
-            raise refusal from exc
+        result = await self._handle(op, args)
         if not isinstance(result, adapters.ControlStream):
             raise adapters.DaemonError("ControlProtocolError", f"{op} does not watch")
         async with result.open_items() as items:
