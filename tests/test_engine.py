@@ -195,7 +195,7 @@ async def test_subscription_drops_oldest_when_full() -> None:
 
 
 #: The public packages: each re-exports its names one at a time from the private module defining them.
-PUBLIC_PACKAGES = ("engine", "adapters", "engine.app", "engine.testing")
+PUBLIC_PACKAGES = ("engine", "adapters", "engine.app", "engine.testing", "scribe_cli")
 
 
 def _public_packages() -> list[types.ModuleType]:

@@ -165,7 +165,7 @@ def _justified(source: str) -> bool:
 
 def _oversized() -> list[tuple[str, int]]:
     out = []
-    for package in ("engine", "adapters"):
+    for package in ("engine", "adapters", "scribe_cli"):
         for _, path in _modules(package):
             source = path.read_text()
             lines = source.count("\n")
@@ -200,3 +200,31 @@ def test_the_one_concept_reason_is_checked() -> None:
     assert not _justified(
         '"""Many things at once, and no reason given for the size of this file."""'
     )
+
+
+#: What the hook command must not load: the engine, the adapters and the libraries behind them.
+NOT_IN_FRONT_DOOR = frozenset(
+    {"engine", "adapters", "trio", "rich", "msgspec", "orjson"} | FORBIDDEN_IN_ENGINE
+)
+
+
+def test_the_front_door_imports_the_engine_only_lazily() -> None:
+    """``scribe_cli`` (the console script's entry, the hook command) imports only the standard
+    library at import time; ``engine.app`` only inside ``main``, for the commands that are not
+    ``hook``."""
+    bad: list[str] = []
+    lazy: list[str] = []
+    for module, path in _modules("scribe_cli"):
+        tree = ast.parse(path.read_text())
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            names = imports_of(module, ast.unparse(node), is_package=path.name == "__init__.py")
+            heavy = sorted(n for n in names if n.partition(".")[0] in NOT_IN_FRONT_DOOR)
+            if not heavy:
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno} imports {', '.join(heavy)}"
+            (bad if id(node) in top else lazy).append(where)
+    assert bad == []
+    assert len(lazy) == 1 and "scribe_cli/_main.py" in lazy[0] and "engine.app" in lazy[0], lazy

@@ -9,6 +9,8 @@ from typing import Final, NamedTuple
 
 import trio
 
+from scribe_cli import HOOK_AGENTS, run_hook
+
 from . import _cli_sessions as s
 from ._cli_hooks import hooks_arguments, run_hooks
 from ._cli_mcp import mcp_arguments, mcp_token_arguments, run_mcp, run_mcp_token
@@ -44,6 +46,14 @@ class Command(NamedTuple):
 
 def _demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", type=float, default=0.2, help="seconds per demo step (default 0.2)")
+
+
+def _hook_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("agent", choices=HOOK_AGENTS, help="the coding agent (claude-code)")
+
+
+def _run_hook(args: argparse.Namespace) -> int:
+    return run_hook(args.agent)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -114,6 +124,11 @@ COMMANDS: Final[Mapping[str, Command]] = {
         add_recall_arguments,
         sync_runner(run_recall),
     ),
+    "hook": Command(
+        "hand one hook event (JSON on stdin) to the daemon: what the installed hooks run",
+        _hook_arguments,
+        _run_hook,
+    ),
     "hooks": Command(
         "install or uninstall Scribe's hooks in a coding agent's settings",
         hooks_arguments,
@@ -127,9 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scribe", description="Memory for concurrent coding sessions."
     )
-    parser.add_argument(
-        "--version", action="version", version=f"scribe {scribe_version()}"
-    )
+    parser.add_argument("--version", action="version", version=f"scribe {scribe_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, cmd in COMMANDS.items():
         cmd.add_arguments(sub.add_parser(name, help=cmd.help, description=cmd.help))

@@ -4,8 +4,9 @@ This is the only module that reads the environment. Every setting has one name; 
 name and its environment variable ``SCRIBE_`` plus the name in capitals (``feed_port``:
 ``SCRIBE_FEED_PORT``). The file is ``$SCRIBE_CONFIG`` (or ``--config PATH``), else
 ``$XDG_CONFIG_HOME/scribe/config.toml`` (default ``~/.config/scribe/config.toml``); a missing default
-file is no error, a missing named one is. The home is ``$SCRIBE_HOME``, else
-``$XDG_DATA_HOME/scribe`` (default ``~/.local/share/scribe``).
+file is no error, a missing named one is. The home is ``$SCRIBE_HOME``, else the file's ``home``,
+else ``$XDG_DATA_HOME/scribe`` (default ``~/.local/share/scribe``). Where the file and the home are is
+decided in :mod:`scribe_cli._home` (standard library only: the hook command finds the daemon with it).
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
+
+from scribe_cli._home import (
+    HomeConfigError,
+    choose_home,
+    config_file_of,
+    config_path,
+    default_home,
+    read_config_file,
+)
 
 from .._core._errors import InvalidArgumentError
 from ._logging import LOG_FORMATS, LOG_LEVELS
@@ -228,39 +237,14 @@ def env_name(key: str) -> str:
     return "SCRIBE_" + key.upper()
 
 
-def default_home(environ: Mapping[str, str] | None = None) -> Path:
-    """``$SCRIBE_HOME``, else ``$XDG_DATA_HOME/scribe``, else ``~/.local/share/scribe``."""
-    env = os.environ if environ is None else environ
-    if env.get("SCRIBE_HOME"):
-        return Path(env["SCRIBE_HOME"]).expanduser()
-    data = env.get("XDG_DATA_HOME")
-    base = Path(data).expanduser() if data else Path.home() / ".local" / "share"
-    return base / "scribe"
-
-
-def config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$SCRIBE_CONFIG``, else ``$XDG_CONFIG_HOME/scribe/config.toml`` (default ``~/.config``)."""
-    env = os.environ if environ is None else environ
-    if env.get("SCRIBE_CONFIG"):
-        return Path(env["SCRIBE_CONFIG"]).expanduser()
-    base = env.get("XDG_CONFIG_HOME")
-    root = Path(base).expanduser() if base else Path.home() / ".config"
-    return root / "scribe" / "config.toml"
-
-
 def _read_file(path: Path, required: bool) -> dict[str, Any] | None:
     source = str(path)
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        if required:
-            raise ConfigError("config", source, "the configuration file does not exist") from None
+        data = read_config_file(path, required=required)
+    except HomeConfigError as exc:
+        raise ConfigError(exc.key, exc.source, str(exc).removeprefix(f"{exc.source}: ")) from None
+    if data is None:
         return None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config", source, f"not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError("config", source, f"cannot be read: {exc}") from None
     out: dict[str, Any] = {}
     for key, value in data.items():
         setting = _SETTINGS.get(key)
@@ -290,17 +274,14 @@ def load_config(
             message names the key and where it came from), or a named file that does not exist.
     """
     env = os.environ if environ is None else environ
-    required = config_file is not None or bool(env.get("SCRIBE_CONFIG"))
-    path = Path(config_file).expanduser() if config_file is not None else config_path(env)
-    values: dict[str, Any] = {"home": default_home(env)}
+    path, required = config_file_of(env, config_file)
     from_file = _read_file(path, required)
-    values.update(from_file or {})
+    values: dict[str, Any] = dict(from_file or {})
+    values["home"] = choose_home(env, values.get("home"))
     for key, setting in _SETTINGS.items():
         name = env_name(key)
         if key != "home" and name in env:
             values[key] = setting.parse(key, name, env[name])
-    if env.get("SCRIBE_HOME"):
-        values["home"] = default_home(env)
     for key, value in (flags or {}).items():
         if value is None:
             continue

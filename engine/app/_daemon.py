@@ -23,6 +23,7 @@ from typing import IO, Final
 import trio
 
 import adapters
+from scribe_cli._home import socket_path
 
 from .._core._errors import ScribeError
 from .._ports._git_errors import NotARepositoryError
@@ -40,7 +41,6 @@ __all__ = ["DaemonLockedError", "Ready", "run_daemon", "socket_path"]
 
 _log = logging.getLogger(__name__)
 
-SOCKET_NAME: Final = "scribe.sock"
 LOCK_NAME: Final = "scribe.lock"
 
 
@@ -50,11 +50,6 @@ Ready = Callable[[DaemonInfo, list[str], str | None], None]
 
 class DaemonLockedError(ScribeError):
     """Another daemon holds this home's lock."""
-
-
-def socket_path(home: Path) -> Path:
-    """The control socket of the daemon of ``home``."""
-    return home / SOCKET_NAME
 
 
 @contextlib.contextmanager
