@@ -7,14 +7,20 @@ The configuration file is ``$SCRIBE_CONFIG`` (or a file named on the command lin
 file is no error, a missing named one is. The home is ``$SCRIBE_HOME``, else the file's ``home`` key,
 else ``$XDG_DATA_HOME/scribe`` (default ``~/.local/share/scribe``); a flag given on the command line
 wins over all of them (``engine.app.load_config``). The control socket is ``<home>/scribe.sock``.
+
+Paths are ``str`` here (``os.path``): the hook command runs on every prompt and tool call, and
+importing :mod:`pathlib` would cost it several milliseconds of its few tens; ``engine.app`` makes
+them :class:`~pathlib.Path`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # no typing at run time: the hook command's start counts
+    from collections.abc import Mapping
+    from typing import Any, Final
 
 __all__ = [
     "SOCKET_NAME",
@@ -52,53 +58,57 @@ def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
-def data_home(environ: Mapping[str, str] | None = None) -> Path:
+def _user_path(text: str | os.PathLike[str]) -> str:
+    return os.path.expanduser(os.fspath(text))
+
+
+def data_home(environ: Mapping[str, str] | None = None) -> str:
     """``$XDG_DATA_HOME/scribe``, else ``~/.local/share/scribe``: the home when nothing names one."""
     env = _env(environ)
     data = env.get("XDG_DATA_HOME")
-    base = Path(data).expanduser() if data else Path.home() / ".local" / "share"
-    return base / "scribe"
+    base = _user_path(data) if data else os.path.join(_user_path("~"), ".local", "share")
+    return os.path.join(base, "scribe")
 
 
-def default_home(environ: Mapping[str, str] | None = None) -> Path:
+def default_home(environ: Mapping[str, str] | None = None) -> str:
     """``$SCRIBE_HOME``, else ``$XDG_DATA_HOME/scribe``, else ``~/.local/share/scribe`` (the home
     before the configuration file is read)."""
     env = _env(environ)
     if env.get("SCRIBE_HOME"):
-        return Path(env["SCRIBE_HOME"]).expanduser()
+        return _user_path(env["SCRIBE_HOME"])
     return data_home(env)
 
 
-def config_path(environ: Mapping[str, str] | None = None) -> Path:
+def config_path(environ: Mapping[str, str] | None = None) -> str:
     """``$SCRIBE_CONFIG``, else ``$XDG_CONFIG_HOME/scribe/config.toml`` (default ``~/.config``)."""
     env = _env(environ)
     if env.get("SCRIBE_CONFIG"):
-        return Path(env["SCRIBE_CONFIG"]).expanduser()
+        return _user_path(env["SCRIBE_CONFIG"])
     base = env.get("XDG_CONFIG_HOME")
-    root = Path(base).expanduser() if base else Path.home() / ".config"
-    return root / "scribe" / "config.toml"
+    root = _user_path(base) if base else os.path.join(_user_path("~"), ".config")
+    return os.path.join(root, "scribe", "config.toml")
 
 
 def config_file_of(
     environ: Mapping[str, str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
-) -> tuple[Path, bool]:
+) -> tuple[str, bool]:
     """The configuration file to read (``config_file``, else :func:`config_path`) and whether it
     must exist (it was named: ``config_file`` or ``$SCRIBE_CONFIG``)."""
     env = _env(environ)
     if config_file is not None:
-        return Path(config_file).expanduser(), True
+        return _user_path(config_file), True
     return config_path(env), bool(env.get("SCRIBE_CONFIG"))
 
 
-def read_config_file(path: Path, *, required: bool) -> dict[str, Any] | None:
+def read_config_file(path: str | os.PathLike[str], *, required: bool) -> dict[str, Any] | None:
     """The TOML table of the configuration file, unchecked; None when it does not exist and is not
     ``required``. ``tomllib`` is imported only when there is a file to read.
 
     Raises:
         HomeConfigError: a required file is missing, it cannot be read, or it is not valid TOML.
     """
-    source = str(path)
+    source = os.fspath(path)
     try:
         with open(path, "rb") as f:
             import tomllib
@@ -117,20 +127,23 @@ def read_config_file(path: Path, *, required: bool) -> dict[str, Any] | None:
         raise HomeConfigError("config", source, f"cannot be read: {exc}") from None
 
 
-def choose_home(environ: Mapping[str, str] | None = None, from_file: Path | None = None) -> Path:
+def choose_home(
+    environ: Mapping[str, str] | None = None,
+    from_file: str | os.PathLike[str] | None = None,
+) -> str:
     """The home: ``$SCRIBE_HOME``, else ``from_file`` (the configuration file's ``home``), else
     :func:`data_home`."""
     env = _env(environ)
     if env.get("SCRIBE_HOME"):
         return default_home(env)
-    return from_file if from_file is not None else data_home(env)
+    return _user_path(from_file) if from_file is not None else data_home(env)
 
 
 def resolve_home(
     environ: Mapping[str, str] | None = None,
     *,
     config_file: str | os.PathLike[str] | None = None,
-) -> Path:
+) -> str:
     """The home as :func:`choose_home` decides, reading the configuration file only when
     ``$SCRIBE_HOME`` is not set (only its ``home`` key; ``engine.app.load_config`` checks the rest).
 
@@ -145,10 +158,10 @@ def resolve_home(
     table = read_config_file(path, required=required)
     home = None if table is None else table.get("home")
     if home is not None and not isinstance(home, str):
-        raise HomeConfigError("home", str(path), f"'home' must be a path, not {home!r}")
-    return choose_home(env, None if home is None else Path(home).expanduser())
+        raise HomeConfigError("home", path, f"'home' must be a path, not {home!r}")
+    return choose_home(env, home)
 
 
-def socket_path(home: Path) -> Path:
+def socket_path(home: str | os.PathLike[str]) -> str:
     """The control socket of the daemon of ``home``."""
-    return home / SOCKET_NAME
+    return os.path.join(home, SOCKET_NAME)

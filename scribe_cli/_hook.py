@@ -23,18 +23,19 @@ the hook's time.
 
 from __future__ import annotations
 
+import _socket  # socket.py builds enums of every constant at import: milliseconds the hook has not
 import json
 import os
 import select
-import socket
 import sys
 import time
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING
 
 from ._home import HomeConfigError, default_home, resolve_home, socket_path
-from ._hook_log import escape_text, write_hook_log
+
+if TYPE_CHECKING:  # no typing at run time: the hook command's start counts
+    from collections.abc import Mapping
+    from typing import Any, Final
 
 __all__ = [
     "CONTEXT_EVENTS",
@@ -126,13 +127,13 @@ def hook_request_line(agent: str, payload: Mapping[str, Any]) -> bytes:
         return (json.dumps(request) + "\n").encode()
 
 
-def _exchange(path: Path, line: bytes, deadline: float) -> bytes:
+def _exchange(path: str, line: bytes, deadline: float) -> bytes:
     """Connect, send ``line`` and read one response line, all by ``deadline``."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         s.settimeout(_remaining(deadline))
         try:
-            s.connect(str(path))
+            s.connect(path)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise HookFailure(f"no daemon answers on {path} ({exc.strerror})") from None
         s.settimeout(_remaining(deadline))
@@ -159,15 +160,16 @@ def _context_of(answer: bytes) -> str | None:
         response = json.loads(answer, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise HookFailure(f"the answer is not JSON: {answer[:200]!r}") from None
-    if not isinstance(response, dict) or response.get("id") != 1:
-        raise HookFailure(f"the answer is not a response to request 1: {answer[:200]!r}")
-    if response.get("ok") is not True:
-        error = response.get("error")
-        if response.get("ok") is False and isinstance(error, dict):
-            raise HookFailure(
-                f"the daemon refused: {error.get('type', 'Error')}: {error.get('message', '')}"
-            )
+    if not isinstance(response, dict):
         raise HookFailure(f"the answer is not a response: {answer[:200]!r}")
+    error = response.get("error")
+    if response.get("ok") is False and isinstance(error, dict):
+        # a refusal, whatever its id (one the daemon could not read is answered with none)
+        raise HookFailure(
+            f"the daemon refused: {error.get('type', 'Error')}: {error.get('message', '')}"
+        )
+    if response.get("ok") is not True or response.get("id") != 1:
+        raise HookFailure(f"the answer is not a response to request 1: {answer[:200]!r}")
     result = response.get("result")
     context = result.get("additional_context") if isinstance(result, dict) else None
     if context is not None and not isinstance(context, str):
@@ -181,7 +183,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _home(environ: Mapping[str, str]) -> tuple[Path, str | None]:
+def _home(environ: Mapping[str, str]) -> tuple[str, str | None]:
     try:
         return resolve_home(environ), None
     except (HomeConfigError, OSError, ValueError) as exc:
@@ -223,6 +225,8 @@ def run_hook(
         reason = str(exc) if isinstance(exc, HookFailure) else f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # fail open, whatever it was
         reason = f"unexpected {type(exc).__name__}: {exc}"
+    from ._hook_log import escape_text, write_hook_log
+
     message = (
         f"agent={escape_text(agent)[:50]} event={escape_text(event)[:_EVENT_MAX]} "
         f"session={escape_text(session)} "

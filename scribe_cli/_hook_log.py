@@ -11,11 +11,13 @@ exits 0.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import time
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # no typing at run time: the hook command's start counts
+    import re
+    from typing import Final
 
 __all__ = ["HOOK_LOG_NAME", "MAX_HOOK_LOG", "escape_text", "hook_log_path", "write_hook_log"]
 
@@ -29,7 +31,7 @@ MAX_LINE: Final = 2000
 _DIR_MODE: Final = 0o700
 _FILE_MODE: Final = 0o600
 # The same characters engine.visible escapes: C0, DEL, C1, bidi controls, lone surrogates.
-_PATTERN: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_PATTERN: Final = r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 _NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -44,21 +46,27 @@ def _escape(match: re.Match[str]) -> str:
 
 def escape_text(text: object) -> str:
     """``text`` (``str()`` of it) on one line with every control character, bidi override and lone
-    surrogate escaped, as ``engine.visible`` does (``\\x1b``, ``\\n``, ``\\u202e``)."""
-    return _PATTERN.sub(_escape, str(text))
+    surrogate escaped, as ``engine.visible`` does (``\\x1b``, ``\\n``, ``\\u202e``). (``re`` is
+    imported on the first call: a hook that succeeds never needs it.)"""
+    import re
+
+    return re.sub(_PATTERN, _escape, str(text))
 
 
-def hook_log_path(home: Path) -> Path:
+def hook_log_path(home: str | os.PathLike[str]) -> str:
     """The hook log of ``home``."""
-    return home / "logs" / HOOK_LOG_NAME
+    return os.path.join(home, "logs", HOOK_LOG_NAME)
 
 
-def _make_dirs(directory: Path) -> None:
-    missing: list[Path] = []
-    for d in (directory, *directory.parents):
-        if os.path.lexists(d):
-            break
+def _make_dirs(directory: str) -> None:
+    missing: list[str] = []
+    d = directory
+    while not os.path.lexists(d):
         missing.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
     for d in reversed(missing):
         try:
             os.mkdir(d, _DIR_MODE)
@@ -66,7 +74,7 @@ def _make_dirs(directory: Path) -> None:
             pass
 
 
-def _open_dir(directory: Path) -> int:
+def _open_dir(directory: str) -> int:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     info = os.fstat(fd)
     if info.st_uid != os.geteuid():
@@ -109,7 +117,7 @@ def _trim(dir_fd: int, size: int) -> None:
     os.replace(tmp, HOOK_LOG_NAME, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
-def write_hook_log(home: Path, message: str) -> str | None:
+def write_hook_log(home: str | os.PathLike[str], message: str) -> str | None:
     """Append one line, ``<UTC time> pid=<pid> <message>``, to the hook log of ``home``; None when
     written, else why not (it never raises). ``message`` is escaped (:func:`escape_text`) and cut
     to :data:`MAX_LINE` characters."""
@@ -119,7 +127,7 @@ def write_hook_log(home: Path, message: str) -> str | None:
         if len(text) > MAX_LINE:
             text = text[: MAX_LINE - 1] + "…"
         line = f"{stamp} pid={os.getpid()} {text}\n".encode()
-        directory = hook_log_path(home).parent
+        directory = os.path.dirname(hook_log_path(home))
         _make_dirs(directory)
         dir_fd = _open_dir(directory)
         try:

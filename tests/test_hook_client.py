@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from engine import visible
-from scribe_cli import MAX_HOOK_LOG, hook_log_path, hook_request_line, socket_path
+from scribe_cli import MAX_HOOK_LOG, hook_request_line, socket_path
+from scribe_cli import hook_log_path as _hook_log_path
 from scribe_cli._hook_log import escape_text, write_hook_log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +101,7 @@ class StandIn:
 
 @contextlib.contextmanager
 def stand_in(home: Path, answer: Callable[[bytes], bytes | None]) -> Iterator[StandIn]:
-    path = socket_path(home)
+    path = Path(socket_path(home))
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(8)
@@ -152,6 +153,10 @@ def hook(
         timeout=ENDS_WITHIN,
         check=False,
     )
+
+
+def hook_log_path(home: Path) -> Path:
+    return Path(_hook_log_path(home))
 
 
 def _log_lines(home: Path) -> list[str]:
@@ -272,10 +277,11 @@ def test_a_daemon_that_never_answers_is_left_at_the_deadline(home: Path) -> None
     assert len(lines) == 2 and all("timed out waiting for the daemon" in line for line in lines)
 
 
-def test_an_error_answer(home: Path) -> None:
+@pytest.mark.parametrize("rid", [1, None])  # None: the daemon could not read the request's id
+def test_an_error_answer(home: Path, rid: int | None) -> None:
     def refuse(line: bytes) -> bytes:
         error = {"type": "ControlProtocolError", "message": "unknown op 'hook'\x1b[2J"}
-        return json.dumps({"id": 1, "ok": False, "error": error}).encode() + b"\n"
+        return json.dumps({"id": rid, "ok": False, "error": error}).encode() + b"\n"
 
     with stand_in(home, refuse):
         r = hook(home, SESSION_START)
@@ -286,7 +292,7 @@ def test_an_error_answer(home: Path) -> None:
     ("answer", "why"),
     [
         (b"\xff\xfe not json\n", "the answer is not JSON"),
-        (b"[1, 2]\n", "not a response to request 1"),
+        (b"[1, 2]\n", "not a response"),
         (b'{"id": 2, "ok": true, "result": {"additional_context": "x"}}\n', "request 1"),
         (b'{"id": 1, "ok": true, "result": {"additional_context": 5}}\n', "not a string"),
         (b'{"id": 1, "ok": "yes"}\n', "not a response"),

@@ -23,8 +23,6 @@ from scribe_cli._home import (
     HomeConfigError,
     choose_home,
     config_file_of,
-    config_path,
-    default_home,
     read_config_file,
 )
 
@@ -35,8 +33,6 @@ __all__ = [
     "AppConfig",
     "ConfigError",
     "add_config_arguments",
-    "config_path",
-    "default_home",
     "load_config",
 ]
 
@@ -274,10 +270,11 @@ def load_config(
             message names the key and where it came from), or a named file that does not exist.
     """
     env = os.environ if environ is None else environ
-    path, required = config_file_of(env, config_file)
+    name, required = config_file_of(env, config_file)
+    path = Path(name)
     from_file = _read_file(path, required)
     values: dict[str, Any] = dict(from_file or {})
-    values["home"] = choose_home(env, values.get("home"))
+    values["home"] = Path(choose_home(env, values.get("home")))
     for key, setting in _SETTINGS.items():
         name = env_name(key)
         if key != "home" and name in env:

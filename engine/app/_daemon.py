@@ -186,7 +186,7 @@ async def _serve(
             )
         info = DaemonInfo(
             home=str(home),
-            socket=str(socket_path(home)),
+            socket=socket_path(home),
             database=_display_url(config.database_url, home),
             feed_url=None if stack.feed is None else stack.feed.url,
             dashboard_url=None if stack.dashboard is None else stack.dashboard.url,
