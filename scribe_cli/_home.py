@@ -16,7 +16,8 @@ them :class:`~pathlib.Path`.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 
 if TYPE_CHECKING:  # no typing at run time: the hook command's start counts
     from collections.abc import Mapping

@@ -29,9 +29,10 @@ import os
 import select
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from ._home import HomeConfigError, default_home, resolve_home, socket_path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 
 if TYPE_CHECKING:  # no typing at run time: the hook command's start counts
     from collections.abc import Mapping

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 
 if TYPE_CHECKING:  # no typing at run time: the hook command's start counts
     import re

@@ -5,10 +5,14 @@ drivers) only then, and runs its ``main``."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Final
 
 from ._hook import HOOK_AGENTS, run_hook
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+
+if TYPE_CHECKING:  # no typing at run time: the hook command's start counts
+    from collections.abc import Sequence
+    from typing import Final
 
 __all__ = ["main"]
 
