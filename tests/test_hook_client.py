@@ -326,6 +326,31 @@ def test_a_bad_payload_is_not_sent(home: Path, stdin: bytes, why: str) -> None:
     _fails_open(r, home, why)
 
 
+def test_stdin_left_open_is_given_up_at_the_deadline(home: Path) -> None:
+    with stand_in(home, _result("never shown")) as daemon:
+        process = subprocess.Popen(
+            [str(SCRIBE), "hook", "claude-code"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(home),
+        )
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(PROMPT).encode())  # and never closed
+        process.stdin.flush()
+        try:
+            process.wait(timeout=ENDS_WITHIN)  # stdin still open: communicate() would close it
+        finally:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None and process.stderr is not None
+        out, err = process.stdout.read(), process.stderr.read()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            stream.close()
+    assert daemon.received == []
+    _fails_open(subprocess.CompletedProcess([], process.returncode, out, err), home, "stdin")
+
+
 def test_five_mebibytes_of_stdin(home: Path) -> None:
     big = _payload("PostToolUse", tool_name="Read", tool_response="y" * (5 << 20))
     with stand_in(home, _result(None)) as daemon:
