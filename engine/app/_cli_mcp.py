@@ -94,7 +94,7 @@ def start_daemon(home: Path, config_file: str | None, *, timeout: float = START_
         start_new_session=True,
         cwd="/",
     )
-    sock = socket_path(home)
+    sock = Path(socket_path(home))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _answers(sock):
@@ -123,7 +123,7 @@ def run_mcp(args: argparse.Namespace) -> int:
     """Serve MCP on stdio until the client closes it; 0 then."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     config = config_for(args)
-    sock = socket_path(config.home)
+    sock = Path(socket_path(config.home))
     if not _answers(sock):
         if args.no_start:
             _say("no daemon is running; tool calls fail until one does (`scribe serve`)")
