@@ -14,6 +14,7 @@ from ._hook_log import hook_log_path as hook_log_path
 from ._hook import EVENT_DEADLINE as EVENT_DEADLINE
 from ._hook import HOOK_AGENTS as HOOK_AGENTS
 from ._hook import MAX_HOOK_INPUT as MAX_HOOK_INPUT
+from ._hook import MAX_REQUEST_LINE as MAX_REQUEST_LINE
 from ._hook import SESSION_START_DEADLINE as SESSION_START_DEADLINE
 from ._hook import hook_request_line as hook_request_line
 from ._hook import run_hook as run_hook

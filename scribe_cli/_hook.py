@@ -44,6 +44,7 @@ __all__ = [
     "HOOK_AGENTS",
     "MAX_HOOK_INPUT",
     "MAX_HOOK_RESPONSE",
+    "MAX_REQUEST_LINE",
     "SESSION_START_DEADLINE",
     "HookFailure",
     "hook_request_line",
@@ -56,6 +57,10 @@ HOOK_AGENTS: Final = ("claude-code",)
 MAX_HOOK_INPUT: Final = 4 << 20
 #: The longest response line read from the daemon, in bytes.
 MAX_HOOK_RESPONSE: Final = 1 << 20
+#: The longest request line sent, in bytes: the daemon's control line limit, less a margin.
+MAX_REQUEST_LINE: Final = (1 << 20) - 1024
+_CUT_FIRST: Final = 64 * 1024
+_CUT_LAST: Final = 256
 #: Seconds from the start to the answer for ``SessionStart`` (the briefing takes a moment).
 SESSION_START_DEADLINE: Final = 4.0
 #: Seconds from the start to the answer for every other event (and for reading stdin).
@@ -117,15 +122,43 @@ def _parse_payload(data: bytes) -> dict[str, Any]:
     return payload
 
 
-def hook_request_line(agent: str, payload: Mapping[str, Any]) -> bytes:
-    """The one request line the hook sends:
-    ``{"id": 1, "op": "hook", "args": {"agent": <agent>, "payload": <payload>}}`` and a newline
-    (UTF-8; a payload holding lone surrogates is sent with ``\\u`` escapes instead)."""
-    request = {"id": 1, "op": "hook", "args": {"agent": agent, "payload": payload}}
+def _encode(request: Mapping[str, Any]) -> bytes:
     try:
         return (json.dumps(request, ensure_ascii=False) + "\n").encode()
     except UnicodeEncodeError:
         return (json.dumps(request) + "\n").encode()
+
+
+def _cut_strings(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        return value[:limit] + f"… [cut: {len(value) - limit} more characters]"
+    if isinstance(value, dict):
+        return {k: _cut_strings(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut_strings(v, limit) for v in value]
+    return value
+
+
+def hook_request_line(agent: str, payload: Mapping[str, Any]) -> bytes:
+    """The one request line the hook sends:
+    ``{"id": 1, "op": "hook", "args": {"agent": <agent>, "payload": <payload>}}`` and a newline
+    (UTF-8; a payload holding lone surrogates is sent with ``\\u`` escapes instead).
+
+    The line stays within :data:`MAX_REQUEST_LINE` (the daemon's control line limit): when the
+    payload is larger, its longest strings (a tool's whole output, say) are cut, shorter and
+    shorter, each with a note of how much was cut. The transcript keeps the whole text."""
+    request: dict[str, Any] = {"id": 1, "op": "hook", "args": {"agent": agent, "payload": payload}}
+    line = _encode(request)
+    limit = _CUT_FIRST
+    while len(line) > MAX_REQUEST_LINE and limit >= _CUT_LAST:
+        request["args"]["payload"] = _cut_strings(payload, limit)
+        line = _encode(request)
+        limit //= 4
+    if len(line) > MAX_REQUEST_LINE:
+        raise HookFailure(f"the payload does not fit in {MAX_REQUEST_LINE} bytes")
+    return line
 
 
 def _exchange(path: str, line: bytes, deadline: float) -> bytes:

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
+import adapters
 from engine import visible
-from scribe_cli import MAX_HOOK_LOG, hook_request_line, socket_path
+from scribe_cli import MAX_HOOK_LOG, MAX_REQUEST_LINE, hook_request_line, socket_path
 from scribe_cli import hook_log_path as _hook_log_path
 from scribe_cli._hook_log import escape_text, write_hook_log
 
@@ -357,6 +358,26 @@ def test_five_mebibytes_of_stdin(home: Path) -> None:
         r = hook(home, big)
     assert daemon.received == []
     _fails_open(r, home, "payload larger than 4194304 bytes")
+
+
+def test_a_large_tool_output_is_cut_to_fit_the_daemon_line(home: Path) -> None:
+    big = _payload(
+        "PostToolUse",
+        tool_name="Bash",
+        tool_input={"command": "cat big.log"},
+        tool_response={"stdout": "y" * (3 << 20), "stderr": "e" * 100},
+    )
+    with stand_in(home, _result(None)) as daemon:
+        r = hook(home, big)
+    assert r.returncode == 0 and r.stdout == b""
+    assert MAX_REQUEST_LINE < adapters.MAX_CONTROL_LINE
+    [line] = daemon.received
+    assert len(line) < MAX_REQUEST_LINE
+    sent = json.loads(line)["args"]["payload"]
+    assert sent["tool_input"] == {"command": "cat big.log"}  # short strings are kept whole
+    assert sent["tool_response"]["stderr"] == "e" * 100
+    assert sent["tool_response"]["stdout"].startswith("y" * 1000)
+    assert sent["tool_response"]["stdout"].endswith("more characters]")
 
 
 def test_a_home_that_does_not_exist_gets_a_private_log(home: Path) -> None:
