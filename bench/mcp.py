@@ -22,15 +22,15 @@ answer comes from the live cache (the figures say how many did). ``recall`` sear
 Targets:
     (a) add_note and get_context: MCP p99 < 30 ms;
     (b) add_note, get_context, recall: MCP at most 2x the socket, at p50 and at p99;
-    (c) 5 clients at once (5 ``scribe mcp`` processes, each with a session of its own): no call
-        slower than 3x the single-client MCP p99 of its tool. The 5 clients run in this one
-        process, as one would per agent, so their own work (the SDK's parsing and validation)
-        is in their figures too.
+    (c) 5 clients at once (5 client processes, as 5 agents are, each with its own ``scribe mcp``
+        and session, calling the same tool in tight loops from the same moment): no call slower
+        than 3x the single-client MCP p99 of its tool.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -293,29 +293,88 @@ async def side_by_side(
     return lat, hits
 
 
+async def worker(tool_name: str, session: str, rounds: int, warmup: int) -> None:
+    """One client process of the 5-client part: its own ``scribe mcp``, warmed up, then ``rounds``
+    timed calls once told to go (a line on stdin); the latencies as one JSON line on stdout."""
+    tool = next(t for t in TOOLS if t.name == tool_name)
+    stdin = trio.lowlevel.FdStream(os.dup(0))
+    with open(os.devnull, "w") as errlog:  # noqa: ASYNC230 - the null device never blocks
+        async with open_mcp(os.environ, errlog) as client:
+            for i in range(warmup):
+                await client.call(tool, tool.args(session, -1 - i))
+            sys.stdout.write("ready\n")
+            sys.stdout.flush()
+            await stdin.receive_some()
+            lat: list[float] = []
+            hits = 0
+            for i in range(rounds):
+                args = tool.args(session, 10_000 + i)
+                t0 = time.perf_counter()
+                answer = await client.call(tool, args)
+                lat.append(time.perf_counter() - t0)
+                hits += cached(answer)
+    sys.stdout.write(json.dumps({"lat": lat, "hits": hits}) + "\n")
+    sys.stdout.flush()
+
+
 async def together(
-    tool: Tool, clients: list[tuple[Mcp, str]], rounds: int
+    tool: Tool, sessions: list[str], sizes: Sizes, env: Mapping[str, str]
 ) -> tuple[list[float], int]:
-    """Every call's latency when all clients call ``tool`` at once, each on its own session."""
+    """Every call's latency when 5 client processes (as 5 agents are), each with its own
+    ``scribe mcp`` and session, call ``tool`` at the same time."""
+    procs = []
+    for session in sessions:
+        procs.append(
+            await trio.lowlevel.open_process(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    tool.name,
+                    session,
+                    str(sizes.rounds),
+                    str(max(2, sizes.warmup // 4)),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=dict(env),
+            )
+        )
+    outs: list[bytes] = [b""] * len(procs)
+
+    async def read(i: int, until: bytes) -> None:
+        stream = procs[i].stdout
+        assert stream is not None
+        while until not in outs[i]:
+            chunk = await stream.receive_some()
+            if not chunk:
+                raise RuntimeError(f"a client process ended early: {outs[i][-500:]!r}")
+            outs[i] += chunk
+
+    try:
+        with trio.fail_after(START_TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                for i in range(len(procs)):
+                    nursery.start_soon(read, i, b"ready\n")
+        outs = [b""] * len(procs)
+        for proc in procs:
+            assert proc.stdin is not None
+            await proc.stdin.send_all(b"go\n")
+        with trio.fail_after(START_TIMEOUT + sizes.rounds * CALL_TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                for i in range(len(procs)):
+                    nursery.start_soon(read, i, b"}\n")
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
     lat: list[float] = []
     hits = 0
-    go = trio.Event()
-
-    async def run(client: Mcp, session: str) -> None:
-        nonlocal hits
-        await go.wait()
-        for i in range(rounds):
-            args = tool.args(session, 10_000 + i)
-            t0 = time.perf_counter()
-            answer = await client.call(tool, args)
-            lat.append(time.perf_counter() - t0)
-            hits += cached(answer)
-
-    async with trio.open_nursery() as nursery:
-        for client, session in clients:
-            nursery.start_soon(run, client, session)
-        await trio.sleep(0.05)
-        go.set()
+    for out in outs:
+        got = json.loads(out.decode().strip().splitlines()[-1])
+        lat += got["lat"]
+        hits += got["hits"]
     return lat, hits
 
 
@@ -383,20 +442,14 @@ async def bench(d: Daemon, repos: list[Path], sizes: Sizes, work: Path) -> list[
             results.append(ok)
             print(f"  {'':<12} target (b) MCP <= 2x the socket at p50 and p99: {verdict(ok)}")
 
-        # 5 scribe mcp processes, each with a session of its own on its own work tree
-        clients = [(mcp, sid)]
+        # 5 client processes, each with its own scribe mcp and a session on its own work tree
+        sessions = [sid]
         for repo in repos[1:]:
-            other = await stack.enter_async_context(open_mcp(d.env, errlog))
-            own = await other.call(Tool("start_session", "start", None), {"repo": str(repo)})
-            clients.append((other, own["id"]))
-        for other, own in clients[1:]:
-            for tool in tools:
-                for i in range(max(2, sizes.warmup // 4)):
-                    await other.call(tool, tool.args(own, -1 - i))
-        print(f"\n{len(clients)} clients at once ({len(clients)} scribe mcp processes, each its own "
-              f"session), {sizes.rounds} calls each per tool")  # fmt: skip
+            sessions.append((await client.call("start", {"repo": str(repo)}))["id"])
+        print(f"\n{len(sessions)} clients at once ({len(sessions)} client processes, each with its own "
+              f"scribe mcp and session), {sizes.rounds} calls each per tool")  # fmt: skip
         for tool in tools:
-            lat, hits = await together(tool, clients, sizes.rounds)
+            lat, hits = await together(tool, sessions, sizes, d.env)
             worst, base = max(lat), single[tool.name]
             ok = worst <= 3 * base
             results.append(ok)
@@ -411,7 +464,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer calls")
     ap.add_argument("--no-fail", action="store_true", help="exit 0 even if a target fails")
+    ap.add_argument("--worker", nargs=4, metavar=("TOOL", "SESSION", "ROUNDS", "WARMUP"),
+                    help=argparse.SUPPRESS)  # fmt: skip
     args = ap.parse_args()
+    if args.worker:
+        tool, session, rounds, warmup = args.worker
+        trio.run(worker, tool, session, int(rounds), int(warmup))
+        return 0
     sizes = QUICK if args.quick else FULL
     began = time.monotonic()
     print(f"mcp benchmark: {os.cpu_count()} cores, python {sys.version.split()[0]}, {sizes}")
