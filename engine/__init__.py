@@ -156,6 +156,7 @@ from ._core._limits import REHYDRATE_BUDGET_MAX as REHYDRATE_BUDGET_MAX
 from ._core._limits import REHYDRATE_TIMEOUT_MAX as REHYDRATE_TIMEOUT_MAX
 from ._core._limits import SETTINGS_DEPTH_MAX as SETTINGS_DEPTH_MAX
 from ._core._limits import SETTINGS_MAX as SETTINGS_MAX
+from ._core._limits import SOURCE_ID_MAX as SOURCE_ID_MAX
 from ._core._limits import TAG_MAX as TAG_MAX
 from ._core._limits import FieldLimitError as FieldLimitError
 from ._core._limits import check_backlog_id as check_backlog_id

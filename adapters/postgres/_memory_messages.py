@@ -87,7 +87,10 @@ class MemoryMessages(MemoryTables):
         return (await self.add_messages(session_id, [new]))[0]
 
     async def add_messages(self, session_id: str, messages: Sequence[NewMessage]) -> list[Message]:
-        """Append messages to a session (created if missing) in one transaction, numbered in order.
+        """Append messages to a session (created if missing) in one transaction, numbered in order;
+        answers the messages stored. A message whose ``source_id`` the session already has, or
+        that an earlier message of the call carries, is skipped (the session's row is locked
+        while the source ids are checked, so two imports of one record store it once).
 
         Cancellation: nothing is written (the embedding, if any, is computed first).
         """
@@ -97,42 +100,64 @@ class MemoryMessages(MemoryTables):
         for m in messages:
             if not isinstance(m, NewMessage):
                 raise InvalidArgumentError(f"expected NewMessage, got {type(m).__name__}")
+        messages = _first_of_each_source(messages)
+        sources = [m.source_id for m in messages if m.source_id is not None]
+        if sources and self.vector_status is VectorStatus.USED:
+            # Skip embedding what is stored already (checked again under the lock below).
+            known = await self._known_sources(session_id, sources)
+            messages = [m for m in messages if m.source_id not in known]
+            if not messages:
+                return []
         embeddings = await self._embed([m.content for m in messages])
-        params: dict[str, Any] = {
-            "sid": session_id,
-            "n": len(messages),
-            "roles": [str(MessageRole(m.role)) for m in messages],
-            "contents": [m.content for m in messages],
-            "hashes": [content_hash(m.content) for m in messages],
-            "metas": [jsonb("metadata", dict(m.metadata)) for m in messages],
-            "ttls": [m.ttl for m in messages],
-        }
         emb_cols: LiteralString = ""
         emb_vals: LiteralString = ""
         emb_unnest: LiteralString = ""
         emb_alias: LiteralString = ""
         if embeddings is not None:
-            params |= {"embs": embeddings, **self._embedding_params()}
             emb_cols = ", embedding, embedding_model"
             emb_vals = ", t.emb::vector, %(emodel)s"
             emb_unnest = ", %(embs)s::text[]"
             emb_alias = ", emb"
         insert: LiteralString = (
             "INSERT INTO memory_messages AS m (session_id, seq, role, content, content_hash,"
-            " metadata, expires_at" + emb_cols + ")"
+            " metadata, expires_at, source_id" + emb_cols + ")"
             " SELECT %(sid)s, %(first)s + t.ord - 1, t.role, t.content, t.hash, t.meta,"
-            " coalesce(now() + t.ttl * interval '1 second', 'infinity')" + emb_vals + " FROM"
-            " unnest(%(roles)s::text[], %(contents)s::text[], %(hashes)s::text[],"
-            " %(metas)s::jsonb[], %(ttls)s::float8[]" + emb_unnest + ") WITH ORDINALITY"
-            " AS t(role, content, hash, meta, ttl" + emb_alias + ", ord) ORDER BY t.ord"
-            " RETURNING " + MSG_COLS
+            " coalesce(now() + t.ttl * interval '1 second', 'infinity'), t.src" + emb_vals
+            + " FROM unnest(%(roles)s::text[], %(contents)s::text[], %(hashes)s::text[],"
+            " %(metas)s::jsonb[], %(ttls)s::float8[], %(srcs)s::text[]" + emb_unnest + ")"
+            " WITH ORDINALITY AS t(role, content, hash, meta, ttl, src" + emb_alias + ", ord)"
+            " ORDER BY t.ord RETURNING " + MSG_COLS
         )
+        metas = [jsonb("metadata", dict(m.metadata)) for m in messages]
 
         def work(conn: psycopg.Connection[Any]) -> list[Message]:
+            conn.execute(ENSURE_SESSION, (session_id,))
             conn.execute(
-                ENSURE_SESSION,
-                (session_id,),
+                "SELECT 1 FROM memory_sessions WHERE session_id = %s FOR UPDATE", (session_id,)
             )
+            kept = list(range(len(messages)))
+            if sources:
+                found = conn.execute(
+                    "SELECT source_id FROM memory_messages"
+                    " WHERE session_id = %s AND source_id = ANY(%s)",
+                    (session_id, sources),
+                ).fetchall()
+                known = {r[0] for r in found}
+                kept = [i for i in kept if messages[i].source_id not in known]
+            if not kept:
+                return []
+            params: dict[str, Any] = {
+                "sid": session_id,
+                "n": len(kept),
+                "roles": [str(MessageRole(messages[i].role)) for i in kept],
+                "contents": [messages[i].content for i in kept],
+                "hashes": [content_hash(messages[i].content) for i in kept],
+                "metas": [metas[i] for i in kept],
+                "ttls": [messages[i].ttl for i in kept],
+                "srcs": [messages[i].source_id for i in kept],
+            }
+            if embeddings is not None:
+                params |= {"embs": [embeddings[i] for i in kept], **self._embedding_params()}
             row = conn.execute(
                 "UPDATE memory_sessions SET next_seq = next_seq + %(n)s, updated_at = now()"
                 " WHERE session_id = %(sid)s RETURNING next_seq - %(n)s",
@@ -145,6 +170,14 @@ class MemoryMessages(MemoryTables):
             return sorted((message_row(r) for r in rows), key=lambda m: m.seq)
 
         return await self._db.run_sync(work)
+
+    async def _known_sources(self, session_id: str, sources: list[str]) -> set[str]:
+        rows = await self._db.fetch(
+            "SELECT source_id FROM memory_messages WHERE session_id = %(sid)s"
+            " AND source_id = ANY(%(srcs)s)",
+            {"sid": session_id, "srcs": sources},
+        )
+        return {r["source_id"] for r in rows}
 
     async def get_messages(
         self, session_id: str, *, limit: int | None = None, after_seq: int = 0
@@ -218,3 +251,16 @@ class MemoryMessages(MemoryTables):
         result = await self.search_messages(query, session_id=session_id, repo=repo, limit=limit)
         hits = tuple(h for h in result.hits if "vec" in h.ranks)
         return SearchResult(tuple(sorted(hits, key=lambda h: h.ranks["vec"])), result.vector)
+
+
+def _first_of_each_source(messages: Sequence[NewMessage]) -> list[NewMessage]:
+    """``messages`` without those whose source id an earlier one carries."""
+    seen: set[str] = set()
+    out = []
+    for m in messages:
+        if m.source_id is not None:
+            if m.source_id in seen:
+                continue
+            seen.add(m.source_id)
+        out.append(m)
+    return out

@@ -36,7 +36,7 @@ __all__ = [
 # 'infinity' cannot be loaded into a datetime: every column list maps it to NULL.
 MSG_COLS: Final = (
     "m.id, m.session_id, m.seq, m.role, m.content, m.content_hash, m.metadata, m.created_at, "
-    "nullif(m.expires_at, 'infinity') AS expires_at"
+    "nullif(m.expires_at, 'infinity') AS expires_at, m.source_id"
 )
 DEC_COLS: Final = (
     "d.id, d.session_id, d.title, d.body, d.status, d.superseded_by, d.entities, d.files, "
@@ -91,6 +91,7 @@ def message_row(row: Mapping[str, Any]) -> Message:
         metadata=row["metadata"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
+        source_id=row["source_id"],
     )
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "REHYDRATE_TIMEOUT_MAX",
     "SETTINGS_DEPTH_MAX",
     "SETTINGS_MAX",
+    "SOURCE_ID_MAX",
     "TAG_MAX",
     "FieldLimitError",
     "check_backlog_id",
@@ -73,6 +74,8 @@ BACKLOG_ID_PATTERN: Final = rf"^[A-Za-z][A-Za-z0-9_-]{{0,{BACKLOG_ID_MAX - 1}}}$
 QUERY_MAX: Final = 4096
 #: The longest text kept in memory (a message, a decision, a fact's value), in characters.
 MEMORY_TEXT_MAX: Final = 64 * 1024
+#: The longest source id of a message (the id of the transcript record it was imported from).
+SOURCE_ID_MAX: Final = 1024
 #: The longest prompt or output the generation cache keeps, in characters.
 GENERATION_TEXT_MAX: Final = 256 * 1024
 #: The most hits one memory recall answers.

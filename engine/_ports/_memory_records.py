@@ -27,6 +27,7 @@ from .._core._limits import (
     NAME_MAX,
     PATH_MAX,
     QUERY_MAX,
+    SOURCE_ID_MAX,
     check_count,
     check_length,
 )
@@ -100,12 +101,18 @@ class MemorySession:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message to append to a session. ``ttl`` seconds makes it short-term memory."""
+    """A message to append to a session. ``ttl`` seconds makes it short-term memory.
+
+    ``source_id`` names what the message was made from (a transcript record's uid): a store keeps
+    one message per ``(session, source_id)`` and skips a message whose source id the session
+    already has, so importing the same record twice stores it once. None: no such check.
+    """
 
     role: MessageRole | str
     content: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
     ttl: float | None = None
+    source_id: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -117,12 +124,15 @@ class NewMessage:
             ) from None
         check_text("message content", self.content, maximum=MEMORY_TEXT_MAX)
         check_json("message metadata", self.metadata)
+        if self.source_id is not None:
+            check_text("message source_id", self.source_id, maximum=SOURCE_ID_MAX)
         object.__setattr__(self, "ttl", check_ttl(self.ttl))
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A stored conversation message; ``seq`` orders messages within their session from 1."""
+    """A stored conversation message; ``seq`` orders messages within their session from 1;
+    ``source_id`` is what it was imported from, if anything (see :class:`NewMessage`)."""
 
     id: int
     session_id: str
@@ -133,6 +143,7 @@ class Message:
     metadata: Mapping[str, Any]
     created_at: datetime
     expires_at: datetime | None
+    source_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

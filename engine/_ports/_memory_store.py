@@ -118,7 +118,10 @@ class MemoryStore(Protocol):
         ...
 
     async def add_messages(self, session_id: str, messages: Sequence[NewMessage]) -> list[Message]:
-        """Append messages to a session (created if missing) in order, numbering them."""
+        """Append messages to a session (created if missing) in order, numbering them; answers
+        the messages stored. A message whose ``source_id`` the session already has (or that an
+        earlier message of the same call carries) is skipped: left out of the answer, and of the
+        numbering."""
         ...
 
     async def get_messages(

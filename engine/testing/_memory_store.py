@@ -183,19 +183,40 @@ class InMemoryMemoryStore:
     # -- messages -------------------------------------------------------------------------------
 
     async def add_messages(self, session_id: str, messages: Sequence[NewMessage]) -> list[Message]:
-        """Append messages (the session is created if missing), numbered in order.
+        """Append messages (the session is created if missing), numbered in order; a message
+        whose source id the session already has is skipped.
         Cancellation: nothing is written (embeddings are computed first)."""
         check_text("session_id", session_id)
         for m in messages:
             if not isinstance(m, NewMessage):
                 raise InvalidArgumentError(f"expected NewMessage, got {type(m).__name__}")
         metas = [stored_json("metadata", dict(m.metadata)) for m in messages]
-        vectors = await self._embed([m.content for m in messages])
-        if not messages:
+        known = {
+            stored.source_id
+            for stored, _ in self._messages.values()
+            if stored.session_id == session_id and stored.source_id is not None
+        }
+        kept = []
+        for m, meta in zip(messages, metas, strict=True):
+            if m.source_id is not None:
+                if m.source_id in known:
+                    continue
+                known.add(m.source_id)
+            kept.append((m, meta))
+        vectors = await self._embed([m.content for m, _ in kept])
+        if not kept:
             return []
         self._session(session_id)
         out = []
-        for m, meta, vector in zip(messages, metas, vectors, strict=True):
+        # Checked again: another call may have stored a source id while this one embedded.
+        stored_now = {
+            stored.source_id
+            for stored, _ in self._messages.values()
+            if stored.session_id == session_id and stored.source_id is not None
+        }
+        for (m, meta), vector in zip(kept, vectors, strict=True):
+            if m.source_id is not None and m.source_id in stored_now:
+                continue
             self._last_message += 1
             seq = self._next_seq[session_id]
             self._next_seq[session_id] = seq + 1
@@ -209,6 +230,7 @@ class InMemoryMemoryStore:
                 metadata=meta,
                 created_at=self._time.now(),
                 expires_at=self._time.expiry(check_ttl(m.ttl)),
+                source_id=m.source_id,
             )
             self._messages[message.id] = (message, vector)
             out.append(message)

@@ -46,6 +46,46 @@ async def test_concurrent_appends_get_distinct_sequence_numbers(memories: Memori
         assert sorted(m.seq for m in await store.get_messages("s")) == list(range(1, 11))
 
 
+async def test_a_message_whose_source_id_the_session_has_is_stored_once(
+    memories: MemoriesBackend,
+) -> None:
+    async with memories.open_store() as store:
+        batch = [
+            NewMessage("user", "first", source_id="u-1"),
+            NewMessage("assistant", "second", source_id="a-1"),
+            NewMessage("assistant", "second again", source_id="a-1"),  # same call: kept once
+            NewMessage("user", "typed, no source"),
+        ]
+        stored = await store.add_messages("s", batch)
+        assert [(m.seq, m.source_id) for m in stored] == [(1, "u-1"), (2, "a-1"), (3, None)]
+        again = await store.add_messages(
+            "s", [*batch, NewMessage("user", "third", source_id="u-2")]
+        )
+        assert [(m.seq, m.content, m.source_id) for m in again] == [
+            (4, "typed, no source", None),
+            (5, "third", "u-2"),
+        ]
+        assert await store.add_messages("s", [NewMessage("user", "x", source_id="u-1")]) == []
+        # another session keeps its own
+        (other,) = await store.add_messages("t", [NewMessage("user", "first", source_id="u-1")])
+        assert other.seq == 1
+        got = await store.get_messages("s")
+        assert [m.content for m in got] == [
+            "first", "second", "typed, no source", "typed, no source", "third"
+        ]  # fmt: skip
+        assert [m.seq for m in got] == [1, 2, 3, 4, 5]
+        async with trio.open_nursery() as nursery:  # concurrent imports of one record
+            for _ in range(5):
+                nursery.start_soon(
+                    store.add_messages, "c", [NewMessage("user", "once", source_id="k")]
+                )
+        assert [m.content for m in await store.get_messages("c")] == ["once"]
+        with pytest.raises(engine.InvalidArgumentError):
+            NewMessage("user", "x", source_id="")
+        with pytest.raises(engine.FieldLimitError):
+            NewMessage("user", "x", source_id="u" * (engine.SOURCE_ID_MAX + 1))
+
+
 async def test_bad_input_is_a_typed_error(memories: MemoriesBackend) -> None:
     async with memories.open_store() as store:
         with pytest.raises(engine.InvalidArgumentError):
