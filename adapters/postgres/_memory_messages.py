@@ -122,7 +122,8 @@ class MemoryMessages(MemoryTables):
             "INSERT INTO memory_messages AS m (session_id, seq, role, content, content_hash,"
             " metadata, expires_at, source_id" + emb_cols + ")"
             " SELECT %(sid)s, %(first)s + t.ord - 1, t.role, t.content, t.hash, t.meta,"
-            " coalesce(now() + t.ttl * interval '1 second', 'infinity'), t.src" + emb_vals
+            " coalesce(now() + t.ttl * interval '1 second', 'infinity'), t.src"
+            + emb_vals
             + " FROM unnest(%(roles)s::text[], %(contents)s::text[], %(hashes)s::text[],"
             " %(metas)s::jsonb[], %(ttls)s::float8[], %(srcs)s::text[]" + emb_unnest + ")"
             " WITH ORDINALITY AS t(role, content, hash, meta, ttl, src" + emb_alias + ", ord)"
