@@ -20,6 +20,9 @@ from .control._operations import ValidateArgs as ValidateArgs
 from .control._operations import WatchArgs as WatchArgs
 from .control._operations import McpTokenArgs as McpTokenArgs
 from .control._memory_operations import MEMORY_OPERATIONS as MEMORY_OPERATIONS
+from .control._import_operations import IMPORT_OPERATIONS as IMPORT_OPERATIONS
+from .control._import_operations import ImportTranscriptArgs as ImportTranscriptArgs
+from .control._import_operations import TRANSCRIPT_BUDGET_MAX as TRANSCRIPT_BUDGET_MAX
 from .control._memory_operations import RememberArgs as RememberArgs
 from .control._memory_operations import RecallArgs as RecallArgs
 from .control._memory_operations import DecideArgs as DecideArgs

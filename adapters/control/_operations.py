@@ -31,6 +31,7 @@ from engine import (
     TAG_MAX,
 )
 
+from ._import_operations import IMPORT_OPERATIONS, ImportTranscriptArgs
 from ._memory_operations import MEMORY_OPERATIONS, MemoryArgs
 
 __all__ = [
@@ -239,6 +240,7 @@ ControlArgs = (
     | WatchArgs
     | McpTokenArgs
     | MemoryArgs
+    | ImportTranscriptArgs
 )
 
 #: Every operation by its name on the wire.
@@ -261,4 +263,5 @@ CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
     "watch": WatchArgs,
     "mcp_token": McpTokenArgs,
     **MEMORY_OPERATIONS,
+    **IMPORT_OPERATIONS,
 }

@@ -21,6 +21,7 @@ from .._core._state import SessionState
 from .._ports._session_store import SessionRecord
 from .._scribe._scribe import Scribe
 from .._scribe._worklog_markdown import render_markdown
+from ._control_import import ControlImport
 from ._control_memory import ControlMemory
 from ._control_watch import open_session_events
 
@@ -143,6 +144,8 @@ class ControlHandler:
         dashboard: the dashboard ``dashboard_url`` makes sign-in links for (None: none runs).
         secret: the daemon's signing secret, for ``mcp_token`` (None: no tokens are made).
         memory: what answers the memory operations (None: they are refused).
+        transcripts: what answers ``import_transcript`` and the importer's counters in
+            ``status`` (None: refused, not shown).
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class ControlHandler:
         dashboard: adapters.Dashboard | None = None,
         secret: str | None = None,
         memory: ControlMemory | None = None,
+        transcripts: ControlImport | None = None,
     ) -> None:
         self.scribe = scribe
         self.info = info
@@ -179,6 +183,9 @@ class ControlHandler:
         }
         if memory is not None:
             self._ops.update(memory.ops)
+        self.transcripts = transcripts
+        if transcripts is not None:
+            self._ops.update(transcripts.ops)
 
     async def handle(self, request: adapters.ControlRequest) -> Any:
         """The JSON-ready result of a validated request (or the scribe's typed error).
@@ -225,6 +232,8 @@ class ControlHandler:
                 "errors": c.errors,
                 "timeouts": c.timeouts,
             }
+        if self.transcripts is not None:
+            out["transcripts"] = self.transcripts.importer.statistics().as_dict()
         return out
 
     async def _dashboard_url(self, a: adapters.DashboardUrlArgs) -> Any:

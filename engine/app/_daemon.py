@@ -30,6 +30,7 @@ from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
+from ._control_import import ControlImport
 from ._control_memory import ControlMemory
 from ._home import prepare_home, private_file
 from ._logging import daemon_logging
@@ -199,8 +200,19 @@ async def _serve(
             scribe=stack.scribe,
             default_session=config.session,
         )
+        transcripts = ControlImport(
+            importer=stack.transcripts,
+            scribe=stack.scribe,
+            registry=stack.registry,
+            repo_key=memory.repo_key,
+        )
         handler = ControlHandler(
-            stack.scribe, info, dashboard=stack.dashboard, memory=memory, secret=feed_secret(home)
+            stack.scribe,
+            info,
+            dashboard=stack.dashboard,
+            memory=memory,
+            transcripts=transcripts,
+            secret=feed_secret(home),
         )
         async with (
             adapters.open_control_server(socket_path(home), handler.handle),

@@ -32,7 +32,7 @@ from .._context._spec import SourceSpec
 from .._core._config import EngineConfig
 from .._core._construction import NoPublicConstructor
 from .._core._engine import Engine, open_engine
-from .._core._errors import InvalidArgumentError
+from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._health import HealthCheck, HealthChecks, run_health_monitor
 from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
@@ -47,6 +47,7 @@ from .._scribe._summary import HeuristicSummarizer
 from .._scribe._summary_pipeline import SummaryPipeline
 from ._config import AppConfig
 from ._home import prepare_home, private_file
+from ._transcript_import import TranscriptImporter, open_transcript_importer
 
 __all__ = ["Stack", "open_stack"]
 
@@ -112,6 +113,7 @@ class Stack(metaclass=NoPublicConstructor):
     _pipeline: SummaryPipeline | None = None
     _context: ContextProvider | None = None
     _scribe: Scribe | None = None
+    _transcripts: TranscriptImporter | None = None
 
     def _part(self, value: Any, name: str) -> Any:
         if value is None:
@@ -147,6 +149,12 @@ class Stack(metaclass=NoPublicConstructor):
         """The scribe (only with the scribe)."""
         scribe: Scribe = self._part(self._scribe, "scribe")
         return scribe
+
+    @property
+    def transcripts(self) -> TranscriptImporter:
+        """The transcript importer, its worker running (only with the scribe)."""
+        importer: TranscriptImporter = self._part(self._transcripts, "transcript importer")
+        return importer
 
 
 def _scribe_config(config: AppConfig) -> ScribeConfig:
@@ -229,6 +237,9 @@ async def open_stack(
                 context_sources,
                 git_env,
             )
+            out._transcripts = await stack.enter_async_context(
+                open_transcript_importer(memory, repo_of=functools.partial(_repo_of, out.scribe))
+            )
         probe = _database_probe(out, stack) if scribe else None
 
         def checks() -> dict[str, HealthCheck]:
@@ -279,6 +290,15 @@ async def open_stack(
                     )
                 )
         yield out
+
+
+async def _repo_of(scribe: Scribe, session_id: str) -> str | None:
+    """The work tree a Scribe session watches (None: none, or no such session)."""
+    try:
+        record = await scribe.resolve(session_id)
+    except ScribeError:
+        return None
+    return None if record.repo_path is None else str(record.repo_path)
 
 
 def _database_probe(out: Stack, stack: contextlib.AsyncExitStack) -> Probe:
