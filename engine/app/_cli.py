@@ -13,6 +13,7 @@ from scribe_cli import HOOK_AGENTS, run_hook
 
 from . import _cli_sessions as s
 from ._cli_hooks import hooks_arguments, run_hooks
+from ._cli_import import import_arguments, run_import
 from ._cli_mcp import mcp_arguments, mcp_token_arguments, run_mcp, run_mcp_token
 from ._cli_memory import (
     add_recall_arguments,
@@ -133,6 +134,11 @@ COMMANDS: Final[Mapping[str, Command]] = {
         "install or uninstall Scribe's hooks in a coding agent's settings",
         hooks_arguments,
         run_hooks,
+    ),
+    "import": Command(
+        "import a coding agent's transcripts into memory (claude-code or codex)",
+        import_arguments,
+        run_import,
     ),
 }
 

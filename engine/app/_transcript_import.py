@@ -325,7 +325,8 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
             kept = value if isinstance(value, int) and value >= 0 else None
         offset = kept or 0
         await self._ensure_repo(session_id)
-        reader = functools.partial(READERS[agent], path, max_bytes=self._max_bytes)
+        window = self._max_bytes if byte_budget is None else min(self._max_bytes, byte_budget)
+        reader = functools.partial(READERS[agent], path, max_bytes=window)
         total = ImportCounts()
         first_size: int | None = None
         size = 0
