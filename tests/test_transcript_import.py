@@ -363,3 +363,19 @@ async def test_scheduled_imports_run_in_the_background_and_survive_errors(
             await importer.schedule(
                 session_id=record.id, agent_session_id=None, path=str(path), agent="cursor"
             )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"agent": "cursor", "path": "/x.jsonl"}, "Invalid enum value .cursor."),
+        ({"agent": "codex", "path": "/x.jsonl", "budget": 0}, ">= 1"),
+        ({"agent": "codex", "path": "/" + "x" * engine.PATH_MAX}, "length <= 4096"),
+        ({"agent": "codex"}, "missing required field `path`"),
+        ({"agent": "codex", "path": "/x", "session": ""}, "length >= 1"),
+    ],
+)
+def test_import_transcript_arguments_are_bounded(args: dict[str, Any], message: str) -> None:
+    request = json.dumps({"op": "import_transcript", "args": args})
+    with pytest.raises(adapters.ControlProtocolError, match=message):
+        adapters.parse_control_request(request)
