@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final, final
+from typing import Final, Generic, TypeVar, final
 
 import trio
 
@@ -39,7 +39,7 @@ from .._core._log_throttle import LogThrottle
 from .._core._privacy import Privacy
 from .._ports._memory_store import MemoryStore
 from ._transcript_counts import ImportCounts, ImportReport, ImportStatistics
-from ._transcript_memory import AGENTS, SUMMARY_FACT, Agent, to_memory
+from ._transcript_memory import AGENTS, SUMMARY_FACT, Agent, TranscriptMemory, to_memory
 
 __all__ = [
     "DRAIN_TIMEOUT",
@@ -77,6 +77,32 @@ RepoOf = Callable[[str], Awaitable[str | None]]
 
 
 _Key = tuple[str, str, str]  # (session id, agent, path)
+_T = TypeVar("_T")
+
+
+class _Ahead(Generic[_T]):
+    """``fn`` run in a worker thread from now on; :meth:`get` waits for its result."""
+
+    def __init__(self, nursery: trio.Nursery, fn: Callable[[], _T]) -> None:
+        self._done = trio.Event()
+        self._value: _T | None = None
+        self._error: Exception | None = None
+        nursery.start_soon(self._run, fn)
+
+    async def _run(self, fn: Callable[[], _T]) -> None:
+        try:
+            self._value = await trio.to_thread.run_sync(fn, abandon_on_cancel=True)
+        except Exception as exc:
+            self._error = exc
+        finally:
+            self._done.set()
+
+    async def get(self) -> _T:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 def offset_key(session_id: str, agent: str, path: str) -> str:
@@ -238,55 +264,74 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
         await self._ensure_repo(session_id)
         window = self._max_bytes if byte_budget is None else min(self._max_bytes, byte_budget)
         reader = functools.partial(READERS[agent], path, max_bytes=window)
+
+        def read_window(at: int) -> tuple[adapters.TranscriptBatch, TranscriptMemory]:
+            batch = reader(offset=at)
+            return batch, to_memory(
+                batch.records, agent=agent, agent_session_id=agent_session_id, privacy=self._privacy
+            )
+
         total = ImportCounts()
         first_size: int | None = None
         size = 0
         done = False
         read = 0
-        while True:
-            batch = await trio.to_thread.run_sync(
-                functools.partial(reader, offset=offset), abandon_on_cancel=True
-            )
-            if batch.size < offset:
-                if total.restarts:
-                    done = True  # shrinking while read: the next import sees it settled
+        async with trio.open_nursery() as nursery:
+            # The next window is read (and scrubbed) in a thread while this one is stored.
+            ahead = _Ahead(nursery, functools.partial(read_window, offset))
+            while True:
+                batch, mem = await ahead.get()
+                if batch.size < offset:
+                    if total.restarts:
+                        done = True  # shrinking while read: the next import sees it settled
+                        break
+                    offset = 0
+                    total += ImportCounts(restarts=1)
+                    ahead = _Ahead(nursery, functools.partial(read_window, 0))
+                    continue
+                if first_size is None:
+                    first_size = batch.size
+                size = batch.size
+                read += batch.next_offset - offset
+                done = (
+                    batch.at_end or batch.next_offset == offset or batch.next_offset >= first_size
+                )
+                more = not done and (byte_budget is None or read < byte_budget)
+                if more:
+                    ahead = _Ahead(nursery, functools.partial(read_window, batch.next_offset))
+                offset = batch.next_offset
+                total += await self._store(session_id, mem, batch)
+                if offset != kept:
+                    value = {
+                        "session_id": session_id,
+                        "agent": agent,
+                        "path": path,
+                        "offset": offset,
+                    }
+                    await memory.set_fact(OFFSETS_SESSION, OFFSET_FACT, key, value)
+                    kept = offset
+                if not more:
                     break
-                offset = 0
-                total += ImportCounts(restarts=1)
-                continue
-            if first_size is None:
-                first_size = batch.size
-            size = batch.size
-            mem = to_memory(
-                batch.records, agent=agent, agent_session_id=agent_session_id, privacy=self._privacy
-            )
-            stored = await memory.add_messages(session_id, mem.messages) if mem.messages else []
-            for fact_key, text in mem.summaries:
-                await memory.set_fact(session_id, SUMMARY_FACT, fact_key, text)
-            found = ImportCounts(
-                lines=batch.lines,
-                records=len(batch.records),
-                stored=len(stored),
-                duplicates=len(mem.messages) - len(stored),
-                summaries=len(mem.summaries),
-                skipped=batch.skipped,
-                ignored=mem.ignored,
-            )
-            total += found
-            self._counts += found
-            moved = batch.next_offset != offset
-            read += batch.next_offset - offset
-            offset = batch.next_offset
-            if offset != kept:
-                value = {"session_id": session_id, "agent": agent, "path": path, "offset": offset}
-                await memory.set_fact(OFFSETS_SESSION, OFFSET_FACT, key, value)
-                kept = offset
-            if batch.at_end or not moved or offset >= first_size:
-                done = True
-                break
-            if byte_budget is not None and read >= byte_budget:
-                break
         return ImportReport(total, offset, size, done)
+
+    async def _store(
+        self, session_id: str, mem: TranscriptMemory, batch: adapters.TranscriptBatch
+    ) -> ImportCounts:
+        """Store one window's memory; what it did."""
+        stored = await self._memory.add_messages(session_id, mem.messages) if mem.messages else []
+        for fact_key, text in mem.summaries:
+            await self._memory.set_fact(session_id, SUMMARY_FACT, fact_key, text)
+        found = ImportCounts(
+            lines=batch.lines,
+            records=len(batch.records),
+            stored=len(stored),
+            duplicates=len(mem.messages) - len(stored),
+            summaries=len(mem.summaries),
+            skipped=batch.skipped,
+            ignored=mem.ignored,
+        )
+        self._counts += found
+        return found
 
     async def _work(self, receive: trio.MemoryReceiveChannel[tuple[_Key, str | None]]) -> None:
         try:

@@ -116,9 +116,9 @@ def to_memory(
             text = _tool_text(r)
             meta |= {"tool": r.tool, "call_id": r.call_id}
             if r.paths:
-                meta["paths"] = list(r.paths)
+                meta["paths"] = [scrub(p) for p in r.paths]
             if r.command is not None:
-                meta["command"] = r.command
+                meta["command"] = scrub(r.command)
         elif r.kind == "tool_result":
             text = _cut(r.text, RESULT_EXCERPT)
             meta |= {"tool": r.tool, "call_id": r.call_id, "error": r.error}
@@ -128,7 +128,7 @@ def to_memory(
         if not text.strip():
             out.ignored += 1
             continue
-        out.messages.append(
-            NewMessage(role=role, content=text, metadata=privacy.scrub_value(meta), source_id=r.uid)
-        )
+        # The metadata's other strings are the agent's identifiers (bounded by the reader), the
+        # record's kind and timestamp: nothing a person typed.
+        out.messages.append(NewMessage(role=role, content=text, metadata=meta, source_id=r.uid))
     return out
