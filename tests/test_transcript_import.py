@@ -36,7 +36,6 @@ from transcript_support import (
 )
 
 import adapters
-import engine
 from adapters import DaemonError
 from engine.app._transcript_import import OFFSET_FACT, OFFSETS_SESSION
 
@@ -323,10 +322,10 @@ async def test_scheduled_imports_run_in_the_background_and_survive_errors(
         record = await stack.scribe.start(repo, agent_session_id=SESSION)
         importer = stack.transcripts
 
-        async def settled(imports: int) -> None:
+        async def settled(imports: int, errors: int = 0) -> None:
             for _ in range(3000):  # bounded: at most a minute
                 stats = importer.statistics()
-                if stats.imports + stats.errors >= imports:
+                if stats.imports >= imports and stats.errors >= errors:
                     return
                 await trio.sleep(0.02)
             raise AssertionError(f"the imports did not run: {importer.statistics()}")
@@ -338,7 +337,7 @@ async def test_scheduled_imports_run_in_the_background_and_survive_errors(
         await importer.schedule(
             session_id=record.id, agent_session_id=SESSION, path=str(path), agent="claude-code"
         )
-        await settled(2)
+        await settled(1, errors=1)
         stats = importer.statistics()
         assert stats.errors == 1 and "gone.jsonl" in (stats.last_error or "")
         first = await stack.memory.get_messages(record.id)
@@ -346,36 +345,29 @@ async def test_scheduled_imports_run_in_the_background_and_survive_errors(
         memory_session = await stack.memory.ensure_session(record.id)
         assert memory_session.repo == str(repo)
         write_lines(path, *objs[6:], mode="ab")
+        scheduled = importer.statistics().scheduled
         for _ in range(3):  # scheduled three times before the worker runs: queued once
             await importer.schedule(
                 session_id=record.id, agent_session_id=SESSION, path=str(path), agent="claude-code"
             )
         assert importer.statistics().queued == 1
-        await settled(3)
+        assert importer.statistics().scheduled == scheduled + 1
+        await settled(2)
         after = await stack.memory.get_messages(record.id)
         assert [m.source_id for m in after[: len(first)]] == [m.source_id for m in first]
         assert len({m.source_id for m in after}) == len(after) > len(first)
-        with pytest.raises(engine.InvalidArgumentError):
-            await importer.schedule(
-                session_id=record.id, agent_session_id=None, path="x.jsonl", agent="claude-code"
-            )
-        with pytest.raises(engine.InvalidArgumentError):
-            await importer.schedule(
-                session_id=record.id, agent_session_id=None, path=str(path), agent="cursor"
-            )
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ({"agent": "cursor", "path": "/x.jsonl"}, "Invalid enum value .cursor."),
-        ({"agent": "codex", "path": "/x.jsonl", "budget": 0}, ">= 1"),
-        ({"agent": "codex", "path": "/" + "x" * engine.PATH_MAX}, "length <= 4096"),
-        ({"agent": "codex"}, "missing required field `path`"),
-        ({"agent": "codex", "path": "/x", "session": ""}, "length >= 1"),
-    ],
-)
-def test_import_transcript_arguments_are_bounded(args: dict[str, Any], message: str) -> None:
-    request = json.dumps({"op": "import_transcript", "args": args})
-    with pytest.raises(adapters.ControlProtocolError, match=message):
-        adapters.parse_control_request(request)
+        errors = importer.statistics().errors
+        await importer.schedule(
+            session_id=record.id, agent_session_id=None, path="x.jsonl", agent="claude-code"
+        )
+        await importer.schedule(
+            session_id=record.id, agent_session_id=None, path=str(path), agent="cursor"
+        )
+        stats = importer.statistics()
+        assert stats.errors == errors + 2 and "cursor" in (stats.last_error or "")
+        # no Scribe session: the conversation's memory is the agent's own
+        await importer.schedule(
+            session_id=None, agent_session_id="loose-1", path=str(path), agent="claude-code"
+        )
+        await settled(3)
+        assert len(await stack.memory.get_messages("agent:loose-1")) == len(after)

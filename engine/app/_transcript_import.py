@@ -42,6 +42,7 @@ from ._transcript_counts import ImportCounts, ImportReport, ImportStatistics
 from ._transcript_memory import AGENTS, SUMMARY_FACT, Agent, TranscriptMemory, to_memory
 
 __all__ = [
+    "AGENT_SESSION_PREFIX",
     "DRAIN_TIMEOUT",
     "OFFSETS_SESSION",
     "OFFSET_FACT",
@@ -54,6 +55,8 @@ __all__ = [
 
 #: The memory session holding every transcript's import offset.
 OFFSETS_SESSION: Final = "transcripts"
+#: The memory session of a conversation held by no Scribe session: this, then the agent's own id.
+AGENT_SESSION_PREFIX: Final = "agent:"
 #: The fact type of an import offset.
 OFFSET_FACT: Final = "transcript_offset"
 #: Transcripts waiting to be imported at most (a schedule past it is dropped and counted: the
@@ -111,6 +114,14 @@ def offset_key(session_id: str, agent: str, path: str) -> str:
     return "o-" + digest[:40]
 
 
+def _memory_session(session_id: str | None, agent_session_id: str | None) -> str | None:
+    """Where a conversation's memory goes: its Scribe session, else :data:`AGENT_SESSION_PREFIX`
+    and the agent's session id (an agent working outside any work tree)."""
+    if session_id is not None or agent_session_id is None:
+        return session_id
+    return AGENT_SESSION_PREFIX + agent_session_id
+
+
 def _check(session_id: object, agent: object, path: object) -> tuple[str, Agent, str]:
     if not isinstance(session_id, str) or not session_id or len(session_id) > NAME_MAX:
         raise InvalidArgumentError(f"session_id must be 1-{NAME_MAX} characters")
@@ -150,19 +161,25 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
         self._worker_done = trio.Event()
 
     async def schedule(
-        self, *, session_id: str, agent_session_id: str | None, path: str, agent: str
+        self, *, session_id: str | None, agent_session_id: str | None, path: str, agent: str
     ) -> None:
         """Queue an incremental import of the transcript at ``path`` into the memory of the Scribe
-        session ``session_id`` and return at once (a transcript already waiting is not queued
-        twice; with the queue full, the schedule is dropped and counted).
-
-        Raises:
-            InvalidArgumentError: an unknown agent, a path that is not absolute, a bad session id.
+        session ``session_id`` (None: of the agent's session id, :data:`AGENT_SESSION_PREFIX`)
+        and return at once. A transcript already waiting is not queued twice; with the queue
+        full, the schedule is dropped and counted. Never raises for its arguments (this is the
+        hook's path): an unknown agent, a path that is not absolute or a bad session id is
+        logged and counted as an error.
 
         Cancellation: nothing is queued, or the import is queued whole.
         """
-        key = _check(session_id, agent, path)
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint_if_cancelled()  # no schedule point: returns at once
+        try:
+            key = _check(_memory_session(session_id, agent_session_id), agent, path)
+        except InvalidArgumentError as exc:
+            self._errors += 1
+            self._last_error = str(exc)[:1000]
+            self._throttle.failed("arguments", "transcript import refused: %s", exc)
+            return
         if key in self._pending:
             return
         try:
@@ -208,8 +225,10 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
         try:
             async with lock:
                 try:
-                    report = await self._import(
-                        sid, checked_agent, checked_path, agent_session_id, byte_budget
+                    report = await _unwrapped(
+                        self._import(
+                            sid, checked_agent, checked_path, agent_session_id, byte_budget
+                        )
                     )
                 except Exception as exc:
                     self._errors += 1
@@ -356,6 +375,16 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
                     self._throttle.failed(
                         path, "transcript %s not imported: %s", path, exc, exc=exc
                     )
+
+
+async def _unwrapped(call: Awaitable[_T]) -> _T:
+    """``call``'s result; a group of one error (from its nursery) raised as that error."""
+    try:
+        return await call
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise
 
 
 @contextlib.asynccontextmanager
