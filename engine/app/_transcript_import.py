@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final, Generic, TypeVar, final
+from typing import Final, final
 
 import trio
 
@@ -38,6 +38,7 @@ from .._core._limits import NAME_MAX, PATH_MAX
 from .._core._log_throttle import LogThrottle
 from .._core._privacy import Privacy
 from .._ports._memory_store import MemoryStore
+from ._read_ahead import ReadAhead, unwrapped
 from ._transcript_counts import ImportCounts, ImportReport, ImportStatistics
 from ._transcript_memory import AGENTS, SUMMARY_FACT, Agent, TranscriptMemory, to_memory
 
@@ -80,32 +81,6 @@ RepoOf = Callable[[str], Awaitable[str | None]]
 
 
 _Key = tuple[str, str, str]  # (session id, agent, path)
-_T = TypeVar("_T")
-
-
-class _Ahead(Generic[_T]):
-    """``fn`` run in a worker thread from now on; :meth:`get` waits for its result."""
-
-    def __init__(self, nursery: trio.Nursery, fn: Callable[[], _T]) -> None:
-        self._done = trio.Event()
-        self._value: _T | None = None
-        self._error: Exception | None = None
-        nursery.start_soon(self._run, fn)
-
-    async def _run(self, fn: Callable[[], _T]) -> None:
-        try:
-            self._value = await trio.to_thread.run_sync(fn, abandon_on_cancel=True)
-        except Exception as exc:
-            self._error = exc
-        finally:
-            self._done.set()
-
-    async def get(self) -> _T:
-        await self._done.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
 
 
 def offset_key(session_id: str, agent: str, path: str) -> str:
@@ -225,7 +200,7 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
         try:
             async with lock:
                 try:
-                    report = await _unwrapped(
+                    report = await unwrapped(
                         self._import(
                             sid, checked_agent, checked_path, agent_session_id, byte_budget
                         )
@@ -297,7 +272,7 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
         read = 0
         async with trio.open_nursery() as nursery:
             # The next window is read (and scrubbed) in a thread while this one is stored.
-            ahead = _Ahead(nursery, functools.partial(read_window, offset))
+            ahead = ReadAhead(nursery, functools.partial(read_window, offset))
             while True:
                 batch, mem = await ahead.get()
                 if batch.size < offset:
@@ -306,7 +281,7 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
                         break
                     offset = 0
                     total += ImportCounts(restarts=1)
-                    ahead = _Ahead(nursery, functools.partial(read_window, 0))
+                    ahead = ReadAhead(nursery, functools.partial(read_window, 0))
                     continue
                 if first_size is None:
                     first_size = batch.size
@@ -317,7 +292,7 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
                 )
                 more = not done and (byte_budget is None or read < byte_budget)
                 if more:
-                    ahead = _Ahead(nursery, functools.partial(read_window, batch.next_offset))
+                    ahead = ReadAhead(nursery, functools.partial(read_window, batch.next_offset))
                 offset = batch.next_offset
                 total += await self._store(session_id, mem, batch)
                 if offset != kept:
@@ -375,16 +350,6 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
                     self._throttle.failed(
                         path, "transcript %s not imported: %s", path, exc, exc=exc
                     )
-
-
-async def _unwrapped(call: Awaitable[_T]) -> _T:
-    """``call``'s result; a group of one error (from its nursery) raised as that error."""
-    try:
-        return await call
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-            raise group.exceptions[0] from None
-        raise
 
 
 @contextlib.asynccontextmanager
