@@ -290,6 +290,27 @@ def test_a_projects_folder_is_imported_file_by_file(
     assert r.stderr.count("records,") == 3  # one plain progress line per file (no terminal)
 
 
+def test_a_transcript_naming_no_session_gets_one_from_its_path(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    path = tmp_path / "anonymous.jsonl"
+    write_lines(
+        path,
+        {"type": "summary", "summary": "An anonymous conversation", "leafUuid": "x"},
+        {"type": "user", "uuid": "n-1", "message": {"role": "user", "content": "hello"}},
+        {"type": "user", "uuid": "n-2", "sessionId": "bad\u0007id", "message": {"content": "x"}},
+    )
+    first = daemon.call("import_transcript", agent="claude-code", path=str(path))
+    assert first["created"] and first["agent_session_id"].startswith("file:")
+    assert first["cwd"] is None and first["stored"] == 2
+    (record,) = [
+        s for s in daemon.call("list", limit=100)["sessions"] if s["id"] == first["session"]
+    ]
+    assert record["repo_path"] is None and record["state"] == "completed"
+    again = daemon.call("import_transcript", agent="claude-code", path=str(path))
+    assert again["session"] == first["session"] and not again["created"]
+
+
 def test_a_fifo_or_a_missing_path_is_refused_and_the_rest_imported(
     daemon: Daemon, repo: Path, tmp_path: Path
 ) -> None:

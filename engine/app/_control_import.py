@@ -7,6 +7,7 @@ id names as its agent session id (the session a hook started for that conversati
 earlier import created); else a new session, created completed, on the work tree of the
 transcript's ``cwd`` (its root when git finds one, else the path itself), with the transcript's
 id as its agent session id, so the next import finds it. A transcript that names no session id
+(or one that is no agent session id: over :data:`~engine.NAME_MAX` characters, not printable)
 gets ``file:`` and a hash of its path as one.
 """
 
@@ -25,6 +26,7 @@ import trio
 import adapters
 
 from .._core._errors import InvalidArgumentError
+from .._core._limits import NAME_MAX
 from .._core._state import SessionState
 from .._ports._session_store import SessionRecord, SessionStore
 from .._scribe._agent_sessions import agent_session
@@ -88,9 +90,9 @@ class ControlImport:
         self, agent: str, path: str, head: dict[str, Any]
     ) -> tuple[SessionRecord, bool]:
         """The session the transcript goes to, and whether it was created now."""
-        agent_id = head["session_id"] or (
-            "file:" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
-        )
+        agent_id = (head["session_id"] or "").strip()
+        if not agent_id or len(agent_id) > NAME_MAX or not agent_id.isprintable():
+            agent_id = "file:" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
         async with self._creating:
             found = await agent_session(self.registry, agent_id)
             if found is not None:
@@ -112,7 +114,7 @@ class ControlImport:
                 repo_path=None if repo is None else Path(repo),
                 created_at=at,
                 last_activity=at,
-                agent_session_id=agent_id[:200],
+                agent_session_id=agent_id,
             )
             return await self.registry.register(record), True
 
