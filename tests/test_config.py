@@ -158,3 +158,54 @@ def test_allowed_hosts_from_the_file_and_the_environment(tmp_path: Path) -> None
     for bad in ("allowed_hosts = 'a.lan'\n", "allowed_hosts = [1]\n", "allowed_hosts = ['']\n"):
         with pytest.raises(ConfigError, match="allowed_hosts"):
             load_config(config_file=_write(tmp_path / "bad.toml", bad), environ={})
+
+
+def test_privacy_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    text = (
+        "redact_disabled = ['jwt']\n"
+        "hook_recall = true\n"
+        "briefing_budget = 800\n"
+        "[redact_patterns]\n"
+        "acme-key = 'acme_[a-z0-9]{8,}'\n"
+    )
+    config = load_config(config_file=_write(tmp_path / "config.toml", text), environ={})
+    assert config.redact_secrets and config.hook_recall and config.briefing_budget == 800
+    assert config.redact_patterns == (("acme-key", "acme_[a-z0-9]{8,}"),)
+    privacy = config.privacy()
+    assert privacy.disabled_patterns == {"jwt"}
+    assert privacy.scrub("k acme_12345678 <private>x</private>") == "k [redacted:acme-key] [private]"
+    env = {
+        "XDG_CONFIG_HOME": "/nonexistent",
+        "SCRIBE_REDACT_SECRETS": "off",
+        "SCRIBE_REDACT_PATTERNS": '{"corp-token": "corp-[0-9]+"}',
+    }
+    config = load_config(environ=env)
+    assert config.redact_patterns == (("corp-token", "corp-[0-9]+"),)
+    assert not config.privacy().redact and config.privacy().patterns == ()
+    assert config.privacy().scrub("corp-12 <private>x</private>") == "corp-12 [private]"
+    defaults = AppConfig(home=tmp_path)
+    assert not defaults.hook_recall and defaults.briefing_budget == 1500
+    assert defaults.privacy() == engine.Privacy()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("redact_disabled = ['no-such-pattern']\n", "default secret patterns"),
+        ("[redact_patterns]\nbad = '(unclosed'\n", "each regex compiling"),
+        ("[redact_patterns]\nBad_Name = 'x'\n", "each name lowercase"),
+        ("[redact_patterns]\njwt = 'x'\n", "new"),
+        ("[redact_patterns]\nx = 3\n", "a table of names to strings"),
+        ("briefing_budget = 10\n", "from 100"),
+    ],
+)
+def test_bad_privacy_settings_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(config_file=_write(tmp_path / "config.toml", text), environ={})
+
+
+def test_a_pattern_table_in_the_environment_must_be_a_json_object() -> None:
+    env = {"XDG_CONFIG_HOME": "/nonexistent", "SCRIBE_REDACT_PATTERNS": "[1]"}
+    with pytest.raises(ConfigError, match="JSON object") as info:
+        load_config(environ=env)
+    assert info.value.source == "SCRIBE_REDACT_PATTERNS"

@@ -12,6 +12,7 @@ decided in :mod:`scribe_cli._home` (standard library only: the hook command find
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -27,6 +28,9 @@ from scribe_cli._home import (
 )
 
 from .._core._errors import InvalidArgumentError
+from .._core._limits import REHYDRATE_BUDGET_MAX
+from .._core._privacy import Privacy
+from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
 from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
@@ -78,6 +82,14 @@ class AppConfig:
         session: the memory commands' default session id.
         log_level: the daemon's log level: ``debug``, ``info``, ``warning`` or ``error``.
         log_format: the daemon's log format: ``text`` (for people) or ``json`` (one object a line).
+        redact_secrets: redact likely secrets from everything stored, published or logged
+            (``<private>`` text is removed whatever this says).
+        redact_disabled: names of default secret patterns not to apply (see
+            :data:`engine.DEFAULT_SECRET_PATTERNS`). In the environment: comma-separated.
+        redact_patterns: the owner's own secret patterns, name -> regular expression (a TOML
+            table; in the environment a JSON object), applied after the default ones.
+        hook_recall: an agent's prompt hook answers with a short recall of memory for the prompt.
+        briefing_budget: the tokens an agent's session-start briefing may take.
         config_file: the TOML file that was read (None: none).
     """
 
@@ -100,12 +112,25 @@ class AppConfig:
     session: str = "default"
     log_level: str = "info"
     log_format: str = "text"
+    redact_secrets: bool = True
+    redact_disabled: tuple[str, ...] = ()
+    redact_patterns: tuple[tuple[str, str], ...] = ()
+    hook_recall: bool = False
+    briefing_budget: int = 1500
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             if f.name in _SETTINGS:
                 _SETTINGS[f.name].check(f.name, "config", getattr(self, f.name))
+
+    def privacy(self) -> Privacy:
+        """The one :class:`engine.Privacy` these settings describe."""
+        return Privacy(
+            redact=self.redact_secrets,
+            extra_patterns=tuple(SecretPattern.of(n, r) for n, r in self.redact_patterns),
+            disabled_patterns=frozenset(self.redact_disabled),
+        )
 
 
 # -- the settings table ------------------------------------------------------------------------------
@@ -121,7 +146,7 @@ def _is_number(v: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Setting:
-    kind: str  # "str", "int", "number", "bool", "path", "names"
+    kind: str  # "str", "int", "number", "bool", "path", "names", "table"
     valid: Callable[[Any], bool] = lambda v: True
     rule: str = ""
     nullable: bool = False
@@ -135,6 +160,7 @@ class _Setting:
             "bool": "a boolean",
             "path": "a path",
             "names": "a list of names",
+            "table": "a table of names to strings",
         }[self.kind]
         return f"{base} {self.rule}".strip()
 
@@ -150,6 +176,11 @@ class _Setting:
             "number": _is_number(value),
             "bool": isinstance(value, bool),
             "names": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
+            "table": isinstance(value, tuple)
+            and all(
+                isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v)
+                for v in value
+            ),
         }[self.kind]
         if not ok or not self.valid(value):
             raise ConfigError(key, source, f"{key!r} must be {self.want()}, not {value!r}")
@@ -162,6 +193,8 @@ class _Setting:
             value = float(value)
         if self.kind == "names" and isinstance(value, list):
             value = tuple(value)
+        if self.kind == "table" and isinstance(value, dict):
+            value = tuple(value.items())
         if self.zero_is_none and value == 0 and not isinstance(value, bool):
             return None
         self.check(key, source, value)
@@ -182,6 +215,14 @@ class _Setting:
             return self.coerce(key, source, value)
         if self.kind == "names":
             return self.coerce(key, source, [n.strip() for n in text.split(",") if n.strip()])
+        if self.kind == "table":
+            try:
+                table = json.loads(text) if text.strip() else {}
+            except ValueError:
+                raise ConfigError(key, source, f"must be a JSON object, not {text!r}") from None
+            if not isinstance(table, dict):
+                raise ConfigError(key, source, f"must be a JSON object, not {text!r}")
+            return self.coerce(key, source, table)
         if self.nullable and text == "":
             return None
         return self.coerce(key, source, text)
@@ -197,6 +238,17 @@ _BOOLS: Final = {
     "no": False,
     "off": False,
 }
+def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
+    if len(table) > 64 or any(len(r) > 4096 for _, r in table):
+        return False
+    try:
+        Privacy(extra_patterns=tuple(SecretPattern.of(n, r) for n, r in table))
+    except InvalidArgumentError:
+        return False
+    return True
+
+
+_PATTERN_NAMES: Final = frozenset(p.name for p in DEFAULT_SECRET_PATTERNS)
 _PORT = _Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
 _SECONDS = _Setting("number", lambda v: v >= 0, ">= 0")
 
@@ -225,6 +277,22 @@ _SETTINGS: Final[Mapping[str, _Setting]] = {
     "session": _Setting("str", lambda v: 0 < len(v) <= 200, "of 1 to 200 characters"),
     "log_level": _Setting("str", lambda v: v in LOG_LEVELS, "(" + ", ".join(LOG_LEVELS) + ")"),
     "log_format": _Setting("str", lambda v: v in LOG_FORMATS, "(" + ", ".join(LOG_FORMATS) + ")"),
+    "redact_secrets": _Setting("bool"),
+    "redact_disabled": _Setting(
+        "names",
+        lambda v: all(n in _PATTERN_NAMES for n in v),
+        "(of default secret patterns: " + ", ".join(sorted(_PATTERN_NAMES)) + ")",
+    ),
+    "redact_patterns": _Setting(
+        "table",
+        _patterns_compile,
+        "(at most 64; each name lowercase letters, digits and dashes, each regex compiling,"
+        " new and at most 4096 characters)",
+    ),
+    "hook_recall": _Setting("bool"),
+    "briefing_budget": _Setting(
+        "int", lambda v: 100 <= v <= REHYDRATE_BUDGET_MAX, f"from 100 to {REHYDRATE_BUDGET_MAX}"
+    ),
 }
 
 
