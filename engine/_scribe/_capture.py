@@ -20,6 +20,7 @@ from .._context._provider import ContextProvider
 from .._core._construction import NoPublicConstructor
 from .._core._errors import ScribeError
 from .._core._log_throttle import LogThrottle
+from .._core._privacy import Privacy
 from .._core._session import Session
 from .._ports._entry_journal import EntryJournal
 from .._ports._fs import ChangeBatch, FileSystem, Watcher
@@ -93,8 +94,10 @@ class Capture(metaclass=NoPublicConstructor):
         first_seq: int = 0,
         journal: EntryJournal | None = None,
         max_backlog: int = DEFAULT_MAX_BACKLOG,
+        privacy: Privacy | None = None,
     ) -> None:
         self.engine = engine
+        self._privacy = Privacy() if privacy is None else privacy
         self.record = record
         self.session = session
         self.repo = repo
@@ -178,6 +181,10 @@ class Capture(metaclass=NoPublicConstructor):
         """Store ``items`` as the next entries (after any carried over from a failed write) and return
         them once durable.
 
+        Each payload is scrubbed first (the capture's :class:`~engine.Privacy`), so neither the
+        store, the journal, the feed, the context cache nor the mirror sees ``<private>`` text or
+        a likely secret.
+
         Args:
             items: ``(kind, payload)`` pairs.
             carry_on_failure: when the write fails, keep them to be written with the next call (the
@@ -190,8 +197,10 @@ class Capture(metaclass=NoPublicConstructor):
         Cancellation: the write itself is shielded (bounded by 30 s), so an entry is either stored and
         acknowledged or not stored; cancellation is delivered after.
         """
+        scrub = self._privacy.scrub_value
+        safe = [(kind, scrub(dict(payload))) for kind, payload in items]
         try:
-            return await self._writer.add(items, carry_on_failure=carry_on_failure)
+            return await self._writer.add(safe, carry_on_failure=carry_on_failure)
         finally:
             if self._writer.carried:
                 self._carry_wanted.set()

@@ -137,10 +137,15 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         if self._closing:
             raise SessionClosedError("the scribe is shutting down")
         timeout = self.config.end_rules.idle_timeout if idle_timeout is _UNSET else idle_timeout
+        scrub = self.config.privacy.scrub
+        description = scrub(description) if isinstance(description, str) else description
+        name = scrub(name) if isinstance(name, str) else name
         request = StartRequest(
             kind=coerce_kind(kind),
             priority=coerce_priority(priority),
-            tags=check_tags(tags),
+            tags=check_tags(
+                tags if isinstance(tags, str) else [scrub(t) if isinstance(t, str) else t for t in tags]
+            ),
             idle_timeout=check_timeout(timeout),
             pinned=tuple(check_file(f) for f in files),
             agent_session_id=(
@@ -240,6 +245,7 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             on_end=self._end_soon,
             journal=self.journal,
             max_backlog=cfg.max_backlog,
+            privacy=cfg.privacy,
         )
         self._captures[record.id] = cap
         if self.context is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .._core._errors import InvalidArgumentError
+from .._core._privacy import Privacy
 from .._core._supervisor import RestartPolicy
 from .._ports._session_store import SessionRecord
 from ._rules import DEFAULT_BACKLOG_PATTERN, EndRules, backlog_id_from_branch
@@ -36,6 +37,9 @@ class ScribeConfig:
         restart_policy: how a crashed watcher is restarted.
         max_backlog: entries a session carries in memory across a store failure; past it they
             live in the journal alone (every carried entry is written ahead to the journal).
+        privacy: how every entry's payload and a session's description and tags are scrubbed
+            before they are stored or published (default: ``<private>`` text removed, secrets
+            redacted).
     """
 
     path_filter: PathFilter = field(default_factory=PathFilter)
@@ -52,12 +56,15 @@ class ScribeConfig:
         )
     )
     max_backlog: int = 1000
+    privacy: Privacy = field(default_factory=Privacy)
 
     def __post_init__(self) -> None:
         if not isinstance(self.path_filter, PathFilter):
             raise InvalidArgumentError("path_filter must be a PathFilter")
         if not isinstance(self.end_rules, EndRules):
             raise InvalidArgumentError("end_rules must be EndRules")
+        if not isinstance(self.privacy, Privacy):
+            raise InvalidArgumentError("privacy must be a Privacy")
         backlog_id_from_branch("x", self.backlog_pattern)
         if self.mirror is not None:
             check_mirror(self.mirror)

@@ -12,7 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 import trio
@@ -20,6 +20,7 @@ import trio
 from .._core._errors import InvalidArgumentError
 from .._core._log_throttle import LogThrottle
 from .._core._priority import Priority
+from .._core._privacy import Privacy
 from .._ports._summarizer import Summarizer
 from .._ports._summary_record import Summary
 from .._ports._worklog_store import WorklogStore
@@ -71,6 +72,8 @@ class SummaryPipeline:
             between are merged).
         workers: how many summaries may be made at once (the gate may allow fewer).
         on_summary: called with every stored summary (the context provider's write-through).
+        privacy: how each summary's text is scrubbed before it is stored or published (default:
+            ``<private>`` text removed, secrets redacted).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class SummaryPipeline:
         min_interval: float = 2.0,
         workers: int = 2,
         on_summary: Callable[[Summary], None] | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 1:
             raise InvalidArgumentError(f"buffer must be an int >= 1, not {buffer!r}")
@@ -96,6 +100,7 @@ class SummaryPipeline:
         self._min_interval = float(min_interval)
         self._workers = workers
         self._on_summary = on_summary
+        self._privacy = Privacy() if privacy is None else privacy
         self._send, self._recv = trio.open_memory_channel[str](buffer)
         self._pending: dict[str, bool] = {}  # session id -> final requested
         self._overflow: deque[str] = deque()
@@ -236,6 +241,19 @@ class SummaryPipeline:
                 if not self._pending and not self._busy:
                     self._idle.set()
 
+    def _scrubbed(self, summary: Summary) -> Summary:
+        """``summary`` with every text in it scrubbed (a summarizer may quote what it read)."""
+        scrub = self._privacy.scrub_value
+        return replace(
+            summary,
+            key_ideas=scrub(summary.key_ideas),
+            decisions=scrub(summary.decisions),
+            progress=scrub(summary.progress),
+            next_steps=scrub(summary.next_steps),
+            files_modified=scrub(summary.files_modified),
+            metadata=scrub(dict(summary.metadata)),
+        )
+
     async def _summarize(self, sid: str, final: bool) -> None:
         previous = self._latest.get(sid)
         if previous is None:
@@ -251,6 +269,7 @@ class SummaryPipeline:
         summary = await self._summarizer.summarize(sid, previous, entries, final=final)
         if summary.session_id != sid:
             raise InvalidArgumentError("the summarizer returned a summary of another session")
+        summary = self._scrubbed(summary)
         await self._store.save_summary(summary)
         self._latest[sid] = summary
         self._summaries += 1

@@ -36,6 +36,7 @@ import adapters
 from .._core._errors import InvalidArgumentError
 from .._core._limiter import PriorityLimiter
 from .._core._limits import preview
+from .._core._privacy import Privacy
 from .._memory._fusion import fuse_ranks
 from .._memory._generation_cache import GenerationCache, generation_key
 from .._memory._rehydrator import rehydrate
@@ -125,6 +126,8 @@ class ControlMemory:
         default_session: the memory session of memory given neither a session nor a repository.
         repo_root: the work tree root of a path (default: asked of git through the engine's
             ``git`` gate); raises :class:`~engine.NotARepositoryError` for a path outside one.
+        privacy: how what is remembered or decided is scrubbed before it is stored (default:
+            ``<private>`` text removed, secrets redacted).
     """
 
     def __init__(
@@ -136,8 +139,10 @@ class ControlMemory:
         scribe: Scribe,
         default_session: str,
         repo_root: RepoRoot | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         self.memory = memory
+        self.privacy = Privacy() if privacy is None else privacy
         self.sources = list(sources)
         self.cache = cache
         self.scribe = scribe
@@ -219,6 +224,7 @@ class ControlMemory:
     # -- operations -----------------------------------------------------------------------------
 
     async def _remember(self, a: adapters.RememberArgs) -> Any:
+        a = msgspec.structs.replace(a, text=self.privacy.scrub(a.text))
         if a.kind == "message" and (a.pinned or a.key is not None):
             raise InvalidArgumentError("only a fact has a key or can be pinned (kind: fact)")
         sid, repo = await self._write_scope(a.session, a.repo)
@@ -331,6 +337,14 @@ class ControlMemory:
         return [t[-1] for t in scored[:k]]
 
     async def _decide(self, a: adapters.DecideArgs) -> Any:
+        scrub = self.privacy.scrub
+        a = msgspec.structs.replace(
+            a,
+            text=scrub(a.text),
+            body=scrub(a.body),
+            files=[scrub(f) for f in a.files],
+            entities=[scrub(e) for e in a.entities],
+        )
         sid: str | None
         repo: str | None
         if a.supersedes is not None and a.session is None and a.repo is None:

@@ -26,6 +26,7 @@ import adapters
 from scribe_cli._home import socket_path
 
 from .._core._errors import ScribeError
+from .._core._privacy import Privacy
 from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
@@ -87,11 +88,13 @@ def _display_url(url: str | None, home: Path) -> str:
 
 
 @contextlib.contextmanager
-def _daemon_log(config: AppConfig, on: bool) -> Iterator[None]:
+def _daemon_log(config: AppConfig, on: bool, privacy: Privacy) -> Iterator[None]:
     if not on:
         yield
         return
-    with daemon_logging(config.home, level=config.log_level, fmt=config.log_format):
+    with daemon_logging(
+        config.home, level=config.log_level, fmt=config.log_format, privacy=privacy
+    ):
         _log.info("scribe %s starting with home %s", scribe_version(), config.home)
         try:
             yield
@@ -151,7 +154,8 @@ async def run_daemon(
     """
     stopping = stop if stop is not None else trio.Event()
     tightened = prepare_home(config.home)
-    with _home_lock(config.home), _daemon_log(config, log_to_home):
+    privacy = config.privacy()
+    with _home_lock(config.home), _daemon_log(config, log_to_home, privacy):
         async with trio.open_nursery() as top:
             if handle_signals:
 
@@ -166,7 +170,7 @@ async def run_daemon(
                                 return
 
                 top.start_soon(signals)
-            await _serve(config, repo, ready, stopping, tightened)
+            await _serve(config, repo, ready, stopping, tightened, privacy)
             top.cancel_scope.cancel()
 
 
@@ -176,9 +180,10 @@ async def _serve(
     ready: Ready | None,
     stopping: trio.Event,
     notes: list[str],
+    privacy: Privacy,
 ) -> None:
     home = config.home
-    async with open_stack(config) as stack:
+    async with open_stack(config, privacy=privacy) as stack:
         orphans = await stack.registry.mark_orphans()
         if orphans:
             notes.append(
@@ -199,6 +204,7 @@ async def _serve(
             cache=stack.generation_cache,
             scribe=stack.scribe,
             default_session=config.session,
+            privacy=stack.privacy,
         )
         transcripts = ControlImport(
             importer=stack.transcripts,

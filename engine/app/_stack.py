@@ -14,6 +14,7 @@ store the final summaries, then the servers, the database and the engine close.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -34,6 +35,7 @@ from .._core._construction import NoPublicConstructor
 from .._core._engine import Engine, open_engine
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._health import HealthCheck, HealthChecks, run_health_monitor
+from .._core._privacy import Privacy
 from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
 from .._ports._git import Git
@@ -91,6 +93,8 @@ class Stack(metaclass=NoPublicConstructor):
         memory: the memory store (messages, facts, decisions, preferences).
         memory_sources: the standard rehydration sources over ``db`` and ``memory``.
         generation_cache: the generation cache stored in ``db``.
+        privacy: what every part scrubs before it stores, publishes or logs text (from the
+            configuration's ``redact_*`` settings).
         feed: the live feed server (None: ``config.feed`` is off).
         dashboard: the dashboard (None: off).
         token: a read-only feed token (None: no feed).
@@ -104,6 +108,7 @@ class Stack(metaclass=NoPublicConstructor):
     memory: adapters.PostgresMemoryStore
     memory_sources: list[MemorySource]
     generation_cache: GenerationCache
+    privacy: Privacy
     feed: adapters.FeedServer | None = None
     dashboard: adapters.Dashboard | None = None
     token: str | None = None
@@ -157,8 +162,9 @@ class Stack(metaclass=NoPublicConstructor):
         return importer
 
 
-def _scribe_config(config: AppConfig) -> ScribeConfig:
+def _scribe_config(config: AppConfig, privacy: Privacy) -> ScribeConfig:
     return ScribeConfig(
+        privacy=privacy,
         end_rules=EndRules(
             idle_timeout=config.idle_timeout,
             on_branch_switch=config.end_on_branch_switch,
@@ -177,6 +183,7 @@ async def open_stack(
     summarizer: Summarizer | None = None,
     context_sources: Mapping[str, SourceSpec] | None = None,
     git_env: Mapping[str, str] | None = None,
+    privacy: Privacy | None = None,
 ) -> AsyncIterator[Stack]:
     """The application, wired, for the duration of the block.
 
@@ -185,11 +192,13 @@ async def open_stack(
         scribe: also open the session registry, the worklog store, the summary pipeline, the
             context provider, the scribe and the health monitor (False: the database, the memory
             store and the generation cache only, as the memory commands need).
-        scribe_config: capture settings (None: from ``config``'s idle timeout, end rules and
-            mirror).
+        scribe_config: capture settings (None: from ``config``'s idle timeout, end rules,
+            mirror and privacy; given, its privacy is replaced by the stack's).
         summarizer: what makes summaries (None: the heuristic one).
         context_sources: the context provider's sources (None: the default ones).
         git_env: extra environment for every git command (an identity, for example).
+        privacy: the stack's :attr:`Stack.privacy` (None: made from ``config``; the daemon passes
+            the one its log already uses).
 
     Raises:
         DatabaseError: the database cannot be reached or started.
@@ -227,12 +236,17 @@ async def open_stack(
             memory=memory,
             memory_sources=adapters.default_memory_sources(db, memory),
             generation_cache=adapters.create_generation_cache(db),
+            privacy=config.privacy() if privacy is None else privacy,
         )
         if scribe:
             await _open_scribe(
                 out,
                 stack,
-                scribe_config or _scribe_config(config),
+                (
+                    _scribe_config(config, out.privacy)
+                    if scribe_config is None
+                    else dataclasses.replace(scribe_config, privacy=out.privacy)
+                ),
                 summarizer,
                 context_sources,
                 git_env,
@@ -335,6 +349,7 @@ async def _open_scribe(
         summarizer or HeuristicSummarizer(),
         min_interval=out.config.summary_interval,
         on_summary=lambda s: context.note_summary(s.session_id, s.as_dict()),
+        privacy=out.privacy,
     )
     services = await stack.enter_async_context(trio.open_nursery())
     services.start_soon(pipeline.run)
