@@ -30,6 +30,9 @@ from .control._memory_operations import RehydrateArgs as RehydrateArgs
 from .control._memory_operations import RehydrateRole as RehydrateRole
 from .control._memory_operations import CacheLookupArgs as CacheLookupArgs
 from .control._memory_operations import CacheStoreArgs as CacheStoreArgs
+from .control._hook_operations import HOOK_OPERATIONS as HOOK_OPERATIONS
+from .control._hook_operations import HookAgent as HookAgent
+from .control._hook_operations import HookArgs as HookArgs
 from .control._protocol import MAX_CONTROL_LINE as MAX_CONTROL_LINE
 from .control._protocol import ControlRequest as ControlRequest
 from .control._protocol import decode_control_response as decode_control_response
@@ -120,6 +123,7 @@ from .fs._watcher_statistics import WatcherStatistics as WatcherStatistics
 from .fs._open_watcher import open_watcher as open_watcher
 from .postgres._worklog_store import PostgresWorklogStore as PostgresWorklogStore
 from .agents._claude_settings import CLAUDE_CODE_HOOKS as CLAUDE_CODE_HOOKS
+from .agents._tool_calls import claude_tool_effects as claude_tool_effects
 from .agents._claude_settings import HOOK_TIMEOUT_SECONDS as HOOK_TIMEOUT_SECONDS
 from .agents._claude_settings import MAX_HOOK_COMMAND as MAX_HOOK_COMMAND
 from .agents._claude_settings import ClaudeSettingsError as ClaudeSettingsError

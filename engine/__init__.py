@@ -184,6 +184,7 @@ from ._ports._worklog_store import SummaryConflictError as SummaryConflictError
 from ._ports._worklog_store import WorklogConflictError as WorklogConflictError
 from ._ports._worklog_store import WorklogStore as WorklogStore
 from ._ports._summarizer import Summarizer as Summarizer
+from ._ports._transcript_importer import TranscriptImporter as TranscriptImporter
 
 # -- the scribe: capture, end rules, worklog, summaries
 from ._scribe._capture_info import CaptureInfo as CaptureInfo
@@ -240,6 +241,8 @@ from ._memory._generation_cache import settings_hash as settings_hash
 from ._memory._rehydrator import rehydrate as rehydrate
 from ._memory._rehydrator import Rehydrator as Rehydrator
 from ._memory._rehydrator import RetrievalCache as RetrievalCache
+from ._memory._briefing import Briefing as Briefing
+from ._memory._briefing import make_briefing as make_briefing
 from ._memory._similarity_guard import negation_words as negation_words
 from ._memory._similarity_guard import number_tokens as number_tokens
 from ._memory._similarity_guard import similarity_guard as similarity_guard

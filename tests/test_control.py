@@ -51,7 +51,7 @@ def test_valid_requests_parse() -> None:
         "ping", "status", "dashboard_url", "start", "stop", "list", "append", "tag", "untag",
         "info", "context", "worklog", "summary", "cleanup", "validate", "watch", "mcp_token",
         "remember", "recall", "decide", "rehydrate", "cache_lookup", "cache_store",
-        "import_transcript",
+        "import_transcript", "hook",
     }  # fmt: skip
 
 

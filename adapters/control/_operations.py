@@ -32,6 +32,7 @@ from engine import (
 )
 
 from ._import_operations import IMPORT_OPERATIONS, ImportTranscriptArgs
+from ._hook_operations import HOOK_OPERATIONS, HookArgs
 from ._memory_operations import MEMORY_OPERATIONS, MemoryArgs
 
 __all__ = [
@@ -241,6 +242,7 @@ ControlArgs = (
     | McpTokenArgs
     | MemoryArgs
     | ImportTranscriptArgs
+    | HookArgs
 )
 
 #: Every operation by its name on the wire.
@@ -264,4 +266,5 @@ CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
     "mcp_token": McpTokenArgs,
     **MEMORY_OPERATIONS,
     **IMPORT_OPERATIONS,
+    **HOOK_OPERATIONS,
 }

@@ -210,6 +210,27 @@ class MemoryDecisions(MemoryTables):
             raise MemoryNotFoundError(f"no live decision {decision_id}")
         return [decision_row(r) for r in rows]
 
+    async def open_decisions(
+        self, *, session_id: str | None = None, repo: str | None = None, limit: int = 20
+    ) -> list[Decision]:
+        """The live open decisions of one session, of the sessions carrying ``repo``, or (both
+        given) of either, newest first, at most ``limit``.
+
+        Cancellation: the query is cancelled.
+        """
+        check_limit(limit)
+        if session_id is not None:
+            check_text("session_id", session_id)
+        check_repo(repo)
+        filters = scope_filter("d", session=session_id is not None, repo=repo is not None)
+        rows = await self._db.fetch(
+            "SELECT " + DEC_COLS + " FROM memory_decisions d"
+            " WHERE d.expires_at > now() AND d.status = 'open'" + filters
+            + " ORDER BY d.created_at DESC, d.id DESC LIMIT %(limit)s",
+            {"sid": session_id, "repo": repo, "limit": limit},
+        )
+        return [decision_row(r) for r in rows]
+
     async def search_decisions(
         self,
         query: str,

@@ -199,6 +199,14 @@ class MemoryStore(Protocol):
         """The supersession chain through ``decision_id``, oldest first, current last."""
         ...
 
+    async def open_decisions(
+        self, *, session_id: str | None = None, repo: str | None = None, limit: int = 20
+    ) -> list[Decision]:
+        """The live open decisions (in force: neither closed nor superseded) of one session, of
+        the sessions carrying ``repo``, or (both given) of either (neither: every session), newest
+        first, at most ``limit`` (>= 1)."""
+        ...
+
     async def search_decisions(
         self,
         query: str,

@@ -56,6 +56,8 @@ class EntryKind(enum.StrEnum):
     BRANCH_SWITCH = "branch_switch"
     PUSH = "push"
     NOTE = "note"
+    #: An agent's tool call (``tool``, ``paths``, ``input``, ``result``, ``ok``, ``agent``).
+    TOOL = "tool"
 
 
 class EndReason(enum.StrEnum):

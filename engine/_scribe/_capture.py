@@ -47,7 +47,14 @@ _RETRY_INITIAL: Final = 0.1
 _RETRY_MAX: Final = 2.0
 
 _ACTIVITY: Final = frozenset(
-    {EntryKind.FILES, EntryKind.COMMIT, EntryKind.NOTE, EntryKind.BRANCH_SWITCH, EntryKind.PUSH}
+    {
+        EntryKind.FILES,
+        EntryKind.COMMIT,
+        EntryKind.NOTE,
+        EntryKind.TOOL,
+        EntryKind.BRANCH_SWITCH,
+        EntryKind.PUSH,
+    }
 )
 
 

@@ -3,11 +3,12 @@ references, notes, tags, worklogs, summaries, contexts, recorded states, cleanup
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import trio
 import trio.lowlevel
@@ -21,7 +22,15 @@ from .._core._errors import (
     SessionNotFoundError,
 )
 from .._core._health import HealthCheck
-from .._core._limits import INT_MAX, LIST_MAX, NAME_MAX, PATH_MAX, check_count, check_length
+from .._core._limits import (
+    INT_MAX,
+    LIST_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    PATH_MAX,
+    check_count,
+    check_length,
+)
 from .._core._session_info import check_tags
 from .._core._state import SessionState
 from .._ports._fs import FileSystem
@@ -194,6 +203,29 @@ class ScribeRecords:
         note = check_note(text)
         cap = self._live(await self.resolve(ref))
         entries = await cap.add_entries([(EntryKind.NOTE, {"text": note})], carry_on_failure=False)
+        return entries[-1]
+
+    async def append_tool(self, ref: str, payload: Mapping[str, Any]) -> WorklogEntry:
+        """Append an agent's tool call (a :attr:`~engine.EntryKind.TOOL` entry) to a live session's
+        worklog; return it once durable (scrubbed, as every entry).
+
+        Args:
+            ref: the session.
+            payload: ``tool`` (a name), ``paths`` (root-relative or absolute), ``input`` and
+                ``result`` (bounded excerpts), ``ok`` (bool), ``agent``.
+
+        Raises:
+            InvalidArgumentError: a payload without a tool name, or larger than a note may be.
+            SessionNotFoundError, SessionClosedError: no such live session.
+
+        Cancellation: the write is shielded (the entry is stored or not), then delivered.
+        """
+        tool = payload.get("tool")
+        if not isinstance(tool, str) or not tool:
+            raise InvalidArgumentError("a tool entry needs the tool's name")
+        check_length("tool entry", json.dumps(payload, default=str), 4 * NOTE_MAX)
+        cap = self._live(await self.resolve(ref))
+        entries = await cap.add_entries([(EntryKind.TOOL, payload)], carry_on_failure=False)
         return entries[-1]
 
     async def tag(self, ref: str, tags: Collection[str], *, remove: bool = False) -> SessionRecord:

@@ -104,7 +104,22 @@ def _line(e: WorklogEntry) -> str:
         first, rest = _text(lines[0], tabs=True), lines[1:]
         body = "".join(f"\n  {_text(line, line_start=True, tabs=True)}" for line in rest)
         return f"**Note** {first}{body}"
+    if k is EntryKind.TOOL:
+        return _tool_line(p)
     return f"**{_text(k.value)}**"  # pragma: no cover - every kind is handled above
+
+
+def _tool_line(p: Mapping[str, Any]) -> str:
+    """An agent's tool call: its name, the paths it touched (or the start of its input), and
+    whether it failed."""
+    paths = [x for x in p.get("paths") or () if isinstance(x, str)]
+    what = _paths(paths) if paths else ""
+    if not what and p.get("input"):
+        first = visible(str(p["input"]), multiline=True).strip().split("\n")[0][:160]
+        what = _code(first) if first else ""
+    failed = " (failed)" if p.get("ok") is False else ""
+    agent = f" by {_text(str(p['agent']))}" if p.get("agent") else ""
+    return f"**Tool** {_code(str(p.get('tool', '?')))}{agent} {what}{failed}".rstrip()
 
 
 def _summary_block(s: Summary) -> list[str]:

@@ -22,6 +22,7 @@ from .._ports._session_store import SessionRecord
 from .._scribe._scribe import Scribe
 from .._scribe._worklog_markdown import render_markdown
 from ._control_import import ControlImport
+from ._control_hooks import ControlHooks
 from ._control_memory import ControlMemory
 from ._control_watch import open_session_events
 
@@ -146,6 +147,7 @@ class ControlHandler:
         memory: what answers the memory operations (None: they are refused).
         transcripts: what answers ``import_transcript`` and the importer's counters in
             ``status`` (None: refused, not shown).
+        hooks: what answers the ``hook`` operation (None: it is refused).
     """
 
     def __init__(
@@ -157,6 +159,7 @@ class ControlHandler:
         secret: str | None = None,
         memory: ControlMemory | None = None,
         transcripts: ControlImport | None = None,
+        hooks: ControlHooks | None = None,
     ) -> None:
         self.scribe = scribe
         self.info = info
@@ -186,6 +189,8 @@ class ControlHandler:
         self.transcripts = transcripts
         if transcripts is not None:
             self._ops.update(transcripts.ops)
+        if hooks is not None:
+            self._ops.update(hooks.ops)
 
     async def handle(self, request: adapters.ControlRequest) -> Any:
         """The JSON-ready result of a validated request (or the scribe's typed error).

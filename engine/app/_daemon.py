@@ -30,8 +30,10 @@ from .._core._privacy import Privacy
 from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
+from .._ports._transcript_importer import TranscriptImporter
 from ._control_handler import ControlHandler, DaemonInfo
 from ._control_import import ControlImport
+from ._control_hooks import ControlHooks
 from ._control_memory import ControlMemory
 from ._home import prepare_home, private_file
 from ._logging import daemon_logging
@@ -131,6 +133,7 @@ async def run_daemon(
     stop: trio.Event | None = None,
     handle_signals: bool = True,
     log_to_home: bool = False,
+    importer: TranscriptImporter | None = None,
 ) -> None:
     """Run the daemon until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully.
 
@@ -144,6 +147,7 @@ async def run_daemon(
         handle_signals: install SIGINT/SIGTERM handlers (only in the main thread).
         log_to_home: once the home's lock is held, log to standard error and the home's rotating
             log file at ``config.log_level`` in ``config.log_format`` (see ``_logging``).
+        importer: what the agent hooks hand transcripts to (None: none are imported).
 
     Raises:
         DaemonLockedError: another daemon runs with the same home.
@@ -170,7 +174,7 @@ async def run_daemon(
                                 return
 
                 top.start_soon(signals)
-            await _serve(config, repo, ready, stopping, tightened, privacy)
+            await _serve(config, repo, ready, stopping, tightened, privacy, importer)
             top.cancel_scope.cancel()
 
 
@@ -181,6 +185,7 @@ async def _serve(
     stopping: trio.Event,
     notes: list[str],
     privacy: Privacy,
+    importer: TranscriptImporter | None,
 ) -> None:
     home = config.home
     async with open_stack(config, privacy=privacy) as stack:
@@ -212,12 +217,22 @@ async def _serve(
             registry=stack.registry,
             repo_key=memory.repo_key,
         )
+        hooks = ControlHooks(
+            scribe=stack.scribe,
+            memory=memory,
+            importer=importer,
+            privacy=stack.privacy,
+            briefing_budget=config.briefing_budget,
+            recall=config.hook_recall,
+        )
+        stack.engine.start_service(hooks.run, name="agent hooks")
         handler = ControlHandler(
             stack.scribe,
             info,
             dashboard=stack.dashboard,
             memory=memory,
             transcripts=transcripts,
+            hooks=hooks,
             secret=feed_secret(home),
         )
         async with (

@@ -388,6 +388,26 @@ class InMemoryMemoryStore:
         await trio.lowlevel.checkpoint()
         return self._decisions.chain(decision_id)
 
+    async def open_decisions(
+        self, *, session_id: str | None = None, repo: str | None = None, limit: int = 20
+    ) -> list[Decision]:
+        """The live open decisions of a session, a repository or either, newest first.
+        Cancellation: nothing happens."""
+        await trio.lowlevel.checkpoint()
+        check_limit(limit)
+        check_repo(repo)
+        if session_id is not None:
+            check_text("session_id", session_id)
+        found = [
+            d
+            for d, _ in self._decisions.rows.values()
+            if self._in_scope(d.session_id, session_id, repo)
+            and d.status is DecisionStatus.OPEN
+            and self._time.live(d.expires_at)
+        ]
+        found.sort(key=lambda d: (d.created_at, d.id), reverse=True)
+        return found[:limit]
+
     async def search_decisions(
         self,
         query: str,
