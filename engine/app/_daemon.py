@@ -28,9 +28,9 @@ from scribe_cli._home import socket_path
 from .._core._errors import ScribeError
 from .._core._privacy import Privacy
 from .._ports._git_errors import NotARepositoryError
+from .._ports._transcript_importer import TranscriptImporter
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
-from .._ports._transcript_importer import TranscriptImporter
 from ._control_handler import ControlHandler, DaemonInfo
 from ._control_import import ControlImport
 from ._control_hooks import ControlHooks
