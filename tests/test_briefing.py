@@ -84,9 +84,7 @@ async def _history(s: Stores) -> tuple[engine.Decision, engine.Decision]:
             title="use advisory locks for the queue", body="one lock per job", session_id="s-prev"
         )
     )
-    closed = await s.memory.add_decision(
-        engine.NewDecision(title="try redis", session_id="s-prev")
-    )
+    closed = await s.memory.add_decision(engine.NewDecision(title="try redis", session_id="s-prev"))
     await s.memory.close_decision(closed.id)
     await s.memory.add_messages(
         "s-prev", [engine.NewMessage(role="user", content="the queue table is jobs_v2")]
@@ -124,7 +122,9 @@ async def test_the_briefing_stays_within_its_budget(budget: int) -> None:
             await _history(s)
             for i in range(50):
                 await s.memory.add_decision(
-                    engine.NewDecision(title=f"decision {i} " + "long words " * 60, session_id="s-prev")
+                    engine.NewDecision(
+                        title=f"decision {i} " + "long words " * 60, session_id="s-prev"
+                    )
                 )
             b = await s.brief(budget)
     assert engine.estimate_tokens(b.text) <= b.tokens <= budget

@@ -140,9 +140,17 @@ async def test_events_reach_sessions_memory_worklog_and_the_importer(
                 ("Bash", [], "pytest -q", False),
             ]
             assert len(tools[1]["result"]) <= 2000 and "characters cut" in tools[1]["result"]
-            assert h.importer.calls == [
-                {"session_id": record.id, "agent_session_id": agent, "path": str(tmp_path / f"{agent}.jsonl")}
-            ] * 2
+            assert (
+                h.importer.calls
+                == [
+                    {
+                        "session_id": record.id,
+                        "agent_session_id": agent,
+                        "path": str(tmp_path / f"{agent}.jsonl"),
+                    }
+                ]
+                * 2
+            )
 
             ended = await h.fire(**_base("SessionEnd", agent, repo, tmp_path), reason="exit")
             assert ended == {"additional_context": None}
@@ -153,9 +161,7 @@ async def test_events_reach_sessions_memory_worklog_and_the_importer(
             assert h.hooks.failed == 0
 
 
-async def test_a_directory_outside_a_work_tree_gets_no_session(
-    pg_url: str, tmp_path: Path
-) -> None:
+async def test_a_directory_outside_a_work_tree_gets_no_session(pg_url: str, tmp_path: Path) -> None:
     plain = tmp_path / "notes"
     plain.mkdir()
     with trio.fail_after(60):
@@ -243,9 +249,7 @@ async def test_recall_for_a_prompt_when_switched_on(
             await h.fire(**_base("SessionStart", agent, repo, tmp_path), source="startup")
             record = await h.stack.scribe.resolve(agent)
             await h.hooks.memory.ops["decide"](
-                adapters.DecideArgs(
-                    text="the pelican queue uses advisory locks", session=record.id
-                )
+                adapters.DecideArgs(text="the pelican queue uses advisory locks", session=record.id)
             )
             got = await h.fire(
                 **_base("UserPromptSubmit", agent, repo, tmp_path),

@@ -31,9 +31,7 @@ async def test_open_decisions_newest_first_in_scope(memories: MemoriesBackend) -
         shop = await store.open_decisions(repo="/work/shop")
         assert [d.id for d in shop] == [newest.id, replaced.id]
         assert all(d.status is DecisionStatus.OPEN for d in shop)
-        assert [d.id for d in await store.open_decisions(repo="/work/shop", limit=1)] == [
-            newest.id
-        ]
+        assert [d.id for d in await store.open_decisions(repo="/work/shop", limit=1)] == [newest.id]
         assert [d.id for d in await store.open_decisions(session_id="a")] == [replaced.id]
         either = await store.open_decisions(session_id="other", repo="/work/shop")
         assert {d.id for d in either} == {newest.id, replaced.id, other.id}
