@@ -39,6 +39,7 @@ _SESSIONS_LOOKED_AT: Final = 5
 #: At most this many lines of each list of a summary.
 _SUMMARY_LINES: Final = 6
 _DECISIONS: Final = 20
+_FILES: Final = 12
 _SPACE: Final = re.compile(r"\s+")
 
 
@@ -180,9 +181,13 @@ async def make_briefing(
             failed.append("summary")
     if summary is not None:
         done = [quote(x) for x in (*summary.progress[-_SUMMARY_LINES:], *summary.key_ideas)]
+        if summary.files_modified:
+            files = ", ".join(summary.files_modified[:_FILES])
+            more = len(summary.files_modified) - _FILES
+            done.append(quote(f"files changed: {files}" + (f" and {more} more" if more > 0 else "")))
         pack.section(
             f"Last session ({quote(summary.session_id, 80)}), what it did:",
-            done[: 2 * _SUMMARY_LINES],
+            done[: 2 * _SUMMARY_LINES + 1],
         )
         pack.section(
             "Open next steps:", [quote(x) for x in summary.next_steps[: 2 * _SUMMARY_LINES]]

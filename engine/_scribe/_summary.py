@@ -130,7 +130,7 @@ class HeuristicSummarizer:
         deleted: set[str] = set(meta.get("files_deleted", ()))
         counts: dict[str, int] = {
             k: int(meta.get(k, 0))
-            for k in ("entries", "commits", "notes", "file_changes", "pushes")
+            for k in ("entries", "commits", "notes", "file_changes", "pushes", "tool_calls")
         }
         last_seq = prev.last_seq if prev else 0
         for e in sorted(entries, key=lambda x: x.seq):
@@ -172,6 +172,10 @@ class HeuristicSummarizer:
                 for path in p.get("deleted", ()):
                     touches[str(path)] = touches.get(str(path), 0) + 1
                     deleted.add(str(path))
+            elif e.kind is EntryKind.TOOL:
+                counts["tool_calls"] += 1
+                for path in p.get("paths", ()):
+                    touches[str(path)] = touches.get(str(path), 0) + 1
             elif e.kind is EntryKind.COMMIT:
                 counts["commits"] += 1
                 short = str(p.get("hash", ""))[:8]
