@@ -258,3 +258,20 @@ async def test_recall_for_a_prompt_when_switched_on(
             text = got["additional_context"]
             assert text.startswith("Scribe recalls")
             assert "- [decision] the pelican queue uses advisory locks" in text
+
+
+async def test_a_start_scrubs_the_description_name_and_tags(pg_url: str, repo: Path) -> None:
+    key = "ghp_" + "Zq3vB8nR2kT5wY1xC4mJ7pL0sD6fH9gA2eU5"
+    with trio.fail_after(60):
+        async with open_hooks(pg_url) as h:
+            record = await h.stack.scribe.start(
+                repo,
+                name="fix <private>codename</private>",
+                description=f"token {key} <private>the pin 4471</private>",
+                tags=["ok", "<private>x</private>"],
+            )
+            stored = await h.stack.registry.get(record.id)
+            _, entries = await h.stack.scribe.worklog(record.id)
+    assert stored.description == "token [redacted:github-token] [private]"
+    assert stored.name == "fix [private]" and stored.tags == ("ok", "[private]")
+    assert "4471" not in repr(entries) and key not in repr(entries)

@@ -135,7 +135,9 @@ def test_a_session_lives_from_start_to_end_and_briefs_the_next(daemon: Daemon, r
             tool_response={"stdout": "1 failed\n" * 20_000, "stderr": "", "interrupted": False},
         )
     )
-    tools = wait_for(lambda: len(_tools(daemon, session["id"])) == 2 and _tools(daemon, session["id"]))
+    tools = wait_for(
+        lambda: len(_tools(daemon, session["id"])) == 2 and _tools(daemon, session["id"])
+    )
     assert [(t["tool"], t["paths"], t["command"]) for t in tools] == [
         ("Edit", ["app.py"], None),
         ("Bash", [], "pytest -q tests/"),
@@ -230,7 +232,9 @@ def test_oversized_and_malformed_input_is_refused_and_the_daemon_goes_on(
     with pytest.raises(adapters.DaemonError):
         daemon.client.call("hook", {"agent": "codex", "payload": {}})
     with pytest.raises(adapters.DaemonError):
-        daemon.client.call("hook", {"agent": "claude-code", "payload": dict.fromkeys(map(str, range(500)), 1)})
+        daemon.client.call(
+            "hook", {"agent": "claude-code", "payload": dict.fromkeys(map(str, range(500)), 1)}
+        )
     assert daemon.hook(hook_event_name="Notification", session_id="a", message="hi") == {
         "additional_context": None
     }
@@ -295,7 +299,10 @@ def test_private_text_and_secrets_are_kept_nowhere(daemon: Daemon, repo: Path) -
             with trio.fail_after(30):
                 async for message in feed:
                     seen.append(repr(message))
-                    if isinstance(message, adapters.FeedUpdate) and message.data.get("kind") == "tool":
+                    if (
+                        isinstance(message, adapters.FeedUpdate)
+                        and message.data.get("kind") == "tool"
+                    ):
                         break
             await trio.to_thread.run_sync(
                 lambda: daemon.hook(**event("SessionEnd", agent, repo, reason="exit"))
@@ -303,7 +310,11 @@ def test_private_text_and_secrets_are_kept_nowhere(daemon: Daemon, repo: Path) -
             return sid
 
     sid = trio.run(scenario)
-    wait_for(lambda: (daemon.call("summary", session=sid)["summary"] or {}).get("metadata", {}).get("final"))
+    wait_for(
+        lambda: (
+            (daemon.call("summary", session=sid)["summary"] or {}).get("metadata", {}).get("final")
+        )
+    )
     feed_text = "\n".join(seen)
     assert "[private]" in feed_text and "[redacted:github-token]" in feed_text
     rows = _all_rows(daemon.url)

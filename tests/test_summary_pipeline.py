@@ -159,3 +159,24 @@ async def test_a_failing_summary_is_reported_and_the_next_request_retries(pg_url
             await pipeline.wait_idle()
             n.cancel_scope.cancel()
         assert (await store.latest_summary(sid)) is not None
+
+
+async def test_summaries_are_scrubbed_before_they_are_stored(pg_url: str) -> None:
+    # The notes were written straight to the store (no capture scrubbed them), as a summarizer
+    # may quote what it read from anywhere.
+    key = "ghp_" + "Zq3vB8nR2kT5wY1xC4mJ7pL0sD6fH9gA2eU5"
+    async with engine.open_engine() as eng, _stores(pg_url, eng) as (registry, store):
+        pipeline = SummaryPipeline(
+            eng, store, HeuristicSummarizer(), min_interval=0, privacy=engine.Privacy()
+        )
+        sid = await _session_with_notes(
+            registry, store, f"Decision: keep <private>the pin 4471</private> and {key}"
+        )
+        async with trio.open_nursery() as n:
+            n.start_soon(pipeline.run)
+            pipeline.request_nowait(sid, final=True)
+            await pipeline.wait_idle()
+            n.cancel_scope.cancel()
+        (stored,) = await store.summaries(sid)
+        assert stored.decisions == ("keep [private] and [redacted:github-token]",)
+        assert "4471" not in repr(stored) and key not in repr(stored)
