@@ -126,8 +126,7 @@ class ControlMemory:
         default_session: the memory session of memory given neither a session nor a repository.
         repo_root: the work tree root of a path (default: asked of git through the engine's
             ``git`` gate); raises :class:`~engine.NotARepositoryError` for a path outside one.
-        privacy: how what is remembered or decided is scrubbed before it is stored (default:
-            ``<private>`` text removed, secrets redacted).
+        privacy: what scrubs remembered and decided text before it is stored (default: Privacy()).
     """
 
     def __init__(
@@ -221,10 +220,14 @@ class ControlMemory:
             await self.memory.ensure_session(sid, repo=key)
         return sid, key
 
+    def _scrubbed(self, a: Any, *names: str) -> Any:
+        scrub = self.privacy.scrub_value  # what is kept never holds private text
+        return msgspec.structs.replace(a, **{n: scrub(getattr(a, n)) for n in names})
+
     # -- operations -----------------------------------------------------------------------------
 
     async def _remember(self, a: adapters.RememberArgs) -> Any:
-        a = msgspec.structs.replace(a, text=self.privacy.scrub(a.text))
+        a = self._scrubbed(a, "text")
         if a.kind == "message" and (a.pinned or a.key is not None):
             raise InvalidArgumentError("only a fact has a key or can be pinned (kind: fact)")
         sid, repo = await self._write_scope(a.session, a.repo)
@@ -337,14 +340,7 @@ class ControlMemory:
         return [t[-1] for t in scored[:k]]
 
     async def _decide(self, a: adapters.DecideArgs) -> Any:
-        scrub = self.privacy.scrub
-        a = msgspec.structs.replace(
-            a,
-            text=scrub(a.text),
-            body=scrub(a.body),
-            files=[scrub(f) for f in a.files],
-            entities=[scrub(e) for e in a.entities],
-        )
+        a = self._scrubbed(a, "text", "body", "files", "entities")
         sid: str | None
         repo: str | None
         if a.supersedes is not None and a.session is None and a.repo is None:
