@@ -326,3 +326,29 @@ def test_private_text_and_secrets_are_kept_nowhere(daemon: Daemon, repo: Path) -
         assert leak not in rows, leak
         assert leak not in log, leak
     assert engine.PRIVATE_MARKER == "[private]"
+
+
+def test_the_hook_command_prints_the_briefing_claude_code_reads(daemon: Daemon, repo: Path) -> None:
+    agent = str(uuid.uuid4())
+    start = event("SessionStart", agent, repo, source="startup")
+    r = daemon.process.run("hook", "claude-code", stdin=json.dumps(start))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)["hookSpecificOutput"]
+    assert out["hookEventName"] == "SessionStart"
+    assert out["additionalContext"].startswith(f"Scribe briefing (repository {repo}")
+    tool = event(
+        "PostToolUse",
+        agent,
+        repo,
+        tool_name="Write",
+        tool_input={"file_path": str(repo / "notes.md"), "content": "# notes\n"},
+        tool_response={"filePath": str(repo / "notes.md"), "success": True},
+    )
+    r = daemon.process.run("hook", "claude-code", stdin=json.dumps(tool))
+    assert (r.returncode, r.stdout) == (0, "")
+    sid = _live(daemon, agent)["id"]
+    written = wait_for(lambda: _tools(daemon, sid))
+    assert written[0]["tool"] == "Write" and written[0]["paths"] == ["notes.md"]
+    end = event("SessionEnd", agent, repo, reason="logout")
+    assert daemon.process.run("hook", "claude-code", stdin=json.dumps(end)).returncode == 0
+    wait_for(lambda: daemon.call("info", session=sid)["session"]["state"] == "completed")
