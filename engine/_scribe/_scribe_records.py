@@ -205,9 +205,11 @@ class ScribeRecords:
         entries = await cap.add_entries([(EntryKind.NOTE, {"text": note})], carry_on_failure=False)
         return entries[-1]
 
-    async def append_tool(self, ref: str, payload: Mapping[str, Any]) -> WorklogEntry:
+    async def append_tool(self, ref: str, payload: Mapping[str, Any]) -> WorklogEntry | None:
         """Append an agent's tool call (a :attr:`~engine.EntryKind.TOOL` entry) to a live session's
-        worklog; return it once durable (scrubbed, as every entry).
+        worklog; return it once durable (scrubbed, as every entry), or None while the store is
+        out: then it is carried (and journaled) and written when the store is back, as the
+        watcher's entries are (nobody waits on a hook to be told).
 
         Args:
             ref: the session.
@@ -217,6 +219,7 @@ class ScribeRecords:
         Raises:
             InvalidArgumentError: a payload without a tool name, or larger than a note may be.
             SessionNotFoundError, SessionClosedError: no such live session.
+            WorklogError, DatabaseError: the write failed (the entry is carried).
 
         Cancellation: the write is shielded (the entry is stored or not), then delivered.
         """
@@ -225,8 +228,8 @@ class ScribeRecords:
             raise InvalidArgumentError("a tool entry needs the tool's name")
         check_length("tool entry", json.dumps(payload, default=str), 4 * NOTE_MAX)
         cap = self._live(await self.resolve(ref))
-        entries = await cap.add_entries([(EntryKind.TOOL, payload)], carry_on_failure=False)
-        return entries[-1]
+        entries = await cap.add_entries([(EntryKind.TOOL, payload)], carry_on_failure=True)
+        return entries[-1] if entries else None
 
     async def tag(self, ref: str, tags: Collection[str], *, remove: bool = False) -> SessionRecord:
         """Add (or remove) tags of a session, live or not.

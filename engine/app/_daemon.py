@@ -28,7 +28,6 @@ from scribe_cli._home import socket_path
 from .._core._errors import ScribeError
 from .._core._privacy import Privacy
 from .._ports._git_errors import NotARepositoryError
-from .._ports._transcript_importer import TranscriptImporter
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
@@ -133,7 +132,6 @@ async def run_daemon(
     stop: trio.Event | None = None,
     handle_signals: bool = True,
     log_to_home: bool = False,
-    importer: TranscriptImporter | None = None,
 ) -> None:
     """Run the daemon until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully.
 
@@ -147,7 +145,6 @@ async def run_daemon(
         handle_signals: install SIGINT/SIGTERM handlers (only in the main thread).
         log_to_home: once the home's lock is held, log to standard error and the home's rotating
             log file at ``config.log_level`` in ``config.log_format`` (see ``_logging``).
-        importer: what the agent hooks hand transcripts to (None: none are imported).
 
     Raises:
         DaemonLockedError: another daemon runs with the same home.
@@ -174,7 +171,7 @@ async def run_daemon(
                                 return
 
                 top.start_soon(signals)
-            await _serve(config, repo, ready, stopping, tightened, privacy, importer)
+            await _serve(config, repo, ready, stopping, tightened, privacy)
             top.cancel_scope.cancel()
 
 
@@ -185,7 +182,6 @@ async def _serve(
     stopping: trio.Event,
     notes: list[str],
     privacy: Privacy,
-    importer: TranscriptImporter | None,
 ) -> None:
     home = config.home
     async with open_stack(config, privacy=privacy) as stack:
@@ -220,7 +216,7 @@ async def _serve(
         hooks = ControlHooks(
             scribe=stack.scribe,
             memory=memory,
-            importer=importer,
+            importer=None,  # transcripts: none imported yet
             privacy=stack.privacy,
             briefing_budget=config.briefing_budget,
             recall=config.hook_recall,
