@@ -184,7 +184,7 @@ from ._ports._worklog_store import SummaryConflictError as SummaryConflictError
 from ._ports._worklog_store import WorklogConflictError as WorklogConflictError
 from ._ports._worklog_store import WorklogStore as WorklogStore
 from ._ports._summarizer import Summarizer as Summarizer
-from ._ports._transcript_importer import TranscriptImporter as TranscriptImporter
+from ._ports._transcript_scheduler import TranscriptScheduler as TranscriptScheduler
 
 # -- the scribe: capture, end rules, worklog, summaries
 from ._scribe._capture_info import CaptureInfo as CaptureInfo

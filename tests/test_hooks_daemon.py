@@ -21,6 +21,7 @@ from daemon_support import Daemon as ScribeDaemon
 from daemon_support import wait_for
 from git_repos import git, make_repo
 from pg_support import create_database, drop_database
+from transcript_support import assistant, user, write_lines
 
 import adapters
 import engine
@@ -351,4 +352,28 @@ def test_the_hook_command_prints_the_briefing_claude_code_reads(daemon: Daemon, 
     assert written[0]["tool"] == "Write" and written[0]["paths"] == ["notes.md"]
     end = event("SessionEnd", agent, repo, reason="logout")
     assert daemon.process.run("hook", "claude-code", stdin=json.dumps(end)).returncode == 0
+    wait_for(lambda: daemon.call("info", session=sid)["session"]["state"] == "completed")
+
+
+def test_stop_imports_the_transcript_into_the_session(
+    daemon: Daemon, repo: Path, tmp_path: Path
+) -> None:
+    agent = str(uuid.uuid4())
+    transcript = tmp_path / f"{agent}.jsonl"
+    write_lines(
+        transcript,
+        user("u-1", None, f"the osprey cache keeps {PRIVATE} for an hour"),
+        assistant("a-1", "u-1", [{"type": "text", "text": "the osprey cache is now hourly"}]),
+    )
+    fields = {"transcript_path": str(transcript)}
+    daemon.hook(**event("SessionStart", agent, repo, source="startup") | fields)
+    sid = _live(daemon, agent)["id"]
+    daemon.hook(**event("Stop", agent, repo, stop_hook_active=False) | fields)
+    hits = wait_for(
+        lambda: daemon.call("recall", query="osprey cache", session=sid, kind="messages")["hits"]
+    )
+    texts = {h["text"] for h in hits}
+    assert "the osprey cache is now hourly" in texts
+    assert all("31-07-44" not in t for t in texts) and any("[private]" in t for t in texts)
+    daemon.hook(**event("SessionEnd", agent, repo, reason="exit") | fields)
     wait_for(lambda: daemon.call("info", session=sid)["session"]["state"] == "completed")

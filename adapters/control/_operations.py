@@ -31,8 +31,8 @@ from engine import (
     TAG_MAX,
 )
 
-from ._import_operations import IMPORT_OPERATIONS, ImportTranscriptArgs
 from ._hook_operations import HOOK_OPERATIONS, HookArgs
+from ._import_operations import IMPORT_OPERATIONS, ImportTranscriptArgs
 from ._memory_operations import MEMORY_OPERATIONS, MemoryArgs
 
 __all__ = [

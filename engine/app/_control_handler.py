@@ -21,8 +21,8 @@ from .._core._state import SessionState
 from .._ports._session_store import SessionRecord
 from .._scribe._scribe import Scribe
 from .._scribe._worklog_markdown import render_markdown
-from ._control_import import ControlImport
 from ._control_hooks import ControlHooks
+from ._control_import import ControlImport
 from ._control_memory import ControlMemory
 from ._control_watch import open_session_events
 

@@ -30,13 +30,13 @@ from .._core._privacy import Privacy
 from .._memory._briefing import make_briefing, quote
 from .._ports._git_errors import NotARepositoryError
 from .._ports._session_store import SessionRecord
-from .._ports._transcript_importer import TranscriptImporter
+from .._ports._transcript_scheduler import TranscriptScheduler
 from .._scribe._agent_sessions import agent_session
 from .._scribe._scribe import Scribe
 from ._control_memory import ControlMemory
 from ._hook_payload import HookEvent, read_hook_event, tool_entry
 
-__all__ = ["QUEUE_SIZE", "RECALL_HITS", "ControlHooks", "NoTranscriptImporter"]
+__all__ = ["QUEUE_SIZE", "RECALL_HITS", "ControlHooks", "NoTranscriptImports"]
 
 _log = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ _Job = Callable[[], Awaitable[None]]
 
 
 @final
-class NoTranscriptImporter:
-    """An importer that imports nothing (a daemon without one)."""
+class NoTranscriptImports:
+    """A scheduler that imports nothing (a handler given no importer)."""
 
     async def schedule(
         self, *, session_id: str | None, agent_session_id: str, path: str, agent: str
@@ -88,14 +88,14 @@ class ControlHooks:
         *,
         scribe: Scribe,
         memory: ControlMemory,
-        importer: TranscriptImporter | None = None,
+        importer: TranscriptScheduler | None = None,
         privacy: Privacy | None = None,
         briefing_budget: int = 1500,
         recall: bool = False,
     ) -> None:
         self.scribe = scribe
         self.memory = memory
-        self.importer: TranscriptImporter = importer or NoTranscriptImporter()
+        self.importer: TranscriptScheduler = importer or NoTranscriptImports()
         self.privacy = Privacy() if privacy is None else privacy
         self.briefing_budget = briefing_budget
         self.recall = recall

@@ -31,8 +31,8 @@ from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
-from ._control_import import ControlImport
 from ._control_hooks import ControlHooks
+from ._control_import import ControlImport
 from ._control_memory import ControlMemory
 from ._home import prepare_home, private_file
 from ._logging import daemon_logging
@@ -216,7 +216,7 @@ async def _serve(
         hooks = ControlHooks(
             scribe=stack.scribe,
             memory=memory,
-            importer=None,  # transcripts: none imported yet
+            importer=stack.transcripts,
             privacy=stack.privacy,
             briefing_budget=config.briefing_budget,
             recall=config.hook_recall,

@@ -252,7 +252,9 @@ async def open_stack(
                 git_env,
             )
             out._transcripts = await stack.enter_async_context(
-                open_transcript_importer(memory, repo_of=functools.partial(_repo_of, out.scribe))
+                open_transcript_importer(
+                    memory, repo_of=functools.partial(_repo_of, out.scribe), privacy=out.privacy
+                )
             )
         probe = _database_probe(out, stack) if scribe else None
 

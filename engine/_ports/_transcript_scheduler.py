@@ -1,16 +1,16 @@
-"""The transcript importer protocol: an agent's transcript handed over to be read into memory in the
-background. No I/O here."""
+"""The transcript scheduler protocol: an agent's transcript handed over to be read into memory in the
+background (the stack's transcript importer is one). No I/O here."""
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["TranscriptImporter"]
+__all__ = ["TranscriptScheduler"]
 
 
 @runtime_checkable
-class TranscriptImporter(Protocol):
-    """Reads agents' transcripts into memory, incrementally, off the hook's request path."""
+class TranscriptScheduler(Protocol):
+    """Has agents' transcripts read into memory, incrementally, off the hook's request path."""
 
     async def schedule(
         self, *, session_id: str | None, agent_session_id: str, path: str, agent: str
