@@ -14,12 +14,12 @@ Two daemons answer, one after the other:
         (``SessionStart`` with a briefing of about 1,500 tokens, the rest with no context): the client
         path alone, until the daemon handles ``hook`` itself;
     scribe serve: the real daemon (embedded PostgreSQL in a temporary home unless
-        ``SCRIBE_DATABASE_URL`` is set). Until it handles ``hook`` it answers an unknown-op error, so
-        this measures the fail-open path (the error is logged to ``<home>/logs/hooks.log``).
+        ``SCRIBE_DATABASE_URL`` is set), answering ``hook`` itself: (b) on a working directory it
+        does not know, (d) ``SessionStart`` on a work tree whose repository memory holds 100,000
+        messages and a decision, which the briefing must quote (``bench/hooks_briefing.py``).
 
 Targets (issue 12): ``UserPromptSubmit`` and ``PostToolUse`` p50 < 60 ms and p99 < 150 ms,
-``SessionStart`` p99 < 300 ms (the issue asks it with 100k messages in memory: that part comes with the
-daemon's ``hook``); with scribe serve, a generated 10,000-line transcript imported through it at
+``SessionStart`` p99 < 300 ms (in (d), with 100k messages in memory); with scribe serve, a generated 10,000-line transcript imported through it at
 >= 2,000 lines/s (``bench/hooks_import.py``, which also runs alone). Exit status 0 only if every
 target passes (``--no-fail``: always 0).
 """
@@ -63,16 +63,16 @@ FULL = Sizes(rounds=200, warmup=5)
 QUICK = Sizes(rounds=30, warmup=3)
 
 
-def payload(event: str) -> bytes:
+def payload(event: str, cwd: str = "/home/dev/shop") -> bytes:
     base = {
         "session_id": SESSION,
         "transcript_path": f"/home/dev/.claude/projects/-home-dev-shop/{SESSION}.jsonl",
-        "cwd": "/home/dev/shop",
+        "cwd": cwd,
         "permission_mode": "default",
         "hook_event_name": event,
     }
     if event == "SessionStart":
-        base |= {"source": "startup", "model": "claude-sonnet-4-5"}
+        base |= {"source": "resume" if cwd != "/home/dev/shop" else "startup", "model": "m"}
     elif event == "UserPromptSubmit":
         base |= {"prompt": "Make the cart total include VAT, rounded per line."}
     else:
@@ -183,11 +183,22 @@ def spawn(argv: list[str], stdin: bytes, env: dict[str, str]) -> tuple[float, by
     return elapsed, done.stdout
 
 
-def measure(sizes: Sizes, env: dict[str, str], *, expect_briefing: bool) -> dict[str, list[float]]:
-    """Rounds of the baseline and every event, interleaved (the order rotates each round)."""
+def measure(
+    sizes: Sizes,
+    env: dict[str, str],
+    *,
+    expect_briefing: bool,
+    events: tuple[str, ...] = EVENTS,
+    cwd: str = "/home/dev/shop",
+    briefing_has: str | None = None,
+) -> dict[str, list[float]]:
+    """Rounds of the baseline and every event, interleaved (the order rotates each round).
+
+    With ``expect_briefing`` SessionStart must print the stand-in's briefing; otherwise whatever it
+    prints must be a briefing (holding ``briefing_has`` if given); the other events print nothing."""
     hook = [str(SCRIBE), "hook", "claude-code"]
     runs: dict[str, tuple[list[str], bytes]] = {BASELINE: ([sys.executable, "-c", "pass"], b"")}
-    runs |= {event: (hook, payload(event)) for event in EVENTS}
+    runs |= {event: (hook, payload(event, cwd)) for event in events}
     names = list(runs)
     times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(sizes.warmup + sizes.rounds):
@@ -198,6 +209,12 @@ def measure(sizes: Sizes, env: dict[str, str], *, expect_briefing: bool) -> dict
             if name == "SessionStart" and expect_briefing:
                 context = json.loads(out)["hookSpecificOutput"]["additionalContext"]
                 assert context == BRIEFING, "the briefing did not come through"
+            elif name == "SessionStart" and out:
+                context = json.loads(out)["hookSpecificOutput"]["additionalContext"]
+                if briefing_has is not None and briefing_has not in context:
+                    raise SystemExit(f"the briefing lacks {briefing_has!r}: {context[:500]!r}")
+            elif name == "SessionStart" and briefing_has is not None:
+                raise SystemExit("SessionStart printed no briefing")
             elif out:
                 raise SystemExit(f"{name} printed {out[:200]!r}")
             if i >= sizes.warmup:
@@ -223,14 +240,15 @@ def report(label: str, times: dict[str, list[float]]) -> None:
     b50, b99 = pct(base, 50), pct(base, 99)
     print(f"  {'':18} {'p50':>9} {'p99':>9}   {'ratio p50':>9} {'ratio p99':>9}   over p50")
     print(f"  {BASELINE:18} {ms(b50)} {ms(b99)}   {'1.00x':>9} {'1.00x':>9}")
-    for event in EVENTS:
+    events = [e for e in EVENTS if e in times]
+    for event in events:
         t = times[event]
         p50, p99 = pct(t, 50), pct(t, 99)
         print(
             f"  {event:18} {ms(p50)} {ms(p99)}   {p50 / b50:8.2f}x {p99 / b99:8.2f}x"
             f"   {(p50 - b50) * 1000:+6.1f} ms"
         )
-    for event in EVENTS:
+    for event in events:
         t = times[event]
         p50, p99 = pct(t, 50), pct(t, 99)
         if event == "SessionStart":
@@ -274,7 +292,7 @@ def main() -> int:
         print(f"  {count[0]} hook requests answered")
         report("stand-in", times)
         if not options.no_serve:
-            print("\n(b) daemon: scribe serve (answers `hook` with an unknown-op error: fail-open)")
+            print("\n(b) daemon: scribe serve (a work tree the daemon does not know: no session)")
             with scribe_serve(home, env):
                 times = measure(sizes, env, expect_briefing=False)
                 log = home / "logs" / "hooks.log"
@@ -282,10 +300,18 @@ def main() -> int:
                 print(f"  last log line: {last[:300]}")
                 report("scribe serve", times)
                 print("\n(c) transcript import through scribe serve (bench/hooks_import.py)")
+                from hooks_briefing import MESSAGES, fill_memory
                 from hooks_import import LINES, import_figure
 
                 ok, _ = import_figure(home)
                 RESULTS.append((f"import of a {LINES:,}-line transcript >= 2,000 lines/s", ok))
+                print(f"\n(d) SessionStart with {MESSAGES:,} messages in memory (bench/hooks_briefing.py)")
+                repo, decision = fill_memory(home, MESSAGES)
+                times = measure(
+                    sizes, env, expect_briefing=False, events=("SessionStart",), cwd=str(repo),
+                    briefing_has=decision,
+                )  # fmt: skip
+                report("scribe serve, 100k messages", times)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     failed = [name for name, ok in RESULTS if not ok]
