@@ -101,3 +101,54 @@ def wait_for(check: Any, timeout: float = 20.0) -> Any:
             return got
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+class ControlDaemon:
+    """A ``scribe serve`` subprocess with no session and no dashboard, a control client on its
+    socket and the URL of its database (for reading its tables back).
+
+    Args:
+        home: its home.
+        db_url: its database.
+        cwd: where it runs.
+        env: extra environment (``SCRIBE_LOG_LEVEL`` ...).
+    """
+
+    def __init__(
+        self, home: Path, db_url: str, cwd: Path, *, env: dict[str, str] | None = None
+    ) -> None:
+        import adapters
+
+        self.home, self.url = home, db_url
+        self.process = Daemon(home, db_url, cwd)
+        self.process.env.update(env or {})
+        self.process.start("--no-session", "--no-dashboard")
+        self.client = adapters.ControlClient(home / "scribe.sock", timeout=60)
+
+    def call(self, op: str, **args: Any) -> Any:
+        """One request; its result (a ``DaemonError`` when refused)."""
+        return self.client.call(op, args)
+
+    def refused(self, op: str, **args: Any) -> Any:
+        """One request the daemon must refuse; the ``DaemonError`` it answered."""
+        import adapters
+
+        try:
+            self.client.call(op, args)
+        except adapters.DaemonError as exc:
+            return exc
+        raise AssertionError(f"{op} was not refused")
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """The rows of a query on the daemon's database."""
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """SIGTERM, then wait for it (SIGKILL if it does not stop)."""
+        try:
+            self.process.stop()
+        finally:
+            self.process.kill()

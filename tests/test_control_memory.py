@@ -9,41 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_support import Daemon as ScribeDaemon
+from daemon_support import ControlDaemon
 from git_repos import git, make_repo
 from pg_support import create_database, drop_database
 from scribe_support import open_stack
 
 import adapters
 import engine
-from adapters import DaemonError
 from engine.app._control_memory import ControlMemory
 
-
-class Daemon:
-    """A ``scribe serve`` subprocess (no session at start, no dashboard) and a control client."""
-
-    def __init__(self, home: Path, db_url: str, cwd: Path) -> None:
-        self.process = ScribeDaemon(home, db_url, cwd)
-        self.process.start("--no-session", "--no-dashboard")
-        self.client = adapters.ControlClient(home / "scribe.sock", timeout=30)
-
-    def call(self, op: str, **args: Any) -> Any:
-        """One request; its result (a :class:`DaemonError` when refused)."""
-        return self.client.call(op, args)
-
-    def refused(self, op: str, **args: Any) -> DaemonError:
-        """One request the daemon must refuse; the error it answered."""
-        with pytest.raises(DaemonError) as info:
-            self.client.call(op, args)
-        return info.value
-
-    def close(self) -> None:
-        """SIGTERM, then wait for it (SIGKILL if it does not stop)."""
-        try:
-            self.process.stop()
-        finally:
-            self.process.kill()
+Daemon = ControlDaemon
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 import trio
-from daemon_support import Daemon as ScribeDaemon
-from daemon_support import wait_for
+from daemon_support import ControlDaemon, wait_for
 from git_repos import git, make_repo
 from pg_support import create_database, drop_database
 from transcript_support import assistant, user, write_lines
@@ -31,27 +30,14 @@ KEY = "ghp_" + "Zq3vB8nR2kT5wY1xC4mJ7pL0sD6fH9gA2eU5"
 LEAKS = ("31-07-44", "vault combination", KEY, KEY[4:20])
 
 
-class Daemon:
-    """A ``scribe serve`` subprocess (feed on, no dashboard, debug log) and a control client."""
+class Daemon(ControlDaemon):
+    """The daemon (feed on, debug log), and its hook operation."""
 
     def __init__(self, home: Path, db_url: str, cwd: Path) -> None:
-        self.home, self.url = home, db_url
-        self.process = ScribeDaemon(home, db_url, cwd)
-        self.process.env["SCRIBE_LOG_LEVEL"] = "debug"
-        self.process.start("--no-session", "--no-dashboard")
-        self.client = adapters.ControlClient(home / "scribe.sock", timeout=30)
-
-    def call(self, op: str, **args: Any) -> Any:
-        return self.client.call(op, args)
+        super().__init__(home, db_url, cwd, env={"SCRIBE_LOG_LEVEL": "debug"})
 
     def hook(self, **payload: Any) -> Any:
         return self.client.call("hook", {"agent": "claude-code", "payload": payload})
-
-    def close(self) -> None:
-        try:
-            self.process.stop()
-        finally:
-            self.process.kill()
 
 
 def event(name: str, agent: str, cwd: Path, **fields: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import psycopg
 import psycopg.sql
 import pytest
 import trio
-from daemon_support import Daemon as ScribeDaemon
+from daemon_support import ControlDaemon
 from fs_support import make_fifo, unblocking
 from git_repos import git, make_repo
 from pg_support import create_database, drop_database
@@ -35,7 +35,6 @@ from transcript_support import (
     write_lines,
 )
 
-import adapters
 from adapters import DaemonError
 from engine.app._transcript_import import OFFSET_FACT, OFFSETS_SESSION
 
@@ -44,21 +43,8 @@ GHP = "ghp_" + "".join(_rng.choice(string.ascii_letters + string.digits) for _ i
 PRIVATE = "my bank PIN is 4921 and the vault code is swordfish"
 
 
-class Daemon:
-    """A ``scribe serve`` subprocess (no session, no dashboard), a control client, its database."""
-
-    def __init__(self, home: Path, db_url: str, cwd: Path) -> None:
-        self.url = db_url
-        self.process = ScribeDaemon(home, db_url, cwd)
-        self.process.start("--no-session", "--no-dashboard")
-        self.client = adapters.ControlClient(home / "scribe.sock", timeout=60)
-
-    def call(self, op: str, **args: Any) -> Any:
-        return self.client.call(op, args)
-
-    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.url) as conn:
-            return conn.execute(sql, params).fetchall()
+class Daemon(ControlDaemon):
+    """The daemon, and the messages it stored."""
 
     def messages(self, session: str) -> list[tuple[Any, ...]]:
         """``(source_id, role, content, metadata)`` of a session's messages, in order."""
@@ -67,12 +53,6 @@ class Daemon:
             " WHERE session_id = %s ORDER BY seq",
             session,
         )
-
-    def close(self) -> None:
-        try:
-            self.process.stop()
-        finally:
-            self.process.kill()
 
 
 @pytest.fixture(scope="module")
