@@ -199,6 +199,24 @@ def test_the_generation_cache_round_trips(daemon: Daemon) -> None:
     assert (empty["hit"], empty["response"]) == (True, "")
 
 
+def test_the_generation_cache_keeps_no_private_text_or_secret(daemon: Daemon) -> None:
+    key = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    prompt = f"deploy with <private>the staging password is swordfish</private> token {key}"
+    stored = daemon.call(
+        "cache_store", prompt=prompt, model="m-1", response=f"use {key}; <private>x</private>"
+    )
+    hit = daemon.call("cache_lookup", prompt=prompt, model="m-1")
+    assert hit["hit"] is True and hit["key"] == stored["key"]
+    assert key not in hit["response"] and "<private>" not in hit["response"]
+    rows = [
+        r[0]
+        for r in daemon.rows(
+            "SELECT concat_ws(' ', prompt, response, settings::text) FROM memory_generation_cache"
+        )
+    ]
+    assert rows and not any("swordfish" in r or key in r for r in rows)
+
+
 @pytest.mark.parametrize(
     ("op", "args", "error", "says"),
     [

@@ -375,6 +375,8 @@ class ControlMemory:
         return bundle.to_dict() | {"text": bundle.text, "repo": repo}
 
     async def _cache_lookup(self, a: adapters.CacheLookupArgs) -> Any:
+        # scrubbed as a store scrubs it, so the same prompt finds what was stored
+        a = self._scrubbed(a, "prompt", "settings")
         found = await self.cache.lookup(a.prompt, a.model, a.settings)
         if found is None:
             key = generation_key(a.prompt, a.model, a.settings)
@@ -396,5 +398,6 @@ class ControlMemory:
         }
 
     async def _cache_store(self, a: adapters.CacheStoreArgs) -> Any:
+        a = self._scrubbed(a, "prompt", "settings", "response")
         key = await self.cache.store(a.prompt, a.model, a.settings, a.response, ttl=a.ttl)
         return {"key": key}
