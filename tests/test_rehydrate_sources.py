@@ -126,7 +126,13 @@ async def _seed(db: adapters.Database, store: adapters.PostgresMemoryStore, sid:
     for version, progress in ((1, "started the rehydrator"), (2, "rehydrator fuses rankings")):
         await db.execute(
             "INSERT INTO summaries (session_id, version, payload) VALUES (%s, %s, %s)",
-            (sid, version, psycopg.types.json.Jsonb({"progress": progress, "next": ["bench"]})),
+            (
+                sid,
+                version,
+                psycopg.types.json.Jsonb(
+                    {"progress": progress, "next": ["bench"], "metadata": {"last_seq": 3}}
+                ),
+            ),
         )
     await store.add_messages(
         sid,
@@ -185,9 +191,11 @@ async def test_rehydrate_over_postgres_cites_real_rows(fresh_pg_url: str) -> Non
         for item in bundle.items:
             assert await _citation_exists(db, item.evidence.source, item.evidence.id, sid), item
         # only the latest summary version is offered
-        assert [i.evidence.id for i in bundle.items if i.evidence.source == "summaries"] == [
-            f"{sid}/2"
-        ]
+        summaries = [i.evidence for i in bundle.items if i.evidence.source == "summaries"]
+        assert [e.id for e in summaries] == [f"{sid}/2"]
+        # what the summary says, not its bookkeeping
+        assert "rehydrator fuses rankings" in summaries[0].text
+        assert "last_seq" not in summaries[0].text
         assert "lunch" not in bundle.text
         small = await engine.rehydrate(
             "rehydrator", sources=sources, session=sid, token_budget=40, timeout=10.0

@@ -194,16 +194,22 @@ class SummarySource(_TableSource):
                 "lim": query.limit,
             },
         )
-        return [
-            Evidence(
-                source=self._name,
-                id=f"{row['session_id']}/{row['version']}",
-                text=f"summary v{row['version']}: {payload_text(row['payload'])}",
-                ranks=_ranks(row),
-                metadata={"session_id": row["session_id"], "version": row["version"]},
+        out = []
+        for row in rows:
+            # what the summary says; its metadata (counters, timestamps) is bookkeeping
+            said = payload_text({k: v for k, v in row["payload"].items() if k != "metadata"})
+            if not said:
+                continue
+            out.append(
+                Evidence(
+                    source=self._name,
+                    id=f"{row['session_id']}/{row['version']}",
+                    text=f"summary v{row['version']}: {said}",
+                    ranks=_ranks(row),
+                    metadata={"session_id": row["session_id"], "version": row["version"]},
+                )
             )
-            for row in rows
-        ]
+        return out
 
 
 def default_memory_sources(
