@@ -380,14 +380,8 @@ class ControlMemory:
         found = await self.cache.lookup(a.prompt, a.model, a.settings)
         if found is None:
             key = generation_key(a.prompt, a.model, a.settings)
-            return {
-                "hit": False,
-                "outcome": None,
-                "response": None,
-                "similarity": None,
-                "key": key,
-                "matched_key": None,
-            }
+            miss = {"hit": False, "outcome": None, "response": None, "similarity": None}
+            return miss | {"key": key, "matched_key": None}
         return {
             "hit": True,
             "outcome": found.outcome.value,
