@@ -64,6 +64,7 @@ from .postgres._embedded import EmbeddedServer as EmbeddedServer
 from .postgres._shared_server import open_embedded_server as open_embedded_server
 from .postgres._server_supervisor import supervise_embedded_server as supervise_embedded_server
 from .embedding._hashing import HashingEmbedder as HashingEmbedder
+from .embedding._wordllama import WordLlamaEmbedder as WordLlamaEmbedder
 from .feed._client import FeedClient as FeedClient
 from .feed._errors import FeedClientError as FeedClientError
 from .feed._errors import FeedConnectionError as FeedConnectionError

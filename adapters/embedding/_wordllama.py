@@ -1,0 +1,128 @@
+"""The default embedder: WordLlama's static token embeddings, with the weights its wheel ships.
+
+WordLlama (``l2_supercat``) averages learned 256-dimensional token embeddings distilled from large
+language models: a paraphrase that shares few words with its target still lands near it, unlike
+feature hashing. Everything it needs is inside the installed package (16 MB of weights and the
+tokenizer), so it loads with downloads disabled: no network, no model hub, no cache directory.
+It runs on numpy, a few tens of thousands of short texts per second on one core.
+
+The model is loaded on first use, in a worker thread; every batch is embedded in a worker
+thread too (at most ``threads`` at once), so the trio loop never waits on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, final
+
+import numpy as np
+import trio
+
+from engine import EmbeddingError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from wordllama.inference import WordLlamaInference
+
+__all__ = ["WordLlamaEmbedder"]
+
+#: Characters of a text that are embedded (the mean of many more tokens barely moves, and a
+#: huge text must not hold a worker for seconds).
+MAX_EMBEDDED_CHARS: Final = 16_000
+_DIMENSIONS: Final = (64, 128, 256)
+_CONFIG: Final = "l2_supercat"
+
+
+@final
+class WordLlamaEmbedder:
+    """:class:`engine.Embedder` on WordLlama ``l2_supercat`` (L2-normalised float vectors).
+
+    Args:
+        dimensions: 256 (the full vector), or 128 or 64 (its first dimensions, which WordLlama
+            trains to stand alone).
+        batch_size: Texts embedded per worker-thread call (1-4096).
+        threads: Worker threads embedding at once (1-16).
+
+    Raises:
+        InvalidArgumentError: An argument is out of range.
+    """
+
+    def __init__(self, dimensions: int = 256, *, batch_size: int = 256, threads: int = 1) -> None:
+        if isinstance(dimensions, bool) or dimensions not in _DIMENSIONS:
+            raise InvalidArgumentError(f"dimensions must be one of {_DIMENSIONS}")
+        for name, value, top in (("batch_size", batch_size, 4096), ("threads", threads, 16)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise InvalidArgumentError(f"{name} must be an int within 1..{top}")
+        self._dims = dimensions
+        self._batch = batch_size
+        self._limiter = trio.CapacityLimiter(threads)
+        self._model: WordLlamaInference | None = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        """``wordllama-l2_supercat-<dimensions>``."""
+        return f"wordllama-{_CONFIG}-{self._dims}"
+
+    @property
+    def dimensions(self) -> int:
+        """Vector length."""
+        return self._dims
+
+    def _loaded(self) -> WordLlamaInference:
+        """The model, loaded from the installed package the first time (in the calling thread)."""
+        with self._load_lock:
+            if self._model is None:
+                try:
+                    import wordllama
+                    from wordllama import WordLlama
+                except ImportError as exc:  # pragma: no cover - a dependency of the project
+                    raise EmbeddingError("the wordllama package is not installed") from exc
+                folder = Path(wordllama.__file__).parent
+                self._model = WordLlama.load(
+                    config=_CONFIG,
+                    cache_dir=folder,
+                    disable_download=True,
+                    trunc_dim=None if self._dims == 256 else self._dims,
+                )
+            return self._model
+
+    def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors of ``texts`` in order, computed in the calling thread (a text without known
+        tokens gets all zeros, which has no direction)."""
+        if not texts:
+            return []
+        model = self._loaded()
+        clipped = [t[:MAX_EMBEDDED_CHARS] for t in texts]
+        raw = np.asarray(model.embed(clipped, norm=False, batch_size=min(len(clipped), 512)))
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        usable = np.isfinite(norms) & (norms > 0)
+        unit = np.where(usable, raw / np.where(usable, norms, 1.0), 0.0)
+        vectors: list[list[float]] = unit.astype(np.float64).tolist()
+        return vectors
+
+    async def load(self) -> None:
+        """Load the model now (it is otherwise loaded by the first :meth:`embed`).
+
+        Cancellation: abandoned; the worker thread finishes loading and the model is kept.
+        """
+        await trio.to_thread.run_sync(self._loaded, limiter=self._limiter, abandon_on_cancel=True)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors of ``texts`` in order, batch by batch in worker threads.
+
+        Cancellation: abandoned between or during batches (a batch in a worker finishes there and
+        its vectors are dropped); nothing is returned.
+        """
+        items = list(texts)
+        out: list[list[float]] = []
+        for start in range(0, len(items), self._batch):
+            batch = items[start : start + self._batch]
+            out.extend(
+                await trio.to_thread.run_sync(
+                    self.embed_sync, batch, limiter=self._limiter, abandon_on_cancel=True
+                )
+            )
+        await trio.lowlevel.checkpoint()
+        return out
