@@ -545,3 +545,20 @@ async def test_a_changed_symlink_out_of_the_tree_refreshes_the_status(
     after = await status_refresh(target, before, frozenset({"out.md", "pipe.md"}))
     assert after == await status_source(target)
     assert after["untracked"] == ["out.md"]  # git shows the symlink itself, and skips a FIFO
+
+
+async def test_an_answer_says_how_long_its_aged_values_stay_fresh(repo: Path) -> None:
+    sources = {name: spec for name, spec in default_sources().items() if name in GIT_AND_FILES}
+    roles = {"r": engine.RoleProfile(GIT_AND_FILES)}
+    async with engine.open_engine() as eng:
+        provider = ContextProvider(eng, sources=sources, roles=roles)
+        provider.attach(await _target(repo))
+        assert (await provider.context("s-1", "r")).fresh_for is None  # none has a max_age
+        aged = {**sources, "branch": dataclasses.replace(sources["branch"], max_age=30.0)}
+        provider = ContextProvider(eng, sources=aged, roles=roles)
+        provider.attach(await _target(repo))
+        first = await provider.context("s-1", "r")
+        again = await provider.context("s-1", "r")
+    assert first.fresh_for is not None and 0.0 < first.fresh_for <= 30.0
+    assert again.from_cache and again.fresh_for is not None and again.fresh_for <= first.fresh_for
+    assert again.as_dict()["fresh_for"] == again.fresh_for

@@ -30,6 +30,7 @@ import engine
 
 from ..control._operations import CONTROL_OPERATIONS
 from ._backend import McpBackend
+from ._context_cache import ContextCache
 from ._errors import describe_failure, describe_invalid
 from ._resources import read_resource, resource_list, resource_templates
 from ._schema import object_schema
@@ -83,6 +84,7 @@ class McpApp(metaclass=engine.NoPublicConstructor):
         backend: the daemon it serves.
         server: the SDK server to run on a transport.
         tools: the tools it lists, by name.
+        contexts: the ``get_context`` answers it keeps while the daemon's events say they hold.
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class McpApp(metaclass=engine.NoPublicConstructor):
         self._bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self._bus)
         self._watches = SessionWatches(backend, nursery, self._updated)
+        self.contexts = ContextCache(self._watches)
         self._subscribers: dict[str, dict[ServerSession, None]] = {}
         self.server: Server[Any] = Server(
             "scribe",
@@ -135,7 +138,7 @@ class McpApp(metaclass=engine.NoPublicConstructor):
             # a path as the agent gave it, relative to where the agent started this server
             sent["repo"] = os.path.join(self._cwd, sent["repo"])
         try:
-            result = await self.backend.call(tool.op, sent)
+            result = await self._ask(tool.op, sent)
         except Exception as exc:
             message = describe_failure(name, exc)
             if message is None:
@@ -145,6 +148,19 @@ class McpApp(metaclass=engine.NoPublicConstructor):
             content=[types.TextContent(type="text", text=tool.text(result))],
             structured_content=result,
         )
+
+    async def _ask(self, op: str, sent: dict[str, Any]) -> Any:
+        if op != "context":
+            return await self.backend.call(op, sent)
+        key = self.contexts.key(sent)
+        kept = self.contexts.lookup_nowait(key)
+        if kept is not None:
+            await trio.lowlevel.checkpoint()
+            return kept
+        mark = self.contexts.mark()
+        result = await self.backend.call(op, sent)
+        self.contexts.offer_nowait(key, result, mark)
+        return result
 
     # -- handlers ---------------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class ContextOut(msgspec.Struct, kw_only=True):
     role: str
     elapsed: float
     from_cache: bool
+    fresh_for: float | None = None
     sources: dict[str, dict[str, Any]]
 
 

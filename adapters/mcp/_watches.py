@@ -2,7 +2,8 @@
 the subscriptions naming it, turned into "this resource changed" for each subscribed URI.
 
 A worklog entry or a state change updates the session's ``worklog`` resource, a summary its
-``summary`` resource. When the daemon goes away, the watch is opened again (with a growing pause,
+``summary`` resource. Observers (the context cache) see every event of every watched session, and
+``None`` when a watch opens or closes (what happened while it was closed was not seen). When the daemon goes away, the watch is opened again (with a growing pause,
 at most :data:`RETRY_MAX` seconds); once it is back, every resource of the session is reported
 changed, since what happened in between was not seen.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final, final
+from typing import Any, Final, final
 
 import trio
 
@@ -28,6 +29,8 @@ RETRY_MAX: Final = 5.0
 _RETRY_FIRST: Final = 0.2
 
 Notify = Callable[[ResourceUri], Awaitable[None]]
+#: Called with a watched session and each of its events (None: the watch opened or was lost).
+Observer = Callable[[str, "dict[str, Any] | None"], None]
 
 
 @final
@@ -46,6 +49,20 @@ class SessionWatches:
         self._notify = notify
         self._counts: dict[str, int] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
+        self._open: set[str] = set()
+        self._observers: list[Observer] = []
+
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer`` with every event of every watched session from now on."""
+        self._observers.append(observer)
+
+    def is_open(self, session: str) -> bool:
+        """Whether the watch of ``session`` is open now (its events are being seen)."""
+        return session in self._open
+
+    def _seen(self, session: str, event: dict[str, Any] | None) -> None:
+        for observer in self._observers:
+            observer(session, event)
 
     @property
     def watched(self) -> frozenset[str]:
@@ -90,13 +107,23 @@ class SessionWatches:
             try:
                 async with self._backend.open_watch("watch", {"session": session}) as events:
                     pause = _RETRY_FIRST
-                    if missed:
-                        await self._changed(session, RESOURCE_KINDS)
-                    missed = True
-                    async for event in events:
-                        topic = event.get("topic") if isinstance(event, dict) else None
-                        kind = "summary" if topic == "session.summary" else "worklog"
-                        await self._changed(session, (kind,))
+                    self._open.add(session)
+                    self._seen(session, None)
+                    try:
+                        if missed:
+                            await self._changed(session, RESOURCE_KINDS)
+                        missed = True
+                        async for event in events:
+                            item = event if isinstance(event, dict) else {}
+                            self._seen(session, item)
+                            topic = item.get("topic")
+                            if topic == "session.context":
+                                continue  # no resource of its own
+                            kind = "summary" if topic == "session.summary" else "worklog"
+                            await self._changed(session, (kind,))
+                    finally:
+                        self._open.discard(session)
+                        self._seen(session, None)
             except (DaemonNotRunningError, TimeoutError, OSError) as exc:
                 _log.debug("watch of %s: the daemon is unreachable (%s)", session, exc)
                 missed = True

@@ -10,6 +10,7 @@ saw), so an unchanged tree answers from memory and a small change re-runs only w
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
@@ -40,12 +41,15 @@ class Context:
         role: the role it was gathered for.
         sources: each source's result, in the role's order.
         elapsed: seconds the whole gather took.
+        fresh_for: seconds until the first of its values with a ``max_age`` is due to run again
+            (None: no source has one, so only a change the watcher sees makes it stale).
     """
 
     session_id: str
     role: str
     sources: Mapping[str, SourceResult]
     elapsed: float
+    fresh_for: float | None = None
 
     @property
     def from_cache(self) -> bool:
@@ -69,6 +73,7 @@ class Context:
             "role": self.role,
             "elapsed": self.elapsed,
             "from_cache": self.from_cache,
+            "fresh_for": self.fresh_for,
             "sources": {name: r.as_dict() for name, r in self.sources.items()},
         }
 
@@ -291,7 +296,9 @@ class ContextProvider:
                     name, cached.status, cached.value, cached.error, 0.0, cached.fetched_at, True
                 )
         view = {name: self._view(profile, cache.target, results[name]) for name in profile.sources}
-        ctx = Context(session_id, role, view, trio.current_time() - started)
+        ctx = Context(
+            session_id, role, view, trio.current_time() - started, self._fresh_for(results)
+        )
         if not transient and self._publish and need:
             self._engine.publish_nowait(
                 "session.context",
@@ -304,6 +311,15 @@ class ContextProvider:
                 session_id=session_id,
             )
         return ctx
+
+    def _fresh_for(self, results: Mapping[str, SourceResult]) -> float | None:
+        now = time.time()
+        left = [
+            spec.max_age - (now - r.fetched_at)
+            for r in results.values()
+            if (spec := self._sources[r.name]).max_age is not None
+        ]
+        return max(0.0, min(left)) if left else None
 
     def _view(self, profile: RoleProfile, target: ContextTarget, r: SourceResult) -> SourceResult:
         value = r.value

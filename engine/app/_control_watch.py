@@ -1,5 +1,5 @@
-"""The ``watch`` control operation: one session's worklog, summary and state events, as they are
-published, for as long as the client keeps its connection (an MCP server turns them into resource
+"""The ``watch`` control operation: one session's worklog, summary, state and context events, as
+they are published, for as long as the client keeps its connection (an MCP server turns them into resource
 updates).
 
 Each item is ``{"topic": ..., "seq": ..., "time": ...}`` plus, for a worklog entry, ``entry_seq``
@@ -21,7 +21,7 @@ from .._core._events import Event, Subscription
 __all__ = ["WATCH_TOPICS", "open_session_events"]
 
 #: The topics a watch forwards.
-WATCH_TOPICS: Final = ("session.worklog", "session.summary", "session.state")
+WATCH_TOPICS: Final = ("session.worklog", "session.summary", "session.state", "session.context")
 #: Signals buffered per watch before the oldest are dropped.
 WATCH_BUFFER: Final = 256
 
@@ -33,6 +33,8 @@ def _item(event: Event) -> dict[str, Any]:
         out["kind"] = event.payload.get("kind")
     elif event.topic == "session.state":
         out["state"] = event.payload.get("state")
+    elif event.topic == "session.context":
+        out["event"] = event.payload.get("event")
     return out
 
 
