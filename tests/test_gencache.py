@@ -338,3 +338,26 @@ async def test_store_expires_and_refuses_bad_input(pg_url: str) -> None:
             scope.cancel()
             await cache.store("cancelled", model, {}, "never stored")
         assert await cache.lookup("cancelled", model, {}) is None
+
+
+async def test_exact_only_lookups_never_take_a_similar_prompt(pg_url: str) -> None:
+    model, settings = _model(), {"temperature": 0.0}
+    prompt = "Summarize the worklog of the session that moved the parser into its own module"
+
+    async def answer(text: str) -> str:
+        return text
+
+    async with adapters.open_database(pg_url) as db:
+        cache = adapters.create_generation_cache(db, similarity_threshold=0.5)
+        await cache.get_or_generate(prompt, model, settings, lambda: answer("first"))
+        near = prompt + " today"
+        assert (await cache.lookup(near, model, settings)) is not None
+        assert (await cache.lookup(near, model, settings, similar=False)) is None
+        fresh = await cache.get_or_generate(
+            near, model, settings, lambda: answer("second"), similar=False
+        )
+        assert fresh.outcome is CacheOutcome.GENERATED and fresh.text == "second"
+        again = await cache.get_or_generate(
+            near, model, settings, lambda: answer("third"), similar=False
+        )
+        assert again.outcome is CacheOutcome.EXACT and again.text == "second"

@@ -152,9 +152,10 @@ class GenerationCache:
             raise InvalidArgumentError("settings must be a mapping")
 
     async def lookup(
-        self, prompt: str, model: str, settings: Mapping[str, Any]
+        self, prompt: str, model: str, settings: Mapping[str, Any], *, similar: bool = True
     ) -> Generation | None:
-        """Find a cached answer: exact key first, then a guarded similar prompt.
+        """Find a cached answer: exact key first, then (unless ``similar`` is False) a guarded
+        similar prompt.
 
         Counts an exact or similar hit, or a miss.
 
@@ -162,7 +163,7 @@ class GenerationCache:
         """
         self._check(prompt, model, settings)
         key = generation_key(prompt, model, settings)
-        found = await self._find(prompt, model, settings, key)
+        found = await self._find(prompt, model, settings, key, similar=similar)
         if found is None:
             self._misses += 1
         elif found.outcome is CacheOutcome.EXACT:
@@ -172,12 +173,12 @@ class GenerationCache:
         return found
 
     async def _find(
-        self, prompt: str, model: str, settings: Mapping[str, Any], key: str
+        self, prompt: str, model: str, settings: Mapping[str, Any], key: str, *, similar: bool
     ) -> Generation | None:
         exact = await self._store.get_exact(key)
         if exact is not None:
             return Generation(exact.response, CacheOutcome.EXACT, key, 1.0, exact.key)
-        if self._threshold is None:
+        if self._threshold is None or not similar:
             return None
         candidates = await self._store.find_similar(
             prompt,
@@ -207,6 +208,7 @@ class GenerationCache:
         generator: Callable[[], Awaitable[str]],
         *,
         ttl: float | None = None,
+        similar: bool = True,
     ) -> Generation:
         """Return the cached answer, or run ``generator`` once for all concurrent misses.
 
@@ -216,6 +218,8 @@ class GenerationCache:
             settings: Generation settings (JSON-serialisable; part of the key).
             generator: Called with no arguments on a miss; returns the text.
             ttl: Time to live of the stored answer (default: the cache's).
+            similar: Whether a similar prompt may answer (False: the exact key only, for
+                answers that hold only for their own prompt, such as summaries).
 
         Raises:
             GenerationCacheError: The generator returned something that is not a string.
@@ -225,7 +229,7 @@ class GenerationCache:
         Cancellation: a waiting caller just leaves. A cancelled leader stores nothing and one of
         the waiters runs the generator instead.
         """
-        found = await self.lookup(prompt, model, settings)
+        found = await self.lookup(prompt, model, settings, similar=similar)
         if found is not None:
             return found
         key = generation_key(prompt, model, settings)
