@@ -1,7 +1,4 @@
-"""Memory for DSPy programs: a DSPy module that asks the rehydrator (needs the ``dspy`` extra).
-
-Import it from here (``from adapters.dspy import RehydrateRetriever``): ``adapters`` does not
-re-export it, so ``import adapters`` never loads DSPy.
+"""Memory for DSPy programs: a DSPy module that asks the rehydrator.
 
 DSPy programs run synchronously (``program(...)``) or on asyncio (``await program.acall(...)``),
 while the rehydrator runs on trio. :class:`RehydrateRetriever` bridges both:
