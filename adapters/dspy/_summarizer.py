@@ -40,6 +40,7 @@ from ._summary_prompt import (
     AnswerError,
     SummarizeWorklog,
     answer_json,
+    cache_prompt,
     read_answer,
     render_entries,
     render_previous,
@@ -178,15 +179,9 @@ class DSPySummarizer:
         if not new:
             return self._tagged(facts, "dspy", cache="unchanged")
         scrub = self._privacy.scrub
-        asked = {
-            "previous_summary": scrub(render_previous(previous)),
-            "worklog": scrub(render_entries(new)),
-            "session_ended": final,
-        }
-        prompt = (
-            f"previous summary:\n{asked['previous_summary']}\n\n"
-            f"worklog:\n{asked['worklog']}\n\nsession ended: {'yes' if final else 'no'}"
-        )
+        before, worklog = scrub(render_previous(previous)), scrub(render_entries(new))
+        asked = {"previous_summary": before, "worklog": worklog, "session_ended": final}
+        prompt = cache_prompt(before, worklog, final)
         try:
             got = await self._cache.get_or_generate(
                 prompt,

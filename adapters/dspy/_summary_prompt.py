@@ -2,8 +2,8 @@
 
 The prompt is the previous summary's lists plus the new worklog entries (kind and payload, one a
 line; no times and no sequence numbers, so the same work is the same prompt) and whether the
-session ended. That text is also the generation cache's prompt, so the same previous summary and the same entries
-are one cache entry. The answer is kept as canonical JSON of the four lists, each item cut to
+session ended. Those three, as :func:`cache_prompt` writes them, are also the generation cache's
+prompt, so the same previous summary and the same entries are one cache entry. The answer is kept as canonical JSON of the four lists, each item cut to
 :data:`ITEM_MAX` characters and each list to its limit (the heuristic summarizer's), scrubbed.
 """
 
@@ -25,6 +25,7 @@ __all__ = [
     "AnswerError",
     "SummarizeWorklog",
     "answer_json",
+    "cache_prompt",
     "read_answer",
     "render_entries",
     "render_previous",
@@ -99,6 +100,12 @@ def render_entries(entries: Sequence[WorklogEntry]) -> str:
     if len(kept) < len(lines):
         kept.insert(0, f"({len(lines) - len(kept)} earlier entries left out)")
     return "\n".join(kept)
+
+
+def cache_prompt(previous_summary: str, worklog: str, session_ended: bool) -> str:
+    """The generation cache's prompt for these inputs of :class:`SummarizeWorklog`."""
+    ended = "yes" if session_ended else "no"
+    return f"previous summary:\n{previous_summary}\n\nworklog:\n{worklog}\n\nsession ended: {ended}"
 
 
 def answer_json(prediction: Any, privacy: Privacy) -> str:

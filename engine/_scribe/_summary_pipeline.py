@@ -158,6 +158,11 @@ class SummaryPipeline:
             self._delayed.discard(session_id)
             self._enqueue(session_id)
 
+    @property
+    def summarizer(self) -> Summarizer:
+        """What folds entries into summaries."""
+        return self._summarizer
+
     def latest(self, session_id: str) -> Summary | None:
         """The newest summary this pipeline made or loaded for the session (no I/O)."""
         return self._latest.get(session_id)

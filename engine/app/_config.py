@@ -31,6 +31,7 @@ from .._core._errors import InvalidArgumentError
 from .._core._limits import REHYDRATE_BUDGET_MAX
 from .._core._privacy import Privacy
 from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
+from . import _summarizer_settings as _summarizing
 from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
@@ -77,6 +78,9 @@ class AppConfig:
         end_on_push: a completed push ends a session.
         mirror: the worklog mirror path template inside each work tree (None: no mirror).
         summary_interval: the least seconds between two summaries of one session.
+        summarizer: ``heuristic`` (default) or ``dspy`` (a language model); it and the settings
+            ``summarizer_model``, ``summarizer_url``, ``summarizer_api_key_env``,
+            ``summarizer_calls_per_hour``, ``summarizer_timeout``: :mod:`._summarizer_settings`.
         shutdown_grace: seconds sessions get to finish when the engine shuts down.
         health_interval: seconds between two health samples.
         session: the memory commands' default session id.
@@ -107,6 +111,12 @@ class AppConfig:
     end_on_push: bool = True
     mirror: str | None = None
     summary_interval: float = 2.0
+    summarizer: str = "heuristic"
+    summarizer_model: str | None = None
+    summarizer_url: str | None = None
+    summarizer_api_key_env: str | None = None
+    summarizer_calls_per_hour: int = 60
+    summarizer_timeout: float = 30.0
     shutdown_grace: float = 5.0
     health_interval: float = 2.0
     session: str = "default"
@@ -123,6 +133,17 @@ class AppConfig:
         for f in fields(self):
             if f.name in _SETTINGS:
                 _SETTINGS[f.name].check(f.name, "config", getattr(self, f.name))
+        if (problem := _summarizing.summarizer_problem(self)) is not None:
+            raise ConfigError(problem[0], "config", problem[1])
+
+    def summarizer_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The model's API key, read now from the variable ``summarizer_api_key_env`` names (None:
+        no variable named); ``environ`` defaults to ``os.environ``. Raises ConfigError: not set."""
+        name = self.summarizer_api_key_env
+        key = None if name is None else (os.environ if environ is None else environ).get(name)
+        if name is not None and not key:
+            raise ConfigError("summarizer_api_key_env", name, f"{name} (the API key) is not set")
+        return key
 
     def privacy(self) -> Privacy:
         """The one :class:`engine.Privacy` these settings describe."""
@@ -272,6 +293,12 @@ _SETTINGS: Final[Mapping[str, _Setting]] = {
     "end_on_push": _Setting("bool"),
     "mirror": _Setting("str", lambda v: v != "", "(not empty)", nullable=True),
     "summary_interval": _SECONDS,
+    "summarizer": _Setting("str", lambda v: v in _summarizing.SUMMARIZERS, "(heuristic, dspy)"),
+    "summarizer_model": _Setting("str", _summarizing.is_model_name, "(provider/name)", True),
+    "summarizer_url": _Setting("str", _summarizing.is_http_url, "(an http or https URL)", True),
+    "summarizer_api_key_env": _Setting("str", _summarizing.is_env_name, "(a variable name)", True),
+    "summarizer_calls_per_hour": _Setting("int", lambda v: 1 <= v <= 100_000, "from 1 to 100000"),
+    "summarizer_timeout": _Setting("number", lambda v: 0 < v <= 600, "in (0, 600]"),
     "shutdown_grace": _SECONDS,
     "health_interval": _Setting("number", lambda v: v > 0, "> 0"),
     "session": _Setting("str", lambda v: 0 < len(v) <= 200, "of 1 to 200 characters"),

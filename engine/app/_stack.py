@@ -45,10 +45,10 @@ from .._scribe._open_scribe import open_scribe
 from .._scribe._rules import EndRules
 from .._scribe._scribe import Scribe
 from .._scribe._scribe_config import ScribeConfig
-from .._scribe._summary import HeuristicSummarizer
 from .._scribe._summary_pipeline import SummaryPipeline
 from ._config import AppConfig
 from ._home import prepare_home, private_file
+from ._summarizer_settings import configured_summarizer
 from ._transcript_import import TranscriptImporter, open_transcript_importer
 
 __all__ = ["Stack", "open_stack"]
@@ -194,7 +194,7 @@ async def open_stack(
             store and the generation cache only, as the memory commands need).
         scribe_config: capture settings (None: from ``config``'s idle timeout, end rules,
             mirror and privacy; given, its privacy is replaced by the stack's).
-        summarizer: what makes summaries (None: the heuristic one).
+        summarizer: what makes summaries (None: the one ``config.summarizer`` names).
         context_sources: the context provider's sources (None: the default ones).
         git_env: extra environment for every git command (an identity, for example).
         privacy: the stack's :attr:`Stack.privacy` (None: made from ``config``; the daemon passes
@@ -348,7 +348,7 @@ async def _open_scribe(
     pipeline = SummaryPipeline(
         eng,
         store,
-        summarizer or HeuristicSummarizer(),
+        summarizer or configured_summarizer(out.config, out.generation_cache, out.privacy),
         min_interval=out.config.summary_interval,
         on_summary=lambda s: context.note_summary(s.session_id, s.as_dict()),
         privacy=out.privacy,
