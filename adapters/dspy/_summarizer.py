@@ -142,6 +142,11 @@ class DSPySummarizer:
         self._fallbacks: dict[str, int] = {}
 
     @property
+    def lm(self) -> Any:
+        """The DSPy language model."""
+        return self._lm
+
+    @property
     def model(self) -> str:
         """The name answers are cached under."""
         return self._model
