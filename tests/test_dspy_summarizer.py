@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -246,3 +248,9 @@ def test_bad_arguments_are_refused() -> None:
         DSPySummarizer(DummyLM([]), cache, timeout=0)
     with pytest.raises(engine.InvalidArgumentError, match="model"):
         DSPySummarizer(object(), cache)
+
+
+def test_adapters_and_the_app_load_dspy_only_when_it_is_chosen() -> None:
+    code = "import sys, adapters, engine.app; print('dspy' in sys.modules, 'litellm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
