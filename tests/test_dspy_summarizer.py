@@ -128,6 +128,7 @@ async def test_no_new_entries_asks_nothing(db: adapters.Database) -> None:
     final = await summarizer.summarize(SID, first, [], final=True)
     assert final.final and final.version == 2 and final.decisions == first.decisions
     assert final.metadata["summarizer_cache"] == "unchanged" and lm.calls == 1
+    assert final.metadata["summarizer"] == "dspy"
 
 
 async def test_the_answer_is_cut_and_scrubbed_before_it_is_kept(db: adapters.Database) -> None:

@@ -10,7 +10,8 @@ lost and never waits past the timeout.
 
 Metadata of each version: ``summarizer`` (``"dspy"``: the model wrote the lists; ``"heuristic"``:
 the fallback did), ``summarizer_model``, ``summarizer_cache`` (the cache's outcome: ``exact``,
-``generated``, ``shared``; ``unchanged`` when there was nothing new to ask about),
+``generated``, ``shared``; ``unchanged`` when there was nothing new to ask about, the lists and
+the other keys then staying as the previous version had them),
 ``summarizer_fallback`` (``budget``, ``timeout`` or ``error``, with ``summarizer_error``). Counters,
 files and every other fact come from :class:`engine.HeuristicSummarizer`.
 """
@@ -181,8 +182,9 @@ class DSPySummarizer:
         facts = self._heuristic.fold(session_id, previous, entries, final=final)
         after = previous.last_seq if previous is not None else 0
         new = [e for e in entries if e.seq > after]
-        if not new:
-            return self._tagged(facts, "dspy", cache="unchanged")
+        if not new:  # nothing to ask about: the lists stay, and so does what wrote them
+            meta = {"summarizer": "heuristic", **facts.metadata, "summarizer_cache": "unchanged"}
+            return replace(facts, metadata=meta)
         scrub = self._privacy.scrub
         before, worklog = scrub(render_previous(previous)), scrub(render_entries(new))
         asked = {"previous_summary": before, "worklog": worklog, "session_ended": final}
