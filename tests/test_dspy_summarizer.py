@@ -22,6 +22,7 @@ import engine.testing
 from adapters.dspy import DSPySummarizer
 from adapters.dspy._summary_prompt import ITEM_MAX
 from engine import EntryKind, Summary, WorklogEntry
+from engine._scribe._summary_pipeline import SummaryPipeline
 
 SID = "dspy-summary"
 ANSWER = {
@@ -255,3 +256,31 @@ def test_adapters_and_the_app_load_dspy_only_when_it_is_chosen() -> None:
     code = "import sys, adapters, engine.app; print('dspy' in sys.modules, 'litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+async def test_the_pipeline_stores_the_models_summary_scrubbed(pg_url: str) -> None:
+    privacy = engine.Privacy(extra_patterns=(engine.SecretPattern.of("ticket", r"TCK-\d+"),))
+    answer = {**ANSWER, "next_steps": ["Close TCK-4711 once the parser is measured"]}
+    lm = ScriptedLM([answer])
+    sid = f"pipe-{uuid.uuid4().hex[:12]}"
+    async with engine.open_engine() as eng, adapters.open_database(pg_url) as db:
+        async with adapters.open_session_registry(db) as registry:
+            store = adapters.PostgresWorklogStore(db)
+            await registry.register(engine.SessionRecord(id=sid, name=sid, state="active"))
+            await store.append(
+                [WorklogEntry(sid, 1, EntryKind.NOTE, 1_700_000_000.0, {"text": "Decision: lazy"})]
+            )
+            summarizer = DSPySummarizer(
+                lm, adapters.create_generation_cache(db), model=f"dummy/{sid}", privacy=privacy
+            )
+            pipeline = SummaryPipeline(eng, store, summarizer, min_interval=0, privacy=privacy)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pipeline.run)
+                pipeline.request_nowait(sid)
+                await pipeline.wait_idle()
+                nursery.cancel_scope.cancel()
+            stored = await store.latest_summary(sid)
+    assert stored is not None and stored.metadata["summarizer"] == "dspy"
+    assert stored.decisions == tuple(ANSWER["decisions"])
+    assert "TCK-4711" not in str(stored.as_dict()) and "[redacted:ticket]" in stored.next_steps[0]
+    assert lm.calls == 1 and pipeline.statistics().summaries == 1
