@@ -58,7 +58,8 @@ SECRET_NAME: Final = "feed.secret"
 JOURNAL_DIR: Final = "journal"
 #: How long a read-only feed token the stack makes stays valid.
 TOKEN_TTL: Final = 30 * 24 * 3600.0
-#: The longest the stack waits for final summaries after the scribe stopped.
+#: The longest the stack waits for final summaries after the scribe stopped (plus one call's
+#: ``summarizer_timeout`` when a language model writes them).
 DRAIN_TIMEOUT: Final = 10.0
 
 _log = logging.getLogger(__name__)
@@ -358,7 +359,8 @@ async def _open_scribe(
 
     async def drain_summaries() -> None:
         # After the scribe has stopped every session: let their final summaries land.
-        with trio.move_on_after(DRAIN_TIMEOUT):
+        model = out.config.summarizer_timeout if out.config.summarizer != "heuristic" else 0
+        with trio.move_on_after(DRAIN_TIMEOUT + model):
             await pipeline.wait_idle()
         services.cancel_scope.cancel()
 
