@@ -15,6 +15,8 @@ import argparse
 import json
 import math
 import os
+import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -34,6 +36,7 @@ from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
 from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
+    "EMBEDDERS",
     "AppConfig",
     "ConfigError",
     "add_config_arguments",
@@ -90,6 +93,20 @@ class AppConfig:
             table; in the environment a JSON object), applied after the default ones.
         hook_recall: an agent's prompt hook answers with a short recall of memory for the prompt.
         briefing_budget: the tokens an agent's session-start briefing may take.
+        embedder: what turns memory into vectors: ``wordllama`` (the default; offline, weights
+            in its wheel), ``hashing`` (feature hashing: no model at all), ``sentence-transformers``
+            (the ``minilm`` extra; a local model) or ``openai`` (an OpenAI-compatible embeddings
+            endpoint: Ollama, LM Studio, vLLM, OpenAI).
+        embedder_model: the model: a sentence-transformers name or path (default
+            ``all-MiniLM-L6-v2``), the endpoint's model (``openai``: required); None for
+            ``wordllama`` and ``hashing``, which have one each.
+        embedder_url: the endpoint's base URL (``openai`` only, required): ``{url}/embeddings``.
+        embedder_api_key_env: the name of the environment variable holding the endpoint's API
+            key (``openai`` only; None: no key). The key itself is never a setting.
+        embedder_dimensions: the vector length (``openai``: required; ``wordllama``: 64, 128 or
+            256; ``hashing``: 8-4096; None: the model's own).
+        embedder_batch_size: texts per embedding call (None: the embedder's default).
+        embedder_timeout: seconds one embeddings request may take (``openai``).
         config_file: the TOML file that was read (None: none).
     """
 
@@ -117,12 +134,37 @@ class AppConfig:
     redact_patterns: tuple[tuple[str, str], ...] = ()
     hook_recall: bool = False
     briefing_budget: int = 1500
+    embedder: str = "wordllama"
+    embedder_model: str | None = None
+    embedder_url: str | None = None
+    embedder_api_key_env: str | None = None
+    embedder_dimensions: int | None = None
+    embedder_batch_size: int | None = None
+    embedder_timeout: float = 30.0
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             if f.name in _SETTINGS:
                 _SETTINGS[f.name].check(f.name, "config", getattr(self, f.name))
+        _check_embedder(self)
+
+    def embedder_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The endpoint's API key, read from the variable ``embedder_api_key_env`` names (None:
+        no variable named).
+
+        Raises:
+            ConfigError: the variable named is not set (or empty).
+        """
+        name = self.embedder_api_key_env
+        if name is None:
+            return None
+        key = (os.environ if environ is None else environ).get(name, "")
+        if not key:
+            raise ConfigError(
+                "embedder_api_key_env", name, f"the API key variable {name} is not set"
+            )
+        return key
 
     def privacy(self) -> Privacy:
         """The one :class:`engine.Privacy` these settings describe."""
@@ -238,6 +280,39 @@ _BOOLS: Final = {
     "no": False,
     "off": False,
 }
+#: The embedders ``embedder`` may name.
+EMBEDDERS: Final = ("wordllama", "hashing", "sentence-transformers", "openai")
+_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _check_embedder(config: AppConfig) -> None:
+    """The embedder settings that only make sense together."""
+    kind, dims = config.embedder, config.embedder_dimensions
+
+    def fail(key: str, message: str) -> None:
+        raise ConfigError(key, "config", f"embedder {kind!r}: {message}")
+
+    if kind == "openai":
+        for key in ("embedder_url", "embedder_model", "embedder_dimensions"):
+            if getattr(config, key) is None:
+                fail(key, f"{key!r} is required")
+    else:
+        for key in ("embedder_url", "embedder_api_key_env"):
+            if getattr(config, key) is not None:
+                fail(key, f"{key!r} is only for the 'openai' embedder")
+    if kind in ("wordllama", "hashing") and config.embedder_model is not None:
+        fail("embedder_model", "has one model; leave 'embedder_model' out")
+    if kind == "wordllama" and dims is not None and dims not in (64, 128, 256):
+        fail("embedder_dimensions", "'embedder_dimensions' must be 64, 128 or 256")
+    if kind == "hashing" and dims is not None and not 8 <= dims <= 4096:
+        fail("embedder_dimensions", "'embedder_dimensions' must be within 8..4096")
+
+
+def _is_http_url(v: str) -> bool:
+    parts = urllib.parse.urlsplit(v)
+    return len(v) <= 2048 and parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
     if len(table) > 64 or any(len(r) > 4096 for _, r in table):
         return False
@@ -293,6 +368,20 @@ _SETTINGS: Final[Mapping[str, _Setting]] = {
     "briefing_budget": _Setting(
         "int", lambda v: 100 <= v <= REHYDRATE_BUDGET_MAX, f"from 100 to {REHYDRATE_BUDGET_MAX}"
     ),
+    "embedder": _Setting("str", lambda v: v in EMBEDDERS, "(" + ", ".join(EMBEDDERS) + ")"),
+    "embedder_model": _Setting(
+        "str", lambda v: 0 < len(v) <= 500, "of 1 to 500 characters", nullable=True
+    ),
+    "embedder_url": _Setting("str", _is_http_url, "(an http or https URL)", nullable=True),
+    "embedder_api_key_env": _Setting(
+        "str",
+        lambda v: _ENV_NAME.fullmatch(v) is not None,
+        "(an environment variable's name)",
+        nullable=True,
+    ),
+    "embedder_dimensions": _Setting("int", lambda v: 1 <= v <= 16_000, "from 1 to 16000", nullable=True),
+    "embedder_batch_size": _Setting("int", lambda v: 1 <= v <= 4096, "from 1 to 4096", nullable=True),
+    "embedder_timeout": _Setting("number", lambda v: 0 < v <= 3600, "> 0 and <= 3600"),
 }
 
 

@@ -5,10 +5,18 @@ to vary is a field of :class:`~engine.app.AppConfig` (database URL, ports, feed 
 off, summary interval, grace) or a keyword of :func:`open_stack` (a summarizer, context sources,
 capture settings, the git environment), never a second wiring.
 
-The order of opening is the order of closing backwards: engine, database, memory store and generation
-cache, session registry, summary pipeline, context provider, scribe, health monitor, feed server,
+The order of opening is the order of closing backwards: engine, database, the configured embedder,
+memory store and generation cache, session registry, summary pipeline, context provider, scribe, health monitor, feed server,
 dashboard. At the end of the block the scribe stops every live session, the pipeline is given time to
 store the final summaries, then the servers, the database and the engine close.
+
+The configured embedder (:func:`adapters.create_embedder` from ``config.embedder*``) is built once,
+as :attr:`Stack.embedder`, and given to the memory store, so every part that stores or searches
+memory (the memory commands, the daemon's control handler and so MCP, the hooks, the transcript
+importer, the rehydrator's sources) uses it. Imported transcripts are stored without vectors; with
+the scribe, the background embedder (:attr:`Stack.backfill`, a service of the engine) gives them
+theirs, and re-embeds everything when the model changes (see :mod:`adapters.postgres._embedding_backfill`
+for how search keeps working meanwhile).
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from .._core._privacy import Privacy
 from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
 from .._ports._git import Git
-from .._ports._memory_store import MemorySource
+from .._ports._memory_store import Embedder, MemorySource
 from .._ports._summarizer import Summarizer
 from .._scribe._open_scribe import open_scribe
 from .._scribe._rules import EndRules
@@ -90,6 +98,9 @@ class Stack(metaclass=NoPublicConstructor):
         config: the configuration it was built from.
         engine: the engine.
         db: the database.
+        embedder: the configured embedder (the memory store's).
+        backfill: the background embedder of the memory store's backlog (a running service
+            only with the scribe).
         memory: the memory store (messages, facts, decisions, preferences).
         memory_sources: the standard rehydration sources over ``db`` and ``memory``.
         generation_cache: the generation cache stored in ``db``.
@@ -105,6 +116,8 @@ class Stack(metaclass=NoPublicConstructor):
     config: AppConfig
     engine: Engine
     db: adapters.Database
+    embedder: Embedder
+    backfill: adapters.EmbeddingBackfill
     memory: adapters.PostgresMemoryStore
     memory_sources: list[MemorySource]
     generation_cache: GenerationCache
@@ -228,11 +241,16 @@ async def open_stack(
                 gate=eng.gate("db"),
             )
         )
-        memory = await adapters.create_memory_store(db)
+        embedder = configured_embedder(config)
+        memory = await adapters.create_memory_store(db, embedder=embedder)
         out = Stack._create(
             config=config,
             engine=eng,
             db=db,
+            embedder=embedder,
+            backfill=adapters.EmbeddingBackfill(
+                memory, batch_size=config.embedder_batch_size or 256
+            ),
             memory=memory,
             memory_sources=adapters.default_memory_sources(db, memory),
             generation_cache=adapters.create_generation_cache(db),
@@ -278,6 +296,7 @@ async def open_stack(
                 eng.start_service(supervise, db.embedded, name="embedded postgres")
             monitor = functools.partial(run_health_monitor, checks=checks)
             eng.start_service(monitor, eng, config.health_interval, name="health")
+            eng.start_service(out.backfill.run, name="background embedding")
         if config.feed:
             secret = feed_secret(config.home)
             out.token = adapters.make_token(
@@ -303,9 +322,28 @@ async def open_stack(
                         feed=out.feed,
                         allowed_hosts=config.allowed_hosts,
                         health_checks=checks,
+                        collectors=[adapters.EmbeddingCollector(out.backfill.statistics)],
                     )
                 )
         yield out
+
+
+def configured_embedder(config: AppConfig) -> Embedder:
+    """The embedder ``config`` names, with its settings (nothing is loaded yet).
+
+    Raises:
+        ConfigError: the API key variable named is not set.
+        InvalidArgumentError: a setting the embedder refuses.
+    """
+    return adapters.create_embedder(
+        config.embedder,
+        model=config.embedder_model,
+        url=config.embedder_url,
+        api_key=config.embedder_api_key(),
+        dimensions=config.embedder_dimensions,
+        batch_size=config.embedder_batch_size,
+        timeout=config.embedder_timeout,
+    )
 
 
 async def _repo_of(scribe: Scribe, session_id: str) -> str | None:
