@@ -152,9 +152,12 @@ async def test_a_failing_batch_is_counted_and_the_service_goes_on(fresh_pg_url: 
     async with open_store(fresh_pg_url, embedder=Broken()) as (db, store):
         await store.add_messages(new_session_id(), _new(_TEXTS[:2]), embed=False)
         backfill = adapters.EmbeddingBackfill(store, interval=0.01)
+        with pytest.raises(engine.EmbeddingError, match="dims"):
+            await backfill.embed_batch()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(backfill.run)
-            while backfill.statistics().errors < 2:
+            # the service has no event to wait on: look at its counters between its retries
+            while backfill.statistics().errors < 2:  # noqa: ASYNC110
                 await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
         stats = backfill.statistics()

@@ -31,7 +31,9 @@ class Endpoint:
     faults: list[int | str] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)
     auth: list[str | None] = field(default_factory=list)
-    oracle: adapters.HashingEmbedder = field(default_factory=lambda: adapters.HashingEmbedder(_DIMS))
+    oracle: adapters.HashingEmbedder = field(
+        default_factory=lambda: adapters.HashingEmbedder(_DIMS)
+    )
 
 
 async def _app(ep: Endpoint, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -80,6 +80,8 @@ def run_status(args: argparse.Namespace) -> int:
                 ("feed token", st.get("token")),
                 ("control", st.get("socket")),
                 ("database", st.get("database")),
+                ("embedder", st.get("embedder")),
+                ("awaiting a vector", st.get("embedding", {}).get("backlog")),
                 ("live sessions", len(st.get("live_sessions", []))),
                 ("summaries made", st.get("summaries", {}).get("made")),
                 ("context served from memory", st.get("context", {}).get("served_from_cache")),
