@@ -13,7 +13,7 @@ import adapters
 import engine
 from adapters.embedding._hashing import INLINE_TEXTS
 from engine.app import AppConfig, ConfigError, load_config
-from engine.app._stack import configured_embedder
+from engine.app._embedder_settings import configured_embedder
 
 
 def _write(path: Path, text: str) -> Path:

@@ -79,7 +79,7 @@ class EmbeddingBackfill:
 
     Args:
         store: the memory store (its embedder and database).
-        batch_size: rows embedded and stored per batch (1-4096).
+        batch_size: rows embedded and stored per batch (1-4096; None: 256).
         interval: seconds between two looks at an empty backlog (or after a failure).
 
     Raises:
@@ -87,8 +87,9 @@ class EmbeddingBackfill:
     """
 
     def __init__(
-        self, store: PostgresMemoryStore, *, batch_size: int = 256, interval: float = 2.0
+        self, store: PostgresMemoryStore, *, batch_size: int | None = None, interval: float = 2.0
     ) -> None:
+        batch_size = 256 if batch_size is None else batch_size
         if isinstance(batch_size, bool) or not isinstance(batch_size, int):
             raise InvalidArgumentError("batch_size must be an int")
         if not 1 <= batch_size <= 4096:

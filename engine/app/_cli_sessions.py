@@ -67,11 +67,8 @@ def run_status(args: argparse.Namespace) -> int:
         print_json(st)
         return 0
     out = console()
-    out.print(
-        literal(
-            ("Scribe daemon running", "bold green"), f" (pid {st['pid']}, up {st['uptime']:.0f}s)"
-        )
-    )
+    up = f" (pid {st['pid']}, up {st['uptime']:.0f}s, embedder {st.get('embedder')})"
+    out.print(literal(("Scribe daemon running", "bold green"), up))
     out.print(
         kv_table(
             [
@@ -80,8 +77,6 @@ def run_status(args: argparse.Namespace) -> int:
                 ("feed token", st.get("token")),
                 ("control", st.get("socket")),
                 ("database", st.get("database")),
-                ("embedder", st.get("embedder")),
-                ("awaiting a vector", st.get("embedding", {}).get("backlog")),
                 ("live sessions", len(st.get("live_sessions", []))),
                 ("summaries made", st.get("summaries", {}).get("made")),
                 ("context served from memory", st.get("context", {}).get("served_from_cache")),

@@ -12,12 +12,8 @@ decided in :mod:`scribe_cli._home` (standard library only: the hook command find
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
-import re
-import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
@@ -33,6 +29,8 @@ from .._core._errors import InvalidArgumentError
 from .._core._limits import REHYDRATE_BUDGET_MAX
 from .._core._privacy import Privacy
 from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
+from ._config_setting import ConfigError, Setting
+from ._embedder_settings import EMBEDDERS, embedder_problem, is_env_name, is_http_url
 from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
@@ -42,20 +40,6 @@ __all__ = [
     "add_config_arguments",
     "load_config",
 ]
-
-
-class ConfigError(InvalidArgumentError):
-    """A setting is unknown or has the wrong type or value.
-
-    Attributes:
-        key: the setting.
-        source: where it came from: the TOML file's path, the environment variable, or ``"flag"``.
-    """
-
-    def __init__(self, key: str, source: str, message: str) -> None:
-        super().__init__(f"{source}: {message}")
-        self.key = key
-        self.source = source
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,20 +77,11 @@ class AppConfig:
             table; in the environment a JSON object), applied after the default ones.
         hook_recall: an agent's prompt hook answers with a short recall of memory for the prompt.
         briefing_budget: the tokens an agent's session-start briefing may take.
-        embedder: what turns memory into vectors: ``wordllama`` (the default; offline, weights
-            in its wheel), ``hashing`` (feature hashing: no model at all), ``sentence-transformers``
-            (the ``minilm`` extra; a local model) or ``openai`` (an OpenAI-compatible embeddings
-            endpoint: Ollama, LM Studio, vLLM, OpenAI).
-        embedder_model: the model: a sentence-transformers name or path (default
-            ``all-MiniLM-L6-v2``), the endpoint's model (``openai``: required); None for
-            ``wordllama`` and ``hashing``, which have one each.
-        embedder_url: the endpoint's base URL (``openai`` only, required): ``{url}/embeddings``.
-        embedder_api_key_env: the name of the environment variable holding the endpoint's API
-            key (``openai`` only; None: no key). The key itself is never a setting.
-        embedder_dimensions: the vector length (``openai``: required; ``wordllama``: 64, 128 or
-            256; ``hashing``: 8-4096; None: the model's own).
-        embedder_batch_size: texts per embedding call (None: the embedder's default).
-        embedder_timeout: seconds one embeddings request may take (``openai``).
+        embedder: what turns memory into vectors: ``wordllama`` (default), ``hashing``,
+            ``sentence-transformers`` or ``openai``; it and ``embedder_model``, ``embedder_url``,
+            ``embedder_api_key_env`` (the name of the variable holding the key, never the key),
+            ``embedder_dimensions``, ``embedder_batch_size``, ``embedder_timeout`` and
+            ``embedder_min_similarity`` are described in :mod:`._embedder_settings`.
         config_file: the TOML file that was read (None: none).
     """
 
@@ -141,13 +116,16 @@ class AppConfig:
     embedder_dimensions: int | None = None
     embedder_batch_size: int | None = None
     embedder_timeout: float = 30.0
+    embedder_min_similarity: float | None = None
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             if f.name in _SETTINGS:
                 _SETTINGS[f.name].check(f.name, "config", getattr(self, f.name))
-        _check_embedder(self)
+        problem = embedder_problem(self)
+        if problem is not None:
+            raise ConfigError(problem[0], "config", f"embedder {self.embedder!r}: {problem[1]}")
 
     def embedder_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The endpoint's API key, read from the variable ``embedder_api_key_env`` names (None:
@@ -178,141 +156,6 @@ class AppConfig:
 # -- the settings table ------------------------------------------------------------------------------
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-@dataclass(frozen=True, slots=True)
-class _Setting:
-    kind: str  # "str", "int", "number", "bool", "path", "names", "table"
-    valid: Callable[[Any], bool] = lambda v: True
-    rule: str = ""
-    nullable: bool = False
-    zero_is_none: bool = False
-
-    def want(self) -> str:
-        base = {
-            "str": "a string",
-            "int": "an integer",
-            "number": "a number",
-            "bool": "a boolean",
-            "path": "a path",
-            "names": "a list of names",
-            "table": "a table of names to strings",
-        }[self.kind]
-        return f"{base} {self.rule}".strip()
-
-    def check(self, key: str, source: str, value: Any) -> None:
-        if value is None:
-            if self.nullable:
-                return
-            raise ConfigError(key, source, f"{key!r} must be {self.want()}, not None")
-        ok = {
-            "str": isinstance(value, str),
-            "path": isinstance(value, Path),
-            "int": _is_int(value),
-            "number": _is_number(value),
-            "bool": isinstance(value, bool),
-            "names": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
-            "table": isinstance(value, tuple)
-            and all(
-                isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v)
-                for v in value
-            ),
-        }[self.kind]
-        if not ok or not self.valid(value):
-            raise ConfigError(key, source, f"{key!r} must be {self.want()}, not {value!r}")
-
-    def coerce(self, key: str, source: str, value: Any) -> Any:
-        """A value from a flag or the TOML file, checked, in the field's type."""
-        if self.kind == "path" and isinstance(value, str):
-            value = Path(value).expanduser()
-        if self.kind == "number" and _is_int(value):
-            value = float(value)
-        if self.kind == "names" and isinstance(value, list):
-            value = tuple(value)
-        if self.kind == "table" and isinstance(value, dict):
-            value = tuple(value.items())
-        if self.zero_is_none and value == 0 and not isinstance(value, bool):
-            return None
-        self.check(key, source, value)
-        return value
-
-    def parse(self, key: str, source: str, text: str) -> Any:
-        """A value from an environment variable."""
-        if self.kind == "bool":
-            low = text.strip().lower()
-            if low not in _BOOLS:
-                raise ConfigError(key, source, f"must be true or false, not {text!r}")
-            return self.coerce(key, source, _BOOLS[low])
-        if self.kind in ("int", "number"):
-            try:
-                value: Any = int(text) if self.kind == "int" else float(text)
-            except ValueError:
-                raise ConfigError(key, source, f"must be {self.want()}, not {text!r}") from None
-            return self.coerce(key, source, value)
-        if self.kind == "names":
-            return self.coerce(key, source, [n.strip() for n in text.split(",") if n.strip()])
-        if self.kind == "table":
-            try:
-                table = json.loads(text) if text.strip() else {}
-            except ValueError:
-                raise ConfigError(key, source, f"must be a JSON object, not {text!r}") from None
-            if not isinstance(table, dict):
-                raise ConfigError(key, source, f"must be a JSON object, not {text!r}")
-            return self.coerce(key, source, table)
-        if self.nullable and text == "":
-            return None
-        return self.coerce(key, source, text)
-
-
-_BOOLS: Final = {
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-}
-#: The embedders ``embedder`` may name.
-EMBEDDERS: Final = ("wordllama", "hashing", "sentence-transformers", "openai")
-_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-
-
-def _check_embedder(config: AppConfig) -> None:
-    """The embedder settings that only make sense together."""
-    kind, dims = config.embedder, config.embedder_dimensions
-
-    def fail(key: str, message: str) -> None:
-        raise ConfigError(key, "config", f"embedder {kind!r}: {message}")
-
-    if kind == "openai":
-        for key in ("embedder_url", "embedder_model", "embedder_dimensions"):
-            if getattr(config, key) is None:
-                fail(key, f"{key!r} is required")
-    else:
-        for key in ("embedder_url", "embedder_api_key_env"):
-            if getattr(config, key) is not None:
-                fail(key, f"{key!r} is only for the 'openai' embedder")
-    if kind in ("wordllama", "hashing") and config.embedder_model is not None:
-        fail("embedder_model", "has one model; leave 'embedder_model' out")
-    if kind == "wordllama" and dims is not None and dims not in (64, 128, 256):
-        fail("embedder_dimensions", "'embedder_dimensions' must be 64, 128 or 256")
-    if kind == "hashing" and dims is not None and not 8 <= dims <= 4096:
-        fail("embedder_dimensions", "'embedder_dimensions' must be within 8..4096")
-
-
-def _is_http_url(v: str) -> bool:
-    parts = urllib.parse.urlsplit(v)
-    return len(v) <= 2048 and parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
     if len(table) > 64 or any(len(r) > 4096 for _, r in table):
         return False
@@ -324,64 +167,68 @@ def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
 
 
 _PATTERN_NAMES: Final = frozenset(p.name for p in DEFAULT_SECRET_PATTERNS)
-_PORT = _Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
-_SECONDS = _Setting("number", lambda v: v >= 0, ">= 0")
+_PORT = Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
+_SECONDS = Setting("number", lambda v: v >= 0, ">= 0")
 
 #: Every setting a file, the environment or a flag may give.
-_SETTINGS: Final[Mapping[str, _Setting]] = {
-    "home": _Setting("path"),
-    "database_url": _Setting("str", lambda v: v != "", "(not empty)", nullable=True),
-    "pool_size": _Setting("int", lambda v: v >= 1, ">= 1"),
-    "host": _Setting("str", lambda v: v != "", "(not empty)"),
-    "allowed_hosts": _Setting(
+_SETTINGS: Final[Mapping[str, Setting]] = {
+    "home": Setting("path"),
+    "database_url": Setting("str", lambda v: v != "", "(not empty)", nullable=True),
+    "pool_size": Setting("int", lambda v: v >= 1, ">= 1"),
+    "host": Setting("str", lambda v: v != "", "(not empty)"),
+    "allowed_hosts": Setting(
         "names",
         lambda v: len(v) <= 64 and all(0 < len(n) <= 255 and n.strip() == n for n in v),
         "(at most 64, each of 1 to 255 characters)",
     ),
-    "feed": _Setting("bool"),
+    "feed": Setting("bool"),
     "feed_port": _PORT,
-    "dashboard": _Setting("bool"),
+    "dashboard": Setting("bool"),
     "dashboard_port": _PORT,
-    "idle_timeout": _Setting("number", lambda v: v > 0, "> 0", nullable=True, zero_is_none=True),
-    "end_on_branch_switch": _Setting("bool"),
-    "end_on_push": _Setting("bool"),
-    "mirror": _Setting("str", lambda v: v != "", "(not empty)", nullable=True),
+    "idle_timeout": Setting("number", lambda v: v > 0, "> 0", nullable=True, zero_is_none=True),
+    "end_on_branch_switch": Setting("bool"),
+    "end_on_push": Setting("bool"),
+    "mirror": Setting("str", lambda v: v != "", "(not empty)", nullable=True),
     "summary_interval": _SECONDS,
     "shutdown_grace": _SECONDS,
-    "health_interval": _Setting("number", lambda v: v > 0, "> 0"),
-    "session": _Setting("str", lambda v: 0 < len(v) <= 200, "of 1 to 200 characters"),
-    "log_level": _Setting("str", lambda v: v in LOG_LEVELS, "(" + ", ".join(LOG_LEVELS) + ")"),
-    "log_format": _Setting("str", lambda v: v in LOG_FORMATS, "(" + ", ".join(LOG_FORMATS) + ")"),
-    "redact_secrets": _Setting("bool"),
-    "redact_disabled": _Setting(
+    "health_interval": Setting("number", lambda v: v > 0, "> 0"),
+    "session": Setting("str", lambda v: 0 < len(v) <= 200, "of 1 to 200 characters"),
+    "log_level": Setting("str", lambda v: v in LOG_LEVELS, "(" + ", ".join(LOG_LEVELS) + ")"),
+    "log_format": Setting("str", lambda v: v in LOG_FORMATS, "(" + ", ".join(LOG_FORMATS) + ")"),
+    "redact_secrets": Setting("bool"),
+    "redact_disabled": Setting(
         "names",
         lambda v: all(n in _PATTERN_NAMES for n in v),
         "(of default secret patterns: " + ", ".join(sorted(_PATTERN_NAMES)) + ")",
     ),
-    "redact_patterns": _Setting(
+    "redact_patterns": Setting(
         "table",
         _patterns_compile,
         "(at most 64; each name lowercase letters, digits and dashes, each regex compiling,"
         " new and at most 4096 characters)",
     ),
-    "hook_recall": _Setting("bool"),
-    "briefing_budget": _Setting(
+    "hook_recall": Setting("bool"),
+    "briefing_budget": Setting(
         "int", lambda v: 100 <= v <= REHYDRATE_BUDGET_MAX, f"from 100 to {REHYDRATE_BUDGET_MAX}"
     ),
-    "embedder": _Setting("str", lambda v: v in EMBEDDERS, "(" + ", ".join(EMBEDDERS) + ")"),
-    "embedder_model": _Setting(
+    "embedder": Setting("str", lambda v: v in EMBEDDERS, "(" + ", ".join(EMBEDDERS) + ")"),
+    "embedder_model": Setting(
         "str", lambda v: 0 < len(v) <= 500, "of 1 to 500 characters", nullable=True
     ),
-    "embedder_url": _Setting("str", _is_http_url, "(an http or https URL)", nullable=True),
-    "embedder_api_key_env": _Setting(
-        "str",
-        lambda v: _ENV_NAME.fullmatch(v) is not None,
-        "(an environment variable's name)",
-        nullable=True,
+    "embedder_url": Setting("str", is_http_url, "(an http or https URL)", nullable=True),
+    "embedder_api_key_env": Setting(
+        "str", is_env_name, "(an environment variable's name)", nullable=True
     ),
-    "embedder_dimensions": _Setting("int", lambda v: 1 <= v <= 16_000, "from 1 to 16000", nullable=True),
-    "embedder_batch_size": _Setting("int", lambda v: 1 <= v <= 4096, "from 1 to 4096", nullable=True),
-    "embedder_timeout": _Setting("number", lambda v: 0 < v <= 3600, "> 0 and <= 3600"),
+    "embedder_dimensions": Setting(
+        "int", lambda v: 1 <= v <= 16_000, "from 1 to 16000", nullable=True
+    ),
+    "embedder_batch_size": Setting(
+        "int", lambda v: 1 <= v <= 4096, "from 1 to 4096", nullable=True
+    ),
+    "embedder_timeout": Setting("number", lambda v: 0 < v <= 3600, "> 0 and <= 3600"),
+    "embedder_min_similarity": Setting(
+        "number", lambda v: -1 <= v <= 1, "from -1 to 1", nullable=True
+    ),
 }
 
 

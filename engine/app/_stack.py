@@ -5,18 +5,14 @@ to vary is a field of :class:`~engine.app.AppConfig` (database URL, ports, feed 
 off, summary interval, grace) or a keyword of :func:`open_stack` (a summarizer, context sources,
 capture settings, the git environment), never a second wiring.
 
-The order of opening is the order of closing backwards: engine, database, the configured embedder,
-memory store and generation cache, session registry, summary pipeline, context provider, scribe, health monitor, feed server,
+The order of opening is the order of closing backwards: engine, database, memory store and generation
+cache, session registry, summary pipeline, context provider, scribe, health monitor, feed server,
 dashboard. At the end of the block the scribe stops every live session, the pipeline is given time to
 store the final summaries, then the servers, the database and the engine close.
 
-The configured embedder (:func:`adapters.create_embedder` from ``config.embedder*``) is built once,
-as :attr:`Stack.embedder`, and given to the memory store, so every part that stores or searches
-memory (the memory commands, the daemon's control handler and so MCP, the hooks, the transcript
-importer, the rehydrator's sources) uses it. Imported transcripts are stored without vectors; with
-the scribe, the background embedder (:attr:`Stack.backfill`, a service of the engine) gives them
-theirs, and re-embeds everything when the model changes (see :mod:`adapters.postgres._embedding_backfill`
-for how search keeps working meanwhile).
+The configured embedder is built once (:attr:`Stack.embedder`) and given to the memory store, so
+every part that stores or searches memory uses it; with the scribe, :attr:`Stack.backfill` embeds
+the backlog in the background (see :mod:`adapters.postgres._embedding_backfill`).
 """
 
 from __future__ import annotations
@@ -56,6 +52,7 @@ from .._scribe._scribe_config import ScribeConfig
 from .._scribe._summary import HeuristicSummarizer
 from .._scribe._summary_pipeline import SummaryPipeline
 from ._config import AppConfig
+from ._embedder_settings import configured_embedder, min_similarity
 from ._home import prepare_home, private_file
 from ._transcript_import import TranscriptImporter, open_transcript_importer
 
@@ -99,8 +96,7 @@ class Stack(metaclass=NoPublicConstructor):
         engine: the engine.
         db: the database.
         embedder: the configured embedder (the memory store's).
-        backfill: the background embedder of the memory store's backlog (a running service
-            only with the scribe).
+        backfill: embeds the memory store's backlog (a running service only with the scribe).
         memory: the memory store (messages, facts, decisions, preferences).
         memory_sources: the standard rehydration sources over ``db`` and ``memory``.
         generation_cache: the generation cache stored in ``db``.
@@ -242,15 +238,15 @@ async def open_stack(
             )
         )
         embedder = configured_embedder(config)
-        memory = await adapters.create_memory_store(db, embedder=embedder)
+        memory = await adapters.create_memory_store(
+            db, embedder=embedder, min_vector_similarity=min_similarity(config)
+        )
         out = Stack._create(
             config=config,
             engine=eng,
             db=db,
             embedder=embedder,
-            backfill=adapters.EmbeddingBackfill(
-                memory, batch_size=config.embedder_batch_size or 256
-            ),
+            backfill=adapters.EmbeddingBackfill(memory, batch_size=config.embedder_batch_size),
             memory=memory,
             memory_sources=adapters.default_memory_sources(db, memory),
             generation_cache=adapters.create_generation_cache(db),
@@ -326,24 +322,6 @@ async def open_stack(
                     )
                 )
         yield out
-
-
-def configured_embedder(config: AppConfig) -> Embedder:
-    """The embedder ``config`` names, with its settings (nothing is loaded yet).
-
-    Raises:
-        ConfigError: the API key variable named is not set.
-        InvalidArgumentError: a setting the embedder refuses.
-    """
-    return adapters.create_embedder(
-        config.embedder,
-        model=config.embedder_model,
-        url=config.embedder_url,
-        api_key=config.embedder_api_key(),
-        dimensions=config.embedder_dimensions,
-        batch_size=config.embedder_batch_size,
-        timeout=config.embedder_timeout,
-    )
 
 
 async def _repo_of(scribe: Scribe, session_id: str) -> str | None:
