@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx2
 import trio
-from memory_support import new_session_id
+from memory_support import count_rows, new_session_id
+from transcript_support import claude_session, write_lines
 
 import adapters
 import engine
@@ -73,20 +74,28 @@ async def test_the_daemon_stack_embeds_in_the_background(fresh_pg_url: str, tmp_
         embedder_dimensions=64,
     )
     sid = new_session_id()
+    transcript = tmp_path / "t.jsonl"
+    write_lines(transcript, *claude_session())
     async with open_stack(config) as stack:
         assert stack.memory.embedder is stack.embedder
+        report = await stack.transcripts.import_file(
+            session_id=sid, path=str(transcript), agent="claude-code"
+        )
+        stored = report.counts.stored
+        assert stored > 0
         imported = [engine.NewMessage(role="user", content=f"imported line {i}") for i in range(5)]
         await stack.memory.add_messages(sid, imported, embed=False)
         with trio.fail_after(60):
             # the service polls the backlog; nothing to wait on but its counters
-            while stack.backfill.statistics().embedded < 5:  # noqa: ASYNC110
+            while stack.backfill.statistics().embedded < stored + 5:  # noqa: ASYNC110
                 await trio.sleep(0.05)
         stats = stack.backfill.statistics()
         assert stats.model == "hashing-64" and stats.errors == 0
+        assert await count_rows(stack.db, "memory_messages", "embedding_model IS NULL") == 0
         assert stack.dashboard is not None
         async with httpx2.AsyncClient() as http:
             metrics = (await http.get(stack.dashboard.url + "metrics")).text
-        assert 'scribe_embedding_embedded_total{model="hashing-64"} 5.0' in metrics
+        assert f'scribe_embedding_embedded_total{{model="hashing-64"}} {stored + 5}.0' in metrics
         assert 'scribe_embedding_backlog{model="hashing-64"}' in metrics
         found = await stack.memory.search_messages("imported line 3", session_id=sid)
         assert "vec" in found.hits[0].ranks
