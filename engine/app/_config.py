@@ -34,9 +34,7 @@ from ._embedder_settings import EMBEDDERS, embedder_problem, is_env_name, is_htt
 from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
-    "EMBEDDERS",
     "AppConfig",
-    "ConfigError",
     "add_config_arguments",
     "load_config",
 ]
