@@ -65,6 +65,13 @@ from .postgres._shared_server import open_embedded_server as open_embedded_serve
 from .postgres._server_supervisor import supervise_embedded_server as supervise_embedded_server
 from .embedding._hashing import HashingEmbedder as HashingEmbedder
 from .embedding._wordllama import WordLlamaEmbedder as WordLlamaEmbedder
+from .embedding._openai import OpenAIEmbedder as OpenAIEmbedder
+from .embedding._sentence_transformers import (
+    SentenceTransformersEmbedder as SentenceTransformersEmbedder,
+)
+from .embedding._configured import EMBEDDER_NAMES as EMBEDDER_NAMES
+from .embedding._configured import create_embedder as create_embedder
+from .embedding._configured import describe_embedder as describe_embedder
 from .feed._client import FeedClient as FeedClient
 from .feed._errors import FeedClientError as FeedClientError
 from .feed._errors import FeedConnectionError as FeedConnectionError
@@ -95,6 +102,9 @@ from .git._repository import GitRepository as GitRepository
 from .git._discovery import open_repository as open_repository
 from .postgres._memory_store import PostgresMemoryStore as PostgresMemoryStore
 from .postgres._memory_store import create_memory_store as create_memory_store
+from .postgres._embedding_backfill import BackfillStatistics as BackfillStatistics
+from .postgres._embedding_backfill import EmbeddingBackfill as EmbeddingBackfill
+from .http._embedding_metrics import EmbeddingCollector as EmbeddingCollector
 from .postgres._memory_sources import SummarySource as SummarySource
 from .postgres._memory_sources import WorklogSource as WorklogSource
 from .postgres._memory_sources import default_memory_sources as default_memory_sources

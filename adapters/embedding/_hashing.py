@@ -3,6 +3,10 @@
 No model download, deterministic, cheap: vectors for texts sharing words and word fragments
 point the same way. It is no substitute for a learned model, but it gives vector search a real,
 working embedder where none is configured (and in tests).
+
+A call of at most :data:`INLINE_TEXTS` short texts is embedded on the trio thread (it takes
+microseconds); anything bigger goes to a worker thread, ``batch_size`` texts per call, at most
+``threads`` at once, so a big import never holds the loop.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from engine import InvalidArgumentError
 __all__ = ["HashingEmbedder"]
 
 _WORD: Final = re.compile(r"\w+")
+#: The most texts (of at most :data:`INLINE_CHARS` characters together) embedded on the trio thread.
+INLINE_TEXTS: Final = 8
+INLINE_CHARS: Final = 4096
 
 
 @final
@@ -28,12 +35,19 @@ class HashingEmbedder:
 
     Args:
         dimensions: Vector length (8-4096).
+        batch_size: Texts embedded per worker-thread call (1-4096).
+        threads: Worker threads embedding at once (1-16).
     """
 
-    def __init__(self, dimensions: int = 256) -> None:
+    def __init__(self, dimensions: int = 256, *, batch_size: int = 256, threads: int = 1) -> None:
         if isinstance(dimensions, bool) or not 8 <= dimensions <= 4096:
             raise InvalidArgumentError("dimensions must be within 8..4096")
+        for name, value, top in (("batch_size", batch_size, 4096), ("threads", threads, 16)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise InvalidArgumentError(f"{name} must be an int within 1..{top}")
         self._dims = dimensions
+        self._batch = batch_size
+        self._limiter = trio.CapacityLimiter(threads)
 
     @property
     def model(self) -> str:
@@ -58,10 +72,27 @@ class HashingEmbedder:
         norm = math.sqrt(sum(x * x for x in vector))
         return [x / norm for x in vector] if norm else vector
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Vectors of ``texts`` in order.
-
-        Cancellation: checked once before the work (which is CPU-only and short).
-        """
-        await trio.lowlevel.checkpoint()
+    def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors of ``texts`` in order, computed in the calling thread."""
         return [self.embed_one(t) for t in texts]
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors of ``texts`` in order (a few short texts inline, more in worker threads).
+
+        Cancellation: abandoned between or during batches (a batch in a worker finishes there and
+        its vectors are dropped); nothing is returned.
+        """
+        items = list(texts)
+        if len(items) <= INLINE_TEXTS and sum(map(len, items)) <= INLINE_CHARS:
+            await trio.lowlevel.checkpoint()
+            return self.embed_sync(items)
+        out: list[list[float]] = []
+        for start in range(0, len(items), self._batch):
+            batch = items[start : start + self._batch]
+            out.extend(
+                await trio.to_thread.run_sync(
+                    self.embed_sync, batch, limiter=self._limiter, abandon_on_cancel=True
+                )
+            )
+        await trio.lowlevel.checkpoint()
+        return out

@@ -144,6 +144,7 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         feed: FeedServer | None,
         hosts: HostAllowlist,
         health_checks: engine.HealthChecks | None = None,
+        collectors: Sequence[Collector] = (),
     ) -> None:
         self._eng = eng
         self._feed_url = feed_url
@@ -153,6 +154,8 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         self._health_checks = health_checks
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(EngineCollector(eng, feed))
+        for collector in collectors:
+            self._registry.register(collector)
         self._monitor = engine.HealthMonitor()
         self._files: dict[str, bytes] = {}
         self._mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
@@ -317,6 +320,7 @@ async def open_dashboard(
     feed: FeedServer | None = None,
     allowed_hosts: Sequence[str] = (),
     health_checks: engine.HealthChecks | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> AsyncIterator[Dashboard]:
     """Serve the dashboard over HTTP for the duration of the block.
 
@@ -331,12 +335,19 @@ async def open_dashboard(
         allowed_hosts: host names the dashboard answers to besides the loopback names and
             ``host`` (see :mod:`adapters.http._access`).
         health_checks: the parts' own checks ``/health`` shows (the database, the capture).
+        collectors: more Prometheus collectors ``/metrics`` shows (the background embedder's).
 
     Entering waits until the server listens. Leaving (or cancellation) stops it, giving open
     requests at most one second.
     """
     dashboard = Dashboard._create(
-        eng, feed_url, secret, feed, HostAllowlist.of(host, allowed_hosts), health_checks
+        eng,
+        feed_url,
+        secret,
+        feed,
+        HostAllowlist.of(host, allowed_hosts),
+        health_checks,
+        collectors,
     )
     config = Config()
     config.bind = [f"{host}:{port}"]

@@ -86,11 +86,16 @@ class MemoryMessages(MemoryTables):
         new = NewMessage(role=role, content=content, metadata=dict(metadata or {}), ttl=ttl)
         return (await self.add_messages(session_id, [new]))[0]
 
-    async def add_messages(self, session_id: str, messages: Sequence[NewMessage]) -> list[Message]:
+    async def add_messages(
+        self, session_id: str, messages: Sequence[NewMessage], *, embed: bool = True
+    ) -> list[Message]:
         """Append messages to a session (created if missing) in one transaction, numbered in order;
         answers the messages stored. A message whose ``source_id`` the session already has, or
         that an earlier message of the call carries, is skipped (the session's row is locked
         while the source ids are checked, so two imports of one record store it once).
+
+        With ``embed`` false the messages are stored without vectors, at once; the embedding
+        backlog (:class:`adapters.EmbeddingBackfill`) gives them theirs later.
 
         Cancellation: nothing is written (the embedding, if any, is computed first).
         """
@@ -102,13 +107,13 @@ class MemoryMessages(MemoryTables):
                 raise InvalidArgumentError(f"expected NewMessage, got {type(m).__name__}")
         messages = _first_of_each_source(messages)
         sources = [m.source_id for m in messages if m.source_id is not None]
-        if sources and self.vector_status is VectorStatus.USED:
+        if sources and embed and self.vector_status is VectorStatus.USED:
             # Skip embedding what is stored already (checked again under the lock below).
             known = await self._known_sources(session_id, sources)
             messages = [m for m in messages if m.source_id not in known]
             if not messages:
                 return []
-        embeddings = await self._embed([m.content for m in messages])
+        embeddings = await self._embed([m.content for m in messages]) if embed else None
         emb_cols: LiteralString = ""
         emb_vals: LiteralString = ""
         emb_unnest: LiteralString = ""

@@ -117,11 +117,15 @@ class MemoryStore(Protocol):
         session's repository is never cleared)."""
         ...
 
-    async def add_messages(self, session_id: str, messages: Sequence[NewMessage]) -> list[Message]:
+    async def add_messages(
+        self, session_id: str, messages: Sequence[NewMessage], *, embed: bool = True
+    ) -> list[Message]:
         """Append messages to a session (created if missing) in order, numbering them; answers
         the messages stored. A message whose ``source_id`` the session already has (or that an
         earlier message of the same call carries) is skipped: left out of the answer, and of the
-        numbering."""
+        numbering. With ``embed`` false they are stored without vectors (a background embedder,
+        where there is one, gives them theirs later; until then vector search does not see
+        them)."""
         ...
 
     async def get_messages(

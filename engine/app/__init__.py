@@ -3,7 +3,7 @@
 line and the demo."""
 
 from ._config import AppConfig as AppConfig
-from ._config import ConfigError as ConfigError
+from ._config_setting import ConfigError as ConfigError
 from ._config import load_config as load_config
 from ._home import UnsafeHomeError as UnsafeHomeError
 from ._stack import Stack as Stack

@@ -19,7 +19,8 @@ import adapters
 from .._core._errors import ScribeError
 from .._core._literal import visible
 from ._cli_render import console, literal
-from ._config import AppConfig, ConfigError, add_config_arguments, load_config
+from ._config import AppConfig, add_config_arguments, load_config
+from ._config_setting import ConfigError
 from ._daemon import socket_path
 
 __all__ = [

@@ -114,6 +114,7 @@ def run_serve(args: argparse.Namespace) -> int:
             f"  feed token  {info.token}",
             f"  control     {info.socket}",
             f"  database    {info.database}",
+            f"  embedder    {info.embedder}",
             f"  home        {info.home}",
         ]
         if info.session:

@@ -67,11 +67,8 @@ def run_status(args: argparse.Namespace) -> int:
         print_json(st)
         return 0
     out = console()
-    out.print(
-        literal(
-            ("Scribe daemon running", "bold green"), f" (pid {st['pid']}, up {st['uptime']:.0f}s)"
-        )
-    )
+    up = f" (pid {st['pid']}, up {st['uptime']:.0f}s, embedder {st.get('embedder')})"
+    out.print(literal(("Scribe daemon running", "bold green"), up))
     out.print(
         kv_table(
             [

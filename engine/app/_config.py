@@ -12,10 +12,8 @@ decided in :mod:`scribe_cli._home` (standard library only: the hook command find
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
@@ -32,28 +30,15 @@ from .._core._limits import REHYDRATE_BUDGET_MAX
 from .._core._privacy import Privacy
 from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
 from . import _summarizer_settings as _summarizing
+from ._config_setting import ConfigError, Setting, is_env_name, is_http_url
+from ._embedder_settings import EMBEDDERS, embedder_problem
 from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
     "AppConfig",
-    "ConfigError",
     "add_config_arguments",
     "load_config",
 ]
-
-
-class ConfigError(InvalidArgumentError):
-    """A setting is unknown or has the wrong type or value.
-
-    Attributes:
-        key: the setting.
-        source: where it came from: the TOML file's path, the environment variable, or ``"flag"``.
-    """
-
-    def __init__(self, key: str, source: str, message: str) -> None:
-        super().__init__(f"{source}: {message}")
-        self.key = key
-        self.source = source
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +79,11 @@ class AppConfig:
             table; in the environment a JSON object), applied after the default ones.
         hook_recall: an agent's prompt hook answers with a short recall of memory for the prompt.
         briefing_budget: the tokens an agent's session-start briefing may take.
+        embedder: what turns memory into vectors: ``wordllama`` (default), ``hashing``,
+            ``sentence-transformers`` or ``openai``; it and ``embedder_model``, ``embedder_url``,
+            ``embedder_api_key_env`` (the name of the variable holding the key, never the key),
+            ``embedder_dimensions``, ``embedder_batch_size``, ``embedder_timeout`` and
+            ``embedder_min_similarity`` are described in :mod:`._embedder_settings`.
         config_file: the TOML file that was read (None: none).
     """
 
@@ -127,6 +117,14 @@ class AppConfig:
     redact_patterns: tuple[tuple[str, str], ...] = ()
     hook_recall: bool = False
     briefing_budget: int = 1500
+    embedder: str = "wordllama"
+    embedder_model: str | None = None
+    embedder_url: str | None = None
+    embedder_api_key_env: str | None = None
+    embedder_dimensions: int | None = None
+    embedder_batch_size: int | None = None
+    embedder_timeout: float = 30.0
+    embedder_min_similarity: float | None = None
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -135,14 +133,27 @@ class AppConfig:
                 _SETTINGS[f.name].check(f.name, "config", getattr(self, f.name))
         if (problem := _summarizing.summarizer_problem(self)) is not None:
             raise ConfigError(problem[0], "config", problem[1])
+        problem = embedder_problem(self)
+        if problem is not None:
+            raise ConfigError(problem[0], "config", f"embedder {self.embedder!r}: {problem[1]}")
 
     def summarizer_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The model's API key, read now from the variable ``summarizer_api_key_env`` names (None:
         no variable named); ``environ`` defaults to ``os.environ``. Raises ConfigError: not set."""
-        name = self.summarizer_api_key_env
-        key = None if name is None else (os.environ if environ is None else environ).get(name)
-        if name is not None and not key:
-            raise ConfigError("summarizer_api_key_env", name, f"{name} (the API key) is not set")
+        return self._api_key("summarizer_api_key_env", environ)
+
+    def embedder_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The endpoint's API key, read now from the variable ``embedder_api_key_env`` names (None:
+        no variable named); ``environ`` defaults to ``os.environ``. Raises ConfigError: not set."""
+        return self._api_key("embedder_api_key_env", environ)
+
+    def _api_key(self, field: str, environ: Mapping[str, str] | None) -> str | None:
+        name = getattr(self, field)
+        if name is None:
+            return None
+        key = (os.environ if environ is None else environ).get(name, "")
+        if not key:
+            raise ConfigError(field, name, f"the API key variable {name} is not set")
         return key
 
     def privacy(self) -> Privacy:
@@ -157,108 +168,6 @@ class AppConfig:
 # -- the settings table ------------------------------------------------------------------------------
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-@dataclass(frozen=True, slots=True)
-class _Setting:
-    kind: str  # "str", "int", "number", "bool", "path", "names", "table"
-    valid: Callable[[Any], bool] = lambda v: True
-    rule: str = ""
-    nullable: bool = False
-    zero_is_none: bool = False
-
-    def want(self) -> str:
-        base = {
-            "str": "a string",
-            "int": "an integer",
-            "number": "a number",
-            "bool": "a boolean",
-            "path": "a path",
-            "names": "a list of names",
-            "table": "a table of names to strings",
-        }[self.kind]
-        return f"{base} {self.rule}".strip()
-
-    def check(self, key: str, source: str, value: Any) -> None:
-        if value is None:
-            if self.nullable:
-                return
-            raise ConfigError(key, source, f"{key!r} must be {self.want()}, not None")
-        ok = {
-            "str": isinstance(value, str),
-            "path": isinstance(value, Path),
-            "int": _is_int(value),
-            "number": _is_number(value),
-            "bool": isinstance(value, bool),
-            "names": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
-            "table": isinstance(value, tuple)
-            and all(
-                isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v)
-                for v in value
-            ),
-        }[self.kind]
-        if not ok or not self.valid(value):
-            raise ConfigError(key, source, f"{key!r} must be {self.want()}, not {value!r}")
-
-    def coerce(self, key: str, source: str, value: Any) -> Any:
-        """A value from a flag or the TOML file, checked, in the field's type."""
-        if self.kind == "path" and isinstance(value, str):
-            value = Path(value).expanduser()
-        if self.kind == "number" and _is_int(value):
-            value = float(value)
-        if self.kind == "names" and isinstance(value, list):
-            value = tuple(value)
-        if self.kind == "table" and isinstance(value, dict):
-            value = tuple(value.items())
-        if self.zero_is_none and value == 0 and not isinstance(value, bool):
-            return None
-        self.check(key, source, value)
-        return value
-
-    def parse(self, key: str, source: str, text: str) -> Any:
-        """A value from an environment variable."""
-        if self.kind == "bool":
-            low = text.strip().lower()
-            if low not in _BOOLS:
-                raise ConfigError(key, source, f"must be true or false, not {text!r}")
-            return self.coerce(key, source, _BOOLS[low])
-        if self.kind in ("int", "number"):
-            try:
-                value: Any = int(text) if self.kind == "int" else float(text)
-            except ValueError:
-                raise ConfigError(key, source, f"must be {self.want()}, not {text!r}") from None
-            return self.coerce(key, source, value)
-        if self.kind == "names":
-            return self.coerce(key, source, [n.strip() for n in text.split(",") if n.strip()])
-        if self.kind == "table":
-            try:
-                table = json.loads(text) if text.strip() else {}
-            except ValueError:
-                raise ConfigError(key, source, f"must be a JSON object, not {text!r}") from None
-            if not isinstance(table, dict):
-                raise ConfigError(key, source, f"must be a JSON object, not {text!r}")
-            return self.coerce(key, source, table)
-        if self.nullable and text == "":
-            return None
-        return self.coerce(key, source, text)
-
-
-_BOOLS: Final = {
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-}
 def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
     if len(table) > 64 or any(len(r) > 4096 for _, r in table):
         return False
@@ -270,55 +179,73 @@ def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
 
 
 _PATTERN_NAMES: Final = frozenset(p.name for p in DEFAULT_SECRET_PATTERNS)
-_PORT = _Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
-_SECONDS = _Setting("number", lambda v: v >= 0, ">= 0")
+_PORT = Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
+_SECONDS = Setting("number", lambda v: v >= 0, ">= 0")
 
 #: Every setting a file, the environment or a flag may give.
-_SETTINGS: Final[Mapping[str, _Setting]] = {
-    "home": _Setting("path"),
-    "database_url": _Setting("str", lambda v: v != "", "(not empty)", nullable=True),
-    "pool_size": _Setting("int", lambda v: v >= 1, ">= 1"),
-    "host": _Setting("str", lambda v: v != "", "(not empty)"),
-    "allowed_hosts": _Setting(
+_SETTINGS: Final[Mapping[str, Setting]] = {
+    "home": Setting("path"),
+    "database_url": Setting("str", lambda v: v != "", "(not empty)", nullable=True),
+    "pool_size": Setting("int", lambda v: v >= 1, ">= 1"),
+    "host": Setting("str", lambda v: v != "", "(not empty)"),
+    "allowed_hosts": Setting(
         "names",
         lambda v: len(v) <= 64 and all(0 < len(n) <= 255 and n.strip() == n for n in v),
         "(at most 64, each of 1 to 255 characters)",
     ),
-    "feed": _Setting("bool"),
+    "feed": Setting("bool"),
     "feed_port": _PORT,
-    "dashboard": _Setting("bool"),
+    "dashboard": Setting("bool"),
     "dashboard_port": _PORT,
-    "idle_timeout": _Setting("number", lambda v: v > 0, "> 0", nullable=True, zero_is_none=True),
-    "end_on_branch_switch": _Setting("bool"),
-    "end_on_push": _Setting("bool"),
-    "mirror": _Setting("str", lambda v: v != "", "(not empty)", nullable=True),
+    "idle_timeout": Setting("number", lambda v: v > 0, "> 0", nullable=True, zero_is_none=True),
+    "end_on_branch_switch": Setting("bool"),
+    "end_on_push": Setting("bool"),
+    "mirror": Setting("str", lambda v: v != "", "(not empty)", nullable=True),
     "summary_interval": _SECONDS,
-    "summarizer": _Setting("str", lambda v: v in _summarizing.SUMMARIZERS, "(heuristic, dspy)"),
-    "summarizer_model": _Setting("str", _summarizing.is_model_name, "(provider/name)", True),
-    "summarizer_url": _Setting("str", _summarizing.is_http_url, "(an http or https URL)", True),
-    "summarizer_api_key_env": _Setting("str", _summarizing.is_env_name, "(a variable name)", True),
-    "summarizer_calls_per_hour": _Setting("int", lambda v: 1 <= v <= 100_000, "from 1 to 100000"),
-    "summarizer_timeout": _Setting("number", lambda v: 0 < v <= 600, "in (0, 600]"),
+    "summarizer": Setting("str", lambda v: v in _summarizing.SUMMARIZERS, "(heuristic, dspy)"),
+    "summarizer_model": Setting("str", _summarizing.is_model_name, "(provider/name)", True),
+    "summarizer_url": Setting("str", is_http_url, "(an http or https URL)", True),
+    "summarizer_api_key_env": Setting("str", is_env_name, "(a variable name)", True),
+    "summarizer_calls_per_hour": Setting("int", lambda v: 1 <= v <= 100_000, "from 1 to 100000"),
+    "summarizer_timeout": Setting("number", lambda v: 0 < v <= 600, "in (0, 600]"),
     "shutdown_grace": _SECONDS,
-    "health_interval": _Setting("number", lambda v: v > 0, "> 0"),
-    "session": _Setting("str", lambda v: 0 < len(v) <= 200, "of 1 to 200 characters"),
-    "log_level": _Setting("str", lambda v: v in LOG_LEVELS, "(" + ", ".join(LOG_LEVELS) + ")"),
-    "log_format": _Setting("str", lambda v: v in LOG_FORMATS, "(" + ", ".join(LOG_FORMATS) + ")"),
-    "redact_secrets": _Setting("bool"),
-    "redact_disabled": _Setting(
+    "health_interval": Setting("number", lambda v: v > 0, "> 0"),
+    "session": Setting("str", lambda v: 0 < len(v) <= 200, "of 1 to 200 characters"),
+    "log_level": Setting("str", lambda v: v in LOG_LEVELS, "(" + ", ".join(LOG_LEVELS) + ")"),
+    "log_format": Setting("str", lambda v: v in LOG_FORMATS, "(" + ", ".join(LOG_FORMATS) + ")"),
+    "redact_secrets": Setting("bool"),
+    "redact_disabled": Setting(
         "names",
         lambda v: all(n in _PATTERN_NAMES for n in v),
         "(of default secret patterns: " + ", ".join(sorted(_PATTERN_NAMES)) + ")",
     ),
-    "redact_patterns": _Setting(
+    "redact_patterns": Setting(
         "table",
         _patterns_compile,
         "(at most 64; each name lowercase letters, digits and dashes, each regex compiling,"
         " new and at most 4096 characters)",
     ),
-    "hook_recall": _Setting("bool"),
-    "briefing_budget": _Setting(
+    "hook_recall": Setting("bool"),
+    "briefing_budget": Setting(
         "int", lambda v: 100 <= v <= REHYDRATE_BUDGET_MAX, f"from 100 to {REHYDRATE_BUDGET_MAX}"
+    ),
+    "embedder": Setting("str", lambda v: v in EMBEDDERS, "(" + ", ".join(EMBEDDERS) + ")"),
+    "embedder_model": Setting(
+        "str", lambda v: 0 < len(v) <= 500, "of 1 to 500 characters", nullable=True
+    ),
+    "embedder_url": Setting("str", is_http_url, "(an http or https URL)", nullable=True),
+    "embedder_api_key_env": Setting(
+        "str", is_env_name, "(an environment variable's name)", nullable=True
+    ),
+    "embedder_dimensions": Setting(
+        "int", lambda v: 1 <= v <= 16_000, "from 1 to 16000", nullable=True
+    ),
+    "embedder_batch_size": Setting(
+        "int", lambda v: 1 <= v <= 4096, "from 1 to 4096", nullable=True
+    ),
+    "embedder_timeout": Setting("number", lambda v: 0 < v <= 3600, "> 0 and <= 3600"),
+    "embedder_min_similarity": Setting(
+        "number", lambda v: -1 <= v <= 1, "from -1 to 1", nullable=True
     ),
 }
 

@@ -5,6 +5,7 @@ No I/O of its own: the control server (``adapters``) reads requests and writes w
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,7 @@ class DaemonInfo:
         home: its home directory.
         socket: the control socket.
         database: the database (embedded, or the URL without its password).
+        embedder: the embedder memory uses: its model and dimensions.
         feed_url: the live feed's websocket URL.
         dashboard_url: the dashboard's URL.
         token: a read-only feed token for people and tools.
@@ -51,6 +53,7 @@ class DaemonInfo:
     home: str = ""
     socket: str = ""
     database: str = ""
+    embedder: str = ""
     feed_url: str | None = None
     dashboard_url: str | None = None
     token: str | None = None
@@ -65,6 +68,7 @@ class DaemonInfo:
             "home": self.home,
             "socket": self.socket,
             "database": self.database,
+            "embedder": self.embedder,
             "feed_url": self.feed_url,
             "dashboard_url": self.dashboard_url,
             "token": self.token,
@@ -148,6 +152,7 @@ class ControlHandler:
         transcripts: what answers ``import_transcript`` and the importer's counters in
             ``status`` (None: refused, not shown).
         hooks: what answers the ``hook`` operation (None: it is refused).
+        embedding: the background embedder whose backlog ``status`` shows (None: not shown).
     """
 
     def __init__(
@@ -160,9 +165,11 @@ class ControlHandler:
         memory: ControlMemory | None = None,
         transcripts: ControlImport | None = None,
         hooks: ControlHooks | None = None,
+        embedding: adapters.EmbeddingBackfill | None = None,
     ) -> None:
         self.scribe = scribe
         self.info = info
+        self.embedding = embedding
         self.dashboard = dashboard
         self._secret = secret
         self._ops: dict[str, Op] = {
@@ -239,6 +246,8 @@ class ControlHandler:
             }
         if self.transcripts is not None:
             out["transcripts"] = self.transcripts.importer.statistics().as_dict()
+        if self.embedding is not None:
+            out["embedding"] = dataclasses.asdict(self.embedding.statistics())
         return out
 
     async def _dashboard_url(self, a: adapters.DashboardUrlArgs) -> Any:

@@ -195,6 +195,7 @@ async def _serve(
             home=str(home),
             socket=socket_path(home),
             database=_display_url(config.database_url, home),
+            embedder=f"{config.embedder}: {adapters.describe_embedder(stack.embedder)}",
             feed_url=None if stack.feed is None else stack.feed.url,
             dashboard_url=None if stack.dashboard is None else stack.dashboard.url,
             token=stack.token,
@@ -230,6 +231,7 @@ async def _serve(
             transcripts=transcripts,
             hooks=hooks,
             secret=feed_secret(home),
+            embedding=stack.backfill,
         )
         async with (
             adapters.open_control_server(socket_path(home), handler.handle),

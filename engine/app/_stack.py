@@ -9,6 +9,10 @@ The order of opening is the order of closing backwards: engine, database, memory
 cache, session registry, summary pipeline, context provider, scribe, health monitor, feed server,
 dashboard. At the end of the block the scribe stops every live session, the pipeline is given time to
 store the final summaries, then the servers, the database and the engine close.
+
+The configured embedder is built once (:attr:`Stack.embedder`) and given to the memory store, so
+every part that stores or searches memory uses it; with the scribe, :attr:`Stack.backfill` embeds
+the backlog in the background (see :mod:`adapters.postgres._embedding_backfill`).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from .._core._privacy import Privacy
 from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
 from .._ports._git import Git
-from .._ports._memory_store import MemorySource
+from .._ports._memory_store import Embedder, MemorySource
 from .._ports._summarizer import Summarizer
 from .._scribe._open_scribe import open_scribe
 from .._scribe._rules import EndRules
@@ -47,6 +51,7 @@ from .._scribe._scribe import Scribe
 from .._scribe._scribe_config import ScribeConfig
 from .._scribe._summary_pipeline import SummaryPipeline
 from ._config import AppConfig
+from ._embedder_settings import configured_embedder, min_similarity
 from ._home import prepare_home, private_file
 from ._summarizer_settings import configured_summarizer
 from ._transcript_import import TranscriptImporter, open_transcript_importer
@@ -91,6 +96,8 @@ class Stack(metaclass=NoPublicConstructor):
         config: the configuration it was built from.
         engine: the engine.
         db: the database.
+        embedder: the configured embedder (the memory store's).
+        backfill: embeds the memory store's backlog (a running service only with the scribe).
         memory: the memory store (messages, facts, decisions, preferences).
         memory_sources: the standard rehydration sources over ``db`` and ``memory``.
         generation_cache: the generation cache stored in ``db``.
@@ -106,6 +113,8 @@ class Stack(metaclass=NoPublicConstructor):
     config: AppConfig
     engine: Engine
     db: adapters.Database
+    embedder: Embedder
+    backfill: adapters.EmbeddingBackfill
     memory: adapters.PostgresMemoryStore
     memory_sources: list[MemorySource]
     generation_cache: GenerationCache
@@ -229,11 +238,16 @@ async def open_stack(
                 gate=eng.gate("db"),
             )
         )
-        memory = await adapters.create_memory_store(db)
+        embedder = configured_embedder(config)
+        memory = await adapters.create_memory_store(
+            db, embedder=embedder, min_vector_similarity=min_similarity(config)
+        )
         out = Stack._create(
             config=config,
             engine=eng,
             db=db,
+            embedder=embedder,
+            backfill=adapters.EmbeddingBackfill(memory, batch_size=config.embedder_batch_size),
             memory=memory,
             memory_sources=adapters.default_memory_sources(db, memory),
             generation_cache=adapters.create_generation_cache(db),
@@ -279,6 +293,7 @@ async def open_stack(
                 eng.start_service(supervise, db.embedded, name="embedded postgres")
             monitor = functools.partial(run_health_monitor, checks=checks)
             eng.start_service(monitor, eng, config.health_interval, name="health")
+            eng.start_service(out.backfill.run, name="background embedding")
         if config.feed:
             secret = feed_secret(config.home)
             out.token = adapters.make_token(
@@ -304,6 +319,7 @@ async def open_stack(
                         feed=out.feed,
                         allowed_hosts=config.allowed_hosts,
                         health_checks=checks,
+                        collectors=[adapters.EmbeddingCollector(out.backfill.statistics)],
                     )
                 )
         yield out

@@ -17,7 +17,6 @@ together, and the one summarizer they describe.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from typing import TYPE_CHECKING, Final
 
 from .._core._privacy import Privacy
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = [
     "SUMMARIZERS",
     "configured_summarizer",
-    "is_env_name",
-    "is_http_url",
     "is_model_name",
     "summarizer_problem",
 ]
@@ -40,23 +37,11 @@ __all__ = [
 #: The summarizers ``summarizer`` may name.
 SUMMARIZERS: Final = ("heuristic", "dspy")
 _MODEL: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}/\S{1,200}")
-_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 def is_model_name(v: str) -> bool:
     """Whether ``v`` is a ``provider/name`` model string."""
     return _MODEL.fullmatch(v) is not None
-
-
-def is_env_name(v: str) -> bool:
-    """Whether ``v`` can name an environment variable."""
-    return _ENV_NAME.fullmatch(v) is not None
-
-
-def is_http_url(v: str) -> bool:
-    """Whether ``v`` is an http or https URL (at most 2048 characters)."""
-    parts = urllib.parse.urlsplit(v)
-    return len(v) <= 2048 and parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def summarizer_problem(config: AppConfig) -> tuple[str, str] | None:
@@ -82,7 +67,7 @@ def configured_summarizer(
     """
     if config.summarizer == "heuristic":
         return HeuristicSummarizer()
-    from ._config import ConfigError
+    from ._config_setting import ConfigError
 
     key = config.summarizer_api_key()
     try:

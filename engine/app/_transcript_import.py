@@ -16,6 +16,9 @@ of the same lines stores nothing twice.
 
 A failed import is counted and logged (once a minute per transcript) and never stops the worker;
 the next import of the transcript goes on from the last offset saved.
+
+Imported messages are stored without vectors (``embed=False``), so an import never waits on the
+embedder; the stack's background embedder (:class:`adapters.EmbeddingBackfill`) embeds them.
 """
 
 from __future__ import annotations
@@ -312,7 +315,12 @@ class TranscriptImporter(metaclass=NoPublicConstructor):
         self, session_id: str, mem: TranscriptMemory, batch: adapters.TranscriptBatch
     ) -> ImportCounts:
         """Store one window's memory; what it did."""
-        stored = await self._memory.add_messages(session_id, mem.messages) if mem.messages else []
+        # Stored at once without vectors: the stack's background embedder gives them theirs.
+        stored = (
+            await self._memory.add_messages(session_id, mem.messages, embed=False)
+            if mem.messages
+            else []
+        )
         for fact_key, text in mem.summaries:
             await self._memory.set_fact(session_id, SUMMARY_FACT, fact_key, text)
         found = ImportCounts(

@@ -182,9 +182,12 @@ class InMemoryMemoryStore:
 
     # -- messages -------------------------------------------------------------------------------
 
-    async def add_messages(self, session_id: str, messages: Sequence[NewMessage]) -> list[Message]:
+    async def add_messages(
+        self, session_id: str, messages: Sequence[NewMessage], *, embed: bool = True
+    ) -> list[Message]:
         """Append messages (the session is created if missing), numbered in order; a message
-        whose source id the session already has is skipped.
+        whose source id the session already has is skipped (``embed`` false: stored without
+        vectors).
         Cancellation: nothing is written (embeddings are computed first)."""
         check_text("session_id", session_id)
         for m in messages:
@@ -203,7 +206,8 @@ class InMemoryMemoryStore:
                     continue
                 known.add(m.source_id)
             kept.append((m, meta))
-        vectors = await self._embed([m.content for m, _ in kept])
+        vectors = await self._embed([m.content for m, _ in kept] if embed else [])
+        vectors = vectors or [None] * len(kept)
         if not kept:
             return []
         self._session(session_id)
