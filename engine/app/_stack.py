@@ -9,10 +9,8 @@ The order of opening is the order of closing backwards: engine, database, memory
 cache, session registry, summary pipeline, context provider, scribe, health monitor, feed server,
 dashboard. At the end of the block the scribe stops every live session, the pipeline is given time to
 store the final summaries, then the servers, the database and the engine close.
-
-The configured embedder is built once (:attr:`Stack.embedder`) and given to the memory store, so
-every part that stores or searches memory uses it; with the scribe, :attr:`Stack.backfill` embeds
-the backlog in the background (see :mod:`adapters.postgres._embedding_backfill`).
+The one configured embedder (:attr:`Stack.embedder`) is the memory store's; with the scribe,
+:attr:`Stack.backfill` embeds the backlog in the background (:mod:`adapters.postgres._embedding_backfill`).
 """
 
 from __future__ import annotations
