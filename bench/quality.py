@@ -12,9 +12,8 @@ the one the project ships. The scoring is ``tests/retrieval_support.py``, which 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,23 +26,18 @@ sys.path[:] = [
 ]
 
 import trio  # noqa: E402
-from pg_support import create_database, server_directory, start_test_server  # noqa: E402
-from retrieval_support import RetrievalSet, Scores, evaluate, load_set, render_table  # noqa: E402
+from pg_support import create_database  # noqa: E402
+from retrieval_support import (  # noqa: E402
+    RetrievalSet,
+    Scores,
+    evaluate,
+    load_set,
+    render_table,
+    scratch_server,
+)
 
 import adapters  # noqa: E402
 import engine  # noqa: E402
-
-
-@contextlib.contextmanager
-def scratch_server() -> Iterator[str]:
-    """A URL of an embedded server started for this run (stopped afterwards)."""
-    with server_directory() as directory:
-        server = start_test_server(directory)
-        try:
-            server.create_database("postgres_bench")
-            yield server.url("postgres_bench")
-        finally:
-            server.stop("fast")
 
 
 async def table_rows(

@@ -21,13 +21,16 @@ A target past rank 20 counts as missed for MRR.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from pg_support import server_directory, start_test_server
 
 import adapters
 import engine
@@ -296,3 +299,15 @@ def render_table(rows: Mapping[str, Scores], rset: RetrievalSet) -> str:
         cells = [f"{s.recall[g]:.3f}" for g in groups] + [f"{s.mrr[g]:.3f}" for g in groups]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def scratch_server() -> Iterator[str]:
+    """For the benchmarks: the URL of a database on an embedded server started for the block."""
+    with server_directory() as directory:
+        server = start_test_server(directory)
+        try:
+            server.create_database("retrieval")
+            yield server.url("retrieval")
+        finally:
+            server.stop("fast")
