@@ -211,12 +211,15 @@ async def test_comparable_scores_rank_the_sources_together() -> None:
         else:
             assert got == ["decisions:1", "messages:1", "messages:2", "messages:3"]
     pooled = engine.pooled_ranks(
-        [
-            Evidence("a", "1", "x", ranks={"fts": 1, "vec": 1}, scores={"vec": 0.2}),
-            Evidence("b", "1", "y", ranks={"fts": 1, "vec": 1}, scores={"vec": 0.7}),
-        ]
+        {"a": {"fts": 1, "vec": 1}, "b": {"fts": 1, "vec": 1}, "c": {"vec": 2}, "d": {"git": 1}},
+        {"a": {"vec": 0.2}, "b": {"vec": 0.7}, "c": {"vec": 0.2}},
     )
-    assert pooled == {"a:1": {"fts": 1, "vec": 2}, "b:1": {"fts": 1, "vec": 1}}
+    assert pooled == {
+        "a": {"fts": 1, "vec": 2},
+        "b": {"fts": 1, "vec": 1},
+        "c": {"vec": 3},
+        "d": {"git": 1},
+    }
 
 
 async def test_role_weights_reorder_sources() -> None:

@@ -89,25 +89,32 @@ def _role_weight(role: str | None, source: str, weights: Mapping[str, float] | N
     return _ROLE_WEIGHTS.get(role, {}).get(source, 1.0)
 
 
-def pooled_ranks(evidence: Sequence[Evidence]) -> dict[str, dict[str, int]]:
-    """Each item's ranks, by citation, with every ranking that carries scores ranked across all
-    the items that have a score in it (best score first; ties by citation).
+def pooled_ranks(
+    ranks: Mapping[_K, Mapping[str, int]], scores: Mapping[_K, Mapping[str, float]]
+) -> dict[_K, dict[str, int]]:
+    """Each item's ranks, with every ranking that carries scores ranked again across all the
+    items that have a score in it (best score first; ties keep the order of ``ranks``).
 
-    A source's own rank 1 says only that nothing in that source matched better: a small table's
-    best match may be poor next to a large table's tenth. Where sources report comparable scores
-    (:attr:`~engine.Evidence.scores`), the items are ranked together by them; the other rankings
-    keep the ranks their source gave.
+    A list's own rank 1 says only that nothing in that list matched better: a small table's best
+    match may be poor next to a large table's tenth. Where lists report comparable scores (the
+    same function in each, such as cosine similarity with one embedder), the items are ranked
+    together by them; the other rankings keep the ranks their list gave.
+
+    Args:
+        ranks: For each item, its 1-based rank in every ranking of its own list that found it.
+        scores: For each item, its score (higher is better) in the rankings whose scores are
+            comparable across the lists; missing or empty: none.
     """
-    by_score: dict[str, list[tuple[float, str]]] = {}
-    for item in evidence:
-        for ranking, value in item.scores.items():
-            if ranking in item.ranks:
-                by_score.setdefault(ranking, []).append((value, item.citation))
-    pooled = {item.citation: dict(item.ranks) for item in evidence}
+    by_score: dict[str, list[tuple[float, _K]]] = {}
+    for item, item_ranks in ranks.items():
+        for ranking, value in scores.get(item, {}).items():
+            if ranking in item_ranks:
+                by_score.setdefault(ranking, []).append((value, item))
+    pooled = {item: dict(item_ranks) for item, item_ranks in ranks.items()}
     for ranking, scored in by_score.items():
-        scored.sort(key=lambda pair: (-pair[0], pair[1]))
-        for position, (_, citation) in enumerate(scored, start=1):
-            pooled[citation][ranking] = position
+        scored.sort(key=lambda pair: -pair[0])
+        for position, (_, item) in enumerate(scored, start=1):
+            pooled[item][ranking] = position
     return pooled
 
 
@@ -143,7 +150,9 @@ def fuse(
                 continue
             seen.add(evidence.citation)
             kept.append((evidence, name, position))
-    pooled = pooled_ranks([evidence for evidence, _, _ in kept])
+    pooled = pooled_ranks(
+        {e.citation: e.ranks for e, _, _ in kept}, {e.citation: e.scores for e, _, _ in kept}
+    )
     pinned: list[tuple[Evidence, float]] = []
     ranked: list[tuple[Evidence, float]] = []
     for evidence, name, position in kept:

@@ -238,6 +238,8 @@ _BOOLS: Final = {
     "no": False,
     "off": False,
 }
+
+
 def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
     if len(table) > 64 or any(len(r) > 4096 for _, r in table):
         return False
