@@ -305,7 +305,9 @@ def main() -> int:
 
                 ok, _ = import_figure(home)
                 RESULTS.append((f"import of a {LINES:,}-line transcript >= 2,000 lines/s", ok))
-                print(f"\n(d) SessionStart with {MESSAGES:,} messages in memory (bench/hooks_briefing.py)")
+                print(
+                    f"\n(d) SessionStart with {MESSAGES:,} messages in memory (bench/hooks_briefing.py)"
+                )
                 repo, decision = fill_memory(home, MESSAGES)
                 times = measure(
                     sizes, env, expect_briefing=False, events=("SessionStart",), cwd=str(repo),

@@ -227,6 +227,7 @@ from ._memory._bundle import SourceReport as SourceReport
 from ._memory._callable_sources import CallableSource as CallableSource
 from ._memory._callable_sources import GitContextSource as GitContextSource
 from ._memory._fusion import fuse_ranks as fuse_ranks
+from ._memory._fusion import pooled_ranks as pooled_ranks
 from ._memory._fusion import ranks_of as ranks_of
 from ._memory._fusion import ROLES as ROLES
 from ._memory._fusion import RRF_K as RRF_K

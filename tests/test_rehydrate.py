@@ -173,6 +173,55 @@ async def test_digest_follows_the_content() -> None:
     assert a.to_dict()["items"][0]["citation"] == "s:1"
 
 
+async def test_comparable_scores_rank_the_sources_together() -> None:
+    """Each source's rank 1 counts alike unless the sources score a ranking alike: then the
+    items are ranked across sources by that score, and a weak best match of one source falls
+    behind the strong matches of another."""
+
+    texts = iter(["the cart total", "VAT per line", "refunds to the card", "integer cents"] * 2)
+
+    def source(name: str, similarities: Sequence[float], *, scored: bool) -> CallableSource:
+        async def search(query: SourceQuery) -> list[Evidence]:
+            return [
+                Evidence(
+                    name,
+                    str(i),
+                    next(texts),
+                    ranks={"vec": i},
+                    scores={"vec": s} if scored else {},
+                )
+                for i, s in enumerate(similarities, 1)
+            ]
+
+        return CallableSource(name, search)
+
+    for scored in (False, True):
+        bundle = await rehydrate(
+            "q",
+            sources=[
+                source("messages", [0.9, 0.8, 0.3], scored=scored),
+                source("decisions", [0.5], scored=scored),
+            ],
+        )
+        got = [i.citation for i in bundle.items]
+        if scored:
+            assert got == ["messages:1", "messages:2", "decisions:1", "messages:3"]
+            assert bundle.items[2].score == pytest.approx(1 / 63)
+            assert bundle.items[2].evidence.scores == {"vec": 0.5}
+        else:
+            assert got == ["decisions:1", "messages:1", "messages:2", "messages:3"]
+    pooled = engine.pooled_ranks(
+        {"a": {"fts": 1, "vec": 1}, "b": {"fts": 1, "vec": 1}, "c": {"vec": 2}, "d": {"git": 1}},
+        {"a": {"vec": 0.2}, "b": {"vec": 0.7}, "c": {"vec": 0.2}},
+    )
+    assert pooled == {
+        "a": {"fts": 1, "vec": 2},
+        "b": {"fts": 1, "vec": 1},
+        "c": {"vec": 3},
+        "d": {"git": 1},
+    }
+
+
 async def test_role_weights_reorder_sources() -> None:
     sources = [_source("messages", ["message text"]), _source("decisions", ["decision text"])]
     planner = await rehydrate("q", sources=sources, role="planner")

@@ -184,7 +184,9 @@ async def make_briefing(
         if summary.files_modified:
             files = ", ".join(summary.files_modified[:_FILES])
             more = len(summary.files_modified) - _FILES
-            done.append(quote(f"files changed: {files}" + (f" and {more} more" if more > 0 else "")))
+            done.append(
+                quote(f"files changed: {files}" + (f" and {more} more" if more > 0 else ""))
+            )
         pack.section(
             f"Last session ({quote(summary.session_id, 80)}), what it did:",
             done[: 2 * _SUMMARY_LINES + 1],

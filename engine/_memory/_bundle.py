@@ -164,6 +164,7 @@ class Bundle:
                     "tokens": item.tokens,
                     "text": item.evidence.text,
                     "ranks": dict(item.evidence.ranks),
+                    "scores": dict(item.evidence.scores),
                     "metadata": dict(item.evidence.metadata),
                 }
                 for item in self.items
@@ -206,6 +207,7 @@ class Bundle:
                         ranks=dict(i.get("ranks", {})),
                         pinned=bool(i["pinned"]),
                         metadata=dict(i.get("metadata", {})),
+                        scores={k: float(v) for k, v in i.get("scores", {}).items()},
                     ),
                     float(i["score"]),
                     int(i["tokens"]),

@@ -3,7 +3,9 @@
 Stores and sources return ranked lists (each item with its rank in every ranking that found it); the
 engine fuses them here. An item scores ``sum(weight / (k + rank))`` over the rankings that found it
 (Cormack, Clarke and Buettcher, 2009; ``k = 60`` as in the paper). :func:`fuse` does it for the
-rehydrator's evidence, weighting each source for the role asked (:data:`ROLES`). Imports no trio.
+rehydrator's evidence, weighting each source for the role asked (:data:`ROLES`), and ranking
+together the items of every source that scores a ranking alike (:func:`pooled_ranks`). Imports
+no trio.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Final, TypeVar
 from .._core._errors import InvalidArgumentError
 from .._ports._memory_records import Evidence
 
-__all__ = ["ROLES", "RRF_K", "fuse", "fuse_ranks", "ranks_of", "rrf_score"]
+__all__ = ["ROLES", "RRF_K", "fuse", "fuse_ranks", "pooled_ranks", "ranks_of", "rrf_score"]
 
 #: The RRF constant of the original paper.
 RRF_K: Final = 60
@@ -87,6 +89,35 @@ def _role_weight(role: str | None, source: str, weights: Mapping[str, float] | N
     return _ROLE_WEIGHTS.get(role, {}).get(source, 1.0)
 
 
+def pooled_ranks(
+    ranks: Mapping[_K, Mapping[str, int]], scores: Mapping[_K, Mapping[str, float]]
+) -> dict[_K, dict[str, int]]:
+    """Each item's ranks, with every ranking that carries scores ranked again across all the
+    items that have a score in it (best score first; ties keep the order of ``ranks``).
+
+    A list's own rank 1 says only that nothing in that list matched better: a small table's best
+    match may be poor next to a large table's tenth. Where lists report comparable scores (the
+    same function in each, such as cosine similarity with one embedder), the items are ranked
+    together by them; the other rankings keep the ranks their list gave.
+
+    Args:
+        ranks: For each item, its 1-based rank in every ranking of its own list that found it.
+        scores: For each item, its score (higher is better) in the rankings whose scores are
+            comparable across the lists; missing or empty: none.
+    """
+    by_score: dict[str, list[tuple[float, _K]]] = {}
+    for item, item_ranks in ranks.items():
+        for ranking, value in scores.get(item, {}).items():
+            if ranking in item_ranks:
+                by_score.setdefault(ranking, []).append((value, item))
+    pooled = {item: dict(item_ranks) for item, item_ranks in ranks.items()}
+    for ranking, scored in by_score.items():
+        scored.sort(key=lambda pair: -pair[0])
+        for position, (_, item) in enumerate(scored, start=1):
+            pooled[item][ranking] = position
+    return pooled
+
+
 def fuse(
     results: Mapping[str, Sequence[Evidence]],
     *,
@@ -97,7 +128,8 @@ def fuse(
     """Reciprocal rank fusion of every source's rankings.
 
     An item scores ``weight(source, role) / (k + rank)`` summed over every ranking that placed it
-    (its :attr:`~engine.Evidence.ranks`, or else its position in the source's list).
+    (its :attr:`~engine.Evidence.ranks`, or else its position in the source's list). A ranking
+    whose items carry scores is ranked across the sources first (:func:`pooled_ranks`).
 
     Args:
         results: Items per source name, best first.
@@ -111,16 +143,21 @@ def fuse(
         A repeated ``source:id`` keeps its first occurrence.
     """
     seen: set[str] = set()
-    pinned: list[tuple[Evidence, float]] = []
-    ranked: list[tuple[Evidence, float]] = []
+    kept: list[tuple[Evidence, str, int]] = []
     for name, items in results.items():
-        weight = _role_weight(role, name, weights)
         for position, evidence in enumerate(items, start=1):
             if evidence.citation in seen:
                 continue
             seen.add(evidence.citation)
-            ranks = evidence.ranks or {name: position}
-            score = rrf_score(ranks, k=k, weight=weight)
-            (pinned if evidence.pinned else ranked).append((evidence, score))
+            kept.append((evidence, name, position))
+    pooled = pooled_ranks(
+        {e.citation: e.ranks for e, _, _ in kept}, {e.citation: e.scores for e, _, _ in kept}
+    )
+    pinned: list[tuple[Evidence, float]] = []
+    ranked: list[tuple[Evidence, float]] = []
+    for evidence, name, position in kept:
+        ranks = pooled[evidence.citation] or {name: position}
+        score = rrf_score(ranks, k=k, weight=_role_weight(role, name, weights))
+        (pinned if evidence.pinned else ranked).append((evidence, score))
     ranked.sort(key=lambda pair: (-pair[1], pair[0].citation))
     return pinned + ranked

@@ -6,7 +6,9 @@ shorter limit of its own). A source that misses its deadline is cancelled and re
 ``"timeout"``; one that raises is reported with status ``"error"``; neither fails the bundle. Results
 are fused with reciprocal rank fusion (:func:`engine._memory._fusion.fuse`): an item scores
 ``weight(source, role) / (k + rank)`` summed over every ranking that placed it (full text, trigram,
-vector, or its position in the source's list). Near-duplicates (Jaccard similarity of character
+vector, or its position in the source's list); a ranking whose scores mean the same in several
+sources (the store's three, over messages and decisions) is ranked across them first, so one
+source's weak best match does not count as much as another's strong one. Near-duplicates (Jaccard similarity of character
 5-gram sets >= 0.6, :mod:`engine._memory._near_duplicates`) keep only their best-scored copy. The bundle
 is then packed greedily within the token budget (:func:`engine._memory._packing.pack`): pinned items
 first (in source order), then evidence by score.

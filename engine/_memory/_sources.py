@@ -80,16 +80,20 @@ class _RankedSource(Generic[_Item]):
     async def _ranked(self, query: SourceQuery) -> SearchResult[_Item]:
         raise NotImplementedError
 
-    def _evidence(self, item: _Item, ranks: Mapping[str, int]) -> Evidence:
+    def _evidence(
+        self, item: _Item, ranks: Mapping[str, int], scores: Mapping[str, float]
+    ) -> Evidence:
         raise NotImplementedError
 
     async def search(self, query: SourceQuery) -> Sequence[Evidence]:
-        """Search the store (full text, trigram and, where available, vector ranks kept).
+        """Search the store (full text, trigram and, where available, vector ranks kept, with
+        their scores: each ranking scores messages and decisions alike, so the rehydrator ranks
+        the two together).
 
         Cancellation: the store query is cancelled.
         """
         result = await self._ranked(query)
-        return [self._evidence(hit.item, hit.ranks) for hit in result.hits]
+        return [self._evidence(hit.item, hit.ranks, hit.scores) for hit in result.hits]
 
 
 @final
@@ -104,13 +108,16 @@ class MessagesSource(_RankedSource[Message]):
             query.text, session_id=query.session_id, repo=query.repo, limit=query.limit
         )
 
-    def _evidence(self, item: Message, ranks: Mapping[str, int]) -> Evidence:
+    def _evidence(
+        self, item: Message, ranks: Mapping[str, int], scores: Mapping[str, float]
+    ) -> Evidence:
         return Evidence(
             source=self._name,
             id=str(item.id),
             text=message_text(item),
             ranks=ranks,
             metadata={"session_id": item.session_id, "seq": item.seq},
+            scores=scores,
         )
 
 
@@ -126,13 +133,16 @@ class DecisionsSource(_RankedSource[Decision]):
             query.text, session_id=query.session_id, repo=query.repo, limit=query.limit
         )
 
-    def _evidence(self, item: Decision, ranks: Mapping[str, int]) -> Evidence:
+    def _evidence(
+        self, item: Decision, ranks: Mapping[str, int], scores: Mapping[str, float]
+    ) -> Evidence:
         return Evidence(
             source=self._name,
             id=str(item.id),
             text=decision_text(item),
             ranks=ranks,
             metadata={"status": item.status.value},
+            scores=scores,
         )
 
 

@@ -291,6 +291,11 @@ class Evidence:
             ``{"fts": 1, "trgm": 4}``). Empty means the position in the returned list.
         pinned: Pinned items lead the bundle, ahead of ranked evidence.
         metadata: Anything else worth showing (JSON-compatible).
+        scores: The item's score (higher is better) in those of its rankings whose scores mean
+            the same in every source that reports them under that name (for example cosine
+            similarity to the query with one embedder): the rehydrator ranks the items of all
+            such sources together by it, instead of trusting each source's own rank 1. Empty:
+            the ranks stand as the source gave them.
     """
 
     source: str
@@ -299,6 +304,7 @@ class Evidence:
     ranks: Mapping[str, int] = field(default_factory=dict)
     pinned: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    scores: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def citation(self) -> str:

@@ -144,7 +144,9 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             kind=coerce_kind(kind),
             priority=coerce_priority(priority),
             tags=check_tags(
-                tags if isinstance(tags, str) else [scrub(t) if isinstance(t, str) else t for t in tags]
+                tags
+                if isinstance(tags, str)
+                else [scrub(t) if isinstance(t, str) else t for t in tags]
             ),
             idle_timeout=check_timeout(timeout),
             pinned=tuple(check_file(f) for f in files),

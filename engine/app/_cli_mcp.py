@@ -113,9 +113,7 @@ def start_daemon(home: Path, config_file: str | None, *, timeout: float = START_
 
 async def _serve(sock: Path, timeout: float) -> None:
     async with adapters.open_control_client(sock, timeout=timeout) as client:
-        async with adapters.open_mcp_app(
-            client, version=scribe_version(), cwd=Path.cwd()
-        ) as app:
+        async with adapters.open_mcp_app(client, version=scribe_version(), cwd=Path.cwd()) as app:
             await adapters.serve_mcp_stdio(app)
 
 

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, final
 
@@ -37,7 +37,7 @@ from .._core._errors import InvalidArgumentError
 from .._core._limiter import PriorityLimiter
 from .._core._limits import preview
 from .._core._privacy import Privacy
-from .._memory._fusion import fuse_ranks
+from .._memory._fusion import fuse_ranks, pooled_ranks
 from .._memory._generation_cache import GenerationCache, generation_key
 from .._memory._rehydrator import rehydrate
 from .._ports._git_errors import NotARepositoryError, StaleLockError
@@ -258,6 +258,7 @@ class ControlMemory:
         sid, repo = await self._read_scope(a.session, a.repo)
         found: dict[tuple[str, str], dict[str, Any]] = {}
         ranks: dict[tuple[str, str], dict[str, int]] = {}
+        scores: dict[tuple[str, str], Mapping[str, float]] = {}
         vector: VectorStatus | None = None
         if a.kind in ("messages", "all"):
             messages = await self.memory.search_messages(
@@ -267,6 +268,7 @@ class ControlMemory:
             for message_hit in messages.hits:
                 m = message_hit.item
                 ranks[("message", str(m.id))] = dict(message_hit.ranks)
+                scores[("message", str(m.id))] = message_hit.scores
                 found[("message", str(m.id))] = {
                     "kind": "message",
                     "id": m.id,
@@ -288,6 +290,7 @@ class ControlMemory:
             for decision_hit in decisions.hits:
                 d = decision_hit.item
                 ranks[("decision", str(d.id))] = dict(decision_hit.ranks)
+                scores[("decision", str(d.id))] = decision_hit.scores
                 found[("decision", str(d.id))] = _decision_dict(d)
         if a.kind in ("facts", "all"):
             for position, fact in enumerate(await self._matching_facts(a.query, sid, repo, a.k)):
@@ -303,7 +306,7 @@ class ControlMemory:
                     "pinned": fact.pinned,
                     "updated_at": fact.updated_at.isoformat(),
                 }
-        order = {"message": 0, "decision": 1, "fact": 2}
+        ranks, order = pooled_ranks(ranks, scores), {"message": 0, "decision": 1, "fact": 2}
         fused = fuse_ranks(ranks, tiebreak=lambda item: order[item[0]], limit=a.k)
         hits: list[dict[str, Any]] = []
         size = 0

@@ -115,7 +115,9 @@ async def _open_mcp_endpoint(
         return
     async with (
         adapters.open_mcp_app(HandlerBackend(handler), version=scribe_version()) as app,
-        adapters.open_mcp_http(app, secret=secret, hosts=dashboard.hosts, port=dashboard.port) as http,
+        adapters.open_mcp_http(
+            app, secret=secret, hosts=dashboard.hosts, port=dashboard.port
+        ) as http,
     ):
         dashboard.serve_mcp(http)
         try:
