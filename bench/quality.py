@@ -53,7 +53,7 @@ async def table_rows(
             create_database(url, "quality"),
             rset,
             embedder,
-            min_vector_similarity=thresholds.get(embedder.model, 0.0),
+            min_vector_similarity=thresholds.get(embedder.model),
         )
         for name, value in scores.items():
             rows.setdefault(name, value)

@@ -248,18 +248,29 @@ async def rank_hybrid(
     return [cited[item.evidence.citation] for item in bundle.items]
 
 
+def default_similarity(embedder: engine.Embedder) -> float:
+    """The vector threshold the stack gives ``embedder`` by default (by the family of its model)."""
+    from engine.app._embedder_settings import MIN_SIMILARITY
+
+    family = next((f for f in MIN_SIMILARITY if embedder.model.startswith(f)), None)
+    return MIN_SIMILARITY.get(family or "", 0.0)
+
+
 async def evaluate(
     url: str,
     rset: RetrievalSet,
     embedder: engine.Embedder,
     *,
-    min_vector_similarity: float = 0.0,
+    min_vector_similarity: float | None = None,
     label: str | None = None,
 ) -> dict[str, Scores]:
     """Load the set into the (empty) database at ``url`` with ``embedder`` and score each ranking
     alone (``fts``, ``trgm``, ``vec <label>``) and the hybrid (``hybrid <label>``); ``label``
-    defaults to the embedder's model name."""
+    defaults to the embedder's model name, ``min_vector_similarity`` to what the daemon uses for
+    that embedder when none is configured."""
     name = embedder.model if label is None else label
+    if min_vector_similarity is None:
+        min_vector_similarity = default_similarity(embedder)
     async with adapters.open_database(url, pool_size=4) as db:
         store = await adapters.create_memory_store(
             db, embedder=embedder, min_vector_similarity=min_vector_similarity
