@@ -24,6 +24,7 @@ from ._memory_decisions import MemoryDecisions
 from ._memory_facts import MemoryFacts
 from ._memory_messages import MemoryMessages
 from ._memory_preferences import MemoryPreferences, MemoryRetrievalCache
+from ._memory_vector_index import ensure_vector_indexes
 
 __all__ = ["PostgresMemoryStore", "create_memory_store"]
 
@@ -81,7 +82,10 @@ async def create_memory_store(
     Without pgvector (or with ``scribe.memory_vector = 'off'`` at migration time), vector search
     reports :attr:`engine.VectorStatus.UNAVAILABLE` and everything else works.
 
-    Cancellation: the probe query is cancelled; no store is made.
+    With vector columns and an embedder, the HNSW index of the embedder's model is created if
+    missing (see :mod:`._memory_vector_index`).
+
+    Cancellation: the probe query (or the index build) is cancelled; no store is made.
     """
     if embedder is not None and not isinstance(embedder, Embedder):
         raise InvalidArgumentError("embedder must implement engine.Embedder")
@@ -91,6 +95,8 @@ async def create_memory_store(
     )
     if not -1.0 <= min_vector_similarity <= 1.0:
         raise InvalidArgumentError("min_vector_similarity must be within [-1, 1]")
+    if has_vector and embedder is not None:
+        await ensure_vector_indexes(db, embedder.model, embedder.dimensions)
     return PostgresMemoryStore(
         db,
         embedder=embedder,
