@@ -55,9 +55,9 @@ def vector_literal(vector: Sequence[float]) -> str:
 # :mod:`._memory_vector_index` is matched only by this exact expression and predicate).
 _RANKINGS: Final[dict[str, tuple[LiteralString, LiteralString, LiteralString]]] = {
     "fts": (
-        ", websearch_to_tsquery('english', %(fts)s) AS q(tsq)",
-        "{a}.tsv @@ q.tsq",
-        "ts_rank_cd({a}.tsv, q.tsq)",
+        "",
+        "{a}.tsv @@ websearch_to_tsquery('english', %(fts)s)",
+        "ts_rank_cd({a}.tsv, websearch_to_tsquery('english', %(fts)s))",
     ),
     "trgm": ("", "%(q)s <%% {a}.{c}", "word_similarity(%(q)s, {a}.{c})"),
     "vec": (
