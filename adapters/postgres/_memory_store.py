@@ -12,12 +12,19 @@ once, where its SQL is.
 
 from __future__ import annotations
 
-from typing import Any, final
+from typing import Any, Final, final
 
 import psycopg
 from psycopg import sql
 
-from engine import Embedder, InvalidArgumentError, SweepReport
+from engine import (
+    RETAINED_DECISIONS,
+    RETAINED_MESSAGES,
+    Embedder,
+    InvalidArgumentError,
+    MemoryRetention,
+    SweepReport,
+)
 
 from ._database import Database
 from ._memory_decisions import MemoryDecisions
@@ -50,10 +57,14 @@ class PostgresMemoryStore(
     back; nothing is half-written.
     """
 
-    async def sweep_expired(self) -> SweepReport:
-        """Delete expired rows from every memory table (one transaction).
+    async def sweep_expired(self, retention: MemoryRetention | None = None) -> SweepReport:
+        """Delete expired rows from every memory table (one transaction), then, with
+        ``retention``, the messages written and the decisions superseded longer ago than it
+        keeps them, ``retention.batch`` rows a transaction until none is left (so the sweep never
+        holds many row locks at once, and what it deleted before a cancellation stays deleted).
 
-        Cancellation: nothing is deleted.
+        Cancellation: the batch in progress is rolled back (nothing of it is deleted); earlier
+        transactions of the sweep stay committed.
         """
 
         def work(conn: psycopg.Connection[Any]) -> SweepReport:
@@ -67,7 +78,34 @@ class PostgresMemoryStore(
                 deleted[table] = cur.rowcount
             return SweepReport(deleted)
 
-        return await self._db.run_sync(work)
+        report = await self._db.run_sync(work)
+        if retention is None:
+            return report
+        deleted = dict(report.deleted)
+        for key, statement, keep in (
+            (RETAINED_MESSAGES, _RETAIN_MESSAGES, retention.messages),
+            (RETAINED_DECISIONS, _RETAIN_SUPERSEDED, retention.superseded_decisions),
+        ):
+            deleted[key] = 0
+            while keep is not None:
+                n = await self._db.execute(statement, {"keep": keep, "batch": retention.batch})
+                deleted[key] += n
+                if n < retention.batch:
+                    break
+        return SweepReport(deleted)
+
+
+# One batch of rows past their retention (the BRIN index on created_at and the partial index on
+# superseded decisions' updated_at of migration 0104 find them).
+_RETAIN_MESSAGES: Final = (
+    "DELETE FROM memory_messages WHERE id IN (SELECT id FROM memory_messages"
+    " WHERE created_at < now() - %(keep)s * interval '1 second' LIMIT %(batch)s)"
+)
+_RETAIN_SUPERSEDED: Final = (
+    "DELETE FROM memory_decisions WHERE id IN (SELECT id FROM memory_decisions"
+    " WHERE status = 'superseded' AND updated_at < now() - %(keep)s * interval '1 second'"
+    " LIMIT %(batch)s)"
+)
 
 
 async def create_memory_store(

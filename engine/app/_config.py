@@ -31,6 +31,7 @@ from .._core._errors import InvalidArgumentError
 from .._core._limits import REHYDRATE_BUDGET_MAX
 from .._core._privacy import Privacy
 from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
+from .._ports._memory_records import MemoryRetention
 from ._logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
@@ -90,6 +91,13 @@ class AppConfig:
             table; in the environment a JSON object), applied after the default ones.
         hook_recall: an agent's prompt hook answers with a short recall of memory for the prompt.
         briefing_budget: the tokens an agent's session-start briefing may take.
+        memory_sweep_interval: seconds between two sweeps of memory by the daemon (expired rows,
+            then what the retentions below no longer keep, in batches of ``memory_sweep_batch``).
+        memory_retention_days: days a message is kept after it was written (None, the default:
+            forever; 0 in the file, the environment or a flag means forever).
+        memory_superseded_retention_days: days a superseded decision is kept after it was
+            superseded (None or 0: forever; default 90).
+        memory_sweep_batch: the most rows one statement of a sweep deletes.
         config_file: the TOML file that was read (None: none).
     """
 
@@ -117,12 +125,22 @@ class AppConfig:
     redact_patterns: tuple[tuple[str, str], ...] = ()
     hook_recall: bool = False
     briefing_budget: int = 1500
+    memory_sweep_interval: float = 300.0
+    memory_retention_days: float | None = None
+    memory_superseded_retention_days: float | None = 90.0
+    memory_sweep_batch: int = 1000
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             if f.name in _SETTINGS:
                 _SETTINGS[f.name].check(f.name, "config", getattr(self, f.name))
+
+    def memory_retention(self) -> MemoryRetention:
+        """The one :class:`engine.MemoryRetention` these settings describe."""
+        days = (self.memory_retention_days, self.memory_superseded_retention_days)
+        messages, superseded = (None if d is None else d * 86400.0 for d in days)
+        return MemoryRetention(messages, superseded, self.memory_sweep_batch)
 
     def privacy(self) -> Privacy:
         """The one :class:`engine.Privacy` these settings describe."""
@@ -251,6 +269,7 @@ def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
 _PATTERN_NAMES: Final = frozenset(p.name for p in DEFAULT_SECRET_PATTERNS)
 _PORT = _Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
 _SECONDS = _Setting("number", lambda v: v >= 0, ">= 0")
+_DAYS = _Setting("number", lambda v: v > 0, "> 0", nullable=True, zero_is_none=True)
 
 #: Every setting a file, the environment or a flag may give.
 _SETTINGS: Final[Mapping[str, _Setting]] = {
@@ -293,6 +312,10 @@ _SETTINGS: Final[Mapping[str, _Setting]] = {
     "briefing_budget": _Setting(
         "int", lambda v: 100 <= v <= REHYDRATE_BUDGET_MAX, f"from 100 to {REHYDRATE_BUDGET_MAX}"
     ),
+    "memory_sweep_interval": _Setting("number", lambda v: v > 0, "> 0"),
+    "memory_retention_days": _DAYS,
+    "memory_superseded_retention_days": _DAYS,
+    "memory_sweep_batch": _Setting("int", lambda v: 1 <= v <= 100_000, "from 1 to 100000"),
 }
 
 

@@ -38,6 +38,7 @@ from .._core._health import HealthCheck, HealthChecks, run_health_monitor
 from .._core._privacy import Privacy
 from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
+from .._memory._sources import run_memory_sweeper
 from .._ports._git import Git
 from .._ports._memory_store import MemorySource
 from .._ports._summarizer import Summarizer
@@ -276,6 +277,14 @@ async def open_stack(
                     on_restart=lambda n: eng.publish_nowait("database.restarted", {"restarts": n}),
                 )
                 eng.start_service(supervise, db.embedded, name="embedded postgres")
+            eng.start_service(
+                run_memory_sweeper,
+                memory,
+                config.memory_sweep_interval,
+                None,
+                config.memory_retention(),
+                name="memory sweeper",
+            )
             monitor = functools.partial(run_health_monitor, checks=checks)
             eng.start_service(monitor, eng, config.health_interval, name="health")
         if config.feed:
