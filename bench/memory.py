@@ -16,7 +16,8 @@ decisions, 100 worklog entries and 20 summaries with COPY, and measures, side by
         stores a generation: exact hit p50 under 10 ms;
     (c) 100 concurrent identical misses run the generator exactly once (5 repetitions).
 
-Every figure prints its value and PASS/FAIL; the exit status is 0 only if all pass.
+Every figure prints its value and PASS/FAIL; the exit status is 0 only if all pass. ``--scale``
+runs the million-message benchmark of ``bench/memory_scale.py`` instead.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from engine import Evidence, MemorySource, SourceQuery
 from engine._memory._fusion import fuse
 from engine._memory._packing import pack
 from engine.app import AppConfig, load_config, open_stack
+
+sys.path.append(str(Path(__file__).resolve().parent))
+from memory_scale import add_arguments, scale_bench
 
 VOCAB = (
     "cache postgres trio session worklog summary rehydrate token budget fusion ranking trigram "
@@ -301,6 +305,8 @@ async def bench(args: argparse.Namespace) -> bool:
             home=Path(home), database_url=load_config().database_url, pool_size=6, feed=False
         )
         async with open_stack(config, scribe=False) as stack:
+            if args.scale:
+                return await scale_bench(args, stack)
             db = stack.db
             t0 = time.perf_counter()
             await db.run_sync(lambda conn: _load(conn, sizes, 1))
@@ -394,6 +400,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller data set")
     parser.add_argument("--reps", type=int, default=5, help="repetitions (>= 5 for medians)")
     parser.add_argument("--queries", type=int, default=60, help="queries per repetition")
+    add_arguments(parser)
     args = parser.parse_args()
     ok = trio.run(bench, args)
     print("ALL PASS" if ok else "SOME FAILED")

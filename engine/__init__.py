@@ -119,6 +119,9 @@ from ._ports._memory_records import NewMessage as NewMessage
 from ._ports._memory_records import Preference as Preference
 from ._ports._memory_records import SearchResult as SearchResult
 from ._ports._memory_records import SourceQuery as SourceQuery
+from ._ports._memory_records import RETAINED_DECISIONS as RETAINED_DECISIONS
+from ._ports._memory_records import RETAINED_MESSAGES as RETAINED_MESSAGES
+from ._ports._memory_records import MemoryRetention as MemoryRetention
 from ._ports._memory_records import SweepReport as SweepReport
 from ._ports._memory_records import VectorStatus as VectorStatus
 from ._ports._memory_store import DecisionStateError as DecisionStateError

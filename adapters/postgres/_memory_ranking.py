@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, LiteralString, TypeVar
 
+import psycopg
+import psycopg.rows
 import trio
 from psycopg import sql
 
@@ -29,6 +31,7 @@ from engine import (
 )
 
 from ._database import Database
+from ._memory_vector_index import VECTOR_DISTANCE, VECTOR_PREDICATE
 
 __all__ = ["MemoryTables", "fts_query_text", "vector_literal"]
 
@@ -47,20 +50,20 @@ def vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
-# name: (extra FROM item, match condition, score expression; higher is better)
+# name: (extra FROM item, match condition, score expression; higher is better). The vector
+# ranking's placeholders {model} and {dims} are literals (the partial HNSW index of
+# :mod:`._memory_vector_index` is matched only by this exact expression and predicate).
 _RANKINGS: Final[dict[str, tuple[LiteralString, LiteralString, LiteralString]]] = {
     "fts": (
-        ", websearch_to_tsquery('english', %(fts)s) AS q(tsq)",
-        "{a}.tsv @@ q.tsq",
-        "ts_rank_cd({a}.tsv, q.tsq)",
+        "",
+        "{a}.tsv @@ websearch_to_tsquery('english', %(fts)s)",
+        "ts_rank_cd({a}.tsv, websearch_to_tsquery('english', %(fts)s))",
     ),
     "trgm": ("", "%(q)s <%% {a}.{c}", "word_similarity(%(q)s, {a}.{c})"),
     "vec": (
         "",
-        "{a}.embedding IS NOT NULL AND {a}.embedding_model = %(emodel)s"
-        " AND vector_dims({a}.embedding) = %(edims)s"
-        " AND 1 - ({a}.embedding <=> %(vec)s::vector) >= %(vmin)s",
-        "1 - ({a}.embedding <=> %(vec)s::vector)",
+        VECTOR_PREDICATE + " AND 1 - (" + VECTOR_DISTANCE + ") >= %(vmin)s",
+        "1 - (" + VECTOR_DISTANCE + ")",
     ),
 }
 
@@ -73,19 +76,26 @@ def _ranking_sql(
     text_col: LiteralString,
     *,
     filters: LiteralString,
+    model: str = "",
+    dims: int = 0,
 ) -> sql.Composed:
-    """The live rows one ranking places, best first, with their rank (``r``) and score (``s``)."""
+    """The live rows one ranking places, best first, with their rank (``r``) and score (``s``).
+
+    The inner query orders by the score (the vector ranking by the distance itself, which an
+    HNSW index answers) with a LIMIT; only those rows are numbered.
+    """
     extra, cond, score = _RANKINGS[ranking]
+    order: LiteralString = VECTOR_DISTANCE if ranking == "vec" else score + " DESC, {a}.id DESC"
     template: LiteralString = (
-        "SELECT {cols}, row_number() OVER (ORDER BY "
-        + score
-        + " DESC, {a}.id DESC) AS r, "
+        "SELECT x.*, row_number() OVER (ORDER BY x.s DESC, x.id DESC) AS r FROM (SELECT {cols}, "
         + score
         + " AS s FROM {t} {a}"
         + extra
         + " WHERE "
         + cond
-        + " AND {a}.expires_at > now() {f} ORDER BY r LIMIT %(lim)s"
+        + " AND {a}.expires_at > now() {f} ORDER BY "
+        + order
+        + " LIMIT %(lim)s) x ORDER BY r"
     )
     return sql.SQL(template).format(
         a=sql.SQL(alias),
@@ -93,7 +103,21 @@ def _ranking_sql(
         c=sql.Identifier(text_col),
         f=sql.SQL(filters),
         cols=sql.SQL(cols),
+        model=sql.Literal(model),
+        dims=sql.Literal(dims),
     )
+
+
+def _scoped_vector_search(
+    conn: psycopg.Connection[Any], statement: sql.Composed, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Run the vector ranking with the HNSW scan iterating until the LIMIT is filled: a session-
+    or repository-scoped search drops most of the nearest vectors, and a plain HNSW scan stops
+    after ``hnsw.ef_search`` of them (the outer query orders the rows again)."""
+    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()
 
 
 class MemoryTables:
@@ -186,13 +210,24 @@ class MemoryTables:
         names = [n for n in ("fts", "trgm") if n != "fts" or params["fts"]]
         if use_vector:
             names.append("vec")
+        vector_literals: dict[str, Any] = {}
+        if use_vector:
+            assert self._embedder is not None
+            vector_literals = {"model": self._embedder.model, "dims": self._embedder.dimensions}
         found: dict[str, list[dict[str, Any]]] = {}
         errors: list[Exception] = []
 
         async def rank(name: str, scope: trio.CancelScope) -> None:
-            statement = _ranking_sql(name, table, alias, cols, text_col, filters=filters)
+            statement = _ranking_sql(
+                name, table, alias, cols, text_col, filters=filters, **vector_literals
+            )
             try:
-                found[name] = await self._db.fetch(statement, params)
+                if name == "vec":
+                    found[name] = await self._db.run_sync(
+                        lambda conn: _scoped_vector_search(conn, statement, params)
+                    )
+                else:
+                    found[name] = await self._db.fetch(statement, params)
             except Exception as exc:  # re-raised below as itself, not inside an ExceptionGroup
                 errors.append(exc)
                 scope.cancel()

@@ -12,18 +12,26 @@ once, where its SQL is.
 
 from __future__ import annotations
 
-from typing import Any, final
+from typing import Any, Final, final
 
 import psycopg
 from psycopg import sql
 
-from engine import Embedder, InvalidArgumentError, SweepReport
+from engine import (
+    RETAINED_DECISIONS,
+    RETAINED_MESSAGES,
+    Embedder,
+    InvalidArgumentError,
+    MemoryRetention,
+    SweepReport,
+)
 
 from ._database import Database
 from ._memory_decisions import MemoryDecisions
 from ._memory_facts import MemoryFacts
 from ._memory_messages import MemoryMessages
 from ._memory_preferences import MemoryPreferences, MemoryRetrievalCache
+from ._memory_vector_index import ensure_vector_indexes
 
 __all__ = ["PostgresMemoryStore", "create_memory_store"]
 
@@ -49,10 +57,14 @@ class PostgresMemoryStore(
     back; nothing is half-written.
     """
 
-    async def sweep_expired(self) -> SweepReport:
-        """Delete expired rows from every memory table (one transaction).
+    async def sweep_expired(self, retention: MemoryRetention | None = None) -> SweepReport:
+        """Delete expired rows from every memory table (one transaction), then, with
+        ``retention``, the messages written and the decisions superseded longer ago than it
+        keeps them, ``retention.batch`` rows a transaction until none is left (so the sweep never
+        holds many row locks at once, and what it deleted before a cancellation stays deleted).
 
-        Cancellation: nothing is deleted.
+        Cancellation: the batch in progress is rolled back (nothing of it is deleted); earlier
+        transactions of the sweep stay committed.
         """
 
         def work(conn: psycopg.Connection[Any]) -> SweepReport:
@@ -66,7 +78,34 @@ class PostgresMemoryStore(
                 deleted[table] = cur.rowcount
             return SweepReport(deleted)
 
-        return await self._db.run_sync(work)
+        report = await self._db.run_sync(work)
+        if retention is None:
+            return report
+        deleted = dict(report.deleted)
+        for key, statement, keep in (
+            (RETAINED_MESSAGES, _RETAIN_MESSAGES, retention.messages),
+            (RETAINED_DECISIONS, _RETAIN_SUPERSEDED, retention.superseded_decisions),
+        ):
+            deleted[key] = 0
+            while keep is not None:
+                n = await self._db.execute(statement, {"keep": keep, "batch": retention.batch})
+                deleted[key] += n
+                if n < retention.batch:
+                    break
+        return SweepReport(deleted)
+
+
+# One batch of rows past their retention (the BRIN index on created_at and the partial index on
+# superseded decisions' updated_at of migration 0104 find them).
+_RETAIN_MESSAGES: Final = (
+    "DELETE FROM memory_messages WHERE id IN (SELECT id FROM memory_messages"
+    " WHERE created_at < now() - %(keep)s * interval '1 second' LIMIT %(batch)s)"
+)
+_RETAIN_SUPERSEDED: Final = (
+    "DELETE FROM memory_decisions WHERE id IN (SELECT id FROM memory_decisions"
+    " WHERE status = 'superseded' AND updated_at < now() - %(keep)s * interval '1 second'"
+    " LIMIT %(batch)s)"
+)
 
 
 async def create_memory_store(
@@ -83,7 +122,10 @@ async def create_memory_store(
     Without pgvector (or with ``scribe.memory_vector = 'off'`` at migration time), vector search
     reports :attr:`engine.VectorStatus.UNAVAILABLE` and everything else works.
 
-    Cancellation: the probe query is cancelled; no store is made.
+    With vector columns and an embedder, the HNSW index of the embedder's model is created if
+    missing (see :mod:`._memory_vector_index`).
+
+    Cancellation: the probe query (or the index build) is cancelled; no store is made.
     """
     if embedder is not None and not isinstance(embedder, Embedder):
         raise InvalidArgumentError("embedder must implement engine.Embedder")
@@ -93,6 +135,8 @@ async def create_memory_store(
     )
     if not -1.0 <= min_vector_similarity <= 1.0:
         raise InvalidArgumentError("min_vector_similarity must be within [-1, 1]")
+    if has_vector and embedder is not None:
+        await ensure_vector_indexes(db, embedder.model, embedder.dimensions)
     return PostgresMemoryStore(
         db,
         embedder=embedder,

@@ -19,6 +19,7 @@ from .._ports._memory_records import (
     ContextFact,
     Decision,
     Evidence,
+    MemoryRetention,
     Message,
     SearchResult,
     SourceQuery,
@@ -198,6 +199,7 @@ async def run_memory_sweeper(
     store: MemoryStore,
     interval: float,
     on_sweep: Callable[[SweepReport], object] | None = None,
+    retention: MemoryRetention | None = None,
 ) -> None:
     """Delete expired memory every ``interval`` seconds, forever (a service for the engine tree).
 
@@ -209,13 +211,15 @@ async def run_memory_sweeper(
         store: The memory store to sweep.
         interval: Seconds between sweeps (the first sweep runs at once).
         on_sweep: Called with each sweep's report (for example to publish it).
+        retention: What is deleted besides expired rows: messages and superseded decisions past
+            their retention, in bounded batches (None: only expired rows).
 
-    Cancellation: stops between sweeps, or cancels the sweep in progress (nothing of it is
-    deleted).
+    Cancellation: stops between sweeps, or cancels the sweep in progress (its batch in progress
+    is not deleted; earlier batches stay deleted).
     """
     check_seconds("interval", interval)
     while True:
-        report = await store.sweep_expired()
+        report = await store.sweep_expired(retention)
         if on_sweep is not None:
             on_sweep(report)
         await trio.sleep(interval)

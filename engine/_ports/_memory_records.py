@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from .._core._errors import InvalidArgumentError
 from .._core._limits import (
@@ -34,12 +34,15 @@ from .._core._limits import (
 from ._validation import check_json, check_limit, check_repo, check_text, check_ttl
 
 __all__ = [
+    "RETAINED_DECISIONS",
+    "RETAINED_MESSAGES",
     "CachedGeneration",
     "ContextFact",
     "Decision",
     "DecisionStatus",
     "Evidence",
     "Hit",
+    "MemoryRetention",
     "MemorySession",
     "Message",
     "MessageRole",
@@ -248,8 +251,40 @@ class SearchResult(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryRetention:
+    """How long memory is kept besides its own expiry, for :meth:`MemoryStore.sweep_expired`.
+
+    Attributes:
+        messages: seconds a message is kept after it was written (None: forever, the default).
+        superseded_decisions: seconds a superseded decision is kept after it was superseded
+            (None: forever).
+        batch: the most rows one statement deletes (each batch is its own transaction, so no
+            sweep holds locks on many rows at once).
+    """
+
+    messages: float | None = None
+    superseded_decisions: float | None = None
+    batch: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("messages", "superseded_decisions"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise InvalidArgumentError(f"{name} must be None or seconds > 0, got {value!r}")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise InvalidArgumentError(f"batch must be an int >= 1, got {self.batch!r}")
+
+
+#: The key of :attr:`SweepReport.deleted` counting messages swept past their retention.
+RETAINED_MESSAGES: Final = "memory_messages (retention)"
+#: The key of :attr:`SweepReport.deleted` counting superseded decisions swept past their retention.
+RETAINED_DECISIONS: Final = "memory_decisions (superseded, retention)"
+
+
+@dataclass(frozen=True, slots=True)
 class SweepReport:
-    """Rows deleted by one sweep of expired memory, per table."""
+    """Rows deleted by one sweep of expired memory, per table (and, under
+    :data:`RETAINED_MESSAGES` and :data:`RETAINED_DECISIONS`, the rows past their retention)."""
 
     deleted: Mapping[str, int]
 

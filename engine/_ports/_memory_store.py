@@ -26,6 +26,7 @@ from ._memory_records import (
     ContextFact,
     Decision,
     Evidence,
+    MemoryRetention,
     MemorySession,
     Message,
     NewDecision,
@@ -261,8 +262,9 @@ class MemoryStore(Protocol):
         """Store a retrieval-cache entry for ``ttl`` seconds."""
         ...
 
-    async def sweep_expired(self) -> SweepReport:
-        """Delete expired rows from every memory table."""
+    async def sweep_expired(self, retention: MemoryRetention | None = None) -> SweepReport:
+        """Delete expired rows from every memory table, and with ``retention`` the messages and
+        superseded decisions older than it keeps (in batches of ``retention.batch``)."""
         ...
 
 

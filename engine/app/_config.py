@@ -29,6 +29,7 @@ from .._core._errors import InvalidArgumentError
 from .._core._limits import REHYDRATE_BUDGET_MAX
 from .._core._privacy import Privacy
 from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
+from .._ports._memory_records import MemoryRetention
 from . import _summarizer_settings as _summarizing
 from ._config_setting import ConfigError, Setting, is_env_name, is_http_url
 from ._embedder_settings import EMBEDDERS, embedder_problem
@@ -84,6 +85,13 @@ class AppConfig:
             ``embedder_api_key_env`` (the name of the variable holding the key, never the key),
             ``embedder_dimensions``, ``embedder_batch_size``, ``embedder_timeout`` and
             ``embedder_min_similarity`` are described in :mod:`._embedder_settings`.
+        memory_sweep_interval: seconds between two sweeps of memory by the daemon (expired rows,
+            then what the retentions below no longer keep, in batches of ``memory_sweep_batch``).
+        memory_retention_days: days a message is kept after it was written (None, the default:
+            forever; 0 in the file, the environment or a flag means forever).
+        memory_superseded_retention_days: days a superseded decision is kept after it was
+            superseded (None or 0: forever; default 90).
+        memory_sweep_batch: the most rows one statement of a sweep deletes.
         config_file: the TOML file that was read (None: none).
     """
 
@@ -125,6 +133,10 @@ class AppConfig:
     embedder_batch_size: int | None = None
     embedder_timeout: float = 30.0
     embedder_min_similarity: float | None = None
+    memory_sweep_interval: float = 300.0
+    memory_retention_days: float | None = None
+    memory_superseded_retention_days: float | None = 90.0
+    memory_sweep_batch: int = 1000
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -156,6 +168,12 @@ class AppConfig:
             raise ConfigError(field, name, f"the API key variable {name} is not set")
         return key
 
+    def memory_retention(self) -> MemoryRetention:
+        """The one :class:`engine.MemoryRetention` these settings describe."""
+        days = (self.memory_retention_days, self.memory_superseded_retention_days)
+        messages, superseded = (None if d is None else d * 86400.0 for d in days)
+        return MemoryRetention(messages, superseded, self.memory_sweep_batch)
+
     def privacy(self) -> Privacy:
         """The one :class:`engine.Privacy` these settings describe."""
         return Privacy(
@@ -181,6 +199,9 @@ def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
 _PATTERN_NAMES: Final = frozenset(p.name for p in DEFAULT_SECRET_PATTERNS)
 _PORT = Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
 _SECONDS = Setting("number", lambda v: v >= 0, ">= 0")
+_PORT = Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
+_SECONDS = Setting("number", lambda v: v >= 0, ">= 0")
+_DAYS = Setting("number", lambda v: v > 0, "> 0", nullable=True, zero_is_none=True)
 
 #: Every setting a file, the environment or a flag may give.
 _SETTINGS: Final[Mapping[str, Setting]] = {
@@ -247,6 +268,10 @@ _SETTINGS: Final[Mapping[str, Setting]] = {
     "embedder_min_similarity": Setting(
         "number", lambda v: -1 <= v <= 1, "from -1 to 1", nullable=True
     ),
+    "memory_sweep_interval": Setting("number", lambda v: v > 0, "> 0"),
+    "memory_retention_days": _DAYS,
+    "memory_superseded_retention_days": _DAYS,
+    "memory_sweep_batch": Setting("int", lambda v: 1 <= v <= 100_000, "from 1 to 100000"),
 }
 
 

@@ -9,8 +9,6 @@ The order of opening is the order of closing backwards: engine, database, memory
 cache, session registry, summary pipeline, context provider, scribe, health monitor, feed server,
 dashboard. At the end of the block the scribe stops every live session, the pipeline is given time to
 store the final summaries, then the servers, the database and the engine close.
-The one configured embedder (:attr:`Stack.embedder`) is the memory store's; with the scribe,
-:attr:`Stack.backfill` embeds the backlog in the background (:mod:`adapters.postgres._embedding_backfill`).
 """
 
 from __future__ import annotations
@@ -40,6 +38,7 @@ from .._core._health import HealthCheck, HealthChecks, run_health_monitor
 from .._core._privacy import Privacy
 from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
+from .._memory._sources import run_memory_sweeper
 from .._ports._git import Git
 from .._ports._memory_store import Embedder, MemorySource
 from .._ports._summarizer import Summarizer
@@ -99,13 +98,11 @@ class Stack(metaclass=NoPublicConstructor):
         memory: the memory store (messages, facts, decisions, preferences).
         memory_sources: the standard rehydration sources over ``db`` and ``memory``.
         generation_cache: the generation cache stored in ``db``.
-        privacy: what every part scrubs before it stores, publishes or logs text (from the
-            configuration's ``redact_*`` settings).
+        privacy: what every part scrubs before it stores, publishes or logs (``redact_*``).
         feed: the live feed server (None: ``config.feed`` is off).
         dashboard: the dashboard (None: off).
         token: a read-only feed token (None: no feed).
-        health_checks: the parts' own health checks (``database``, ``capture``) as ``/health``
-            shows them.
+        health_checks: the parts' own health checks (``database``, ``capture``) for ``/health``.
     """
 
     config: AppConfig
@@ -289,6 +286,8 @@ async def open_stack(
                     on_restart=lambda n: eng.publish_nowait("database.restarted", {"restarts": n}),
                 )
                 eng.start_service(supervise, db.embedded, name="embedded postgres")
+            sweep = functools.partial(run_memory_sweeper, retention=config.memory_retention())
+            eng.start_service(sweep, memory, config.memory_sweep_interval, name="memory sweeper")
             monitor = functools.partial(run_health_monitor, checks=checks)
             eng.start_service(monitor, eng, config.health_interval, name="health")
             eng.start_service(out.backfill.run, name="background embedding")

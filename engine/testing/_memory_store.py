@@ -22,12 +22,15 @@ import trio
 # The public names, not their modules: memory records and rules may move between engine modules.
 from .. import (
     QUERY_MAX,
+    RETAINED_DECISIONS,
+    RETAINED_MESSAGES,
     ContextFact,
     Decision,
     DecisionStatus,
     Embedder,
     EmbeddingError,
     InvalidArgumentError,
+    MemoryRetention,
     MemorySession,
     MemoryStore,
     Message,
@@ -528,9 +531,9 @@ class InMemoryMemoryStore:
 
     # -- sweeping -------------------------------------------------------------------------------
 
-    async def sweep_expired(self) -> SweepReport:
-        """Delete expired rows of every family, counted under the PostgreSQL table names.
-        Cancellation: nothing is deleted."""
+    async def sweep_expired(self, retention: MemoryRetention | None = None) -> SweepReport:
+        """Delete expired rows of every family, counted under the PostgreSQL table names, then
+        what ``retention`` no longer keeps. Cancellation: nothing is deleted."""
         await trio.lowlevel.checkpoint()
         now = self._time.seconds()
 
@@ -543,15 +546,28 @@ class InMemoryMemoryStore:
         def gone(expires_at: datetime | None) -> bool:
             return expires_at is not None and expires_at.timestamp() <= now
 
-        return SweepReport(
-            {
-                "memory_messages": sweep(self._messages, lambda mv: gone(mv[0].expires_at)),
-                "memory_context_facts": sweep(self._facts, lambda f: gone(f.expires_at)),
-                "memory_decisions": sweep(self._decisions.rows, lambda dv: gone(dv[0].expires_at)),
-                "memory_preferences": sweep(self._preferences, lambda p: gone(p.expires_at)),
-                "memory_retrieval_cache": sweep(self._cache, lambda e: e[1] <= now),
-            }
-        )
+        def older(at: datetime, keep: float | None) -> bool:
+            return keep is not None and at.timestamp() < now - keep
+
+        deleted = {
+            "memory_messages": sweep(self._messages, lambda mv: gone(mv[0].expires_at)),
+            "memory_context_facts": sweep(self._facts, lambda f: gone(f.expires_at)),
+            "memory_decisions": sweep(self._decisions.rows, lambda dv: gone(dv[0].expires_at)),
+            "memory_preferences": sweep(self._preferences, lambda p: gone(p.expires_at)),
+            "memory_retrieval_cache": sweep(self._cache, lambda e: e[1] <= now),
+        }
+        if retention is not None:
+            deleted[RETAINED_MESSAGES] = sweep(
+                self._messages, lambda mv: older(mv[0].created_at, retention.messages)
+            )
+            deleted[RETAINED_DECISIONS] = sweep(
+                self._decisions.rows,
+                lambda dv: (
+                    dv[0].status is DecisionStatus.SUPERSEDED
+                    and older(dv[0].updated_at, retention.superseded_decisions)
+                ),
+            )
+        return SweepReport(deleted)
 
 
 if TYPE_CHECKING:

@@ -298,7 +298,8 @@ class MemoriesBackend(Protocol):
         ...
 
     async def age(self, seconds: float) -> None:
-        """Move every expiry ``seconds`` earlier (as if that much time had passed)."""
+        """Move every expiry, and when messages and decisions were written or changed,
+        ``seconds`` earlier (as if that much time had passed)."""
         ...
 
 
@@ -352,3 +353,13 @@ class PostgresMemories:
                 ).format(psycopg.sql.Identifier(table)),
                 (seconds,),
             )
+        # written (and superseded) that much earlier too, for the retention sweeps
+        await self.db.execute(
+            "UPDATE memory_messages SET created_at = created_at - %s * interval '1 second'",
+            (seconds,),
+        )
+        await self.db.execute(
+            "UPDATE memory_decisions SET created_at = created_at - %(s)s * interval '1 second',"
+            " updated_at = updated_at - %(s)s * interval '1 second'",
+            {"s": seconds},
+        )

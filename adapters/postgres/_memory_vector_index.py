@@ -1,0 +1,88 @@
+"""The HNSW index of one embedding model's vectors, and the SQL that must match it.
+
+The ``embedding`` columns are untyped ``vector`` (rows of several models may coexist, each row
+records its ``embedding_model``), so an index covers one model and dimension: a partial
+expression index ``USING hnsw ((embedding::vector(N)) vector_cosine_ops) WHERE embedding_model =
+'<model>' AND vector_dims(embedding) = N``. The planner uses it only for a query that repeats that
+expression and predicate with literals (not parameters), ordering by the distance with a LIMIT:
+:data:`VECTOR_PREDICATE` and :data:`VECTOR_DISTANCE` are those, shared with the vector ranking.
+
+The store creates the index for its embedder's model when it opens (``CREATE INDEX CONCURRENTLY
+IF NOT EXISTS``), not in the background: the index is partial, so for a model new to the database
+it is empty and made at once, and inserts keep it current from then on; the one slow case is the
+first open of a database that already holds many rows of that model and no index, and there the
+build does not block writers (it is concurrent) and searches keep working (by a scan) meanwhile.
+An index left invalid by an interrupted build is dropped and built again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final, LiteralString
+
+from psycopg import sql
+
+from ._database import Database
+
+__all__ = [
+    "VECTOR_DISTANCE",
+    "VECTOR_PREDICATE",
+    "ensure_vector_indexes",
+    "vector_index_name",
+]
+
+# {a}: the table's alias; {model}, {dims}: literals; %(vec)s: the query vector's text.
+VECTOR_PREDICATE: Final[LiteralString] = (
+    "{a}.embedding_model = {model} AND vector_dims({a}.embedding) = {dims}"
+)
+VECTOR_DISTANCE: Final[LiteralString] = "{a}.embedding::vector({dims}) <=> %(vec)s::vector({dims})"
+
+_TABLES: Final = ("memory_messages", "memory_decisions")
+_UNSAFE: Final = re.compile(r"[^a-z0-9]+")
+
+
+def vector_index_name(table: str, model: str, dims: int) -> str:
+    """The index name of ``table``'s vectors of ``model`` with ``dims`` dimensions (at most 63
+    characters: a readable prefix of the model and a digest of the whole name)."""
+    digest = hashlib.sha256(f"{model}\0{dims}".encode()).hexdigest()[:8]
+    readable = _UNSAFE.sub("_", model.lower()).strip("_")[:20]
+    short = {"memory_messages": "msg", "memory_decisions": "dec"}.get(table, table[:12])
+    return f"memory_{short}_hnsw_{readable}_{dims}_{digest}"
+
+
+async def ensure_vector_indexes(db: Database, model: str, dims: int) -> list[str]:
+    """Create (concurrently, if missing or invalid) the HNSW index of each memory table's vectors
+    of ``model`` and ``dims``; answers the names of the indexes it built.
+
+    Cancellation: the build running is cancelled on the server; a concurrent build cancelled
+    midway leaves an invalid index, which the next call drops and builds again.
+    """
+    built = []
+    for table in _TABLES:
+        name = vector_index_name(table, model, dims)
+        valid = await db.fetchval(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
+            (name,),
+        )
+        if valid:
+            continue
+        if valid is not None:
+            await db.execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name))
+            )
+        predicate: LiteralString = VECTOR_PREDICATE.replace("{a}.", "")
+        await db.execute(
+            sql.SQL(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table}"
+                " USING hnsw ((embedding::vector({dims})) vector_cosine_ops) WHERE " + predicate
+            ).format(
+                name=sql.Identifier(name),
+                table=sql.Identifier(table),
+                model=sql.Literal(model),
+                dims=sql.Literal(dims),
+            )
+        )
+        built.append(name)
+    return built
