@@ -21,6 +21,8 @@ import trio
 
 from engine import InvalidArgumentError
 
+from ._threaded import embed_in_threads
+
 __all__ = ["HashingEmbedder"]
 
 _WORD: Final = re.compile(r"\w+")
@@ -86,13 +88,6 @@ class HashingEmbedder:
         if len(items) <= INLINE_TEXTS and sum(map(len, items)) <= INLINE_CHARS:
             await trio.lowlevel.checkpoint()
             return self.embed_sync(items)
-        out: list[list[float]] = []
-        for start in range(0, len(items), self._batch):
-            batch = items[start : start + self._batch]
-            out.extend(
-                await trio.to_thread.run_sync(
-                    self.embed_sync, batch, limiter=self._limiter, abandon_on_cancel=True
-                )
-            )
-        await trio.lowlevel.checkpoint()
-        return out
+        return await embed_in_threads(
+            self.embed_sync, items, batch=self._batch, limiter=self._limiter
+        )

@@ -27,6 +27,8 @@ import trio
 
 from engine import EmbeddingError, InvalidArgumentError
 
+from ._threaded import embed_in_threads
+
 __all__ = ["DEFAULT_SENTENCE_MODEL", "SentenceTransformersEmbedder", "installed_model_path"]
 
 DEFAULT_SENTENCE_MODEL: Final = "all-MiniLM-L6-v2"
@@ -166,13 +168,6 @@ class SentenceTransformersEmbedder:
         its vectors are dropped); nothing is returned.
         """
         items = list(texts)
-        out: list[list[float]] = []
-        for start in range(0, len(items), self._batch):
-            batch = items[start : start + self._batch]
-            out.extend(
-                await trio.to_thread.run_sync(
-                    self.embed_sync, batch, limiter=self._limiter, abandon_on_cancel=True
-                )
-            )
-        await trio.lowlevel.checkpoint()
-        return out
+        return await embed_in_threads(
+            self.embed_sync, items, batch=self._batch, limiter=self._limiter
+        )

@@ -22,6 +22,8 @@ import trio
 
 from engine import EmbeddingError, InvalidArgumentError
 
+from ._threaded import embed_in_threads
+
 if TYPE_CHECKING:
     from wordllama.inference import WordLlamaInference
 
@@ -116,13 +118,6 @@ class WordLlamaEmbedder:
         its vectors are dropped); nothing is returned.
         """
         items = list(texts)
-        out: list[list[float]] = []
-        for start in range(0, len(items), self._batch):
-            batch = items[start : start + self._batch]
-            out.extend(
-                await trio.to_thread.run_sync(
-                    self.embed_sync, batch, limiter=self._limiter, abandon_on_cancel=True
-                )
-            )
-        await trio.lowlevel.checkpoint()
-        return out
+        return await embed_in_threads(
+            self.embed_sync, items, batch=self._batch, limiter=self._limiter
+        )
