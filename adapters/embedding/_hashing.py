@@ -21,7 +21,7 @@ import trio
 
 from engine import InvalidArgumentError
 
-from ._threaded import embed_in_threads
+from ._threaded import embed_in_threads, worker_limiter
 
 __all__ = ["HashingEmbedder"]
 
@@ -44,12 +44,9 @@ class HashingEmbedder:
     def __init__(self, dimensions: int = 256, *, batch_size: int = 256, threads: int = 1) -> None:
         if isinstance(dimensions, bool) or not 8 <= dimensions <= 4096:
             raise InvalidArgumentError("dimensions must be within 8..4096")
-        for name, value, top in (("batch_size", batch_size, 4096), ("threads", threads, 16)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-                raise InvalidArgumentError(f"{name} must be an int within 1..{top}")
         self._dims = dimensions
         self._batch = batch_size
-        self._limiter = trio.CapacityLimiter(threads)
+        self._limiter = worker_limiter(batch_size, threads)
 
     @property
     def model(self) -> str:

@@ -27,7 +27,7 @@ import trio
 
 from engine import EmbeddingError, InvalidArgumentError
 
-from ._threaded import embed_in_threads
+from ._threaded import check_int, embed_in_threads, worker_limiter
 
 __all__ = ["DEFAULT_SENTENCE_MODEL", "SentenceTransformersEmbedder", "installed_model_path"]
 
@@ -83,17 +83,12 @@ class SentenceTransformersEmbedder:
             if known is None:
                 raise InvalidArgumentError(f"the dimensions of model {model!r} must be given")
             dimensions = known[1]
-        for name, value, top in (
-            ("dimensions", dimensions, 16_000),
-            ("batch_size", batch_size, 4096),
-            ("threads", threads, 16),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-                raise InvalidArgumentError(f"{name} must be an int within 1..{top}")
+        check_int("dimensions", dimensions, 16_000)
+        limiter = worker_limiter(batch_size, threads)
         self._name = model
         self._dims = dimensions
         self._batch = batch_size
-        self._limiter = trio.CapacityLimiter(threads)
+        self._limiter = limiter
         self._model: Any = None
         self._load_lock = threading.Lock()
 

@@ -6,7 +6,31 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-__all__ = ["embed_in_threads"]
+from engine import InvalidArgumentError
+
+__all__ = ["check_int", "embed_in_threads", "worker_limiter"]
+
+
+def check_int(name: str, value: object, top: int) -> None:
+    """Refuse ``value`` unless it is an int within ``1..top`` (a bool is not an int here).
+
+    Raises:
+        InvalidArgumentError: it is not.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+        raise InvalidArgumentError(f"{name} must be an int within 1..{top}")
+
+
+def worker_limiter(batch_size: int, threads: int) -> trio.CapacityLimiter:
+    """The limiter of an embedder's worker threads, once ``batch_size`` (1-4096) and ``threads``
+    (1-16) are checked.
+
+    Raises:
+        InvalidArgumentError: one is out of range.
+    """
+    check_int("batch_size", batch_size, 4096)
+    check_int("threads", threads, 16)
+    return trio.CapacityLimiter(threads)
 
 
 async def embed_in_threads(

@@ -22,7 +22,7 @@ import trio
 
 from engine import EmbeddingError, InvalidArgumentError
 
-from ._threaded import embed_in_threads
+from ._threaded import embed_in_threads, worker_limiter
 
 if TYPE_CHECKING:
     from wordllama.inference import WordLlamaInference
@@ -53,12 +53,9 @@ class WordLlamaEmbedder:
     def __init__(self, dimensions: int = 256, *, batch_size: int = 256, threads: int = 1) -> None:
         if isinstance(dimensions, bool) or dimensions not in _DIMENSIONS:
             raise InvalidArgumentError(f"dimensions must be one of {_DIMENSIONS}")
-        for name, value, top in (("batch_size", batch_size, 4096), ("threads", threads, 16)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-                raise InvalidArgumentError(f"{name} must be an int within 1..{top}")
         self._dims = dimensions
         self._batch = batch_size
-        self._limiter = trio.CapacityLimiter(threads)
+        self._limiter = worker_limiter(batch_size, threads)
         self._model: WordLlamaInference | None = None
         self._load_lock = threading.Lock()
 
