@@ -102,6 +102,8 @@ from .git._repository import GitRepository as GitRepository
 from .git._discovery import open_repository as open_repository
 from .postgres._memory_store import PostgresMemoryStore as PostgresMemoryStore
 from .postgres._memory_store import create_memory_store as create_memory_store
+from .postgres._table_statistics import TableFacts as TableFacts
+from .postgres._table_statistics import TableStatistics as TableStatistics
 from .postgres._embedding_backfill import BackfillStatistics as BackfillStatistics
 from .postgres._embedding_backfill import EmbeddingBackfill as EmbeddingBackfill
 from .http._embedding_metrics import EmbeddingCollector as EmbeddingCollector

@@ -27,6 +27,7 @@ from engine import (
 
 from ._memory_ranking import MemoryTables
 from ._memory_rows import ENSURE_SESSION, MSG_COLS, jsonb, message_row, scope_filter
+from ._vector_batch import float4_array
 
 __all__ = ["MemoryMessages"]
 
@@ -113,16 +114,20 @@ class MemoryMessages(MemoryTables):
             messages = [m for m in messages if m.source_id not in known]
             if not messages:
                 return []
-        embeddings = await self._embed([m.content for m in messages]) if embed else None
+        embeddings = await self._embed_batch([m.content for m in messages]) if embed else None
         emb_cols: LiteralString = ""
         emb_vals: LiteralString = ""
         emb_unnest: LiteralString = ""
         emb_alias: LiteralString = ""
         if embeddings is not None:
+            # One binary real[] for the batch; each row takes its slice (see _vector_batch).
             emb_cols = ", embedding, embedding_model"
-            emb_vals = ", t.emb::vector, %(emodel)s"
-            emb_unnest = ", %(embs)s::text[]"
-            emb_alias = ", emb"
+            emb_vals = (
+                ", CASE WHEN t.has THEN (%(embs)s::float4[])"
+                "[(t.ord - 1) * %(edims)s + 1 : t.ord * %(edims)s]::vector END, %(emodel)s"
+            )
+            emb_unnest = ", %(has)s::bool[]"
+            emb_alias = ", has"
         insert: LiteralString = (
             "INSERT INTO memory_messages AS m (session_id, seq, role, content, content_hash,"
             " metadata, expires_at, source_id" + emb_cols + ")"
@@ -163,7 +168,12 @@ class MemoryMessages(MemoryTables):
                 "srcs": [messages[i].source_id for i in kept],
             }
             if embeddings is not None:
-                params |= {"embs": [embeddings[i] for i in kept], **self._embedding_params()}
+                matrix, has = embeddings
+                params |= {
+                    "embs": float4_array(matrix[kept]),
+                    "has": [has[i] for i in kept],
+                    **self._embedding_params(),
+                }
             row = conn.execute(
                 "UPDATE memory_sessions SET next_seq = next_seq + %(n)s, updated_at = now()"
                 " WHERE session_id = %(sid)s RETURNING next_seq - %(n)s",

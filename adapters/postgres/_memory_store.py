@@ -32,6 +32,7 @@ from ._memory_facts import MemoryFacts
 from ._memory_messages import MemoryMessages
 from ._memory_preferences import MemoryPreferences, MemoryRetrievalCache
 from ._memory_vector_index import ensure_vector_indexes
+from ._table_statistics import TableStatistics
 
 __all__ = ["PostgresMemoryStore", "create_memory_store"]
 
@@ -109,7 +110,11 @@ _RETAIN_SUPERSEDED: Final = (
 
 
 async def create_memory_store(
-    db: Database, *, embedder: Embedder | None = None, min_vector_similarity: float = 0.0
+    db: Database,
+    *,
+    embedder: Embedder | None = None,
+    min_vector_similarity: float = 0.0,
+    statistics: TableStatistics | None = None,
 ) -> PostgresMemoryStore:
     """A memory store over ``db``, finding out whether the database has the vector columns.
 
@@ -118,6 +123,10 @@ async def create_memory_store(
     :class:`HashingEmbedder`, higher with many learned models). With :class:`WordLlamaEmbedder`
     keep it at 0 to 0.1: on the labelled set of ``tests/test_retrieval_quality.py`` a paraphrase
     and its target often score only 0.15 to 0.4, and 0.3 cost the hybrid 0.07 of recall@5.
+
+    ``statistics`` decides, from the planner's statistics, which query words are too common for
+    the full-text ranking and which tables are too big for the trigram ranking (see
+    :mod:`._table_statistics`; default: :class:`TableStatistics` with its default limits).
 
     Without pgvector (or with ``scribe.memory_vector = 'off'`` at migration time), vector search
     reports :attr:`engine.VectorStatus.UNAVAILABLE` and everything else works.
@@ -142,4 +151,5 @@ async def create_memory_store(
         embedder=embedder,
         vector_columns=bool(has_vector),
         min_vector_similarity=min_vector_similarity,
+        statistics=statistics,
     )
