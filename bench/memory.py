@@ -23,6 +23,7 @@ runs the million-message benchmark of ``bench/memory_scale.py`` instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import random
@@ -300,7 +301,10 @@ async def bench(args: argparse.Namespace) -> bool:
     )
     rng = random.Random(7)
     ok = True
-    with tempfile.TemporaryDirectory(prefix="scribe-bench-") as home:
+    with contextlib.ExitStack() as keep:
+        home = args.scale_home or keep.enter_context(
+            tempfile.TemporaryDirectory(prefix="scribe-bench-")
+        )
         config = AppConfig(
             home=Path(home), database_url=load_config().database_url, pool_size=6, feed=False
         )

@@ -236,12 +236,7 @@ def _verdict(ok: bool) -> str:
 async def _plans(db: adapters.Database, store: adapters.PostgresMemoryStore, query: str) -> None:
     """The indexes the hot searches' statements use at this size and their execution times
     (printed, not asserted)."""
-    from adapters.postgres._memory_ranking import (
-        _ranking_sql,
-        fts_query_text,
-        fts_words,
-        vector_literal,
-    )
+    from adapters.postgres._memory_ranking import _ranking_sql, fts_words, vector_literal
     from adapters.postgres._memory_rows import DEC_COLS, MSG_COLS, scope_filter
 
     embedder = store.embedder
@@ -249,22 +244,22 @@ async def _plans(db: adapters.Database, store: adapters.PostgresMemoryStore, que
     [vec] = await embedder.embed([query])
     params = {
         "q": query,
-        "fts": fts_query_text(query),
         "lim": 20,
         "sid": "bench-01",
         "repo": "/work/repo-1",
         "vec": vector_literal(vec),
         "vmin": 0.0,
-        "words": fts_words(query),
     }
     for table, alias, cols, col in (
         ("memory_messages", "m", MSG_COLS, "content"),
         ("memory_decisions", "d", DEC_COLS, "search_text"),
     ):
         facts = await store._statistics.of(table)
-        params["common"] = facts.common_lexemes
+        words = fts_words(query)
+        kept = facts.selective_words(words, await store._statistics.lexemes(words))
+        params["fts"] = " or ".join(kept)
         print(
-            f"    {table}: {facts.rows:,.0f} rows, {len(facts.common_lexemes)} common lexemes,"
+            f"    {table}: {facts.rows:,.0f} rows; full text of {query!r} searches {kept};"
             f" trigram ranking {'used' if facts.trigram_fits else 'left out'}"
         )
         for scope in ("session", "repo"):
@@ -313,11 +308,17 @@ async def scale_bench(args: argparse.Namespace, stack: Any) -> bool:
     await db.execute("ALTER SYSTEM SET max_parallel_maintenance_workers = 1")
     await db.execute("SELECT pg_reload_conf()")
     t0 = time.perf_counter()
+    present = await db.fetchval("SELECT count(*) FROM memory_messages WHERE session_id LIKE 'bench-%%'")
     words = vocabulary()
     word_vectors = np.asarray(await embedder.embed(words), dtype=np.float32)
-    await db.run_sync(
-        lambda c: load(c, args.scale_messages, args.scale_decisions, embedder.model, word_vectors)
-    )
+    if present:
+        print(f"the kept home holds {present:,} messages: not loaded again")
+    else:
+        await db.run_sync(
+            lambda c: load(
+                c, args.scale_messages, args.scale_decisions, embedder.model, word_vectors
+            )
+        )
     loaded = time.perf_counter() - t0
     print(
         f"loaded {args.scale_messages:,} messages and {args.scale_decisions:,} decisions (binary"
@@ -380,6 +381,8 @@ async def scale_bench(args: argparse.Namespace, stack: Any) -> bool:
         f" {_verdict(verdict)}"
     )
     texts = [zipf.text(zipf.rng.randint(8, 30)) for _ in range(args.scale_ingest)]
+    # A new session each run: a kept home holds the earlier runs' (whose source ids would be skipped).
+    ingest_session = f"ingest-{time.time_ns()}"
     await store.add_messages("ingest-warm", [NewMessage("user", "warm up the embedder")])
     start = time.perf_counter()
     for at in range(0, len(texts), 500):
@@ -387,7 +390,7 @@ async def scale_bench(args: argparse.Namespace, stack: Any) -> bool:
             NewMessage("user" if i % 2 else "assistant", t, source_id=f"rec-{at + i}")
             for i, t in enumerate(texts[at : at + 500])
         ]
-        await store.add_messages("ingest-00", batch)
+        await store.add_messages(ingest_session, batch)
     rate = len(texts) / (time.perf_counter() - start)
     verdict = rate >= 2000
     ok &= verdict
@@ -404,6 +407,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale-messages", type=int, default=1_000_000, help=argparse.SUPPRESS)
     parser.add_argument("--scale-decisions", type=int, default=100_000, help=argparse.SUPPRESS)
     parser.add_argument("--scale-ingest", type=int, default=10_000, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--scale-home",
+        help="keep the data set in this home and load it only if it is not there yet",
+    )
 
 
 __all__ = ["add_arguments", "scale_bench"]

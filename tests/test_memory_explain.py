@@ -24,12 +24,7 @@ from memory_support import open_store
 from pg_support import create_database, drop_database
 
 import adapters
-from adapters.postgres._memory_ranking import (
-    _ranking_sql,
-    fts_query_text,
-    fts_words,
-    vector_literal,
-)
+from adapters.postgres._memory_ranking import _ranking_sql, fts_query_text, vector_literal
 from adapters.postgres._memory_rows import DEC_COLS, MSG_COLS, scope_filter
 from adapters.postgres._memory_vector_index import vector_index_name
 from engine import NewDecision, NewMessage
@@ -123,8 +118,6 @@ def test_hot_searches_use_their_indexes(loaded: str, family: str, ranking: str, 
         "repo": "/repo/0",
         "vec": vector_literal(vector),
         "vmin": 0.0,
-        "words": fts_words(query),
-        "common": [],
     }
     with psycopg.connect(loaded, autocommit=True) as conn:
         conn.execute("SET enable_seqscan = off")

@@ -1,6 +1,6 @@
 """The rankings that cost by a table's size follow the planner's statistics (adapters/postgres/
-_table_statistics.py): query words made only of lexemes too common to help are left out of the
-full-text ranking (unless every word is one), and a table past the trigram limit is searched
+_table_statistics.py): the full-text ranking searches the query's words from the rarest up while
+the rows they are estimated to match stay within a budget, and a table past the trigram limit is searched
 without the trigram ranking. The limits are lowered so that a few hundred real rows, analysed by
 PostgreSQL, cross them."""
 
@@ -37,22 +37,31 @@ def analysed(pg_url: str) -> Iterator[str]:
         drop_database(url)
 
 
-async def test_common_lexemes_come_from_pg_stats(analysed: str) -> None:
+async def test_frequencies_come_from_pg_stats(analysed: str) -> None:
     async with adapters.open_database(analysed, pool_size=2) as db:
-        facts = await adapters.TableStatistics(db, max_matching_rows=100).of("memory_messages")
+        statistics = adapters.TableStatistics(db, match_budget=100)
+        facts = await statistics.of("memory_messages")
         assert facts.rows == 300
-        assert {"deploy", "servic", "build"} <= set(facts.common_lexemes)
-        assert not any(lexeme.startswith("zebra") for lexeme in facts.common_lexemes)
-        default = await adapters.TableStatistics(db).of("memory_messages")
-        assert default.common_lexemes == []  # 300 rows: no lexeme matches 10,000
-        assert default.trigram_fits
+        assert facts.frequencies["deploy"] == pytest.approx(1.0)
+        assert facts.frequencies["servic"] == pytest.approx(1.0)  # PostgreSQL's stem
+        assert facts.frequencies.get("zebra7", facts.rarest) < 0.01
+        lexemes = await statistics.lexemes(["Deploying", "the", "zebra7"])
+        assert lexemes == {"Deploying": ("deploy",), "the": (), "zebra7": ("zebra7",)}
+        # From the rarest word up, within the budget; the stop word left out.
+        assert facts.selective_words(["Deploying", "the", "zebra7"], lexemes) == ["zebra7"]
+        everything = await adapters.TableStatistics(db).of("memory_messages")
+        assert everything.selective_words(["Deploying", "the", "zebra7"], lexemes) == [
+            "Deploying",
+            "zebra7",
+        ]  # 300 rows: within the default budget of 2,000
+        assert everything.trigram_fits
 
 
 async def test_common_words_are_left_out_of_full_text(analysed: str) -> None:
     async with adapters.open_database(analysed, pool_size=2) as db:
         plain = await adapters.create_memory_store(db)
         tuned = await adapters.create_memory_store(
-            db, statistics=adapters.TableStatistics(db, max_matching_rows=100)
+            db, statistics=adapters.TableStatistics(db, match_budget=100)
         )
         query = "deploy zebra7"
         before = await plain.search_messages(query, limit=50)
@@ -61,7 +70,7 @@ async def test_common_words_are_left_out_of_full_text(analysed: str) -> None:
         fts_after = [h for h in after.hits if "fts" in h.ranks]
         assert len(fts_before) == 50  # "deploy" matches every row
         assert [h.item.content for h in fts_after] == ["deploy the service zebra7 build 7"]
-        # A query of common words only keeps them: rows are still found by full text.
+        # A query of common words only keeps the rarest: rows are still found by full text.
         only_common = await tuned.search_messages("deploy build", limit=5)
         assert len([h for h in only_common.hits if "fts" in h.ranks]) == 5
 
@@ -82,6 +91,6 @@ async def test_trigram_is_left_out_past_its_limit(analysed: str) -> None:
 async def test_limits_are_checked(analysed: str) -> None:
     async with adapters.open_database(analysed, pool_size=2) as db:
         with pytest.raises(InvalidArgumentError):
-            adapters.TableStatistics(db, max_matching_rows=0)
+            adapters.TableStatistics(db, match_budget=0)
         with pytest.raises(InvalidArgumentError):
             adapters.TableStatistics(db, trigram_max_rows=-1)

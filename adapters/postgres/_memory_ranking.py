@@ -60,15 +60,10 @@ def vector_literal(vector: Sequence[float]) -> str:
 # ranking's placeholders {model} and {dims} are literals (the partial HNSW index of
 # :mod:`._memory_vector_index` is matched only by this exact expression and predicate).
 _RANKINGS: Final[dict[str, tuple[LiteralString, LiteralString, LiteralString]]] = {
-    # The query's words less those made only of the table's common lexemes (all of them when
-    # every word is such; see _table_statistics), as one OR query.
     "fts": (
-        ", (SELECT coalesce(websearch_to_tsquery('english', (SELECT string_agg(w, ' or ')"
-        " FROM unnest(%(words)s::text[]) AS w WHERE NOT tsvector_to_array(to_tsvector("
-        "'english', w)) <@ %(common)s::text[])), websearch_to_tsquery('english', %(fts)s)))"
-        " AS q(tsq)",
-        "{a}.tsv @@ q.tsq",
-        "ts_rank_cd({a}.tsv, q.tsq)",
+        "",
+        "{a}.tsv @@ websearch_to_tsquery('english', %(fts)s)",
+        "ts_rank_cd({a}.tsv, websearch_to_tsquery('english', %(fts)s))",
     ),
     "trgm": ("", "%(q)s <%% {a}.{c}", "word_similarity(%(q)s, {a}.{c})"),
     "vec": (
@@ -240,10 +235,13 @@ class MemoryTables:
                     **self._embedding_params(),
                 }
         facts = await self._statistics.of(table)
+        words = fts_words(query)
+        if words:
+            lexemes = await self._statistics.lexemes(words)
+            params["fts"] = " or ".join(facts.selective_words(words, lexemes))
         names = ["fts"] if params["fts"] else []
         if facts.trigram_fits:
             names.append("trgm")
-        params |= {"words": fts_words(query), "common": facts.common_lexemes}
         if use_vector:
             names.append("vec")
         vector_literals: dict[str, Any] = {}
