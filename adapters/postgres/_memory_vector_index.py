@@ -12,7 +12,8 @@ IF NOT EXISTS``), not in the background: the index is partial, so for a model ne
 it is empty and made at once, and inserts keep it current from then on; the one slow case is the
 first open of a database that already holds many rows of that model and no index, and there the
 build does not block writers (it is concurrent) and searches keep working (by a scan) meanwhile.
-An index left invalid by an interrupted build is dropped and built again.
+An index left invalid by an interrupted build is dropped and built again; one that another
+connection is building is left to it.
 """
 
 from __future__ import annotations
@@ -51,9 +52,26 @@ def vector_index_name(table: str, model: str, dims: int) -> str:
     return f"memory_{short}_hnsw_{readable}_{dims}_{digest}"
 
 
+async def _being_built(db: Database, name: str) -> bool:
+    """Whether a ``CREATE INDEX`` of index ``name`` is running on some connection (an invalid
+    index is either being built or left by a build that failed)."""
+    return bool(
+        await db.fetchval(
+            "SELECT count(*) > 0 FROM pg_stat_progress_create_index p"
+            " JOIN pg_class c ON c.oid = p.index_relid WHERE c.relname = %s",
+            (name,),
+        )
+    )
+
+
 async def ensure_vector_indexes(db: Database, model: str, dims: int) -> list[str]:
     """Create (concurrently, if missing or invalid) the HNSW index of each memory table's vectors
     of ``model`` and ``dims``; answers the names of the indexes it built.
+
+    An invalid index that another connection is building (another process opening a store at
+    the same time) is left to that build, not waited for: searches meanwhile scan exactly. One
+    that no connection is building was left by a failed or cancelled build: it is dropped and built
+    again.
 
     Cancellation: the build running is cancelled on the server; a concurrent build cancelled
     midway leaves an invalid index, which the next call drops and builds again.
@@ -68,6 +86,8 @@ async def ensure_vector_indexes(db: Database, model: str, dims: int) -> list[str
         )
         if valid:
             continue
+        if valid is not None and await _being_built(db, name):
+            continue  # another connection is building it; searches scan exactly meanwhile
         if valid is not None:
             await db.execute(
                 sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name))

@@ -1,0 +1,79 @@
+"""The HNSW index of a model, when several processes open stores at once: an index another
+connection is building is left to that build (not dropped, not waited for), and one a failed build
+left invalid is built again."""
+
+from __future__ import annotations
+
+import psycopg
+import trio
+from pg_support import create_database, drop_database
+
+import adapters
+import engine
+from adapters.postgres._memory_vector_index import (
+    _being_built,
+    ensure_vector_indexes,
+    vector_index_name,
+)
+
+_VALID = (
+    "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+    " WHERE c.relname = %s"
+)
+
+
+async def test_an_index_being_built_elsewhere_is_left_to_that_build(pg_url: str) -> None:
+    url = create_database(pg_url, "vindex")
+    embedder = adapters.HashingEmbedder(32)
+    name = vector_index_name("memory_messages", embedder.model, 32)
+    try:
+        async with adapters.open_database(url, pool_size=4) as db:
+            # A writer's open transaction holds the concurrent build up after it has made the
+            # index (invalid, building), as a long transaction of another process would.
+            blocker = await trio.to_thread.run_sync(psycopg.connect, url)
+            try:
+                await trio.to_thread.run_sync(
+                    blocker.execute, "LOCK TABLE memory_messages IN ROW EXCLUSIVE MODE"
+                )
+                built: list[str] = []
+
+                async def build() -> None:
+                    built.extend(await ensure_vector_indexes(db, embedder.model, 32))
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(build)
+                    with trio.fail_after(60):
+                        while not await _being_built(db, name):  # noqa: ASYNC110 (another process)
+                            await trio.sleep(0.05)
+                    # Another store opens meanwhile: it neither drops the index nor waits (a
+                    # DROP INDEX CONCURRENTLY would wait for the blocker too: the bound fails it).
+                    with trio.fail_after(30):
+                        store = await adapters.create_memory_store(db, embedder=embedder)
+                    assert store.vector_status is engine.VectorStatus.USED
+                    assert await _being_built(db, name)
+                    assert await db.fetchval(_VALID, (name,)) is False
+                    await trio.to_thread.run_sync(blocker.rollback)
+            finally:
+                await trio.to_thread.run_sync(blocker.close)
+            assert name in built  # the first build was not cancelled by the second store
+            assert await db.fetchval(_VALID, (name,)) is True
+    finally:
+        drop_database(url)
+
+
+async def test_an_index_a_failed_build_left_invalid_is_built_again(pg_url: str) -> None:
+    url = create_database(pg_url, "vindex")
+    embedder = adapters.HashingEmbedder(32)
+    name = vector_index_name("memory_messages", embedder.model, 32)
+    try:
+        async with adapters.open_database(url, pool_size=4) as db:
+            await adapters.create_memory_store(db, embedder=embedder)
+            # What an interrupted CREATE INDEX CONCURRENTLY leaves: the index, marked invalid.
+            await db.execute(
+                "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", (name,)
+            )
+            assert not await _being_built(db, name)
+            await adapters.create_memory_store(db, embedder=embedder)
+            assert await db.fetchval(_VALID, (name,)) is True
+    finally:
+        drop_database(url)
