@@ -77,3 +77,29 @@ async def test_an_index_a_failed_build_left_invalid_is_built_again(pg_url: str) 
             assert await db.fetchval(_VALID, (name,)) is True
     finally:
         drop_database(url)
+
+
+async def test_the_background_embedder_builds_the_index_a_store_left_out(pg_url: str) -> None:
+    url = create_database(pg_url, "vindex")
+    embedder = adapters.HashingEmbedder(32)
+    name = vector_index_name("memory_messages", embedder.model, 32)
+    try:
+        async with adapters.open_database(url, pool_size=4, statement_timeout=5.0) as db:
+            store = await adapters.create_memory_store(db, embedder=embedder, build_indexes=False)
+            assert await db.fetchval(_VALID, (name,)) is None
+            await store.add_message("bg", "user", "stored before the index exists")
+            backfill = adapters.EmbeddingBackfill(store, interval=0.05)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(backfill.run)
+                with trio.fail_after(60):
+                    while not await db.fetchval(_VALID, (name,)):  # noqa: ASYNC110 (the server's)
+                        await trio.sleep(0.05)
+                nursery.cancel_scope.cancel()
+            assert await db.fetchval(_VALID, (name,)) is True
+            assert "stored before" in (
+                (await store.search_messages("stored before the index", limit=1)).hits[0].item.content
+            )
+            # The statement timeout is set back on the connection the build used.
+            assert await db.fetchval("SHOW statement_timeout") == "5s"
+    finally:
+        drop_database(url)

@@ -132,6 +132,26 @@ class Database(metaclass=engine.NoPublicConstructor):
 
         return await self._call(body, SimpleStatement(sql, params, None, here))
 
+    async def execute_unbounded(self, sql: Query) -> None:
+        """Run one maintenance statement (an index build) outside any transaction and without the
+        statement timeout, which is set back on the connection afterwards.
+
+        Cancellation: as :meth:`execute` (the statement is cancelled on the server).
+        """
+
+        def body(conn: psycopg.Connection[Any], call: WorkerCall[None]) -> None:
+            try:
+                conn.execute("SET statement_timeout = 0")
+                conn.execute(sql)
+            finally:
+                try:
+                    conn.execute("RESET statement_timeout")
+                    self._configure(conn)
+                finally:
+                    call.finish()
+
+        await self._call(body)
+
     async def fetch(self, sql: Query, params: Params = None) -> list[dict[str, Any]]:
         """Run a query and return every row as a dict keyed by column name.
 

@@ -52,7 +52,8 @@ class BackfillStatistics:
     """A snapshot of the background embedder.
 
     Attributes:
-        state: ``idle`` (no backlog), ``embedding``, ``unavailable`` (no pgvector or no embedder:
+        state: ``idle`` (no backlog), ``indexing`` (building the model's HNSW index, before the
+            backlog), ``embedding``, ``unavailable`` (no pgvector or no embedder:
             nothing is embedded) or ``failing`` (the last batch raised; retried after
             ``interval``).
         model: the model rows are embedded with (None: no embedder).
@@ -197,8 +198,10 @@ class EmbeddingBackfill:
         return total
 
     async def run(self) -> None:
-        """The service: count the backlog, drain it, wait ``interval``, again, until cancelled.
-        A failed batch is counted, logged and tried again after ``interval``.
+        """The service: build the model's vector indexes if missing
+        (:meth:`PostgresMemoryStore.ensure_vector_indexes`), then count the backlog, drain it,
+        wait ``interval``, again, until cancelled. A failed build or batch is counted, logged and
+        tried again after ``interval``.
 
         Cancellation: stops; the batch under way stores nothing.
         """
@@ -210,8 +213,17 @@ class EmbeddingBackfill:
                 else "no embedder is configured",
             )
             await trio.sleep_forever()
+        indexed = False
         while True:
             try:
+                if not indexed:
+                    # The model's HNSW index first (a build over many existing rows takes
+                    # minutes; searches scan exactly meanwhile, and inserts keep it current after).
+                    self._update(state="indexing")
+                    built = await self._store.ensure_vector_indexes()
+                    if built:
+                        _log.info("built the vector indexes %s", ", ".join(built))
+                    indexed = True
                 await self.count_backlog()
                 batches = 0
                 while await self.embed_batch():

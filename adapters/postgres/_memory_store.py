@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Final, final
 
 import psycopg
+import trio
 from psycopg import sql
 
 from engine import (
@@ -24,6 +25,7 @@ from engine import (
     InvalidArgumentError,
     MemoryRetention,
     SweepReport,
+    VectorStatus,
 )
 
 from ._database import Database
@@ -57,6 +59,21 @@ class PostgresMemoryStore(
     Cancellation of any call: the statement is cancelled on the server and its transaction rolled
     back; nothing is half-written.
     """
+
+    async def ensure_vector_indexes(self) -> list[str]:
+        """Create the HNSW indexes of the embedder's model if they are missing (see
+        :mod:`._memory_vector_index`); answers the names of those built (none without pgvector or
+        an embedder).
+
+        Cancellation: the build under way is cancelled on the server; the next call builds it.
+        """
+        if self.vector_status is not VectorStatus.USED:
+            await trio.lowlevel.checkpoint()
+            return []
+        assert self._embedder is not None
+        return await ensure_vector_indexes(
+            self._db, self._embedder.model, self._embedder.dimensions
+        )
 
     async def sweep_expired(self, retention: MemoryRetention | None = None) -> SweepReport:
         """Delete expired rows from every memory table (one transaction), then, with
@@ -115,6 +132,7 @@ async def create_memory_store(
     embedder: Embedder | None = None,
     min_vector_similarity: float = 0.0,
     statistics: TableStatistics | None = None,
+    build_indexes: bool = True,
 ) -> PostgresMemoryStore:
     """A memory store over ``db``, finding out whether the database has the vector columns.
 
@@ -132,7 +150,9 @@ async def create_memory_store(
     reports :attr:`engine.VectorStatus.UNAVAILABLE` and everything else works.
 
     With vector columns and an embedder, the HNSW index of the embedder's model is created if
-    missing (see :mod:`._memory_vector_index`).
+    missing (see :mod:`._memory_vector_index`), unless ``build_indexes`` is false: then
+    :meth:`~PostgresMemoryStore.ensure_vector_indexes` builds it when called (the daemon's
+    background embedder does), and vector search scans exactly until it exists.
 
     Cancellation: the probe query (or the index build) is cancelled; no store is made.
     """
@@ -144,12 +164,13 @@ async def create_memory_store(
     )
     if not -1.0 <= min_vector_similarity <= 1.0:
         raise InvalidArgumentError("min_vector_similarity must be within [-1, 1]")
-    if has_vector and embedder is not None:
-        await ensure_vector_indexes(db, embedder.model, embedder.dimensions)
-    return PostgresMemoryStore(
+    store = PostgresMemoryStore(
         db,
         embedder=embedder,
         vector_columns=bool(has_vector),
         min_vector_similarity=min_vector_similarity,
         statistics=statistics,
     )
+    if build_indexes:
+        await store.ensure_vector_indexes()
+    return store

@@ -7,11 +7,13 @@ expression index ``USING hnsw ((embedding::vector(N)) vector_cosine_ops) WHERE e
 expression and predicate with literals (not parameters), ordering by the distance with a LIMIT:
 :data:`VECTOR_PREDICATE` and :data:`VECTOR_DISTANCE` are those, shared with the vector ranking.
 
-The store creates the index for its embedder's model when it opens (``CREATE INDEX CONCURRENTLY
-IF NOT EXISTS``), not in the background: the index is partial, so for a model new to the database
-it is empty and made at once, and inserts keep it current from then on; the one slow case is the
-first open of a database that already holds many rows of that model and no index, and there the
-build does not block writers (it is concurrent) and searches keep working (by a scan) meanwhile.
+The index is created (``CREATE INDEX CONCURRENTLY IF NOT EXISTS``, without the statement timeout)
+when a store opens, or, in the daemon, by its background embedder before it works off the backlog
+(``create_memory_store(build_indexes=False)``; a build over a million existing rows takes many
+minutes, which must not hold up the daemon's start nor a CLI command). The index is partial, so for
+a model new to the database it is empty and made at once, and inserts keep it current from then on;
+the one slow case is a database that already holds many rows of that model and no index, and there
+the build does not block writers (it is concurrent) and searches keep working (by a scan) meanwhile.
 An index left invalid by an interrupted build is dropped and built again; one that another
 connection is building is left to it.
 """
@@ -89,11 +91,11 @@ async def ensure_vector_indexes(db: Database, model: str, dims: int) -> list[str
         if valid is not None and await _being_built(db, name):
             continue  # another connection is building it; searches scan exactly meanwhile
         if valid is not None:
-            await db.execute(
+            await db.execute_unbounded(
                 sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name))
             )
         predicate: LiteralString = VECTOR_PREDICATE.replace("{a}.", "")
-        await db.execute(
+        await db.execute_unbounded(
             sql.SQL(
                 "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table}"
                 " USING hnsw ((embedding::vector({dims})) vector_cosine_ops) WHERE " + predicate

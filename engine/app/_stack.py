@@ -234,8 +234,8 @@ async def open_stack(
             )
         )
         embedder = configured_embedder(config)
-        memory = await adapters.create_memory_store(
-            db, embedder=embedder, min_vector_similarity=min_similarity(config)
+        memory = await adapters.create_memory_store(  # indexes: built by the background embedder
+            db, embedder=embedder, min_vector_similarity=min_similarity(config), build_indexes=False
         )
         out = Stack._create(
             config=config,
