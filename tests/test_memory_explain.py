@@ -130,3 +130,38 @@ def test_hot_searches_use_their_indexes(loaded: str, family: str, ranking: str, 
     used = set(_index_names(plan if isinstance(plan, list) else json.loads(plan)))
     assert _EXPECTED[family, ranking] in used, json.dumps(plan, indent=1)
     assert rows  # the statement as planned finds rows of the scope
+
+
+@pytest.mark.parametrize("table", ["memory_messages", "memory_decisions"])
+def test_the_embedding_backlog_is_found_through_indexes(loaded: str, table: str) -> None:
+    # The background embedder looks at its backlog every few seconds: a scan of the table each
+    # time would cost seconds at a million rows. Its backlog, rows of another model than the
+    # current one and rows with none, is small when the table is not: every row here is of it.
+    from adapters.postgres._embedding_backfill import (
+        _TABLES,
+        backlog_batch_sql,
+        backlog_count_sql,
+    )
+
+    short = table.removeprefix("memory_")
+    params = {"model": _EMBEDDER.model, "lim": 256}
+    with psycopg.connect(loaded, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for statement in (backlog_count_sql(table), backlog_batch_sql(table, _TABLES[table])):
+            [[plan]] = conn.execute("EXPLAIN (FORMAT JSON) " + statement, params).fetchall()
+            text = plan if isinstance(plan, str) else json.dumps(plan)
+            used = set(_index_names(json.loads(text)))
+            # No scan of the table: the model index (and the partial one of rows with no model).
+            assert f"memory_{short}_embedding_model" in used, text
+            assert used <= {f"memory_{short}_embedding_model", f"memory_{short}_unembedded"}, text
+            assert '"Seq Scan"' not in text, text
+        # and they count what they should, rows of another model too
+        conn.execute(f"UPDATE {table} SET embedding_model = 'old' WHERE id % 10 = 0")
+        [count] = conn.execute(backlog_count_sql(table), params).fetchone() or [None]
+        [exact] = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE expires_at > now()"
+            " AND embedding_model IS DISTINCT FROM %(model)s",
+            params,
+        ).fetchone() or [None]
+        conn.execute(f"UPDATE {table} SET embedding_model = %(model)s WHERE id %% 10 = 0", params)
+        assert count == exact and exact
