@@ -256,8 +256,8 @@ async def _plans(db: adapters.Database, store: adapters.PostgresMemoryStore, que
     ):
         facts = await store._statistics.of(table)
         words = fts_words(query)
-        kept = facts.selective_words(words, await store._statistics.lexemes(words))
-        params["fts"] = " or ".join(kept)
+        kept = facts.full_text_query(words, await store._statistics.lexemes(words))
+        params["fts"] = kept
         print(
             f"    {table}: {facts.rows:,.0f} rows; full text of {query!r} searches {kept};"
             f" trigram ranking {'used' if facts.trigram_fits else 'left out'}"

@@ -70,9 +70,27 @@ async def test_common_words_are_left_out_of_full_text(analysed: str) -> None:
         fts_after = [h for h in after.hits if "fts" in h.ranks]
         assert len(fts_before) == 50  # "deploy" matches every row
         assert [h.item.content for h in fts_after] == ["deploy the service zebra7 build 7"]
-        # A query of common words only keeps the rarest: rows are still found by full text.
+        # A query of common words only: rows must hold all of them (still found by full text).
         only_common = await tuned.search_messages("deploy build", limit=5)
         assert len([h for h in only_common.hits if "fts" in h.ranks]) == 5
+
+
+async def test_common_words_alone_must_all_match(analysed: str) -> None:
+    async with adapters.open_database(analysed, pool_size=2) as db:
+        statistics = adapters.TableStatistics(db, match_budget=100)
+        facts = await statistics.of("memory_messages")
+        words = ["deploy", "or", "zebra7"]
+        lexemes = await statistics.lexemes(words)
+        assert facts.full_text_query(words, lexemes) == "zebra7"
+        words = ["deploy", "service", "or"]
+        lexemes = await statistics.lexemes(words)
+        assert facts.full_text_query(words, lexemes) == '"deploy" "service"'
+        roomy = await adapters.TableStatistics(db).of("memory_messages")
+        assert roomy.full_text_query(words, lexemes) == "deploy or service"
+        store = await adapters.create_memory_store(db, statistics=statistics)
+        # "service" and "build" are in every row, but only row 7 also holds "7"
+        hits = (await store.search_messages("service build 7", limit=3)).hits
+        assert hits[0].item.content == "deploy the service zebra7 build 7"
 
 
 async def test_trigram_is_left_out_past_its_limit(analysed: str) -> None:

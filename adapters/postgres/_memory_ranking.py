@@ -238,7 +238,7 @@ class MemoryTables:
         words = fts_words(query)
         if words:
             lexemes = await self._statistics.lexemes(words)
-            params["fts"] = " or ".join(facts.selective_words(words, lexemes))
+            params["fts"] = facts.full_text_query(words, lexemes)
         names = ["fts"] if params["fts"] else []
         if facts.trigram_fits:
             names.append("trgm")

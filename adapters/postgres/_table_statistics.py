@@ -7,10 +7,12 @@ Two rankings cost in proportion to the rows they match rather than to the rows t
   million rows is 100,000 rows to fetch and score, for a word that says little about which rows
   are wanted (its inverse document frequency is low). ``ANALYZE`` already counts the most common
   lexemes of each ``tsvector`` column (``pg_stats.most_common_elems`` and their frequencies; a
-  lexeme not listed is rarer than the rarest listed). :meth:`TableFacts.selective_words` keeps the
+  lexeme not listed is rarer than the rarest listed). :meth:`TableFacts.full_text_query` keeps the
   query's words from the rarest up while the rows they are estimated to match stay within
-  :data:`MATCH_BUDGET`, and always the rarest word (a rare match beats none). On a table smaller
-  than the budget every word is kept, so there the ranking is exactly the plain OR of the words.
+  :data:`MATCH_BUDGET`, and always the rarest word (a rare match beats none); when even that one
+  matches more than the budget, rows must hold all the words (far fewer rows do). On a table
+  smaller than the budget every word is kept, so there the ranking is exactly the plain OR of the
+  words.
 - **Trigram** word similarity (``<%``) takes as candidates the rows that share enough of the
   query's trigrams, and a query of common words shares them with most rows of a big table; each
   candidate's ``word_similarity`` costs about a microsecond per character. Measured: 160 ms at
@@ -87,6 +89,16 @@ class TableFacts:
             kept.add(word)
             total += cost[word]
         return [w for w in known if w in kept]
+
+    def full_text_query(self, words: Sequence[str], lexemes: Mapping[str, Sequence[str]]) -> str:
+        """The ``websearch_to_tsquery`` text to search for: any of the :meth:`selective_words`;
+        or, when even the rarest word alone is estimated to match more rows than the budget and
+        the query has several words, all of them (rows holding every word are far fewer)."""
+        kept = self.selective_words(words, lexemes)
+        known = list(dict.fromkeys(w for w in words if lexemes.get(w)))
+        if len(known) > 1 and sum(self.matches(lexemes[w]) for w in kept) > self.match_budget:
+            return " ".join(f'"{w}"' for w in known)  # quoted: a word "or" is no operator
+        return " or ".join(kept)
 
 
 class TableStatistics:
