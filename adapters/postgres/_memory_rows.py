@@ -62,8 +62,14 @@ def scope_filter(alias: LiteralString, *, session: bool, repo: bool) -> LiteralS
     """The condition (`` AND ...``, or nothing) keeping the rows of table ``alias`` that belong to
     the session ``%(sid)s`` or to a memory session carrying the repository ``%(repo)s``."""
     own: LiteralString = alias + ".session_id = %(sid)s"
+    # A filter on the rows a ranking's own index finds, not an index condition: as an IN join the
+    # planner repeated the ranking's index scan once per session of the repository, and as a
+    # plain ANY it ANDed in a bitmap of every row of the repository's sessions (at a million
+    # messages, 185 and 267 ms against 40 ms for a full-text search of two common words). The
+    # array is computed once (an InitPlan); ``|| ''`` keeps the comparison out of index scans.
     in_repo: LiteralString = (
-        alias + ".session_id IN (SELECT session_id FROM memory_sessions WHERE repo = %(repo)s)"
+        "(" + alias + ".session_id || '') = ANY (ARRAY(SELECT session_id FROM memory_sessions"
+        " WHERE repo = %(repo)s))"
     )
     if session and repo:
         return " AND (" + own + " OR " + in_repo + ")"
