@@ -13,6 +13,7 @@ from pg_support import TEST_SETTINGS, reap_stale_servers, start_test_server
 
 import adapters
 import engine
+from adapters.postgres._server_memory import shared_buffers_setting
 from engine.app import load_config, open_stack
 
 
@@ -58,6 +59,11 @@ async def test_open_database_without_url_uses_the_embedded_server(pg_tmp_path: P
         assert str(home / "pgdata") in db.url
         assert await db.fetchval("SELECT current_database()") == "scribe"
         assert await db.fetchval("SELECT count(*) FROM sessions") == 0
+        # The buffer cache is sized to the machine, not PostgreSQL's 128 MB default.
+        buffers = await db.fetchval(
+            "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"
+        )
+        assert buffers == int(shared_buffers_setting().removesuffix("MB")) * 1024 * 1024
     assert not adapters.EmbeddedServer(home / "pgdata").is_running()
     with pytest.raises(engine.InvalidArgumentError, match="no database URL and no home"):
         async with adapters.open_database(pool_size=1):
@@ -118,3 +124,10 @@ def test_servers_of_killed_test_runs_are_reaped() -> None:
     reap_stale_servers()
     assert not directory.exists()
     assert not server.is_running()
+
+
+def test_the_buffer_cache_is_a_quarter_of_memory_within_bounds() -> None:
+    gib = 1024**3
+    assert shared_buffers_setting(24 * gib) == "2048MB"
+    assert shared_buffers_setting(4 * gib) == "1024MB"
+    assert shared_buffers_setting(256 * 1024**2) == "128MB"

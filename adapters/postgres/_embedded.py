@@ -28,6 +28,7 @@ from typing import Final, Literal
 import psycopg
 
 from ._errors import EmbeddedServerError
+from ._server_memory import shared_buffers_setting
 from ._system_user import (
     SYSTEM_USER,
     ensure_install_readable,
@@ -73,12 +74,13 @@ class EmbeddedServer:
 
     Args:
         pgdata: the data directory (created and initialised on first :meth:`start`).
-        settings: extra server settings (``name -> value``) passed as ``-c name=value`` at start.
+        settings: extra server settings (``name -> value``) passed as ``-c name=value`` at start,
+            over the defaults (``shared_buffers`` sized to the machine: see :mod:`._server_memory`).
     """
 
     def __init__(self, pgdata: Path, *, settings: Mapping[str, str] | None = None) -> None:
         self.pgdata = Path(pgdata).expanduser().absolute()
-        self.settings = dict(settings or {})
+        self.settings = {"shared_buffers": shared_buffers_setting(), **(settings or {})}
         self._bin = _bin_dir()
         self._as_root = os.geteuid() == 0
 
