@@ -98,6 +98,7 @@ from .fs._journal import FileJournal as FileJournal
 from .fs._scoped import ScopedFileSystem as ScopedFileSystem
 from .postgres._generation_store import PostgresGenerationStore as PostgresGenerationStore
 from .postgres._generation_store import create_generation_cache as create_generation_cache
+from .postgres._metric_store import PostgresMetricStore as PostgresMetricStore
 from .git._repository import GitRepository as GitRepository
 from .git._discovery import open_repository as open_repository
 from .postgres._memory_store import PostgresMemoryStore as PostgresMemoryStore

@@ -37,6 +37,18 @@ from ._core._probe import Probe as Probe
 from ._core._health import HealthSample as HealthSample
 from ._core._health import run_health_monitor as run_health_monitor
 from ._core._limiter import LimiterStatistics as LimiterStatistics
+from ._core._engine_readings import engine_readings as engine_readings
+from ._core._metric_history import HistoryRange as HistoryRange
+from ._core._metric_history import MetricHistory as MetricHistory
+from ._core._metric_history import MetricHistoryStatistics as MetricHistoryStatistics
+from ._core._metric_history import Readings as Readings
+from ._core._metric_history import run_metric_history as run_metric_history
+from ._core._metric_ring import check_series_name as check_series_name
+from ._core._metric_ring import check_series_names as check_series_names
+from ._core._metric_ring import MAX_SERIES_PER_QUERY as MAX_SERIES_PER_QUERY
+from ._core._metric_ring import MetricRing as MetricRing
+from ._core._metric_ring import MetricRingStatistics as MetricRingStatistics
+from ._core._metric_ring import MinuteRollup as MinuteRollup
 from ._core._limiter import PriorityLimiter as PriorityLimiter
 from ._core._literal import visible as visible
 from ._core._portal import EnginePortal as EnginePortal
@@ -83,6 +95,7 @@ from ._ports._fs import WatcherFactory as WatcherFactory
 from ._ports._fs import WatchLimitError as WatchLimitError
 from ._ports._generation_store import GenerationCacheStore as GenerationCacheStore
 from ._ports._git import Git as Git
+from ._ports._metric_store import MetricStore as MetricStore
 from ._ports._git_errors import GitCommandError as GitCommandError
 from ._ports._git_errors import GitError as GitError
 from ._ports._git_errors import GitNotFoundError as GitNotFoundError
