@@ -37,6 +37,8 @@ _log = logging.getLogger(__name__)
 
 #: Seconds one store call may take before it counts as failed.
 STORE_TIMEOUT: Final = 30.0
+#: Ranges up to this many seconds are answered from the ring, even when it is younger.
+RING_SPAN: Final = 900.0
 #: Series the sampler adds itself: how late its timed wake-up ran, in milliseconds.
 LOOP_LAG: Final = "loop.lag_ms"
 
@@ -163,8 +165,9 @@ class MetricHistory:
         self, names: Collection[str], since: float, until: float, *, max_points: int = 720
     ) -> HistoryRange:
         """Each series of ``names`` over ``[since, until)`` (wall-clock seconds), in at most
-        ``max_points`` points: per-second samples when the ring still holds ``since``, else
-        minute roll-ups from the store (with the minutes not stored yet and the open one).
+        ``max_points`` points: per-second samples when the ring still holds ``since`` or the
+        range spans at most :data:`RING_SPAN` seconds, else minute roll-ups from the store (with
+        the minutes not stored yet and the open one).
 
         Raises:
             ScribeError: the store failed (from the store).
@@ -173,7 +176,8 @@ class MetricHistory:
         """
         span = max(0.0, until - since)
         oldest = self.ring.oldest
-        if self.store is None or (oldest is not None and since >= oldest - 1.0):
+        recent = oldest is not None and (since >= oldest - 1.0 or span <= RING_SPAN)
+        if self.store is None or recent:
             step = max(1.0, float(math.ceil(span / max_points)))
             return HistoryRange(
                 since,

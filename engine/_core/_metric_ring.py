@@ -185,6 +185,10 @@ class MetricRing:
         """The minute being filled, rolled up so far (None: no sample yet)."""
         return None if self._open is None else self._open.rollup()
 
+    def names(self) -> list[str]:
+        """The series of the newest sample, sorted."""
+        return sorted(self._samples[-1][1]) if self._samples else []
+
     @property
     def oldest(self) -> float | None:
         """When the oldest sample held was taken (None: none)."""

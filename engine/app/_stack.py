@@ -35,8 +35,8 @@ from .._core._construction import NoPublicConstructor
 from .._core._engine import Engine, open_engine
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._health import HealthCheck, HealthChecks, run_health_monitor
+from .._core._metric_history import MetricHistory
 from .._core._privacy import Privacy
-from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
 from .._memory._sources import run_memory_sweeper
 from .._ports._git import Git
@@ -50,6 +50,7 @@ from .._scribe._summary_pipeline import SummaryPipeline
 from ._config import AppConfig
 from ._embedder_settings import configured_embedder, min_similarity
 from ._home import prepare_home, private_file
+from ._monitoring import database_probe, start_monitoring
 from ._summarizer_settings import configured_summarizer
 from ._transcript_import import TranscriptImporter, open_transcript_importer
 
@@ -103,6 +104,7 @@ class Stack(metaclass=NoPublicConstructor):
         dashboard: the dashboard (None: off).
         token: a read-only feed token (None: no feed).
         health_checks: the parts' own health checks (``database``, ``capture``) for ``/health``.
+        history: the metric history (None: ``config.monitoring`` off, or no scribe).
     """
 
     config: AppConfig
@@ -118,6 +120,7 @@ class Stack(metaclass=NoPublicConstructor):
     dashboard: adapters.Dashboard | None = None
     token: str | None = None
     health_checks: HealthChecks | None = None
+    history: MetricHistory | None = None
     _registry: adapters.SessionRegistry | None = None
     _store: adapters.PostgresWorklogStore | None = None
     _pipeline: SummaryPipeline | None = None
@@ -266,7 +269,7 @@ async def open_stack(
                     memory, repo_of=functools.partial(_repo_of, out.scribe), privacy=out.privacy
                 )
             )
-        probe = _database_probe(out, stack) if scribe else None
+        probe = database_probe(out, stack) if scribe else None
 
         def checks() -> dict[str, HealthCheck]:
             found: dict[str, HealthCheck] = {}
@@ -319,6 +322,8 @@ async def open_stack(
                         collectors=[adapters.EmbeddingCollector(out.backfill.statistics)],
                     )
                 )
+        if scribe:
+            out.history = start_monitoring(out)
         yield out
 
 
@@ -329,22 +334,6 @@ async def _repo_of(scribe: Scribe, session_id: str) -> str | None:
     except ScribeError:
         return None
     return None if record.repo_path is None else str(record.repo_path)
-
-
-def _database_probe(out: Stack, stack: contextlib.AsyncExitStack) -> Probe:
-    """``SELECT 1`` on its own connection every half second (half a second to answer): the
-    ``database`` health check, and a ``database`` event whenever it goes down or comes back."""
-    ping = adapters.DatabasePing(out.db.url)
-    stack.callback(ping.close)
-
-    def changed(state: str, error: str | None) -> None:
-        if state == "down":
-            _log.warning("the database does not answer: %s", error)
-        else:
-            _log.info("the database answers again")
-        out.engine.publish_nowait("database", {"state": state})
-
-    return Probe("database", ping.ping, interval=0.5, timeout=0.5, on_change=changed)
 
 
 async def _open_scribe(
