@@ -37,6 +37,13 @@ from ._core._probe import Probe as Probe
 from ._core._health import HealthSample as HealthSample
 from ._core._health import run_health_monitor as run_health_monitor
 from ._core._limiter import LimiterStatistics as LimiterStatistics
+from ._core._latency import LATENCY_BUCKETS as LATENCY_BUCKETS
+from ._core._latency import current_latencies as current_latencies
+from ._core._latency import HistogramSnapshot as HistogramSnapshot
+from ._core._latency import LATENCY_KINDS as LATENCY_KINDS
+from ._core._latency import Latencies as Latencies
+from ._core._latency import LatencyHistogram as LatencyHistogram
+from ._core._latency import record_latency as record_latency
 from ._core._engine_readings import engine_readings as engine_readings
 from ._core._metric_history import HistoryRange as HistoryRange
 from ._core._metric_history import MetricHistory as MetricHistory

@@ -33,7 +33,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 import engine
@@ -42,6 +42,7 @@ from ..feed._server import FeedServer
 from ..feed._tokens import FeedScopes, make_token
 from ._access import HostAllowlist, url_host
 from ._history_api import history_answer
+from ._latency_metrics import latency_families
 from ._login import MAX_SECRET_LENGTH, Logins, parse_cookies
 
 __all__ = ["Dashboard", "EngineCollector", "open_dashboard"]
@@ -83,8 +84,9 @@ class EngineCollector(Collector):
         self._eng = eng
         self._feed = feed
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         """Yield the metric families of one scrape."""
+        yield from latency_families(self._eng.latencies.snapshot())
         stats = self._eng.statistics()
         sessions = GaugeMetricFamily("scribe_sessions", "Sessions by state.", labels=["state"])
         for state in engine.SessionState:

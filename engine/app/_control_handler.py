@@ -105,6 +105,8 @@ def record_dict(r: SessionRecord) -> dict[str, Any]:
 #: line limit, whatever the sessions hold).
 LIST_PAGE_BYTES: Final = adapters.MAX_CONTROL_LINE // 2
 _json: Final = msgspec.json.Encoder(enc_hook=str)
+#: Operations not timed into the ``control`` histograms: they stream for as long as a client reads.
+_UNTIMED: Final = frozenset({"watch"})
 
 
 def listed_dict(r: SessionRecord) -> dict[str, Any]:
@@ -207,7 +209,10 @@ class ControlHandler:
         op = self._ops.get(request.op)
         if op is None:
             raise InvalidArgumentError(f"this daemon does not serve {request.op!r}")
-        return await op(request.args)
+        if request.op in _UNTIMED:
+            return await op(request.args)
+        with self.scribe.engine.latencies.time("control", request.op):
+            return await op(request.args)
 
     async def _ping(self, a: adapters.PingArgs) -> Any:
         return {"pong": True, "pid": self.info.pid}
