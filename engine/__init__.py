@@ -37,6 +37,9 @@ from ._core._probe import Probe as Probe
 from ._core._health import HealthSample as HealthSample
 from ._core._health import run_health_monitor as run_health_monitor
 from ._core._limiter import LimiterStatistics as LimiterStatistics
+from ._core._alerts import Alert as Alert
+from ._core._alerts import AlertBook as AlertBook
+from ._core._alerts import AlertCheck as AlertCheck
 from ._core._latency import LATENCY_BUCKETS as LATENCY_BUCKETS
 from ._core._latency import current_latencies as current_latencies
 from ._core._latency import HistogramSnapshot as HistogramSnapshot

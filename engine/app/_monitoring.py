@@ -1,8 +1,9 @@
 """The stack's monitoring, wired: the database probe, the metric history over the database and the
-series it samples (the engine's, the database's, the feed's and the background embedder's).
+series it samples (the engine's, the database's, the feed's and the background embedder's), and
+the alert rules (:mod:`._alerting`) with their webhook.
 
 :func:`open_stack` calls :func:`database_probe` and :func:`start_monitoring`; with ``monitoring``
-off in the configuration no history is sampled.
+off in the configuration no history is sampled, no call is timed and no alert is judged.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import TYPE_CHECKING
 
 import adapters
 
+from .._core._alerts import Alert, AlertBook
 from .._core._engine_readings import engine_readings
 from .._core._metric_history import MetricHistory, Readings, run_metric_history
 from .._core._probe import Probe
+from ._alerting import AlertRules, run_alerts
 
 if TYPE_CHECKING:
     from ._stack import Stack
@@ -64,12 +67,14 @@ def stack_readings(out: Stack) -> Readings:
     return Readings(gauges, counters)
 
 
-def start_monitoring(out: Stack) -> MetricHistory | None:
-    """Start the metric history service (its minutes in the stack's database) and serve it on the
-    dashboard's ``/history.json``; None (and nothing started) with ``monitoring`` off."""
+def start_monitoring(out: Stack) -> None:
+    """Start the metric history service (its minutes in the stack's database, served on the
+    dashboard's ``/history.json``) and the alerts (``out.history``, ``out.alerts``); with
+    ``monitoring`` off, only switch the latency histograms off."""
     config = out.config
     if not config.monitoring:
-        return None
+        out.engine.latencies.enabled = False
+        return
     history = MetricHistory(
         store=adapters.PostgresMetricStore(out.db),
         retention=config.metric_retention_days * 86400.0,
@@ -79,4 +84,31 @@ def start_monitoring(out: Stack) -> MetricHistory | None:
     out.engine.start_service(sample, name="metric history")
     if out.dashboard is not None:
         out.dashboard.serve_history(history)
-    return history
+    out.history = history
+    out.alerts = _start_alerts(out)
+
+
+def _start_alerts(out: Stack) -> AlertBook:
+    config, eng = out.config, out.engine
+    book = AlertBook(clear_for=config.alert_for_seconds)
+    checks = out.health_checks
+    rules = AlertRules(
+        config,
+        statistics=eng.statistics,
+        latencies=eng.latencies,
+        checks=(lambda: {}) if checks is None else checks,
+        home=config.home,
+    )
+    webhook = None
+    if config.alert_webhook_url is not None:
+        webhook = adapters.Webhook(config.alert_webhook_url)
+        eng.start_service(webhook.run, name="alert webhook")
+
+    def publish(alert: Alert) -> None:
+        log = _log.warning if alert.state == "firing" else _log.info
+        log("alert %s %s: %s", alert.name, alert.state, alert.message)
+        eng.publish_nowait("health.alert", alert.as_dict())
+
+    judge = functools.partial(run_alerts, rules, book, publish, webhook=webhook)
+    eng.start_service(judge, name="alerts")
+    return book

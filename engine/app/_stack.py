@@ -30,6 +30,7 @@ import adapters
 
 from .._context._provider import ContextProvider
 from .._context._spec import SourceSpec
+from .._core._alerts import AlertBook
 from .._core._config import EngineConfig
 from .._core._construction import NoPublicConstructor
 from .._core._engine import Engine, open_engine
@@ -105,6 +106,7 @@ class Stack(metaclass=NoPublicConstructor):
         token: a read-only feed token (None: no feed).
         health_checks: the parts' own health checks (``database``, ``capture``) for ``/health``.
         history: the metric history (None: ``config.monitoring`` off, or no scribe).
+        alerts: the alerts' states (None: as ``history``); the ``alerts`` check of ``/health``.
     """
 
     config: AppConfig
@@ -121,6 +123,7 @@ class Stack(metaclass=NoPublicConstructor):
     token: str | None = None
     health_checks: HealthChecks | None = None
     history: MetricHistory | None = None
+    alerts: AlertBook | None = None
     _registry: adapters.SessionRegistry | None = None
     _store: adapters.PostgresWorklogStore | None = None
     _pipeline: SummaryPipeline | None = None
@@ -277,6 +280,8 @@ async def open_stack(
                 found["database"] = probe.health()
             if out._scribe is not None:
                 found["capture"] = out._scribe.capture_health()
+            if out.alerts is not None:
+                found["alerts"] = out.alerts.health()
             return found
 
         out.health_checks = checks
@@ -323,7 +328,7 @@ async def open_stack(
                     )
                 )
         if scribe:
-            out.history = start_monitoring(out)
+            start_monitoring(out)
         yield out
 
 
