@@ -11,11 +11,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
+from webhook_support import Receiver
 
+import adapters
 import engine
+from engine.app import load_config
 from engine.app._alerting import MIN_CALLS, AlertRules, run_alerts
+from engine.app._config_setting import ConfigError
 from engine.app._monitor_settings import MonitorSettings
 
 
@@ -161,3 +166,46 @@ async def test_the_home_disk_past_its_threshold_fires(tmp_path: Path) -> None:
         assert not roomy.judge(trio.current_time(), None)["disk"].active or used >= 100.0
         gone = _rules(eng, tmp_path / "missing")
         assert not gone.judge(trio.current_time(), None)["disk"].active
+
+
+async def test_the_webhook_retries_a_bounded_number_of_times_and_drops_past_its_queue() -> None:
+    refusing = Receiver(refuse=1000)
+    try:
+        hook = adapters.Webhook(refusing.url, retries=2, backoff=0.01, max_queued=2)
+        for i in range(3):
+            hook.post_nowait({"n": i})
+        assert hook.statistics() == adapters.WebhookStatistics(2, 0, 0, 1, 0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(hook.run)
+            with trio.fail_after(30):
+                while hook.statistics().failed < 2:  # noqa: ASYNC110 - the state is behind HTTP
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        assert hook.statistics() == adapters.WebhookStatistics(0, 0, 2, 1, 6)
+        assert refusing.seen == 6 and refusing.posts == []
+    finally:
+        refusing.close()
+    with pytest.raises(engine.InvalidArgumentError):
+        adapters.Webhook("ftp://x")
+
+
+def test_thresholds_come_from_the_config_file_and_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("alert_loop_lag_ms = 100\nalert_backlog_entries = 7\nmonitoring = false\n")
+    env = {"SCRIBE_ALERT_WEBHOOK_URL": "https://hooks.example/x", "XDG_CONFIG_HOME": "/none"}
+    config = load_config(config_file=path, environ=env)
+    assert (config.alert_loop_lag_ms, config.alert_backlog_entries) == (100.0, 7)
+    assert config.alert_webhook_url == "https://hooks.example/x" and not config.monitoring
+    defaults = load_config(environ={"XDG_CONFIG_HOME": "/none"})
+    assert defaults.monitoring and defaults.metric_retention_days == 30.0
+    assert defaults.alert_gate_saturated_seconds == 30.0 and defaults.alert_webhook_url is None
+    for bad in (
+        "alert_disk_percent = 0\n",
+        "alert_source_failure_percent = 101\n",
+        "alert_webhook_url = 'ftp://x'\n",
+        "metric_retention_days = 400\n",
+        "alert_backlog_entries = 1.5\n",
+    ):
+        path.write_text(bad)
+        with pytest.raises(ConfigError, match=bad.split(" ")[0]):
+            load_config(config_file=path, environ={})
