@@ -56,6 +56,8 @@ from .control._socket import DEFAULT_CONTROL_IDLE_TIMEOUT as DEFAULT_CONTROL_IDL
 from .control._socket import open_control_server as open_control_server
 from .control._schema import control_doc as control_doc
 from .control._schema import control_schema as control_schema
+from .fs._watch_tracker import WatcherTracker as WatcherTracker
+from .fs._watch_tracker import WatchTotals as WatchTotals
 from .http._webhook import Webhook as Webhook
 from .http._webhook import WebhookStatistics as WebhookStatistics
 from .http._dashboard import Dashboard as Dashboard

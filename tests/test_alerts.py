@@ -209,3 +209,37 @@ def test_thresholds_come_from_the_config_file_and_the_environment(tmp_path: Path
         path.write_text(bad)
         with pytest.raises(ConfigError, match=bad.split(" ")[0]):
             load_config(config_file=path, environ={})
+
+
+def _flood(root: Path) -> None:
+    """Make more files than the kernel queues events (each is an IN_CREATE at least), on the trio
+    thread, so the watcher reads none meanwhile."""
+    queued = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for i in range(queued + 10):
+        (root / f"f{i}").touch()
+
+
+async def test_a_watcher_overflow_and_watches_near_the_limit_fire(tmp_path: Path) -> None:
+    tracker = adapters.WatcherTracker()
+    root = tmp_path / "tree"
+    root.mkdir()
+    async with engine.open_engine() as eng:
+        rules = AlertRules(
+            MonitorSettings(alert_watch_percent=1e-9),
+            statistics=eng.statistics,
+            latencies=eng.latencies,
+            checks=dict,
+            home=tmp_path,
+            watches=tracker.totals,
+        )
+        with trio.fail_after(60):
+            async with tracker.open(root, gitignore=False, reconcile_interval=None) as watcher:
+                checks = rules.judge(trio.current_time(), None)
+                assert not checks["watcher_overflow"].active
+                limit = checks["watch_limit"]
+                assert limit.active and limit.message.startswith("1 of the system's ")
+                _flood(root)  # the fault: more events than the kernel queues, none read
+                await watcher.__anext__()
+                assert tracker.totals().overflows >= 1
+                assert rules.judge(trio.current_time(), None)["watcher_overflow"].active
+    assert tracker.totals() == adapters.WatchTotals(0, 0, 1, tracker.totals().max_user_watches)

@@ -9,7 +9,10 @@ Rules (thresholds from :mod:`._monitor_settings`; each alert's name in brackets)
   :data:`MIN_CALLS` calls over the last :data:`WINDOW` seconds
   (``source_failing:<context_source|memory_source>:<name>``);
 - ``alert_backlog_entries`` worklog entries carried across a database outage (``backlog``);
-- the home's file system ``alert_disk_percent`` full (``disk``).
+- the home's file system ``alert_disk_percent`` full (``disk``);
+- the scribe's watchers holding ``alert_watch_percent`` of the system's inotify watches
+  (``watch_limit``), or meeting a kernel queue overflow in the last :data:`OVERFLOW_WINDOW`
+  seconds (``watcher_overflow``: events were lost and the tree rescanned).
 
 All but the gate rule fire once they have held ``alert_for_seconds``; every alert resolves once
 clear that long. :func:`run_alerts` publishes each change as a ``health.alert`` engine event (the
@@ -19,6 +22,7 @@ and the book's :meth:`~engine.AlertBook.health` is the ``alerts`` check of ``/he
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
@@ -40,6 +44,8 @@ __all__ = ["MIN_CALLS", "WINDOW", "AlertRules", "run_alerts"]
 WINDOW: Final = 300.0
 #: The fewest calls in the window for a source's failures to count.
 MIN_CALLS: Final = 10
+#: Seconds a watcher overflow keeps its alert active.
+OVERFLOW_WINDOW: Final = 60.0
 #: Seconds between two snapshots of the histograms kept for the window.
 _SNAPSHOT_EVERY: Final = 10.0
 _SOURCE_KINDS: Final = ("context_source", "memory_source")
@@ -47,6 +53,15 @@ _SOURCE_KINDS: Final = ("context_source", "memory_source")
 
 class _Poster(Protocol):
     def post_nowait(self, payload: Mapping[str, Any]) -> None: ...
+
+
+class _WatchTotals(Protocol):
+    @property
+    def watches(self) -> int: ...
+    @property
+    def overflows(self) -> int: ...
+    @property
+    def max_user_watches(self) -> int | None: ...
 
 
 class AlertRules:
@@ -58,6 +73,7 @@ class AlertRules:
         latencies: the engine's histograms (sources' calls and failures).
         checks: the parts' health checks (``database``, ``capture``).
         home: the directory whose file system is watched for space.
+        watches: the watchers' totals (None: no watcher rules).
     """
 
     def __init__(
@@ -68,6 +84,7 @@ class AlertRules:
         latencies: Latencies,
         checks: Callable[[], Mapping[str, HealthCheck]],
         home: Path,
+        watches: Callable[[], _WatchTotals] | None = None,
     ) -> None:
         self.settings = settings
         self._statistics = statistics
@@ -75,6 +92,9 @@ class AlertRules:
         self._checks = checks
         self._home = home
         self._window: deque[tuple[float, dict[tuple[str, str], HistogramSnapshot]]] = deque()
+        self._watches = watches
+        self._overflows: int | None = None
+        self._overflow_at = -math.inf
 
     def judge(self, now: float, loop_lag: float | None) -> dict[str, AlertCheck]:
         """Every rule's check at ``now`` (trio's clock) with the loop's last measured lag."""
@@ -118,6 +138,32 @@ class AlertRules:
             )
         out.update(self._sources(now))
         out["disk"] = self._disk()
+        if self._watches is not None:
+            out.update(self._watchers(now, self._watches()))
+        return out
+
+    def _watchers(self, now: float, totals: _WatchTotals) -> dict[str, AlertCheck]:
+        if self._overflows is not None and totals.overflows > self._overflows:
+            self._overflow_at = now
+        self._overflows = totals.overflows
+        out = {
+            "watcher_overflow": AlertCheck(
+                now - self._overflow_at < OVERFLOW_WINDOW,
+                "a watcher's kernel queue overflowed: changes were rescanned",
+                totals.overflows,
+            )
+        }
+        limit = totals.max_user_watches
+        if limit:
+            share = 100.0 * totals.watches / limit
+            threshold = self.settings.alert_watch_percent
+            out["watch_limit"] = AlertCheck(
+                share >= threshold,
+                f"{totals.watches} of the system's {limit} inotify watches in use",
+                round(share, 3),
+                threshold,
+                self.settings.alert_for_seconds,
+            )
         return out
 
     def _sources(self, now: float) -> dict[str, AlertCheck]:

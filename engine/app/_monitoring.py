@@ -98,6 +98,7 @@ def _start_alerts(out: Stack) -> AlertBook:
         latencies=eng.latencies,
         checks=(lambda: {}) if checks is None else checks,
         home=config.home,
+        watches=out.watchers.totals,
     )
     webhook = None
     if config.alert_webhook_url is not None:

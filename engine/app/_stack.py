@@ -107,6 +107,7 @@ class Stack(metaclass=NoPublicConstructor):
         health_checks: the parts' own health checks (``database``, ``capture``) for ``/health``.
         history: the metric history (None: ``config.monitoring`` off, or no scribe).
         alerts: the alerts' states (None: as ``history``); the ``alerts`` check of ``/health``.
+        watchers: the scribe's file watchers, counted (for the watcher alerts).
     """
 
     config: AppConfig
@@ -124,6 +125,7 @@ class Stack(metaclass=NoPublicConstructor):
     health_checks: HealthChecks | None = None
     history: MetricHistory | None = None
     alerts: AlertBook | None = None
+    watchers: adapters.WatcherTracker = dataclasses.field(default_factory=adapters.WatcherTracker)
     _registry: adapters.SessionRegistry | None = None
     _store: adapters.PostgresWorklogStore | None = None
     _pipeline: SummaryPipeline | None = None
@@ -383,7 +385,7 @@ async def _open_scribe(
             store=store,
             open_repo=open_repo,
             open_fs=lambda root: adapters.ScopedFileSystem(root, gate=eng.gate("fs")),
-            open_watcher=adapters.open_watcher,
+            open_watcher=out.watchers.open,
             config=scribe_config,
             pipeline=pipeline,
             context=context,
