@@ -109,3 +109,26 @@ async def test_the_stack_times_database_git_context_rehydrate_and_control_calls(
         'scribe_context_source_errors_total{source="branch"} 0.0',
     ):
         assert family in text, family
+
+
+def test_the_histograms_become_history_series() -> None:
+    latencies = engine.Latencies()
+    series = engine.LatencyReadings(latencies)
+    for _ in range(99):
+        latencies.histogram("context_source", "branch").observe(0.001)
+    latencies.histogram("context_source", "branch").observe(0.2, ok=False)
+    latencies.histogram("rehydrate").observe(0.04)
+    first = series.readings()
+    assert first.counters == {
+        "latency.context_source.branch.calls": 100,
+        "latency.context_source.branch.errors": 1,
+        "latency.rehydrate.calls": 1,
+    }
+    assert first.gauges["latency.context_source.branch.p99_ms"] == pytest.approx(1.0)
+    assert first.gauges["latency.rehydrate.p99_ms"] == pytest.approx(25 + 25 * 0.99)
+    latencies.histogram("context_source", "branch").observe(0.3)
+    second = series.readings()  # only the call since the first sample counts for the percentile
+    assert second.gauges == {
+        "latency.context_source.branch.p99_ms": pytest.approx(250 + 250 * 0.99)
+    }
+    assert all(engine.check_series_name(n) for n in (*second.gauges, *second.counters))

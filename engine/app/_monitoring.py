@@ -17,6 +17,7 @@ import adapters
 
 from .._core._alerts import Alert, AlertBook
 from .._core._engine_readings import engine_readings
+from .._core._latency_readings import LatencyReadings
 from .._core._metric_history import MetricHistory, Readings, run_metric_history
 from .._core._probe import Probe
 from ._alerting import AlertRules, run_alerts
@@ -45,12 +46,17 @@ def database_probe(out: Stack, stack: contextlib.AsyncExitStack) -> Probe:
     return Probe("database", ping.ping, interval=0.5, timeout=0.5, on_change=changed)
 
 
-def stack_readings(out: Stack) -> Readings:
-    """The series of one sample: the engine's (:func:`engine.engine_readings`), ``db.*``
-    (connections, idle, in_use; rates of queries, errors, cancelled), ``feed.*`` (clients; rates
-    of delivered, frames, resyncs, closed_slow) and ``embedding.backlog``."""
+def stack_readings(out: Stack, latencies: LatencyReadings | None = None) -> Readings:
+    """The series of one sample: the engine's (:func:`engine.engine_readings`), the latencies'
+    (``latency.*``, :class:`LatencyReadings`), ``db.*`` (connections, idle, in_use; rates of
+    queries, errors, cancelled), ``feed.*`` (clients; rates of delivered, frames, resyncs,
+    closed_slow) and ``embedding.backlog``."""
     base = engine_readings(out.engine.statistics())
     gauges, counters = dict(base.gauges), dict(base.counters)
+    if latencies is not None:
+        timed = latencies.readings()
+        gauges.update(timed.gauges)
+        counters.update(timed.counters)
     db = out.db.statistics()
     gauges.update({"db.connections": db.connections, "db.idle": db.idle})
     gauges["db.in_use"] = db.threads_in_use
@@ -80,7 +86,8 @@ def start_monitoring(out: Stack) -> None:
         retention=config.metric_retention_days * 86400.0,
         max_rows=round(config.metric_retention_days * 1440),
     )
-    sample = functools.partial(run_metric_history, history, functools.partial(stack_readings, out))
+    collect = functools.partial(stack_readings, out, LatencyReadings(out.engine.latencies))
+    sample = functools.partial(run_metric_history, history, collect)
     out.engine.start_service(sample, name="metric history")
     if out.dashboard is not None:
         out.dashboard.serve_history(history)
