@@ -50,6 +50,7 @@ from ._core._latency import record_latency as record_latency
 from ._core._latency_readings import LatencyReadings as LatencyReadings
 from ._core._engine_readings import engine_readings as engine_readings
 from ._core._metric_history import HistoryRange as HistoryRange
+from ._core._metric_history import HistoryUnavailableError as HistoryUnavailableError
 from ._core._metric_history import MetricHistory as MetricHistory
 from ._core._metric_history import MetricHistoryStatistics as MetricHistoryStatistics
 from ._core._metric_history import Readings as Readings

@@ -90,6 +90,7 @@ class FailingStore:
     def __init__(self) -> None:
         self.inner = engine.testing.InMemoryMetricStore()
         self.down = True
+        self.hang = False
         self.swept_before: list[float] = []
 
     async def put_minutes(self, minutes: Sequence[engine.MinuteRollup]) -> None:
@@ -100,6 +101,8 @@ class FailingStore:
     async def minutes(
         self, names: Collection[str], since: float, until: float
     ) -> list[engine.MinuteRollup]:
+        if self.hang:
+            await trio.sleep_forever()
         return await self.inner.minutes(names, since, until)
 
     async def sweep(self, before: float, *, max_rows: int) -> int:
@@ -153,3 +156,14 @@ async def test_bad_arguments_are_refused() -> None:
         engine.MetricHistory(retention=1.0)
     with pytest.raises(engine.InvalidArgumentError):
         await engine.run_metric_history(engine.MetricHistory(), engine.Readings, interval=0)
+
+
+async def test_a_store_that_does_not_answer_a_range_is_reported(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = FailingStore()
+    store.hang = True
+    history = engine.MetricHistory(store=store)
+    with pytest.raises(engine.HistoryUnavailableError):
+        await history.range(["gauge"], T0, T0 + 86400)
+    assert trio.current_time() >= 30.0  # it waited its bound, no more

@@ -43,6 +43,10 @@ RING_SPAN: Final = 900.0
 LOOP_LAG: Final = "loop.lag_ms"
 
 
+class HistoryUnavailableError(ScribeError):
+    """The store did not answer a range within :data:`STORE_TIMEOUT` seconds."""
+
+
 class _Store(Protocol):
     async def put_minutes(self, minutes: Sequence[MinuteRollup]) -> None: ...
     async def minutes(
@@ -171,6 +175,7 @@ class MetricHistory:
 
         Raises:
             ScribeError: the store failed (from the store).
+            HistoryUnavailableError: the store did not answer in time.
 
         Cancellation: the store's read is abandoned; nothing changes.
         """
@@ -188,8 +193,10 @@ class MetricHistory:
             )
         step = max(MINUTE, math.ceil(span / max_points / MINUTE) * MINUTE)
         first = math.floor(since / MINUTE) * MINUTE
-        with trio.fail_after(STORE_TIMEOUT):
+        with trio.move_on_after(STORE_TIMEOUT) as waited:
             stored = await self.store.minutes(names, first, until)
+        if waited.cancelled_caught:
+            raise HistoryUnavailableError(f"the store did not answer within {STORE_TIMEOUT:g} s")
         by_minute = {m.minute: m for m in stored}
         open_minute = self.ring.open_minute()
         for m in (*self._pending, *(() if open_minute is None else (open_minute,))):
@@ -243,9 +250,10 @@ class MetricHistory:
             if trio.current_time() >= next_sweep:
                 await self._sweep(store, wall() - self.retention, throttle)
                 next_sweep = trio.current_time() + sweep_interval
-            if self._pending and not await self._store_pending(store, throttle):
-                await trio.sleep(retry)
-                continue
+            if self._pending:
+                if not await self._store_pending(store, throttle):
+                    await trio.sleep(retry)
+                continue  # more may have closed meanwhile
             self._wake = trio.Event()
             with trio.move_on_at(next_sweep):
                 await self._wake.wait()

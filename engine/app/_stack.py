@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -65,8 +64,6 @@ TOKEN_TTL: Final = 30 * 24 * 3600.0
 #: The longest the stack waits for final summaries after the scribe stopped (plus one call's
 #: ``summarizer_timeout`` when a language model writes them).
 DRAIN_TIMEOUT: Final = 10.0
-
-_log = logging.getLogger(__name__)
 
 
 def feed_secret(home: Path) -> str:
