@@ -161,6 +161,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5; quick 3)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per round (20; 8)")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 whatever the figures")
+    parser.add_argument("--idle", action="store_true", help="no workload: the per-second cost alone")
     options = parser.parse_args()
     rounds = options.rounds or (3 if options.quick else 5)
     seconds = options.seconds or (8.0 if options.quick else 20.0)
@@ -180,7 +181,7 @@ def main() -> int:
                     raise
                 try:
                     on, off = (a, b) if first else (b, a)
-                    measure(on, off, rounds, seconds, figures)
+                    measure(on, off, rounds, seconds, figures, idle=options.idle)
                 finally:
                     a.stop()
                     b.stop()
@@ -190,10 +191,17 @@ def main() -> int:
 
 
 def measure(
-    on: Daemon, off: Daemon, rounds: int, seconds: float, figures: dict[str, list[float]]
+    on: Daemon,
+    off: Daemon,
+    rounds: int,
+    seconds: float,
+    figures: dict[str, list[float]],
+    *,
+    idle: bool = False,
 ) -> None:
     stop = threading.Event()
-    workers = [threading.Thread(target=d.work, args=(stop,), daemon=True) for d in (on, off)]
+    daemons = () if idle else (on, off)
+    workers = [threading.Thread(target=d.work, args=(stop,), daemon=True) for d in daemons]
     for w in workers:
         w.start()
     try:

@@ -31,7 +31,10 @@ class LatencyReadings:
             counters[f"{name}.calls"] = h.count
             if kind.endswith("_source"):
                 counters[f"{name}.errors"] = h.errors
-            since = h.minus(self._previous.get((kind, label), Latencies.empty()))
+            before = self._previous.get((kind, label))
+            if before is not None and before.counts == h.counts:
+                continue  # no call since the previous sample
+            since = h.minus(Latencies.empty() if before is None else before)
             p99 = since.quantile(0.99)
             if p99 is not None:
                 gauges[f"{name}.p99_ms"] = p99 * 1000.0

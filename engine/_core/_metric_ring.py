@@ -106,26 +106,23 @@ class MetricRingStatistics:
     minutes_closed: int
 
 
-class _Minute:
-    __slots__ = ("count", "minute", "peak", "samples", "total")
-
-    def __init__(self, minute: float) -> None:
-        self.minute = minute
-        self.samples = 0
-        self.total: dict[str, float] = {}
-        self.count: dict[str, int] = {}
-        self.peak: dict[str, float] = {}
-
-    def add(self, values: Mapping[str, float]) -> None:
-        self.samples += 1
+def _rollup(minute: float, samples: Iterable[Mapping[str, float]]) -> MinuteRollup:
+    total: dict[str, float] = {}
+    count: dict[str, int] = {}
+    peak: dict[str, float] = {}
+    n = 0
+    for values in samples:
+        n += 1
         for name, value in values.items():
-            self.total[name] = self.total.get(name, 0.0) + value
-            self.count[name] = self.count.get(name, 0) + 1
-            self.peak[name] = max(self.peak.get(name, value), value)
-
-    def rollup(self) -> MinuteRollup:
-        series = {n: (self.total[n] / self.count[n], self.peak[n]) for n in sorted(self.total)}
-        return MinuteRollup(self.minute, series, self.samples)
+            if name in total:
+                total[name] += value
+                count[name] += 1
+                if value > peak[name]:
+                    peak[name] = value
+            else:
+                total[name], count[name], peak[name] = value, 1, value
+    series = {name: (total[name] / count[name], peak[name]) for name in sorted(total)}
+    return MinuteRollup(minute, series, n)
 
 
 @final
@@ -146,9 +143,10 @@ class MetricRing:
         self._capacity = capacity
         self._max_series = max_series
         self._samples: deque[tuple[float, dict[str, float]]] = deque(maxlen=capacity)
-        self._open: _Minute | None = None
+        self._open: float | None = None  # the minute being filled
         self._dropped = 0
         self._closed = 0
+        self._known: set[str] = set()
 
     def record_nowait(self, at: float, values: Mapping[str, float]) -> MinuteRollup | None:
         """Add the sample taken at ``at`` (wall-clock seconds); return the minute it closed (None:
@@ -156,6 +154,39 @@ class MetricRing:
         if not math.isfinite(at) or (self._samples and at < self._samples[-1][0]):
             self._dropped += len(values)
             return None
+        kept = dict(values) if self._fits(values) else self._filtered(values)
+        minute = math.floor(at / MINUTE) * MINUTE
+        closed = None
+        if self._open is not None and self._open != minute:
+            closed = self._minute(self._open)
+            self._closed += 1
+        self._open = minute
+        self._samples.append((at, kept))
+        return closed
+
+    def _minute(self, minute: float) -> MinuteRollup:
+        """The roll-up of the samples held from ``minute`` on (rolled up when the minute closes or
+        is asked for, not at every sample; a ring shorter than a minute rolls up what it holds)."""
+        picked: list[Mapping[str, float]] = []
+        for at, values in reversed(self._samples):
+            if at < minute:
+                break
+            if at < minute + MINUTE:
+                picked.append(values)
+        picked.reverse()
+        return _rollup(minute, picked)
+
+    def _fits(self, values: Mapping[str, float]) -> bool:
+        """Whether every name is known good and every value a finite number (the usual case,
+        checked without a loop in Python)."""
+        if len(values) > self._max_series or not self._known.issuperset(values):
+            return False
+        try:
+            return math.isfinite(math.fsum(values.values()))
+        except (TypeError, ValueError, OverflowError):
+            return False
+
+    def _filtered(self, values: Mapping[str, float]) -> dict[str, float]:
         kept: dict[str, float] = {}
         for name, value in values.items():
             if (
@@ -169,21 +200,13 @@ class MetricRing:
                 self._dropped += 1
                 continue
             kept[name] = float(value)
-        self._samples.append((at, kept))
-        minute = math.floor(at / MINUTE) * MINUTE
-        closed = None
-        if self._open is not None and self._open.minute != minute:
-            closed = self._open.rollup()
-            self._closed += 1
-            self._open = None
-        if self._open is None:
-            self._open = _Minute(minute)
-        self._open.add(kept)
-        return closed
+            if len(self._known) < 4 * self._max_series:
+                self._known.add(name)
+        return kept
 
     def open_minute(self) -> MinuteRollup | None:
         """The minute being filled, rolled up so far (None: no sample yet)."""
-        return None if self._open is None else self._open.rollup()
+        return None if self._open is None else self._minute(self._open)
 
     def names(self) -> list[str]:
         """The series of the newest sample, sorted."""

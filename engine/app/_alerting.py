@@ -1,4 +1,4 @@
-"""The daemon's alert rules and the service that judges them every second.
+"""The daemon's alert rules and the service that judges them (every ``health_interval``).
 
 Rules (thresholds from :mod:`._monitor_settings`; each alert's name in brackets):
 
@@ -46,6 +46,8 @@ WINDOW: Final = 300.0
 MIN_CALLS: Final = 10
 #: Seconds a watcher overflow keeps its alert active.
 OVERFLOW_WINDOW: Final = 60.0
+#: Seconds between two looks at the home's file system.
+_DISK_EVERY: Final = 10.0
 #: Seconds between two snapshots of the histograms kept for the window.
 _SNAPSHOT_EVERY: Final = 10.0
 _SOURCE_KINDS: Final = ("context_source", "memory_source")
@@ -95,6 +97,7 @@ class AlertRules:
         self._watches = watches
         self._overflows: int | None = None
         self._overflow_at = -math.inf
+        self._disk_checked: tuple[float, AlertCheck] | None = None
 
     def judge(self, now: float, loop_lag: float | None) -> dict[str, AlertCheck]:
         """Every rule's check at ``now`` (trio's clock) with the loop's last measured lag."""
@@ -137,7 +140,9 @@ class AlertRules:
                 hold,
             )
         out.update(self._sources(now))
-        out["disk"] = self._disk()
+        if self._disk_checked is None or now - self._disk_checked[0] >= _DISK_EVERY:
+            self._disk_checked = (now, self._disk())
+        out["disk"] = self._disk_checked[1]
         if self._watches is not None:
             out.update(self._watchers(now, self._watches()))
         return out

@@ -117,6 +117,8 @@ def _start_alerts(out: Stack) -> AlertBook:
         log("alert %s %s: %s", alert.name, alert.state, alert.message)
         eng.publish_nowait("health.alert", alert.as_dict())
 
-    judge = functools.partial(run_alerts, rules, book, publish, webhook=webhook)
+    judge = functools.partial(
+        run_alerts, rules, book, publish, webhook=webhook, interval=config.health_interval
+    )
     eng.start_service(judge, name="alerts")
     return book
