@@ -25,17 +25,17 @@ def test_quantiles_interpolate_within_their_bucket() -> None:
     for _ in range(10):
         h.observe(0.4, ok=False)  # (0.25, 0.5]
     snap = h.snapshot()
-    assert snap.count == 100 and snap.errors == 10
+    assert snap.calls == 100 and snap.errors == 10
     assert snap.total == pytest.approx(90 * 0.003 + 4.0)
     assert snap.quantile(0.5) == pytest.approx(0.0025 + 0.0025 * 50 / 90)
     assert snap.quantile(0.95) == pytest.approx(0.25 + 0.25 * 5 / 10)
     assert latencies.empty().quantile(0.5) is None
     h.observe(100.0)
     assert h.snapshot().quantile(1.0) == engine.LATENCY_BUCKETS[-1]
-    assert h.snapshot().minus(snap).count == 1
+    assert h.snapshot().minus(snap).calls == 1
     latencies.enabled = False
     h.observe(1.0)
-    assert h.snapshot().count == 101
+    assert h.snapshot().calls == 101
 
 
 def test_labels_are_bounded_per_kind() -> None:
@@ -72,8 +72,8 @@ async def test_gate_waits_and_holds_and_timed_blocks_run_on_trios_clock(
                 raise KeyError("x")
         snap = eng.latencies.snapshot()
         waits, holds = snap[("gate_wait", "db")], snap[("gate_hold", "db")]
-        assert waits.count == 2 and waits.total in (2.0, 3.0)  # one waited for the other
-        assert holds.count == 2 and holds.total == 5.0
+        assert waits.calls == 2 and waits.total in (2.0, 3.0)  # one waited for the other
+        assert holds.calls == 2 and holds.total == 5.0
         boom = snap[("control", "boom")]
         assert boom.errors == 1 and boom.total == pytest.approx(0.02)
     assert engine.current_latencies() is None

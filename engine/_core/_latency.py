@@ -14,9 +14,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import contextvars
+import operator
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Final, final
+from typing import Final, NamedTuple, final
 
 import trio
 
@@ -51,13 +51,12 @@ LATENCY_KINDS: Final[dict[str, tuple[str | None, str]]] = {
 OTHER: Final = "(other)"
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class HistogramSnapshot:
-    """A histogram at one moment.
+class HistogramSnapshot(NamedTuple):
+    """A histogram at one moment (a named tuple: cheap to make once a second per histogram).
 
     Attributes:
-        counts: calls per bucket of :data:`LATENCY_BUCKETS`, then the unbounded one (not cumulative).
+        counts: calls per bucket of :data:`LATENCY_BUCKETS`, then the unbounded one (not
+            cumulative).
         total: the seconds of every call added up.
         errors: calls that failed (raised or ran out of time).
     """
@@ -67,14 +66,14 @@ class HistogramSnapshot:
     errors: int
 
     @property
-    def count(self) -> int:
+    def calls(self) -> int:
         """Calls observed."""
         return sum(self.counts)
 
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile in seconds (None: no call): linear within its bucket; the top
         bucket's lower bound when it falls there."""
-        n = self.count
+        n = self.calls
         if n == 0:
             return None
         rank = min(max(q, 0.0), 1.0) * n
@@ -91,7 +90,7 @@ class HistogramSnapshot:
     def minus(self, earlier: HistogramSnapshot) -> HistogramSnapshot:
         """The calls observed since ``earlier`` (a snapshot of the same histogram)."""
         return HistogramSnapshot(
-            tuple(a - b for a, b in zip(self.counts, earlier.counts, strict=True)),
+            tuple(map(operator.sub, self.counts, earlier.counts)),
             self.total - earlier.total,
             self.errors - earlier.errors,
         )
@@ -177,8 +176,8 @@ class Latencies:
             self.histogram(kind, label).observe(trio.current_time() - start, ok=ok)
 
     def snapshot(self) -> dict[tuple[str, str], HistogramSnapshot]:
-        """Every histogram's counts now, by ``(kind, label)``."""
-        return {key: h.snapshot() for key, h in sorted(self._histograms.items())}
+        """Every histogram's counts now, by ``(kind, label)`` (in the order they were made)."""
+        return {key: h.snapshot() for key, h in self._histograms.items()}
 
     @staticmethod
     def empty() -> HistogramSnapshot:

@@ -28,7 +28,7 @@ class LatencyReadings:
         snapshot = self._latencies.snapshot()
         for (kind, label), h in snapshot.items():
             name = f"latency.{kind}.{label}" if label else f"latency.{kind}"
-            counters[f"{name}.calls"] = h.count
+            counters[f"{name}.calls"] = h.calls
             if kind.endswith("_source"):
                 counters[f"{name}.errors"] = h.errors
             before = self._previous.get((kind, label))

@@ -182,12 +182,12 @@ class AlertRules:
         out: dict[str, AlertCheck] = {}
         for (kind, name), snap in latest.items():
             seen = snap.minus(first.get((kind, name), Latencies.empty()))
-            if seen.count < MIN_CALLS:
+            if seen.calls < MIN_CALLS:
                 continue
-            share = 100.0 * seen.errors / seen.count
+            share = 100.0 * seen.errors / seen.calls
             out[f"source_failing:{kind}:{name}"] = AlertCheck(
                 share >= threshold,
-                f"{kind.replace('_', ' ')} {name} failed {seen.errors} of its last {seen.count} calls",
+                f"{kind.replace('_', ' ')} {name} failed {seen.errors} of its last {seen.calls} calls",
                 round(share, 1),
                 threshold,
                 self.settings.alert_for_seconds,
