@@ -35,6 +35,9 @@ LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 
+_FIRST: Final = LATENCY_BUCKETS[0]
+_bisect: Final = bisect.bisect_left
+
 #: The kinds of call timed, each with what its label names (None: it has none; label "") and
 #: what it measures.
 LATENCY_KINDS: Final[dict[str, tuple[str | None, str]]] = {
@@ -116,9 +119,13 @@ class LatencyHistogram:
         disabled."""
         if not self._owner.enabled:
             return
-        seconds = max(0.0, seconds)
-        self._counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self._total += seconds
+        if seconds <= _FIRST:  # most calls: no search
+            self._counts[0] += 1
+            if seconds > 0.0:
+                self._total += seconds
+        else:
+            self._counts[_bisect(LATENCY_BUCKETS, seconds)] += 1
+            self._total += seconds
         if not ok:
             self._errors += 1
 

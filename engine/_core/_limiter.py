@@ -136,6 +136,7 @@ class PriorityLimiter:
         self._granted_total = 0
         self._cancelled_total = 0
         self._rejected_total = 0
+        self._timing = latencies
         self._timed = (
             None
             if latencies is None
@@ -267,8 +268,10 @@ class PriorityLimiter:
         self._dispatch()
 
     def _clock(self) -> float | None:
-        """Now on trio's clock when admissions are timed (None: they are not)."""
-        return None if self._timed is None else trio.current_time()
+        """Now on trio's clock when admissions are timed (None: they are not, or timing is off)."""
+        if self._timed is None or self._timing is None or not self._timing.enabled:
+            return None
+        return trio.current_time()
 
     def _waited(self, start: float | None) -> float | None:
         """Count a wait that began at ``start`` (from :meth:`_clock`); when the slot was granted."""
