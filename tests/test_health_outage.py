@@ -138,6 +138,7 @@ async def test_health_says_database_down_and_degraded_while_carrying(
             feed_port=0,
             dashboard_port=0,
             shutdown_grace=2.0,
+            health_interval=0.5,  # the alerts are judged as often
             alert_for_seconds=0.5,
             alert_backlog_entries=1,
             alert_disk_percent=100.0,  # not this test's fault
