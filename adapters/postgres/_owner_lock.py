@@ -1,7 +1,7 @@
 """This process as a session owner: the advisory lock on a dedicated connection, and what "alive" means.
 
-An owner is alive while its session-level advisory lock is held (the lock dies with the process's
-connection) and its heartbeat in ``engine_owners`` is fresh.
+An owner is alive while its lease in ``engine_owners`` holds (:mod:`._owner_lease`) and its
+session-level advisory lock is held (the lock dies with the process's connection).
 """
 
 from __future__ import annotations
@@ -17,21 +17,35 @@ import engine
 
 from ._errors import DatabaseError
 
-__all__ = ["OWNER_ALIVE", "OwnerLock", "keep_alive"]
+__all__ = ["ORPHANS_WHERE", "OWNER_ALIVE", "OwnerLock", "keep_alive"]
 
 # The heartbeat's warnings keep the logger name they always had.
 _log = logging.getLogger("adapters.postgres._registry")
 
-#: SQL condition: the owner row ``o`` belongs to a live process.
+#: SQL condition: the owner row ``o`` belongs to a live process: its lease holds, and it holds its
+#: advisory lock (a killed process's lock goes with its connection at once) unless its last renewal
+#: is older than the server itself (a restarted server holds no lock until each owner takes its own
+#: again, within a heartbeat).
 OWNER_ALIVE: Final = """
-    o.heartbeat_at >= now() - make_interval(secs => %(stale)s)
-    AND EXISTS (
+    o.lease_until > now()
+    AND (o.heartbeat_at < pg_postmaster_start_time() OR EXISTS (
         SELECT 1 FROM pg_locks l
         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
           AND l.classid = ((o.lock_key >> 32) & 4294967295)::oid
           AND l.objid = (o.lock_key & 4294967295)::oid
-    )
+    ))
+"""
+
+
+#: SQL condition: the live session ``s`` has lost its owner: the owner is gone, or it holds the
+#: session under a generation it has lost (``%(me)s``, ``%(gen)s``: this owner and its generation).
+ORPHANS_WHERE: Final = f"""
+    s.state = ANY(%(live)s) AND s.owner IS NOT NULL AND CASE WHEN s.owner = %(me)s
+        THEN s.owner_generation IS DISTINCT FROM %(gen)s::bigint
+        ELSE NOT EXISTS (SELECT 1 FROM engine_owners o WHERE o.owner_id = s.owner
+            AND o.generation IS NOT DISTINCT FROM s.owner_generation AND {OWNER_ALIVE})
+    END
 """
 
 

@@ -17,6 +17,7 @@ from .._core._errors import IllegalTransitionError, InvalidArgumentError
 from .._core._priority import Priority
 from .._core._session_info import check_tags
 from .._core._state import FINAL_STATES, TRANSITIONS, SessionKind, SessionState
+from .._ports._owners import OwnerInfo
 from .._ports._session_store import (
     LIVE_STATES,
     SessionRecord,
@@ -269,6 +270,16 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
             self._db._sessions[r.id] = stored
             marked.append(stored)
         return marked
+
+    async def owners(self) -> dict[str, OwnerInfo]:
+        """See :meth:`engine.SessionStore.owners`: every owner a stored session names, and the live
+        ones (host ``memory``, this process's pid). Cancellation: nothing happens."""
+        await trio.lowlevel.checkpoint()
+        named = {r.owner for r in self._db._sessions.values() if r.owner is not None}
+        return {
+            o: OwnerInfo(o, "memory", os.getpid(), "", 1, o in self._db._live_owners)
+            for o in sorted(named | self._db._live_owners)
+        }
 
 
 @contextlib.asynccontextmanager
