@@ -29,6 +29,7 @@ from .._core._errors import ScribeError
 from .._core._privacy import Privacy
 from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
+from ._cluster_settings import orphan_sweep_interval
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
 from ._control_hooks import ControlHooks
@@ -37,6 +38,7 @@ from ._control_memory import ControlMemory
 from ._home import prepare_home, private_file
 from ._logging import daemon_logging
 from ._mcp_backend import HandlerBackend
+from ._orphan_sweep import sweep_orphans_forever
 from ._stack import feed_secret, open_stack
 from ._version import scribe_version
 
@@ -225,6 +227,8 @@ async def _serve(
             recall=config.hook_recall,
         )
         stack.engine.start_service(hooks.run, name="agent hooks")
+        sweep = orphan_sweep_interval(config)
+        stack.engine.start_service(sweep_orphans_forever, stack.scribe, sweep, name="orphan sweep")
         handler = ControlHandler(
             stack.scribe,
             info,
