@@ -7,6 +7,7 @@ from .control._operations import StatusArgs as StatusArgs
 from .control._operations import DashboardUrlArgs as DashboardUrlArgs
 from .control._operations import StartArgs as StartArgs
 from .control._operations import StopArgs as StopArgs
+from .control._operations import AdoptArgs as AdoptArgs
 from .control._operations import ListArgs as ListArgs
 from .control._operations import AppendArgs as AppendArgs
 from .control._operations import TagArgs as TagArgs

@@ -15,9 +15,10 @@ import trio
 
 import engine
 
+from ._database import Database
 from ._errors import DatabaseError
 
-__all__ = ["ORPHANS_WHERE", "OWNER_ALIVE", "OwnerLock", "keep_alive"]
+__all__ = ["ORPHANS_WHERE", "OWNER_ALIVE", "OwnerLock", "keep_alive", "list_owners"]
 
 # The heartbeat's warnings keep the logger name they always had.
 _log = logging.getLogger("adapters.postgres._registry")
@@ -113,3 +114,16 @@ async def keep_alive(
             throttle.failed("heartbeat", "session registry heartbeat failed: %s", exc)
         else:
             throttle.recovered("heartbeat", "session registry heartbeat works again")
+
+
+async def list_owners(db: Database) -> dict[str, engine.OwnerInfo]:
+    """Every row of ``engine_owners``, by owner id, oldest first, each saying whether it is alive.
+
+    Cancellation: the query is cancelled on the server.
+    """
+    rows = await db.fetch(
+        "SELECT o.owner_id, o.host, o.pid, o.name, o.generation, (" + OWNER_ALIVE + ") AS alive "
+        "FROM engine_owners o ORDER BY o.started_at, o.owner_id",
+        {},
+    )
+    return {r["owner_id"]: engine.OwnerInfo(**r) for r in rows}

@@ -31,8 +31,9 @@ import engine
 from ._database import Database
 from ._errors import IntegrityError, driver_errors
 from ._owner_lease import FENCE, LIVE, OwnerLease, fence_failure
-from ._owner_lock import ORPHANS_WHERE, OWNER_ALIVE, OwnerLock, keep_alive
+from ._owner_lock import ORPHANS_WHERE, OWNER_ALIVE, OwnerLock, keep_alive, list_owners
 from ._session_rows import (
+    ADOPT,
     COLUMNS,
     INSERT,
     QUERY,
@@ -278,16 +279,19 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
 
         return await self._db.run_sync(run)
 
+    async def adopt(self, session_id: str) -> engine.SessionRecord:
+        """See :meth:`engine.SessionStore.adopt`."""
+        row = await self._db.fetchrow(ADOPT, {**self._lease.fence_params(), "id": session_id})
+        if row is not None:
+            return record_from_row(row)
+        current = await self.get(session_id)
+        if current.state is not engine.SessionState.ORPHANED:
+            raise engine.IllegalTransitionError(current.state, engine.SessionState.ACTIVE)
+        raise engine.NotOwnerError(session_id, current.owner, "this daemon's lease has expired")
+
     async def owners(self) -> dict[str, engine.OwnerInfo]:
         """See :meth:`engine.SessionStore.owners`: the rows of ``engine_owners``."""
-        rows = await self._db.fetch(
-            "SELECT o.owner_id, o.host, o.pid, o.name, o.generation, ("
-            + OWNER_ALIVE
-            + ") AS alive "
-            "FROM engine_owners o ORDER BY o.started_at, o.owner_id",
-            {},
-        )
-        return {r["owner_id"]: engine.OwnerInfo(**r) for r in rows}
+        return await list_owners(self._db)
 
     async def heartbeat(self) -> None:
         """Renew this owner's lease; when it had expired (or another engine removed the row), take a

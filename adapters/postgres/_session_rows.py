@@ -15,6 +15,7 @@ from ._errors import IntegrityError
 from ._owner_lease import FENCE
 
 __all__ = [
+    "ADOPT",
     "COLUMNS",
     "INSERT",
     "QUERY",
@@ -56,6 +57,15 @@ UPDATE: Final = (
     "version = version + 1 "
     "WHERE id = %(id)s AND version = %(version)s AND " + FENCE + " "
     "RETURNING version, created_at, last_activity"
+)
+
+#: An orphaned session taken over by the writer of the fence's parameters, under its lease.
+ADOPT: Final = (
+    "UPDATE sessions SET state = 'active', owner = %(me)s, owner_generation = %(gen)s, "
+    "error = NULL, last_activity = now(), version = version + 1 "
+    "WHERE id = %(id)s AND state = 'orphaned' AND EXISTS (SELECT 1 FROM engine_owners fo "
+    "WHERE fo.owner_id = %(me)s AND fo.generation = %(gen)s AND fo.lease_until > now()) "
+    "RETURNING " + COLUMNS
 )
 
 #: Sessions matching the filters of :meth:`engine.SessionStore.query` (named parameters).

@@ -3,11 +3,13 @@ when its daemon does not own the session it writes to (:class:`NotOwnerError`)."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ._session_store import StoreError
 
-__all__ = ["NotOwnerError", "OwnerInfo"]
+__all__ = ["NotOwnerError", "OwnerInfo", "owner_label"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,14 @@ class OwnerInfo:
             "generation": self.generation,
             "alive": self.alive,
         }
+
+
+def owner_label(daemon: Mapping[str, Any]) -> str:
+    """How people see a daemon (an :meth:`OwnerInfo.as_dict`): ``name@host:pid``, ``host:pid``
+    without a name, ``(gone)`` after it when its lease has run out."""
+    name = f"{daemon['name']}@" if daemon.get("name") else ""
+    gone = "" if daemon.get("alive") else " (gone)"
+    return f"{name}{daemon['host']}:{daemon['pid']}{gone}"
 
 
 class NotOwnerError(StoreError):

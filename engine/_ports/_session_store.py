@@ -349,6 +349,18 @@ class SessionStore(Protocol):
         version) and return them as stored. Two engines doing this at once mark each session once."""
         ...
 
+    async def adopt(self, session_id: str) -> SessionRecord:
+        """Take over an orphaned session: it becomes active, owned by :attr:`owner_id` (under this
+        owner's current lease), its error cleared, at its next version. Two owners adopting at once:
+        one wins, the other gets :class:`~engine.IllegalTransitionError`.
+
+        Raises:
+            IllegalTransitionError: it is not orphaned.
+            NotOwnerError: this owner's lease has expired.
+            StoreNotFoundError: no such session.
+        """
+        ...
+
     async def owners(self) -> dict[str, OwnerInfo]:
         """Every daemon that owns or owned a stored session, by owner id (those that left no session
         behind may be forgotten)."""

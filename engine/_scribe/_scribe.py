@@ -223,7 +223,12 @@ class Scribe(ScribeRecords, ScribeOwnership, metaclass=NoPublicConstructor):
         return record
 
     def _capture(
-        self, session: Session, record: SessionRecord, tree: WorkTree, request: StartRequest
+        self,
+        session: Session,
+        record: SessionRecord,
+        tree: WorkTree,
+        request: StartRequest,
+        first_seq: int = 0,
     ) -> Capture:
         """Make the session's capture and let the scribe and the context provider know of it."""
         fs = self._open_fs(Path(tree.git.root))
@@ -249,6 +254,7 @@ class Scribe(ScribeRecords, ScribeOwnership, metaclass=NoPublicConstructor):
             journal=self.journal,
             max_backlog=cfg.max_backlog,
             privacy=cfg.privacy,
+            first_seq=first_seq,
         )
         self._captures[record.id] = cap
         if self.context is not None:

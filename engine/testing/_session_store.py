@@ -271,6 +271,24 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
             marked.append(stored)
         return marked
 
+    async def adopt(self, session_id: str) -> SessionRecord:
+        """See :meth:`engine.SessionStore.adopt`. Cancellation: nothing is written."""
+        await trio.lowlevel.checkpoint()
+        current = self._db._sessions.get(session_id)
+        if current is None:
+            raise StoreNotFoundError(session_id)
+        if current.state is not SessionState.ORPHANED:
+            raise IllegalTransitionError(current.state, SessionState.ACTIVE)
+        stored = dataclasses.replace(
+            current,
+            state=SessionState.ACTIVE,
+            owner=self._owner_id,
+            error=None,
+            version=current.version + 1,
+        )
+        self._db._sessions[session_id] = stored
+        return stored
+
     async def owners(self) -> dict[str, OwnerInfo]:
         """See :meth:`engine.SessionStore.owners`: every owner a stored session names, and the live
         ones (host ``memory``, this process's pid). Cancellation: nothing happens."""
