@@ -132,6 +132,8 @@ from ._ports._memory_store import MemorySource as MemorySource
 from ._ports._memory_store import MemoryStore as MemoryStore
 from ._ports._memory_store import MemoryStoreError as MemoryStoreError
 from ._ports._memory_store import VectorSearchUnavailableError as VectorSearchUnavailableError
+from ._ports._change_notices import NoticeKind as NoticeKind
+from ._ports._change_notices import ChangeNotice as ChangeNotice
 from ._ports._owners import NotOwnerError as NotOwnerError
 from ._ports._owners import OwnerInfo as OwnerInfo
 from ._ports._owners import owner_label as owner_label

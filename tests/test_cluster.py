@@ -5,8 +5,10 @@ it lost, and says so). Real daemon processes, real git, a real server."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import psycopg
 import pytest
 from daemon_support import Daemon, wait_for
 from git_repos import git, make_repo
+from websockets.sync.client import ClientConnection, connect
 
 import adapters
 
@@ -82,11 +85,31 @@ def test_two_daemons_share_one_view_leases_adoption_and_fencing(
     table = a.run("list")
     assert table.returncode == 0 and f"beta@{os.uname().nodename}:{b.proc.pid}" in table.stdout
 
-    # B is killed: within its lease A marks its session orphaned; A adopts it, and the worklog goes
-    # on after B's last entry.
-    _call(b, "append", session=sid_b, text="written by beta")
-    owner_b = _listed(a)[sid_b]["owner"]
-    b.kill()
+    # A feed client of A receives B's worklog entries in order, and B's session's state changes.
+    status = _call(a, "status")
+    with connect(f"{status['feed_url']}?token={status['token']}", open_timeout=30) as ws:
+        for topic in (f"worklog:{sid_b}", "sessions"):
+            ws.send(json.dumps({"type": "subscribe", "topic": topic}))
+        for n in range(3):
+            _call(b, "append", session=sid_b, text=f"beta {n}")
+        got = _events(ws, f"worklog:{sid_b}", lambda got: len(_texts(got)) == 3)
+        seqs = [e["data"]["seq"] for e in got]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and _texts(got) == [
+            "beta 0",
+            "beta 1",
+            "beta 2",
+        ]
+
+        # B is killed: within its lease A marks its session orphaned, and says so on its feed.
+        _call(b, "append", session=sid_b, text="written by beta")
+        owner_b = _listed(a)[sid_b]["owner"]
+        b.kill()
+        states = _events(
+            ws, "sessions", lambda got: any(e["data"]["state"] == "orphaned" for e in got)
+        )
+        assert states[-1]["data"]["id"] == sid_b and states[-1]["data"]["owner"] == owner_b
+
+    # A adopts it, and the worklog goes on after B's last entry.
     wait_for(lambda: _orphaned(a, sid_b), timeout=15)
     assert not _listed(a)[sid_b]["daemon"]["alive"]
     adopted = a.json("adopt", sid_b)
@@ -98,12 +121,13 @@ def test_two_daemons_share_one_view_leases_adoption_and_fencing(
     entries = _seqs(fresh_debian_pg_url, sid_b)
     assert [seq for seq, _, _ in entries] == list(range(1, len(entries) + 1))
     kinds = [(k, p.get("text"), p.get("adopted_from")) for _, k, p in entries]
-    assert kinds[:4] == [
+    assert [k for k in kinds if k[0] == "session_start" or k[1]][:6] == [
         ("session_start", None, None),
+        *(("note", f"beta {n}", None) for n in range(3)),
         ("note", "written by beta", None),
         ("session_start", None, owner_b),
-        ("note", "written by alpha", None),
     ]
+    assert ("note", "written by alpha", None) in kinds
 
     # A restarted B lists everything too, and cannot write to the session A adopted.
     b.start("--no-session")
@@ -132,6 +156,21 @@ def test_two_daemons_share_one_view_leases_adoption_and_fencing(
     assert entries[before][1] == "session_start" and entries[before][2]["adopted_from"]
     assert _listed(b)[sid_a]["daemon"]["name"] == "beta"
     assert _listed(a)[sid_b]["state"] == "orphaned"  # nobody adopted it again
+
+
+def _texts(events: list[dict[str, Any]]) -> list[str]:
+    return [e["data"]["payload"]["text"] for e in events if e["data"]["kind"] == "note"]
+
+
+def _events(ws: ClientConnection, topic: str, enough: Any) -> list[dict[str, Any]]:
+    """The events of ``topic`` the feed sends until ``enough(events)`` holds (at most 20 s)."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not enough(got):
+        message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if message["type"] == "events":
+            got.extend(e for e in message["events"] if e["topic"] == topic)
+    return got
 
 
 def _logged(d: Daemon, text: str) -> str | None:

@@ -29,6 +29,7 @@ from .._core._errors import ScribeError
 from .._core._privacy import Privacy
 from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
+from ._change_relay import relay_changes
 from ._cluster_settings import orphan_sweep_interval
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
@@ -229,6 +230,7 @@ async def _serve(
         stack.engine.start_service(hooks.run, name="agent hooks")
         sweep = orphan_sweep_interval(config)
         stack.engine.start_service(sweep_orphans_forever, stack.scribe, sweep, name="orphan sweep")
+        stack.engine.start_service(relay_changes, stack, name="change relay")
         handler = ControlHandler(
             stack.scribe,
             info,
