@@ -43,6 +43,8 @@ def parse_change_notice(channel: str, payload: str) -> engine.ChangeNotice | Non
     if not isinstance(data, dict) or not isinstance(sid := data.get("s"), str):
         return None
     owner = data.get("o") if isinstance(data.get("o"), str) else None
+    if channel not in CHANGE_CHANNELS:
+        return None
     if channel == "scribe_sessions":
         return engine.ChangeNotice(engine.NoticeKind.SESSION, sid, owner=owner)
     first, last = data.get("f"), data.get("l")
