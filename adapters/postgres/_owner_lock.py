@@ -7,18 +7,27 @@ session-level advisory lock is held (the lock dies with the process's connection
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Final
 
 import psycopg
+import psycopg.rows
 import trio
 
 import engine
 
 from ._database import Database
 from ._errors import DatabaseError
+from ._session_rows import COLUMNS
 
-__all__ = ["ORPHANS_WHERE", "OWNER_ALIVE", "OwnerLock", "keep_alive", "list_owners"]
+__all__ = [
+    "ORPHANS_WHERE",
+    "OWNER_ALIVE",
+    "OwnerLock",
+    "keep_alive",
+    "list_owners",
+    "mark_orphans_sync",
+]
 
 # The heartbeat's warnings keep the logger name they always had.
 _log = logging.getLogger("adapters.postgres._registry")
@@ -116,14 +125,47 @@ async def keep_alive(
             throttle.recovered("heartbeat", "session registry heartbeat works again")
 
 
-async def list_owners(db: Database) -> dict[str, engine.OwnerInfo]:
-    """Every row of ``engine_owners``, by owner id, oldest first, each saying whether it is alive.
+async def list_owners(
+    db: Database, owner_ids: Collection[str] | None = None
+) -> dict[str, engine.OwnerInfo]:
+    """The rows of ``engine_owners`` (those of ``owner_ids`` when given), by owner id, oldest first;
+    ``alive`` says whether the lease holds (the advisory lock is left to the orphan sweep: reading
+    ``pg_locks`` costs more than a list may).
 
     Cancellation: the query is cancelled on the server.
     """
     rows = await db.fetch(
-        "SELECT o.owner_id, o.host, o.pid, o.name, o.generation, (" + OWNER_ALIVE + ") AS alive "
-        "FROM engine_owners o ORDER BY o.started_at, o.owner_id",
-        {},
+        "SELECT o.owner_id, o.host, o.pid, o.name, o.generation, o.lease_until > now() AS alive "
+        "FROM engine_owners o WHERE %(ids)s::text[] IS NULL OR o.owner_id = ANY(%(ids)s::text[]) "
+        "ORDER BY o.started_at, o.owner_id",
+        {"ids": None if owner_ids is None else sorted(owner_ids)},
     )
     return {r["owner_id"]: engine.OwnerInfo(**r) for r in rows}
+
+
+def mark_orphans_sync(
+    conn: psycopg.Connection[Any], params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """In one transaction on ``conn``: mark orphaned the live sessions :data:`ORPHANS_WHERE` finds
+    (their rows come back), end the leases of their owners, and delete the rows of gone owners no
+    session names any more."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(
+            "UPDATE sessions s SET state = 'orphaned', version = s.version + 1, "
+            "error = COALESCE(s.error, 'owner ' || s.owner || ' is gone') "
+            "WHERE " + ORPHANS_WHERE + " RETURNING " + COLUMNS,
+            params,
+        )
+        rows = cur.fetchall()
+    conn.execute(
+        "DELETE FROM engine_owners o WHERE o.owner_id <> %(me)s AND NOT ("
+        + OWNER_ALIVE
+        + ") AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.owner = o.owner_id)",
+        params,
+    )
+    conn.execute(
+        "UPDATE engine_owners SET lease_until = now() WHERE owner_id = ANY(%(gone)s) "
+        "AND lease_until > now()",
+        {"gone": sorted({r["owner"] for r in rows} - {params["me"]})},
+    )
+    return rows

@@ -21,9 +21,6 @@ from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any, Final, LiteralString, final
 
-import psycopg
-import psycopg.errors
-import psycopg.rows
 import trio
 
 import engine
@@ -31,7 +28,7 @@ import engine
 from ._database import Database
 from ._errors import IntegrityError, driver_errors
 from ._owner_lease import FENCE, LIVE, OwnerLease, fence_failure
-from ._owner_lock import ORPHANS_WHERE, OWNER_ALIVE, OwnerLock, keep_alive, list_owners
+from ._owner_lock import ORPHANS_WHERE, OwnerLock, keep_alive, list_owners, mark_orphans_sync
 from ._session_rows import (
     ADOPT,
     COLUMNS,
@@ -256,28 +253,12 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
         return [record_from_row(row) for row in rows]
 
     async def mark_orphans(self) -> list[engine.SessionRecord]:
-        """See :meth:`engine.SessionStore.mark_orphans`. Owner rows of dead processes that no longer own
-        a live session are deleted in the same transaction."""
+        """See :meth:`engine.SessionStore.mark_orphans`. In the same transaction the leases of the
+        owners found gone end, and the rows of those no session names any more are deleted."""
         params = self._orphan_params()
 
-        def run(conn: psycopg.Connection[Any]) -> list[engine.SessionRecord]:
-            with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-                cur.execute(
-                    "UPDATE sessions s SET state = 'orphaned', version = s.version + 1, "
-                    "error = COALESCE(s.error, 'owner ' || s.owner || ' is gone') "
-                    "WHERE " + ORPHANS_WHERE + " RETURNING " + COLUMNS,
-                    params,
-                )
-                rows = cur.fetchall()
-            conn.execute(
-                "DELETE FROM engine_owners o WHERE o.owner_id <> %(me)s AND NOT ("
-                + OWNER_ALIVE
-                + ") AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.owner = o.owner_id)",
-                params,
-            )
-            return sorted((record_from_row(r) for r in rows), key=lambda r: (r.created_at, r.id))
-
-        return await self._db.run_sync(run)
+        rows = await self._db.run_sync(lambda conn: mark_orphans_sync(conn, params))
+        return sorted((record_from_row(r) for r in rows), key=lambda r: (r.created_at, r.id))
 
     async def adopt(self, session_id: str) -> engine.SessionRecord:
         """See :meth:`engine.SessionStore.adopt`."""
@@ -289,9 +270,9 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             raise engine.IllegalTransitionError(current.state, engine.SessionState.ACTIVE)
         raise engine.NotOwnerError(session_id, current.owner, "this daemon's lease has expired")
 
-    async def owners(self) -> dict[str, engine.OwnerInfo]:
+    async def owners(self, owner_ids: Collection[str] | None = None) -> dict[str, engine.OwnerInfo]:
         """See :meth:`engine.SessionStore.owners`: the rows of ``engine_owners``."""
-        return await list_owners(self._db)
+        return await list_owners(self._db, owner_ids)
 
     async def heartbeat(self) -> None:
         """Renew this owner's lease; when it had expired (or another engine removed the row), take a

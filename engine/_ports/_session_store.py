@@ -361,7 +361,7 @@ class SessionStore(Protocol):
         """
         ...
 
-    async def owners(self) -> dict[str, OwnerInfo]:
-        """Every daemon that owns or owned a stored session, by owner id (those that left no session
-        behind may be forgotten)."""
+    async def owners(self, owner_ids: Collection[str] | None = None) -> dict[str, OwnerInfo]:
+        """Every daemon that owns or owned a stored session (of ``owner_ids`` when given), by owner
+        id (those that left no session behind may be forgotten); ``alive``: its lease holds."""
         ...

@@ -286,7 +286,8 @@ class ControlHandler:
         )
         page: list[dict[str, Any]] = []
         size = 0
-        owners = await self.scribe.registry.owners() if records else {}
+        named = {r.owner for r in records[: a.limit] if r.owner is not None}
+        owners = await self.scribe.registry.owners(named) if named else {}
         for r in records[: a.limit]:
             listed = listed_dict(r)
             owner = owners.get(r.owner) if r.owner is not None else None

@@ -289,7 +289,7 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
         self._db._sessions[session_id] = stored
         return stored
 
-    async def owners(self) -> dict[str, OwnerInfo]:
+    async def owners(self, owner_ids: Collection[str] | None = None) -> dict[str, OwnerInfo]:
         """See :meth:`engine.SessionStore.owners`: every owner a stored session names, and the live
         ones (host ``memory``, this process's pid). Cancellation: nothing happens."""
         await trio.lowlevel.checkpoint()
@@ -297,6 +297,7 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
         return {
             o: OwnerInfo(o, "memory", os.getpid(), "", 1, o in self._db._live_owners)
             for o in sorted(named | self._db._live_owners)
+            if owner_ids is None or o in owner_ids
         }
 
 

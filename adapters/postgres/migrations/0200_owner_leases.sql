@@ -12,3 +12,6 @@ ALTER TABLE engine_owners
     ADD COLUMN lease_until timestamptz NOT NULL DEFAULT now();
 
 ALTER TABLE sessions ADD COLUMN owner_generation bigint;
+
+-- Every daemon lists every session, a page at a time in this order.
+CREATE INDEX sessions_listing_idx ON sessions (created_at, id);
