@@ -132,6 +132,9 @@ from .postgres._registry import SessionRegistry as SessionRegistry
 from .postgres._registry import open_session_registry as open_session_registry
 from .postgres._change_listener import open_change_listener as open_change_listener
 from .postgres._change_listener import parse_change_notice as parse_change_notice
+from .postgres._change_listener import (
+    ChangeNoticesUnavailableError as ChangeNoticesUnavailableError,
+)
 from .fs._watcher import InotifyWatcher as InotifyWatcher
 from .fs._watcher_statistics import WatcherStatistics as WatcherStatistics
 from .fs._open_watcher import open_watcher as open_watcher

@@ -230,7 +230,6 @@ async def _serve(
         stack.engine.start_service(hooks.run, name="agent hooks")
         sweep = orphan_sweep_interval(config)
         stack.engine.start_service(sweep_orphans_forever, stack.scribe, sweep, name="orphan sweep")
-        stack.engine.start_service(relay_changes, stack, name="change relay")
         handler = ControlHandler(
             stack.scribe,
             info,
@@ -242,9 +241,11 @@ async def _serve(
             embedding=stack.backfill,
         )
         async with (
+            adapters.open_change_listener(stack.db.url) as notices,
             adapters.open_control_server(socket_path(home), handler.handle),
             _open_mcp_endpoint(stack.dashboard, handler, feed_secret(home)),
         ):
+            stack.engine.start_service(relay_changes, stack, notices, name="change relay")
             if repo is not None:
                 try:
                     rec = await stack.scribe.start(repo)
