@@ -32,7 +32,14 @@ def pair(tmp_path: Path, fresh_debian_pg_url: str) -> Iterator[tuple[Daemon, Dae
         clone = make_repo(tmp_path / name / "work", files={"app.py": f"a = {n}\n"})
         git(clone, "checkout", "-q", "-b", f"feat/B-{n}-cluster")
         d = Daemon(tmp_path / name / "home", fresh_debian_pg_url, clone)
-        d.env.update({"SCRIBE_DAEMON_NAME": name, "SCRIBE_OWNER_LEASE": LEASE, "COLUMNS": "300"})
+        d.env.update(
+            {
+                "SCRIBE_DAEMON_NAME": name,
+                "SCRIBE_OWNER_LEASE": LEASE,
+                "SCRIBE_EMBEDDER": "hashing",  # no model to load: quicker starts
+                "COLUMNS": "300",
+            }
+        )
         daemons.append(d)
     try:
         yield daemons[0], daemons[1]
@@ -69,8 +76,8 @@ def test_two_daemons_share_one_view_leases_adoption_and_fencing(
     pair: tuple[Daemon, Daemon], fresh_debian_pg_url: str
 ) -> None:
     a, b = pair
-    a.start()
-    b.start()
+    a.start("--no-dashboard")
+    b.start("--no-dashboard")
     assert a.proc is not None and b.proc is not None
     # One view: each daemon lists both sessions, each with the daemon that owns it.
     for d in (a, b):
@@ -130,7 +137,7 @@ def test_two_daemons_share_one_view_leases_adoption_and_fencing(
     assert ("note", "written by alpha", None) in kinds
 
     # A restarted B lists everything too, and cannot write to the session A adopted.
-    b.start("--no-session")
+    b.start("--no-session", "--no-dashboard")
     assert set(_listed(b)) == {sid_a, sid_b}
     with pytest.raises(adapters.DaemonError, match="not captured by this daemon"):
         _call(b, "append", session=sid_b, text="beta again")
