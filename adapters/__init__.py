@@ -7,6 +7,7 @@ from .control._operations import StatusArgs as StatusArgs
 from .control._operations import DashboardUrlArgs as DashboardUrlArgs
 from .control._operations import StartArgs as StartArgs
 from .control._operations import StopArgs as StopArgs
+from .control._operations import AdoptArgs as AdoptArgs
 from .control._operations import ListArgs as ListArgs
 from .control._operations import AppendArgs as AppendArgs
 from .control._operations import TagArgs as TagArgs
@@ -134,6 +135,11 @@ from .postgres._migrations import Migration as Migration
 from .postgres._migrations import discover_migrations as discover_migrations
 from .postgres._registry import SessionRegistry as SessionRegistry
 from .postgres._registry import open_session_registry as open_session_registry
+from .postgres._change_listener import open_change_listener as open_change_listener
+from .postgres._change_listener import parse_change_notice as parse_change_notice
+from .postgres._change_listener import (
+    ChangeNoticesUnavailableError as ChangeNoticesUnavailableError,
+)
 from .fs._watcher import InotifyWatcher as InotifyWatcher
 from .fs._watcher_statistics import WatcherStatistics as WatcherStatistics
 from .fs._open_watcher import open_watcher as open_watcher

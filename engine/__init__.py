@@ -157,6 +157,11 @@ from ._ports._memory_store import MemorySource as MemorySource
 from ._ports._memory_store import MemoryStore as MemoryStore
 from ._ports._memory_store import MemoryStoreError as MemoryStoreError
 from ._ports._memory_store import VectorSearchUnavailableError as VectorSearchUnavailableError
+from ._ports._change_notices import NoticeKind as NoticeKind
+from ._ports._change_notices import ChangeNotice as ChangeNotice
+from ._ports._owners import NotOwnerError as NotOwnerError
+from ._ports._owners import OwnerInfo as OwnerInfo
+from ._ports._owners import owner_label as owner_label
 from ._ports._session_store import LIVE_STATES as LIVE_STATES
 from ._ports._session_store import SessionRecord as SessionRecord
 from ._ports._session_store import SessionStore as SessionStore

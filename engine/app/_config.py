@@ -31,6 +31,7 @@ from .._core._privacy import Privacy
 from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
 from .._ports._memory_records import MemoryRetention
 from . import _summarizer_settings as _summarizing
+from ._cluster_settings import CLUSTER_SETTINGS
 from ._config_setting import ConfigError, Setting, is_env_name, is_http_url
 from ._embedder_settings import EMBEDDERS, embedder_problem
 from ._logging import LOG_FORMATS, LOG_LEVELS
@@ -94,6 +95,7 @@ class AppConfig(MonitorSettings):
             superseded (None or 0: forever; default 90).
         memory_sweep_batch: the most rows one statement of a sweep deletes.
         monitoring, metric_retention_days, alert_*: :mod:`._monitor_settings`.
+        daemon_name, owner_lease: daemons sharing one database, :mod:`._cluster_settings`.
         config_file: the TOML file that was read (None: none).
     """
 
@@ -139,6 +141,8 @@ class AppConfig(MonitorSettings):
     memory_retention_days: float | None = None
     memory_superseded_retention_days: float | None = 90.0
     memory_sweep_batch: int = 1000
+    daemon_name: str = ""
+    owner_lease: float = 10.0
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -273,6 +277,7 @@ _SETTINGS: Final[Mapping[str, Setting]] = {
     "memory_superseded_retention_days": _DAYS,
     "memory_sweep_batch": Setting("int", lambda v: 1 <= v <= 100_000, "from 1 to 100000"),
     **MONITOR_SETTINGS,
+    **CLUSTER_SETTINGS,
 }
 
 

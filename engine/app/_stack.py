@@ -47,6 +47,7 @@ from .._scribe._rules import EndRules
 from .._scribe._scribe import Scribe
 from .._scribe._scribe_config import ScribeConfig
 from .._scribe._summary_pipeline import SummaryPipeline
+from ._cluster_settings import open_session_stores
 from ._config import AppConfig
 from ._embedder_settings import configured_embedder, min_similarity
 from ._home import prepare_home, private_file
@@ -349,8 +350,7 @@ async def _open_scribe(
     git_env: Mapping[str, str] | None,
 ) -> None:
     eng, db = out.engine, out.db
-    registry = await stack.enter_async_context(adapters.open_session_registry(db))
-    store = adapters.PostgresWorklogStore(db)
+    registry, store = await open_session_stores(stack, db, out.config)
     context = ContextProvider(eng, sources=context_sources)
     pipeline = SummaryPipeline(
         eng,
