@@ -7,6 +7,7 @@ from .control._operations import StatusArgs as StatusArgs
 from .control._operations import DashboardUrlArgs as DashboardUrlArgs
 from .control._operations import StartArgs as StartArgs
 from .control._operations import StopArgs as StopArgs
+from .control._operations import AdoptArgs as AdoptArgs
 from .control._operations import ListArgs as ListArgs
 from .control._operations import AppendArgs as AppendArgs
 from .control._operations import TagArgs as TagArgs
@@ -56,6 +57,10 @@ from .control._socket import DEFAULT_CONTROL_IDLE_TIMEOUT as DEFAULT_CONTROL_IDL
 from .control._socket import open_control_server as open_control_server
 from .control._schema import control_doc as control_doc
 from .control._schema import control_schema as control_schema
+from .fs._watch_tracker import WatcherTracker as WatcherTracker
+from .fs._watch_tracker import WatchTotals as WatchTotals
+from .http._webhook import Webhook as Webhook
+from .http._webhook import WebhookStatistics as WebhookStatistics
 from .http._dashboard import Dashboard as Dashboard
 from .http._dashboard import EngineCollector as EngineCollector
 from .http._dashboard import open_dashboard as open_dashboard
@@ -98,6 +103,7 @@ from .fs._journal import FileJournal as FileJournal
 from .fs._scoped import ScopedFileSystem as ScopedFileSystem
 from .postgres._generation_store import PostgresGenerationStore as PostgresGenerationStore
 from .postgres._generation_store import create_generation_cache as create_generation_cache
+from .postgres._metric_store import PostgresMetricStore as PostgresMetricStore
 from .git._repository import GitRepository as GitRepository
 from .git._discovery import open_repository as open_repository
 from .postgres._memory_store import PostgresMemoryStore as PostgresMemoryStore
@@ -131,6 +137,11 @@ from .postgres._migrations import Migration as Migration
 from .postgres._migrations import discover_migrations as discover_migrations
 from .postgres._registry import SessionRegistry as SessionRegistry
 from .postgres._registry import open_session_registry as open_session_registry
+from .postgres._change_listener import open_change_listener as open_change_listener
+from .postgres._change_listener import parse_change_notice as parse_change_notice
+from .postgres._change_listener import (
+    ChangeNoticesUnavailableError as ChangeNoticesUnavailableError,
+)
 from .fs._watcher import InotifyWatcher as InotifyWatcher
 from .fs._watcher_statistics import WatcherStatistics as WatcherStatistics
 from .fs._open_watcher import open_watcher as open_watcher

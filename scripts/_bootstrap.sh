@@ -34,6 +34,9 @@ bootstrap_test_tools() {
   # Debian's own PostgreSQL server (an older major version, no pgvector): the database tests also run
   # on a throwaway cluster of it that the test fixtures start and stop (tests/debian_pg_support.py).
   apt_install postgresql
+  # PgBouncer in front of that server (session mode works, transaction mode is refused at start:
+  # tests/test_pgbouncer.py); its package's own service is not used.
+  apt_install pgbouncer
   # Browser test of the dashboard (Debian's chromium; no browser download) and Node's `ws` client.
   apt_install chromium
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm

@@ -10,3 +10,4 @@ from pg_support import fresh_pg_url as fresh_pg_url
 from pg_support import pg_server as pg_server
 from pg_support import pg_tmp_path as pg_tmp_path
 from pg_support import pg_url as pg_url
+from webhook_support import receiver as receiver

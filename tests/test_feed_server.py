@@ -193,6 +193,12 @@ async def test_health_and_metrics_topics(tmp_path: Path) -> None:
                 metrics = await next_of(client, FeedUpdate, topic="metrics")
                 assert "sessions_by_state" in metrics.data
                 assert metrics.data["subscribers"] >= 1
+                alert = engine.Alert("database_down", "firing", "down", None, None, 1.0)
+                feed.eng.publish_nowait("health.alert", alert.as_dict())
+                update = await next_of(
+                    client, FeedUpdate, topic="health", key="alert:database_down"
+                )
+                assert update.data == alert.as_dict()
 
 
 # ---------------------------------------------------------------------------- scopes and commands

@@ -18,6 +18,7 @@ import trio.testing
 from git_repos import GIT_ENV, make_repo
 from pg_support import start_test_server
 from scribe_support import poll_until
+from webhook_support import Receiver
 
 import adapters
 import engine
@@ -122,8 +123,10 @@ def server(pg_tmp_path: Path) -> Iterator[adapters.EmbeddedServer]:
 
 
 async def test_health_says_database_down_and_degraded_while_carrying(
-    server: adapters.EmbeddedServer, tmp_path: Path
+    server: adapters.EmbeddedServer, receiver: Receiver, tmp_path: Path
 ) -> None:
+    """And the alerts ``database_down`` and ``backlog`` fire and resolve: on ``/health``, on the
+    feed's ``health`` topic and at the webhook (which refuses its first post: it is retried)."""
     repo = make_repo(tmp_path / "work", files={"a.py": "a\n"})
     cfg = engine.ScribeConfig(
         watcher_options={"quiet": 0.01, "cap": 0.1, "reconcile_interval": None}
@@ -135,8 +138,17 @@ async def test_health_says_database_down_and_degraded_while_carrying(
             feed_port=0,
             dashboard_port=0,
             shutdown_grace=2.0,
+            health_interval=0.5,  # the alerts are judged as often
+            alert_for_seconds=0.5,
+            alert_backlog_entries=1,
+            alert_disk_percent=100.0,  # not this test's fault
+            alert_loop_lag_ms=60_000.0,  # nor this one (a loaded machine lags)
+            alert_webhook_url=receiver.url,
         )
-        async with open_stack(app, scribe_config=cfg, git_env=GIT_ENV) as s:
+        async with (
+            open_stack(app, scribe_config=cfg, git_env=GIT_ENV) as s,
+            s.engine.open_subscription(["health.alert"]) as alerts,
+        ):
             assert s.dashboard is not None
             url = s.dashboard.url
             rec = await s.scribe.start(repo)
@@ -159,13 +171,37 @@ async def test_health_says_database_down_and_degraded_while_carrying(
             assert (
                 health["status"] == "degraded" and "database: database down" in health["problems"]
             )
+            await health_is(lambda h: h["alerts"] == "firing")
+            firing = health["checks"]["alerts"]["firing"]
+            assert [a["name"] for a in firing] == ["database_down"]
+            assert firing[0]["message"] == "the database does not answer"
             (repo / "while_down.py").write_text("x\n")
             await health_is(lambda h: h["capture"] == "carrying")
             assert health["checks"]["capture"]["carried"] >= 1 and health["status"] == "degraded"
             assert "pgdata" not in json.dumps(health)  # no paths in /health
+            await health_is(lambda h: len(h["checks"]["alerts"]["firing"]) == 2)
+            backlog = health["checks"]["alerts"]["firing"][0]
+            assert backlog["name"] == "backlog" and backlog["threshold"] == 1
             await trio.to_thread.run_sync(server.start)
-            await health_is(lambda h: h["database"] == "up" and h["capture"] == "ok")
+            await health_is(
+                lambda h: h["database"] == "up" and h["capture"] == "ok" and h["alerts"] == "ok"
+            )
             assert health["status"] == "ok"
+            changes = [await alerts.receive() for _ in range(4)]
+            assert sorted((e.payload["name"], e.payload["state"]) for e in changes) == [
+                ("backlog", "firing"),
+                ("backlog", "resolved"),
+                ("database_down", "firing"),
+                ("database_down", "resolved"),
+            ]
+            assert changes[0].payload == {**changes[0].payload, "name": "database_down"}
+
+            def delivered() -> bool:
+                return len(receiver.posts) == 4  # the first refused once, then sent again
+
+            await poll_until(delivered, timeout=30)
+            assert receiver.states() == [(e.payload["name"], e.payload["state"]) for e in changes]
+            assert receiver.posts[0]["source"] == "scribe"
 
             def stored() -> bool:
                 info = s.scribe.capture_info(rec.id)

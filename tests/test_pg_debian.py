@@ -60,7 +60,7 @@ _REPEATED = {
     ),
     "test_registry": (
         "test_a_cleanly_closed_owner_leaves_its_live_sessions_to_others",
-        "test_an_owner_with_a_stale_heartbeat_counts_as_gone",
+        "test_an_owner_whose_lease_expired_counts_as_gone",
         "test_concurrent_updates_exactly_one_wins_each_round",
         "test_purge_finished_sessions_older_than_n_days",
         "test_register_get_update_round_trip",

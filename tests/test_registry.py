@@ -260,26 +260,30 @@ async def test_sessions_of_a_killed_engine_are_marked_orphaned(fresh_pg_url: str
         assert await reg.find_orphans() == []
         assert (await reg.get("finished")).state is S.COMPLETED
         assert (await reg.get("mine")).state is S.ACTIVE
-        owners = {
-            r["owner_id"] for r in await reg.database.fetch("SELECT owner_id FROM engine_owners")
-        }
-        assert "doomed" not in owners and "survivor" in owners
+        # The dead owner's identity stays while sessions name it, no longer alive.
+        owners = await reg.owners()
+        assert not owners["doomed"].alive and owners["survivor"].alive
+        assert owners["doomed"].pid != owners["survivor"].pid
+        await reg.purge_finished(0, states=[S.COMPLETED, S.ORPHANED])
+        await reg.mark_orphans()
+        assert "doomed" not in await reg.owners()
 
 
-async def test_an_owner_with_a_stale_heartbeat_counts_as_gone(fresh_pg_url: str) -> None:
+async def test_an_owner_whose_lease_expired_counts_as_gone(fresh_pg_url: str) -> None:
     async with (
-        _registry(fresh_pg_url, owner_id="hung", stale_after=60) as hung,
-        _registry(fresh_pg_url, owner_id="watcher", stale_after=60) as watcher,
+        _registry(fresh_pg_url, owner_id="hung", lease=60) as hung,
+        _registry(fresh_pg_url, owner_id="watcher", lease=60) as watcher,
     ):
         await hung.register(_record("h1", state=S.ACTIVE))
         assert await watcher.find_orphans() == []
-        # The process holds its lock but stopped beating: hung for longer than stale_after.
+        # The process holds its lock but stopped renewing: hung for longer than its lease.
         await watcher.database.execute(
-            "UPDATE engine_owners SET heartbeat_at = now() - interval '2 minutes' WHERE owner_id = 'hung'"
+            "UPDATE engine_owners SET lease_until = now() - interval '1 second' WHERE owner_id = 'hung'"
         )
         assert [r.id for r in await watcher.find_orphans()] == ["h1"]
+        # Renewing after the expiry takes a new generation: the old session stays lost to it.
         await hung.heartbeat()
-        assert await watcher.find_orphans() == []
+        assert [r.id for r in await watcher.find_orphans()] == ["h1"]
 
 
 async def test_a_cleanly_closed_owner_leaves_its_live_sessions_to_others(fresh_pg_url: str) -> None:
@@ -292,7 +296,7 @@ async def test_a_cleanly_closed_owner_leaves_its_live_sessions_to_others(fresh_p
 async def test_heartbeat_keeps_the_owner_alive(fresh_pg_url: str) -> None:
     query = "SELECT heartbeat_at FROM engine_owners WHERE owner_id = 'beater'"
     async with _registry(
-        fresh_pg_url, owner_id="beater", heartbeat_interval=0.02, stale_after=1
+        fresh_pg_url, owner_id="beater", heartbeat_interval=0.02, lease=1
     ) as reg:
         first = await reg.database.fetchval(query)
         with trio.fail_after(30):

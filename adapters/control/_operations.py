@@ -37,6 +37,7 @@ from ._memory_operations import MEMORY_OPERATIONS, MemoryArgs
 
 __all__ = [
     "CONTROL_OPERATIONS",
+    "AdoptArgs",
     "AppendArgs",
     "CleanupArgs",
     "ContextArgs",
@@ -120,6 +121,12 @@ class StartArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
 
 class StopArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Stop a session."""
+
+    session: SessionRef
+
+
+class AdoptArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Take over an orphaned session whose work tree this daemon can reach (its record)."""
 
     session: SessionRef
 
@@ -228,6 +235,7 @@ ControlArgs = (
     | DashboardUrlArgs
     | StartArgs
     | StopArgs
+    | AdoptArgs
     | ListArgs
     | AppendArgs
     | TagArgs
@@ -252,6 +260,7 @@ CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
     "dashboard_url": DashboardUrlArgs,
     "start": StartArgs,
     "stop": StopArgs,
+    "adopt": AdoptArgs,
     "list": ListArgs,
     "append": AppendArgs,
     "tag": TagArgs,

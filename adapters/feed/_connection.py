@@ -275,6 +275,7 @@ class FeedConnection:
                 except ConnectionClosed:
                     self.scope.cancel()
                     return
+                engine.record_latency("feed_send", "", trio.current_time() - self.sending_since)
                 self.sending_since = math.inf
 
     async def _watchdog(self) -> None:

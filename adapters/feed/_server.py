@@ -57,7 +57,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Engine topics the feed carries.
-ENGINE_TOPICS: Final = ("session.state", "session.worklog", "session.context", "health", "metrics")
+ENGINE_TOPICS: Final = (
+    "session.state",
+    "session.worklog",
+    "session.context",
+    "health",
+    "health.alert",
+    "metrics",
+)
 
 
 def encode_json(value: Any) -> bytes:

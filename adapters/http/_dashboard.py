@@ -11,7 +11,8 @@ DNS rebinding): a missing ``Host`` gets 400, another one 403.
 
 Routes: ``/mcp`` (the MCP endpoint the daemon mounts with :meth:`Dashboard.serve_mcp`; it checks
 its own bearer tokens), ``/`` (the page; ``/?token=...`` signs in and redirects to ``/``), ``/dashboard.js``,
-``/dashboard.css``, ``/config.json`` (signed in only), ``/health`` (JSON; HTTP 503 when degraded)
+``/dashboard.css``, ``/config.json`` and ``/history.json`` (signed in only; the metric history,
+:mod:`._history_api`, once :meth:`Dashboard.serve_history` gave it), ``/health`` (JSON; HTTP 503 when degraded)
 and ``/metrics`` (Prometheus text format, rendered by ``prometheus_client`` from
 :meth:`Engine.statistics` through a custom collector). ``/health`` and ``/metrics`` need no cookie
 and show counts and the engine's gate names only: no session name, note, path or token.
@@ -32,7 +33,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 import engine
@@ -40,6 +41,8 @@ import engine
 from ..feed._server import FeedServer
 from ..feed._tokens import FeedScopes, make_token
 from ._access import HostAllowlist, url_host
+from ._history_api import history_answer
+from ._latency_metrics import latency_families
 from ._login import MAX_SECRET_LENGTH, Logins, parse_cookies
 
 __all__ = ["Dashboard", "EngineCollector", "open_dashboard"]
@@ -81,8 +84,9 @@ class EngineCollector(Collector):
         self._eng = eng
         self._feed = feed
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         """Yield the metric families of one scrape."""
+        yield from latency_families(self._eng.latencies.snapshot())
         stats = self._eng.statistics()
         sessions = GaugeMetricFamily("scribe_sessions", "Sessions by state.", labels=["state"])
         for state in engine.SessionState:
@@ -159,6 +163,7 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         self._monitor = engine.HealthMonitor()
         self._files: dict[str, bytes] = {}
         self._mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+        self._history: engine.MetricHistory | None = None
         self.host = ""
         self.port = 0
 
@@ -176,6 +181,10 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         """Route ``/mcp`` to ``endpoint`` (an ASGI app doing its own authentication; None: ``/mcp``
         answers 503). Requests reach it only with an allowed ``Host``."""
         self._mcp = endpoint
+
+    def serve_history(self, history: engine.MetricHistory | None) -> None:
+        """Answer ``/history.json`` from ``history`` (None: 503, the history is off)."""
+        self._history = history
 
     @property
     def cookie_name(self) -> str:
@@ -248,6 +257,8 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
                 await _respond(send, 200, self._feed_config(), "application/json")
             else:
                 await _respond(send, 401, _UNAUTHORIZED, "application/json")
+        elif path == "/history.json":
+            await self._history_json(send, headers, scope.get("query_string", b""))
         elif path == "/health":
             health = self.health()
             status = 200 if health["status"] == "ok" else 503
@@ -256,6 +267,18 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
             await _respond(send, 200, generate_latest(self._registry), CONTENT_TYPE_LATEST)
         else:
             await _respond(send, 404, b"not found\n", "text/plain; charset=utf-8")
+
+    async def _history_json(self, send: Send, headers: Headers, query: bytes) -> None:
+        if not self._signed_in(headers):
+            await _respond(send, 401, _UNAUTHORIZED, "application/json")
+            return
+        status, body = 503, {"error": "unavailable", "message": "the metric history is off"}
+        if self._history is not None:
+            try:
+                status, body = await history_answer(self._history, query)
+            except engine.ScribeError as exc:
+                body = {"error": "unavailable", "message": f"the history cannot be read: {exc}"}
+        await _respond(send, status, orjson.dumps(body), "application/json")
 
     async def _sign_in(self, send: Send, headers: Headers, token: str) -> None:
         # The token leaves the address bar: a redirect to the page without it, with the cookie.

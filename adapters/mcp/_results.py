@@ -14,6 +14,7 @@ __all__ = [
     "CacheLookupOut",
     "CacheStoreOut",
     "ContextOut",
+    "Daemon",
     "DecisionOut",
     "Entry",
     "RecallOut",
@@ -26,8 +27,19 @@ __all__ = [
 ]
 
 
+class Daemon(msgspec.Struct, kw_only=True):
+    """The daemon that owns a session: where it runs, its name, and whether its lease holds."""
+
+    owner_id: str
+    host: str
+    pid: int
+    name: str
+    generation: int
+    alive: bool
+
+
 class Session(msgspec.Struct, kw_only=True):
-    """A session as the registry knows it."""
+    """A session as the registry knows it; ``daemon``: its owning daemon (in lists)."""
 
     id: str
     name: str
@@ -48,6 +60,7 @@ class Session(msgspec.Struct, kw_only=True):
     version: int
     agent_session_id: str | None = None
     description_truncated: bool | None = None
+    daemon: Daemon | None = None
 
 
 class Entry(msgspec.Struct, kw_only=True):

@@ -16,7 +16,7 @@ from typing import Any, Final, final
 import msgspec
 import orjson
 
-from engine import visible
+from engine import owner_label, visible
 
 from . import _results as r
 
@@ -71,7 +71,9 @@ def _cut(text: str) -> str:
 def _session_line(s: Mapping[str, Any]) -> str:
     where = f" on {s['repo_path']}" if s.get("repo_path") else ""
     backlog = f" [{s['backlog_id']}]" if s.get("backlog_id") else ""
-    return f"{s['id']} {s['name']}{backlog} ({s['state']}, {s['priority']}){where}"
+    daemon = s.get("daemon")
+    by = f", daemon {owner_label(daemon)}" if daemon else ""
+    return f"{s['id']} {s['name']}{backlog} ({s['state']}, {s['priority']}{by}){where}"
 
 
 def _sessions_text(page: Mapping[str, Any]) -> str:

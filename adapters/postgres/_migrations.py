@@ -2,7 +2,7 @@
 
 Each component ships its migrations as files ``adapters/postgres/migrations/NNNN_name.sql`` in one directory, in its
 own number range: 0001-0099 the database core (registry, worklog, summaries), 0100-0199 memory,
-0200-0299 the scribe. All pending migrations run in ONE transaction that first takes a transaction-level
+0200-0299 the scribe, 0300-0399 monitoring. All pending migrations run in ONE transaction that first takes a transaction-level
 advisory lock, so two engines starting at once never race: the second waits, then finds nothing to do. A
 failing migration rolls back everything of that run. Migration files therefore must not use statements that
 cannot run in a transaction block (``CREATE INDEX CONCURRENTLY``, ``VACUUM``).

@@ -1,10 +1,12 @@
 """The session registry over PostgreSQL: :class:`engine.SessionStore` with row versions and owner locks.
 
-Each engine process is an *owner*: a row in ``engine_owners`` plus a session-level advisory lock held on a
-dedicated connection for as long as the process lives. When the process dies, its connection closes and
-the lock is released at once, so another engine can tell which sessions were left behind (their owner's
-lock is free, or its heartbeat is older than ``stale_after``) and mark them orphaned. The owner lock and
-the heartbeat are in :mod:`._owner_lock`, the rows' mapping in :mod:`._session_rows`.
+Each engine process (a daemon) is an *owner*: a row in ``engine_owners`` with its identity and a lease,
+plus a session-level advisory lock held on a dedicated connection for as long as the process lives.
+When the process dies, its connection closes and the lock is released at once; when it is cut off,
+its lease runs out. Either way another engine can tell which sessions were left behind and mark them
+orphaned, and every write to a session is fenced by the writer's lease generation. The owner lock
+and the heartbeat are in :mod:`._owner_lock`, the lease and the fence in :mod:`._owner_lease`, the
+rows' mapping in :mod:`._session_rows`.
 """
 
 from __future__ import annotations
@@ -19,20 +21,21 @@ from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any, Final, LiteralString, final
 
-import psycopg
-import psycopg.errors
-import psycopg.rows
 import trio
 
 import engine
 
 from ._database import Database
-from ._errors import DatabaseError, IntegrityError, driver_errors
-from ._owner_lock import OWNER_ALIVE, OwnerLock, keep_alive
+from ._errors import IntegrityError, driver_errors
+from ._owner_lease import FENCE, LIVE, OwnerLease, fence_failure
+from ._owner_lock import ORPHANS_WHERE, OwnerLock, keep_alive, list_owners, mark_orphans_sync
 from ._session_rows import (
+    ADOPT,
     COLUMNS,
     INSERT,
+    QUERY,
     UPDATE,
+    raise_if_parent_missing,
     record_from_row,
     row_values,
     timestamp,
@@ -44,13 +47,7 @@ __all__ = ["SessionRegistry", "open_session_registry"]
 _log = logging.getLogger(__name__)
 
 
-_ORPHANS_WHERE: Final = f"""
-    s.state = ANY(%(live)s) AND s.owner IS NOT NULL AND s.owner <> %(me)s
-    AND NOT EXISTS (SELECT 1 FROM engine_owners o WHERE o.owner_id = s.owner AND {OWNER_ALIVE})
-"""
-
 _FINAL_STATES: Final = tuple(sorted(s.value for s in engine.FINAL_STATES))
-_LIVE_STATES: Final = tuple(sorted(s.value for s in engine.LIVE_STATES))
 
 
 @final
@@ -62,16 +59,20 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
     written) and raises ``trio.Cancelled``.
     """
 
-    def __init__(self, db: Database, owner_id: str, lock_key: int, stale_after: float) -> None:
+    def __init__(self, db: Database, lease: OwnerLease) -> None:
         self._db = db
-        self._owner_id = owner_id
-        self._lock_key = lock_key
-        self._stale_after = stale_after
+        self._lease = lease
+        self._owner_id = lease.owner_id
 
     @property
     def owner_id(self) -> str:
         """This process's owner id."""
         return self._owner_id
+
+    @property
+    def lease(self) -> OwnerLease:
+        """This process's identity and lease (its generation fences every write)."""
+        return self._lease
 
     @property
     def database(self) -> Database:
@@ -87,11 +88,13 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
         values = row_values(record)
         if values["owner"] is None:
             values["owner"] = self._owner_id
+        mine = values["owner"] == self._owner_id
+        values["owner_generation"] = self._lease.generation if mine else None
 
         try:
             row = await self._db.fetchrow(INSERT, values)
         except IntegrityError as exc:
-            _raise_if_parent_missing(exc, record.parent_id)
+            raise_if_parent_missing(exc, record.parent_id)
             raise
         if row is None:
             raise await self._why_not_written(record.id, 0)
@@ -110,15 +113,11 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
         """See :meth:`engine.SessionStore.update`."""
         if record.version < 1:
             raise engine.InvalidArgumentError("update() takes a stored record (version >= 1)")
-        values = row_values(record)
-
+        values = {**row_values(record), **self._lease.fence_params()}
         try:
-            row = await self._db.fetchrow(
-                UPDATE,
-                values,
-            )
+            row = await self._db.fetchrow(UPDATE, values)
         except IntegrityError as exc:
-            _raise_if_parent_missing(exc, record.parent_id)
+            raise_if_parent_missing(exc, record.parent_id)
             raise
         if row is None:
             raise await self._why_not_written(record.id, record.version)
@@ -141,12 +140,12 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             "error": error,
             "version": expected_version,
             "sources": sources,
+            **self._lease.fence_params(),
         }
-
         row = await self._db.fetchrow(
-            "UPDATE sessions SET state = %(state)s, error = %(error)s, last_activity = now(), "
+            "UPDATE sessions AS s SET state = %(state)s, error = %(error)s, last_activity = now(), "
             "version = version + 1 WHERE id = %(id)s AND version = %(version)s "
-            "AND state = ANY(%(sources)s) RETURNING " + COLUMNS,
+            "AND state = ANY(%(sources)s) AND " + FENCE + " RETURNING " + COLUMNS,
             params,
         )
         if row is None:
@@ -156,11 +155,16 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
     async def touch(self, session_id: str, at: float | None = None) -> None:
         """See :meth:`engine.SessionStore.touch`."""
         count = await self._db.execute(
-            "UPDATE sessions SET last_activity = COALESCE(%s, now()) WHERE id = %s",
-            (timestamp(at) if at is not None else None, session_id),
+            "UPDATE sessions AS s SET last_activity = COALESCE(%(at)s, now()) "
+            "WHERE id = %(id)s AND " + FENCE,
+            {
+                "at": timestamp(at) if at is not None else None,
+                "id": session_id,
+                **self._lease.fence_params(),
+            },
         )
         if count == 0:
-            raise engine.StoreNotFoundError(session_id)
+            raise await self._not_written(session_id)
 
     async def add_tags(self, session_id: str, tags: Collection[str]) -> engine.SessionRecord:
         """See :meth:`engine.SessionStore.add_tags`."""
@@ -218,23 +222,7 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             "SELECT 1 FROM sessions WHERE id = %s", (after,)
         ):
             raise engine.StoreNotFoundError(after)
-        rows = await self._db.fetch(
-            "SELECT " + COLUMNS + " FROM sessions WHERE "
-            "(%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[])) "
-            "AND tags @> %(tags)s::text[] "
-            "AND (%(kind)s::text IS NULL OR kind = %(kind)s::text) "
-            "AND (%(priority)s::smallint IS NULL OR priority = %(priority)s::smallint) "
-            "AND (%(owner)s::text IS NULL OR owner = %(owner)s::text) "
-            "AND (%(backlog_id)s::text IS NULL OR backlog_id = %(backlog_id)s::text) "
-            "AND (%(parent_id)s::text IS NULL OR parent_id = %(parent_id)s::text) "
-            "AND (%(agent_session_id)s::text IS NULL "
-            "OR agent_session_id = %(agent_session_id)s::text) "
-            "AND (%(repo_path)s::text IS NULL OR repo_path = %(repo_path)s::text) "
-            "AND (%(after)s::text IS NULL OR (created_at, id) > "
-            "(SELECT created_at, id FROM sessions WHERE id = %(after)s::text)) "
-            "ORDER BY created_at, id LIMIT %(limit)s",
-            params,
-        )
+        rows = await self._db.fetch(QUERY, params)
         return [record_from_row(row) for row in rows]
 
     async def purge_finished(
@@ -258,65 +246,64 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
             "SELECT "
             + COLUMNS
             + " FROM sessions s WHERE "
-            + _ORPHANS_WHERE
+            + ORPHANS_WHERE
             + " ORDER BY created_at, id",
             self._orphan_params(),
         )
         return [record_from_row(row) for row in rows]
 
     async def mark_orphans(self) -> list[engine.SessionRecord]:
-        """See :meth:`engine.SessionStore.mark_orphans`. Owner rows of dead processes that no longer own
-        a live session are deleted in the same transaction."""
+        """See :meth:`engine.SessionStore.mark_orphans`. In the same transaction the leases of the
+        owners found gone end, and the rows of those no session names any more are deleted."""
         params = self._orphan_params()
 
-        def run(conn: psycopg.Connection[Any]) -> list[engine.SessionRecord]:
-            with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-                cur.execute(
-                    "UPDATE sessions s SET state = 'orphaned', version = s.version + 1, "
-                    "error = COALESCE(s.error, 'owner ' || s.owner || ' is gone') "
-                    "WHERE " + _ORPHANS_WHERE + " RETURNING " + COLUMNS,
-                    params,
-                )
-                rows = cur.fetchall()
-            conn.execute(
-                "DELETE FROM engine_owners o WHERE o.owner_id <> %(me)s AND NOT ("
-                + OWNER_ALIVE
-                + ") "
-                "AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.owner = o.owner_id "
-                "AND s.state = ANY(%(live)s))",
-                params,
-            )
-            return sorted((record_from_row(r) for r in rows), key=lambda r: (r.created_at, r.id))
+        rows = await self._db.run_sync(lambda conn: mark_orphans_sync(conn, params))
+        return sorted((record_from_row(r) for r in rows), key=lambda r: (r.created_at, r.id))
 
-        return await self._db.run_sync(run)
+    async def adopt(self, session_id: str) -> engine.SessionRecord:
+        """See :meth:`engine.SessionStore.adopt`."""
+        row = await self._db.fetchrow(ADOPT, {**self._lease.fence_params(), "id": session_id})
+        if row is not None:
+            return record_from_row(row)
+        current = await self.get(session_id)
+        if current.state is not engine.SessionState.ORPHANED:
+            raise engine.IllegalTransitionError(current.state, engine.SessionState.ACTIVE)
+        raise engine.NotOwnerError(session_id, current.owner, "this daemon's lease has expired")
+
+    async def owners(self, owner_ids: Collection[str] | None = None) -> dict[str, engine.OwnerInfo]:
+        """See :meth:`engine.SessionStore.owners`: the rows of ``engine_owners``."""
+        return await list_owners(self._db, owner_ids)
 
     async def heartbeat(self) -> None:
-        """Refresh this owner's heartbeat (re-creating its owner row if another engine removed it).
+        """Renew this owner's lease; when it had expired (or another engine removed the row), take a
+        new generation: the sessions owned under the old one are written no more (and are orphaned
+        by the next sweep anywhere), and the warning says so.
 
         Cancellation: rolled back, nothing written.
         """
-        await self._db.execute(
-            "INSERT INTO engine_owners (owner_id, lock_key, pid, host) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (owner_id) DO UPDATE SET heartbeat_at = now()",
-            (self._owner_id, self._lock_key, os.getpid(), socket.gethostname()),
-        )
+        await self._lease.renew(self._db)
 
     # -- internals --------------------------------------------------------------------------------
 
     def _orphan_params(self) -> dict[str, Any]:
-        return {"live": list(_LIVE_STATES), "me": self._owner_id, "stale": self._stale_after}
+        return {"live": LIVE, "me": self._owner_id, "gen": self._lease.generation}
 
     async def _change_tags(
         self, session_id: str, expression: LiteralString, tags: tuple[str, ...]
     ) -> engine.SessionRecord:
         row = await self._db.fetchrow(
-            "UPDATE sessions SET tags = " + expression + ", version = version + 1 "
-            "WHERE id = %(id)s RETURNING " + COLUMNS,
-            {"id": session_id, "tags": list(tags)},
+            "UPDATE sessions AS s SET tags = " + expression + ", version = version + 1 "
+            "WHERE id = %(id)s AND " + FENCE + " RETURNING " + COLUMNS,
+            {"id": session_id, "tags": list(tags), **self._lease.fence_params()},
         )
         if row is None:
-            raise engine.StoreNotFoundError(session_id)
+            raise await self._not_written(session_id)
         return record_from_row(row)
+
+    async def _not_written(self, session_id: str) -> Exception:
+        """The error for a fenced write that matched no row: not this daemon's, or not stored."""
+        refused = await fence_failure(self._db, self._lease, session_id)
+        return engine.StoreNotFoundError(session_id) if refused is None else refused
 
     async def _why_not_written(
         self, session_id: str, expected: int, target: engine.SessionState | None = None
@@ -328,14 +315,12 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
         )
         if row is None:
             return engine.StoreNotFoundError(session_id)
+        refused = None if expected == 0 else await fence_failure(self._db, self._lease, session_id)
+        if refused is not None:
+            return refused
         if row["version"] != expected or target is None:
             return engine.StoreConflictError(session_id, expected, row["version"])
         return engine.IllegalTransitionError(engine.SessionState(row["state"]), target)
-
-
-def _raise_if_parent_missing(exc: IntegrityError, parent_id: str | None) -> None:
-    if exc.constraint == "sessions_parent_id_fkey" and parent_id is not None:
-        raise engine.StoreNotFoundError(parent_id, "parent session") from exc
 
 
 @contextlib.asynccontextmanager
@@ -343,52 +328,52 @@ async def open_session_registry(
     db: Database,
     *,
     owner_id: str | None = None,
-    heartbeat_interval: float = 10.0,
-    stale_after: float = 300.0,
+    name: str = "",
+    lease: float = 10.0,
+    heartbeat_interval: float | None = None,
 ) -> AsyncIterator[SessionRegistry]:
     """Register this process as a session owner and serve the session registry for the block.
 
-    Takes the owner's advisory lock on a dedicated connection, records the owner, and refreshes its
-    heartbeat (and the lock connection) every ``heartbeat_interval`` seconds in the background. On exit
-    the owner row is removed and the lock released, so sessions this process left live are found by
-    the next :meth:`~SessionRegistry.mark_orphans` anywhere.
+    Takes the owner's advisory lock on a dedicated connection, records the owner with its lease, and
+    renews the lease (and checks the lock connection) every ``heartbeat_interval`` seconds in the
+    background. On exit the lease is ended (the row stays, so the sessions it owned still say who
+    owned them) and the lock released, so sessions this process left live are found by the next
+    :meth:`~SessionRegistry.mark_orphans` anywhere.
 
     Args:
         db: the database (migrated).
         owner_id: this process's owner id (default: host, pid and a random part).
-        heartbeat_interval: seconds between heartbeats.
-        stale_after: an owner whose heartbeat is older than this counts as gone even if its lock is
-            still held (a hung process).
+        name: a name for this daemon, shown with its sessions (at most 200 characters).
+        lease: seconds a renewal holds: an owner that has not renewed for this long counts as gone
+            (a hung or cut-off process), and writes nothing more to the sessions it owned.
+        heartbeat_interval: seconds between renewals (default: a third of ``lease``).
 
     Raises:
         DatabaseError: the owner cannot be registered.
+        InvalidArgumentError: ``name`` is too long, or not ``0 < heartbeat_interval < lease``.
 
     Cancellation: cancelling the block stops the heartbeat; the exit is shielded and time-limited.
     """
-    if not heartbeat_interval > 0 or not stale_after > heartbeat_interval:
-        raise engine.InvalidArgumentError(
-            "need heartbeat_interval > 0 and stale_after > heartbeat_interval"
-        )
+    interval = lease / 3 if heartbeat_interval is None else heartbeat_interval
+    if not interval > 0 or not lease > interval:
+        raise engine.InvalidArgumentError("need 0 < heartbeat_interval < lease")
+    engine.check_length("daemon name", name, 200)
     owner = owner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     key = secrets.randbits(63)
     lock = OwnerLock(db.url, key)
-    registry = SessionRegistry._create(db, owner, key, stale_after)
+    registry = SessionRegistry._create(db, OwnerLease(owner, key, name, lease))
 
     with driver_errors():
         await trio.to_thread.run_sync(lock.ensure)
     try:
         await registry.heartbeat()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(keep_alive, lock, registry.heartbeat, heartbeat_interval)
+            nursery.start_soon(keep_alive, lock, registry.heartbeat, interval)
             try:
                 yield registry
             finally:
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            try:
-                await db.execute("DELETE FROM engine_owners WHERE owner_id = %s", (owner,))
-            except DatabaseError as exc:
-                # Its sessions are found as orphans by the next daemon once its heartbeat is stale.
-                _log.warning("owner %s not removed from engine_owners: %s", owner, exc)
+            await registry.lease.end(db)
             await trio.to_thread.run_sync(lock.close)

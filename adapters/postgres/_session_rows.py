@@ -11,10 +11,16 @@ from typing import Any, Final
 
 import engine
 
+from ._errors import IntegrityError
+from ._owner_lease import FENCE
+
 __all__ = [
+    "ADOPT",
     "COLUMNS",
     "INSERT",
+    "QUERY",
     "UPDATE",
+    "raise_if_parent_missing",
     "record_from_row",
     "row_values",
     "timestamp",
@@ -32,23 +38,52 @@ COLUMNS: Final = (
 INSERT: Final = (
     "INSERT INTO sessions (id, name, backlog_id, kind, state, priority, tags, description, "
     "parent_id, related_ids, repo_path, created_at, last_activity, idle_timeout, error, "
-    "owner, agent_session_id, version) VALUES (%(id)s, %(name)s, %(backlog_id)s, "
-    "%(kind)s, %(state)s, %(priority)s, %(tags)s, %(description)s, %(parent_id)s, "
-    "%(related_ids)s, %(repo_path)s, %(created_at)s, %(last_activity)s, "
-    "%(idle_timeout)s, %(error)s, %(owner)s, %(agent_session_id)s, 1) "
+    "owner, owner_generation, agent_session_id, version) VALUES (%(id)s, %(name)s, "
+    "%(backlog_id)s, %(kind)s, %(state)s, %(priority)s, %(tags)s, %(description)s, "
+    "%(parent_id)s, %(related_ids)s, %(repo_path)s, %(created_at)s, %(last_activity)s, "
+    "%(idle_timeout)s, %(error)s, %(owner)s, %(owner_generation)s, %(agent_session_id)s, 1) "
     "ON CONFLICT (id) DO NOTHING RETURNING " + COLUMNS
 )
 
-#: The compare-and-set write of a whole record (named parameters from :func:`row_values`).
+#: The compare-and-set write of a whole record (named parameters from :func:`row_values` and the
+#: writer's fence, :data:`~._owner_lease.FENCE`).
 UPDATE: Final = (
-    "UPDATE sessions SET name = %(name)s, backlog_id = %(backlog_id)s, kind = %(kind)s, "
+    "UPDATE sessions AS s SET name = %(name)s, backlog_id = %(backlog_id)s, kind = %(kind)s, "
     "state = %(state)s, priority = %(priority)s, tags = %(tags)s, "
     "description = %(description)s, parent_id = %(parent_id)s, "
     "related_ids = %(related_ids)s, repo_path = %(repo_path)s, "
     "last_activity = %(last_activity)s, idle_timeout = %(idle_timeout)s, "
     "error = %(error)s, owner = %(owner)s, agent_session_id = %(agent_session_id)s, "
     "version = version + 1 "
-    "WHERE id = %(id)s AND version = %(version)s RETURNING version, created_at, last_activity"
+    "WHERE id = %(id)s AND version = %(version)s AND " + FENCE + " "
+    "RETURNING version, created_at, last_activity"
+)
+
+#: An orphaned session taken over by the writer of the fence's parameters, under its lease.
+ADOPT: Final = (
+    "UPDATE sessions SET state = 'active', owner = %(me)s, owner_generation = %(gen)s, "
+    "error = NULL, last_activity = now(), version = version + 1 "
+    "WHERE id = %(id)s AND state = 'orphaned' AND EXISTS (SELECT 1 FROM engine_owners fo "
+    "WHERE fo.owner_id = %(me)s AND fo.generation = %(gen)s AND fo.lease_until > now()) "
+    "RETURNING " + COLUMNS
+)
+
+#: Sessions matching the filters of :meth:`engine.SessionStore.query` (named parameters).
+QUERY: Final = (
+    "SELECT " + COLUMNS + " FROM sessions WHERE "
+    "(%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[])) "
+    "AND tags @> %(tags)s::text[] "
+    "AND (%(kind)s::text IS NULL OR kind = %(kind)s::text) "
+    "AND (%(priority)s::smallint IS NULL OR priority = %(priority)s::smallint) "
+    "AND (%(owner)s::text IS NULL OR owner = %(owner)s::text) "
+    "AND (%(backlog_id)s::text IS NULL OR backlog_id = %(backlog_id)s::text) "
+    "AND (%(parent_id)s::text IS NULL OR parent_id = %(parent_id)s::text) "
+    "AND (%(agent_session_id)s::text IS NULL "
+    "OR agent_session_id = %(agent_session_id)s::text) "
+    "AND (%(repo_path)s::text IS NULL OR repo_path = %(repo_path)s::text) "
+    "AND (%(after)s::text IS NULL OR (created_at, id) > "
+    "(SELECT created_at, id FROM sessions WHERE id = %(after)s::text)) "
+    "ORDER BY created_at, id LIMIT %(limit)s"
 )
 
 
@@ -121,3 +156,9 @@ def row_values(record: engine.SessionRecord) -> dict[str, Any]:
         "agent_session_id": record.agent_session_id,
         "version": record.version,
     }
+
+
+def raise_if_parent_missing(exc: IntegrityError, parent_id: str | None) -> None:
+    """Raise :class:`engine.StoreNotFoundError` when ``exc`` is the missing parent's foreign key."""
+    if exc.constraint == "sessions_parent_id_fkey" and parent_id is not None:
+        raise engine.StoreNotFoundError(parent_id, "parent session") from exc

@@ -1,8 +1,9 @@
 """The worklog store over PostgreSQL: :class:`engine.WorklogStore` on tables ``worklog_entries`` and
 ``summaries``.
 
-An append is one statement (so one transaction): the entries are inserted and the session's
-``last_activity`` moves forward in the same round trip. With ``autocommit``, the statement has committed
+An append is one statement (so one transaction): the writer's fence is checked (a row lock on the
+sessions, so an adoption waits for it or it sees the adoption), the entries are inserted and the
+session's ``last_activity`` moves forward in the same round trip. With ``autocommit``, the statement has committed
 when the call returns, so an acknowledged entry survives a crash of this process.
 """
 
@@ -20,25 +21,39 @@ from engine import Summary, SummaryConflictError, WorklogConflictError, WorklogE
 
 from ._database import Database
 from ._errors import IntegrityError
+from ._owner_lease import FENCE, OwnerLease, fence_failure
 
 __all__ = ["PostgresWorklogStore"]
 
 _UNIQUE: Final = "23505"
 _FOREIGN_KEY: Final = "23503"
 
-_APPEND: Final = """
+# Without a fence (no lease given), every writer may write: %(me)s is NULL and the CASE is skipped.
+_APPEND: Final = (
+    """
 WITH rows AS (
-    SELECT * FROM jsonb_to_recordset(%s::jsonb)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
         AS r(session_id text, seq bigint, kind text, created_at double precision, payload jsonb)
+), fenced AS (
+    SELECT s.id FROM sessions s WHERE s.id IN (SELECT session_id FROM rows)
+    AND (%(me)s::text IS NULL OR """
+    + FENCE
+    + """) FOR NO KEY UPDATE
+), allowed AS (
+    SELECT (SELECT count(*) FROM fenced) = (SELECT count(DISTINCT session_id) FROM rows) AS ok
 ), ins AS (
     INSERT INTO worklog_entries (session_id, seq, kind, created_at, payload)
     SELECT session_id, seq, kind, to_timestamp(created_at), payload FROM rows
+    WHERE (SELECT ok FROM allowed)
     RETURNING session_id, created_at
+), touched AS (
+    UPDATE sessions AS s SET last_activity = greatest(s.last_activity, m.at)
+    FROM (SELECT session_id, max(created_at) AS at FROM ins GROUP BY session_id) AS m
+    WHERE s.id = m.session_id RETURNING 1
 )
-UPDATE sessions AS s SET last_activity = greatest(s.last_activity, m.at)
-FROM (SELECT session_id, max(created_at) AS at FROM ins GROUP BY session_id) AS m
-WHERE s.id = m.session_id
+SELECT (SELECT ok FROM allowed) AS ok, (SELECT count(*) FROM touched) AS touched
 """
+)
 
 _COLUMNS: Final = "session_id, seq, kind, extract(epoch FROM created_at)::float8 AS ts, payload"
 
@@ -73,10 +88,14 @@ class PostgresWorklogStore:
 
     Args:
         db: an open, migrated database.
+        lease: the writing daemon's lease (the session registry's): entries and summaries of a
+            session it does not own are refused with :class:`engine.NotOwnerError`, nothing
+            written. None: no fence.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, lease: OwnerLease | None = None) -> None:
         self._db = db
+        self._lease = lease
 
     def __repr__(self) -> str:
         return f"<PostgresWorklogStore on {self._db!r}>"
@@ -87,6 +106,7 @@ class PostgresWorklogStore:
         Raises:
             WorklogConflictError: an entry with the same session and seq is stored already.
             StoreNotFoundError: an entry's session is not registered.
+            NotOwnerError: an entry's session is not this daemon's to write (nothing was stored).
             DatabaseError: the database failed (nothing was stored).
 
         Cancellation: the statement is cancelled on the server; either every entry is stored or none.
@@ -110,7 +130,31 @@ class PostgresWorklogStore:
                 f"worklog entry already stored: {exc} (two writers for one session?)"
             ),
         ):
-            await self._db.execute(_APPEND, (orjson.dumps(rows).decode(),))
+            row = await self._db.fetchrow(
+                _APPEND, {"rows": orjson.dumps(rows).decode(), **self._fence_params()}
+            )
+        if row is None or not row["ok"]:
+            raise await self._refused(sorted({e.session_id for e in entries}))
+
+    def _fence_params(self) -> dict[str, Any]:
+        if self._lease is None:
+            return {"me": None, "gen": None, "live": []}
+        return self._lease.fence_params()
+
+    async def _refused(self, session_ids: list[str]) -> Exception:
+        """Why a fenced write stored nothing: the first session not this daemon's, or not stored."""
+        for sid in session_ids:
+            refused = (
+                None if self._lease is None else await fence_failure(self._db, self._lease, sid)
+            )
+            if refused is not None:
+                return refused
+        missing = [
+            sid
+            for sid in session_ids
+            if await self._db.fetchrow("SELECT 1 FROM sessions WHERE id = %s", (sid,)) is None
+        ]
+        return engine.StoreNotFoundError(missing[0] if missing else session_ids[0])
 
     async def entries(
         self,
@@ -151,6 +195,7 @@ class PostgresWorklogStore:
         Raises:
             SummaryConflictError: that version is stored already.
             StoreNotFoundError: the session is not registered.
+            NotOwnerError: the session is not this daemon's to write.
 
         Cancellation: the statement is cancelled on the server; the summary is stored or not.
         """
@@ -160,16 +205,22 @@ class PostgresWorklogStore:
                 f"summary {summary.version} of session {summary.session_id!r} is stored already"
             ),
         ):
-            await self._db.execute(
+            count = await self._db.execute(
                 "INSERT INTO summaries (session_id, version, created_at, payload) "
-                "VALUES (%s, %s, to_timestamp(%s), %s::jsonb)",
-                (
-                    summary.session_id,
-                    summary.version,
-                    summary.created_at,
-                    orjson.dumps(summary.payload()).decode(),
-                ),
+                "SELECT s.id, %(version)s, to_timestamp(%(at)s), %(payload)s::jsonb "
+                "FROM sessions s WHERE s.id = %(id)s AND (%(me)s::text IS NULL OR "
+                + FENCE
+                + ") FOR SHARE",
+                {
+                    "id": summary.session_id,
+                    "version": summary.version,
+                    "at": summary.created_at,
+                    "payload": orjson.dumps(summary.payload()).decode(),
+                    **self._fence_params(),
+                },
             )
+        if count == 0:
+            raise await self._refused([summary.session_id])
 
     async def latest_summary(self, session_id: str) -> Summary | None:
         """The highest stored summary version. Cancellation: as :meth:`entries`."""

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from .._core._gather import SourceOutcome, SourceStatus, gather_sources
+from .._core._latency import record_latency
 from .._core._log_throttle import LogThrottle
 from ._cache import LedFetch, SessionCache
 from ._spec import FULL, SourceResult, SourceSpec
@@ -116,6 +117,7 @@ class SourceRunner:
 
     def _result(self, sid: str, fetch: LedFetch, outcome: SourceOutcome[Any]) -> SourceResult:
         name, at, elapsed = fetch.spec.name, fetch.fetched_at, outcome.elapsed
+        record_latency("context_source", name, elapsed, ok=outcome.status is SourceStatus.OK)
         extra = {"session": sid, "source": name}
         if outcome.exception is not None:
             self.errors += 1

@@ -59,7 +59,7 @@ def outside_session() -> Iterator[None]:
 
 @final
 class SessionAdmission:
-    __slots__ = ("_entered", "_limiter", "_session")
+    __slots__ = ("_entered", "_granted_at", "_limiter", "_session")
 
     def __init__(self, session: Session, limiter: PriorityLimiter) -> None:
         if not isinstance(limiter, PriorityLimiter):
@@ -67,6 +67,7 @@ class SessionAdmission:
         self._session = session
         self._limiter = limiter
         self._entered = False
+        self._granted_at: float | None = None
 
     async def __aenter__(self) -> None:
         if self._entered:
@@ -80,7 +81,9 @@ class SessionAdmission:
         s.last_activity = time.time()
         owner: Hashable = s
         quota = s.limits.quota if s.limits.quota is not None else self._limiter._default_quota
+        start = self._limiter._clock()
         await self._limiter._acquire(s.priority, owner, quota, s.limits.max_queued)
+        self._granted_at = self._limiter._waited(start)
 
     async def __aexit__(
         self,
@@ -89,6 +92,7 @@ class SessionAdmission:
         tb: TracebackType | None,
     ) -> None:
         self._limiter.release(self._session)
+        self._limiter._held_for(self._granted_at, ok=exc is None)
 
 
 @final

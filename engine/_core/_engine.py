@@ -7,6 +7,7 @@ are kept in one module; configuration, session arguments and the current session
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -23,6 +24,8 @@ from ._config import EngineConfig
 from ._construction import NoPublicConstructor
 from ._errors import EngineClosedError, InvalidArgumentError, SessionNotFoundError
 from ._events import Event, EventBus, Subscription
+from ._latency import Latencies
+from ._latency import _current as _current_latencies
 from ._limiter import LimiterStatistics, PriorityLimiter
 from ._priority import Priority
 from ._session import Session
@@ -64,10 +67,16 @@ class EngineStatistics:
 
 @final
 class Engine(metaclass=NoPublicConstructor):
-    """The root of the session tree. Get one from :func:`open_engine`."""
+    """The root of the session tree. Get one from :func:`open_engine`.
+
+    Attributes:
+        latencies: the latency histograms of calls made in its tree (gates, sources, control
+            calls), current in every task of it (:func:`engine.current_latencies`).
+    """
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        self.latencies = Latencies()
         self._bus = EventBus()
         self._sessions: dict[str, Session] = {}
         self._finished: OrderedDict[str, Session] = OrderedDict()
@@ -123,7 +132,9 @@ class Engine(metaclass=NoPublicConstructor):
         gate = self._gates.get(name)
         if gate is None:
             cap = self.config.gates.get(name, self.config.default_gate_capacity)
-            gate = PriorityLimiter(cap, aging_interval=self.config.aging_interval, name=name)
+            gate = PriorityLimiter(
+                cap, aging_interval=self.config.aging_interval, name=name, latencies=self.latencies
+            )
             self._gates[name] = gate
         return gate
 
@@ -426,6 +437,7 @@ async def open_engine(config: EngineConfig | None = None) -> AsyncIterator[Engin
     engine = Engine._create(cfg)
     engine._token = trio.lowlevel.current_trio_token()
     body_error: BaseException | None = None
+    latencies = _current_latencies.set(engine.latencies)
     try:
         async with trio.open_nursery() as root:
             engine._root_scope = root.cancel_scope
@@ -448,6 +460,9 @@ async def open_engine(config: EngineConfig | None = None) -> AsyncIterator[Engin
         if body_error is not None and _only(group, body_error):
             raise body_error from body_error.__cause__
         raise
+    finally:
+        with contextlib.suppress(ValueError):  # left in another context: nothing to undo here
+            _current_latencies.reset(latencies)
 
 
 def _only(group: BaseExceptionGroup[BaseException], exc: BaseException) -> bool:

@@ -18,6 +18,7 @@ import outcome
 import trio
 
 from ._errors import AdmissionQueueFullError, InvalidArgumentError, ReentryError
+from ._latency import Latencies
 from ._priority import Priority, coerce_priority
 
 __all__ = ["LimiterStatistics", "PriorityLimiter"]
@@ -101,6 +102,8 @@ class PriorityLimiter:
         default_quota: the quota of owners that do not name one (None: no quota).
         max_queued: how many waiters one owner may queue (None: no limit).
         name: shown in statistics.
+        latencies: where the waits and holds of :meth:`acquire` and :func:`engine.admit` blocks are
+            timed (``gate_wait`` and ``gate_hold`` under ``name``; None: not timed).
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class PriorityLimiter:
         default_quota: int | None = None,
         max_queued: int | None = None,
         name: str = "",
+        latencies: Latencies | None = None,
     ) -> None:
         self._capacity = _check_capacity(capacity)
         if aging_interval is not None and not aging_interval > 0:
@@ -132,6 +136,12 @@ class PriorityLimiter:
         self._granted_total = 0
         self._cancelled_total = 0
         self._rejected_total = 0
+        self._timing = latencies
+        self._timed = (
+            None
+            if latencies is None
+            else (latencies.histogram("gate_wait", name), latencies.histogram("gate_hold", name))
+        )
 
     def __repr__(self) -> str:
         return (
@@ -256,6 +266,25 @@ class PriorityLimiter:
             raise RuntimeError(f"{self!r} has no slot to release")
         self._borrowed -= 1
         self._dispatch()
+
+    def _clock(self) -> float | None:
+        """Now on trio's clock when admissions are timed (None: they are not, or timing is off)."""
+        if self._timed is None or self._timing is None or not self._timing.enabled:
+            return None
+        return trio.current_time()
+
+    def _waited(self, start: float | None) -> float | None:
+        """Count a wait that began at ``start`` (from :meth:`_clock`); when the slot was granted."""
+        if start is None or self._timed is None:
+            return None
+        now = trio.current_time()
+        self._timed[0].observe(now - start)
+        return now
+
+    def _held_for(self, granted_at: float | None, *, ok: bool) -> None:
+        """Count a hold that began at ``granted_at`` (from :meth:`_waited`)."""
+        if granted_at is not None and self._timed is not None:
+            self._timed[1].observe(trio.current_time() - granted_at, ok=ok)
 
     def statistics(self) -> LimiterStatistics:
         """Return a snapshot of this limiter's counters."""
@@ -384,7 +413,15 @@ class PriorityLimiter:
 class _Admission:
     """The async context manager :meth:`PriorityLimiter.acquire` returns. Single use."""
 
-    __slots__ = ("_entered", "_limiter", "_max_queued", "_owner", "_priority", "_quota")
+    __slots__ = (
+        "_entered",
+        "_granted_at",
+        "_limiter",
+        "_max_queued",
+        "_owner",
+        "_priority",
+        "_quota",
+    )
 
     def __init__(
         self,
@@ -400,12 +437,15 @@ class _Admission:
         self._quota = quota
         self._max_queued = max_queued
         self._entered = False
+        self._granted_at: float | None = None
 
     async def __aenter__(self) -> None:
         if self._entered:
             raise ReentryError("this admission was already entered; call acquire() again")
         self._entered = True
+        start = self._limiter._clock()
         await self._limiter._acquire(self._priority, self._owner, self._quota, self._max_queued)
+        self._granted_at = self._limiter._waited(start)
 
     async def __aexit__(
         self,
@@ -414,6 +454,7 @@ class _Admission:
         tb: TracebackType | None,
     ) -> None:
         self._limiter.release(self._owner)
+        self._limiter._held_for(self._granted_at, ok=exc is None)
 
 
 def _check_capacity(value: int) -> int:

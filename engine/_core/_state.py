@@ -43,8 +43,8 @@ _S = SessionState
 FINAL_STATES: frozenset[SessionState] = frozenset({_S.COMPLETED, _S.FAILED, _S.CANCELLED})
 
 #: Every allowed transition. A session's state changes only along these edges.
-#: ORPHANED is set by a restarted engine on sessions a dead process left behind; the only way on from
-#: there is to close them out.
+#: ORPHANED is set by an engine on sessions a dead (or cut-off) process left behind; from there they
+#: are closed out, or adopted by another engine (back to ACTIVE, with a new owner).
 TRANSITIONS: Mapping[SessionState, frozenset[SessionState]] = {
     _S.STARTING: frozenset({_S.ACTIVE, _S.FAILED, _S.CANCELLED, _S.ORPHANED}),
     _S.ACTIVE: frozenset(
@@ -52,7 +52,7 @@ TRANSITIONS: Mapping[SessionState, frozenset[SessionState]] = {
     ),
     _S.PAUSED: frozenset({_S.ACTIVE, _S.STOPPING, _S.FAILED, _S.CANCELLED, _S.ORPHANED}),
     _S.STOPPING: frozenset({_S.COMPLETED, _S.FAILED, _S.CANCELLED, _S.ORPHANED}),
-    _S.ORPHANED: frozenset({_S.COMPLETED, _S.FAILED, _S.CANCELLED}),
+    _S.ORPHANED: frozenset({_S.ACTIVE, _S.COMPLETED, _S.FAILED, _S.CANCELLED}),
     _S.COMPLETED: frozenset(),
     _S.FAILED: frozenset(),
     _S.CANCELLED: frozenset(),

@@ -69,7 +69,8 @@ def route_engine_event(
 
     ``session.state`` goes to ``sessions`` keyed by the session id; ``session.worklog`` and
     ``session.context`` go to ``worklog:<id>`` and ``context:<id>``; ``health`` and ``metrics`` keep
-    their names (one key each).
+    their names (one key each); an alert (``health.alert``) goes to ``health`` keyed
+    ``alert:<name>``.
     """
     if topic == "session.state":
         sid = payload.get("id", session_id)
@@ -80,6 +81,8 @@ def route_engine_event(
         return f"context:{session_id}", None
     if topic in ("health", "metrics"):
         return topic, topic
+    if topic == "health.alert" and isinstance(payload.get("name"), str):
+        return "health", f"alert:{payload['name']}"
     return None
 
 

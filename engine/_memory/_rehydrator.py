@@ -28,6 +28,7 @@ import trio
 
 from .._core._errors import InvalidArgumentError
 from .._core._gather import SourceOutcome, SourceStatus, gather_sources
+from .._core._latency import record_latency
 from .._core._limits import QUERY_MAX, check_length
 from .._core._log_throttle import LogThrottle
 from .._ports._memory_records import Evidence, SourceQuery
@@ -172,10 +173,17 @@ async def rehydrate(
         deadline=deadline,
     )
     outcomes = {name: _outcome(o, asked[name].limit) for name, o in gathered.items()}
+    for outcome in outcomes.values():
+        report = outcome.report
+        record_latency(
+            "memory_source", report.name, report.elapsed, ok=report.status is SourceStatus.OK
+        )
     results = {s.name: outcomes[s.name].items for s in sources}
     fused = fuse(results, k=rrf_k, role=role, weights=weights)
     items, dropped = pack(fused, token_budget=token_budget, dedup_threshold=dedup_threshold)
     text = "\n".join(render_item(item.evidence) for item in items)
+    elapsed = trio.current_time() - start
+    record_latency("rehydrate", "", elapsed)
     return Bundle(
         query=query,
         session_id=session,
@@ -186,7 +194,7 @@ async def rehydrate(
         sources=tuple(outcomes[s.name].report for s in sources),
         dropped=tuple(dropped),
         digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        elapsed=trio.current_time() - start,
+        elapsed=elapsed,
     )
 
 

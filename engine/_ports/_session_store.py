@@ -13,7 +13,7 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._limits import NAME_MAX, check_length
@@ -21,6 +21,9 @@ from .._core._priority import Priority, coerce_priority
 from .._core._session_info import SessionInfo, check_name, check_tags
 from .._core._state import SessionKind, SessionState
 from ._validation import check_seconds
+
+if TYPE_CHECKING:
+    from ._owners import OwnerInfo
 
 __all__ = [
     "LIVE_STATES",
@@ -344,4 +347,21 @@ class SessionStore(Protocol):
     async def mark_orphans(self) -> list[SessionRecord]:
         """Atomically move every session :meth:`find_orphans` would return to ``orphaned`` (bumping its
         version) and return them as stored. Two engines doing this at once mark each session once."""
+        ...
+
+    async def adopt(self, session_id: str) -> SessionRecord:
+        """Take over an orphaned session: it becomes active, owned by :attr:`owner_id` (under this
+        owner's current lease), its error cleared, at its next version. Two owners adopting at once:
+        one wins, the other gets :class:`~engine.IllegalTransitionError`.
+
+        Raises:
+            IllegalTransitionError: it is not orphaned.
+            NotOwnerError: this owner's lease has expired.
+            StoreNotFoundError: no such session.
+        """
+        ...
+
+    async def owners(self, owner_ids: Collection[str] | None = None) -> dict[str, OwnerInfo]:
+        """Every daemon that owns or owned a stored session (of ``owner_ids`` when given), by owner
+        id (those that left no session behind may be forgotten); ``alive``: its lease holds."""
         ...

@@ -29,6 +29,7 @@ from .._ports._worklog_records import EndReason
 from .._ports._worklog_store import WorklogStore
 from ._agent_sessions import AgentStartLocks, restart_for_agent
 from ._capture import Capture, WatchOpener
+from ._ownership import ScribeOwnership
 from ._scribe_config import ScribeConfig, check_file, check_timeout, mirror_path
 from ._scribe_records import FsOpener, RepoOpener, ScribeRecords
 from ._starting import (
@@ -49,7 +50,7 @@ _UNSET: Any = object()
 
 
 @final
-class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
+class Scribe(ScribeRecords, ScribeOwnership, metaclass=NoPublicConstructor):
     """Sessions with capture. Get one from :func:`open_scribe`.
 
     Every method that names a session accepts any reference :meth:`resolve` takes.
@@ -222,7 +223,12 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
         return record
 
     def _capture(
-        self, session: Session, record: SessionRecord, tree: WorkTree, request: StartRequest
+        self,
+        session: Session,
+        record: SessionRecord,
+        tree: WorkTree,
+        request: StartRequest,
+        first_seq: int = 0,
     ) -> Capture:
         """Make the session's capture and let the scribe and the context provider know of it."""
         fs = self._open_fs(Path(tree.git.root))
@@ -248,6 +254,7 @@ class Scribe(ScribeRecords, metaclass=NoPublicConstructor):
             journal=self.journal,
             max_backlog=cfg.max_backlog,
             privacy=cfg.privacy,
+            first_seq=first_seq,
         )
         self._captures[record.id] = cap
         if self.context is not None:

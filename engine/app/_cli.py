@@ -12,6 +12,7 @@ import trio
 from scribe_cli import HOOK_AGENTS, run_hook
 
 from . import _cli_sessions as s
+from ._cli_cluster import run_adopt
 from ._cli_hooks import hooks_arguments, run_hooks
 from ._cli_import import import_arguments, run_import
 from ._cli_mcp import mcp_arguments, mcp_token_arguments, run_mcp, run_mcp_token
@@ -95,6 +96,9 @@ COMMANDS: Final[Mapping[str, Command]] = {
     "list": Command("list sessions (filter by status and tags)", s.list_arguments, s.run_list),
     "start": Command("start a session on a work tree", s.start_arguments, s.run_start),
     "stop": Command("stop a session", s.session_arguments, s.run_stop),
+    "adopt": Command(
+        "take over a session a gone daemon left orphaned", s.session_arguments, run_adopt
+    ),
     "append": Command("append a note to a session's worklog", s.append_arguments, s.run_append),
     "tag": Command("add tags to a session", s.tag_arguments, s.run_tag),
     "untag": Command("remove tags from a session", s.tag_arguments, s.run_untag),

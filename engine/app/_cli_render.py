@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._core._literal import visible
+from .._ports._owners import owner_label
 
 #: A piece of a line: text, or text and its style.
 Part: TypeAlias = str | Text | tuple[str, str]
@@ -102,7 +103,7 @@ def sessions_table(records: list[dict[str, Any]], title: str | None = None) -> T
     """Session records, one row each."""
     t = Table(title=None if title is None else literal(title), show_lines=False)
     t.add_column("id", no_wrap=True)
-    for col in ("name", "backlog", "kind", "state", "priority", "tags", "last activity"):
+    for col in ("name", "backlog", "kind", "state", "priority", "tags", "last activity", "daemon"):
         t.add_column(col, overflow="fold")
     for r in records:
         t.add_row(
@@ -114,6 +115,7 @@ def sessions_table(records: list[dict[str, Any]], title: str | None = None) -> T
             literal(r["priority"]),
             literal(", ".join(r.get("tags") or ()) or "-"),
             literal(ago(r.get("last_activity"))),
+            literal(owner_label(r["daemon"]) if r.get("daemon") else r.get("owner") or "-"),
         )
     return t
 

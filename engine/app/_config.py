@@ -31,9 +31,11 @@ from .._core._privacy import Privacy
 from .._core._secrets import DEFAULT_SECRET_PATTERNS, SecretPattern
 from .._ports._memory_records import MemoryRetention
 from . import _summarizer_settings as _summarizing
+from ._cluster_settings import CLUSTER_SETTINGS
 from ._config_setting import ConfigError, Setting, is_env_name, is_http_url
 from ._embedder_settings import EMBEDDERS, embedder_problem
 from ._logging import LOG_FORMATS, LOG_LEVELS
+from ._monitor_settings import MONITOR_SETTINGS, MonitorSettings
 
 __all__ = [
     "AppConfig",
@@ -43,7 +45,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class AppConfig:
+class AppConfig(MonitorSettings):
     """How the daemon and the commands run; get one from :func:`load_config` (or build it in tests).
 
     Attributes:
@@ -92,6 +94,8 @@ class AppConfig:
         memory_superseded_retention_days: days a superseded decision is kept after it was
             superseded (None or 0: forever; default 90).
         memory_sweep_batch: the most rows one statement of a sweep deletes.
+        monitoring, metric_retention_days, alert_*: :mod:`._monitor_settings`.
+        daemon_name, owner_lease: daemons sharing one database, :mod:`._cluster_settings`.
         config_file: the TOML file that was read (None: none).
     """
 
@@ -137,6 +141,8 @@ class AppConfig:
     memory_retention_days: float | None = None
     memory_superseded_retention_days: float | None = 90.0
     memory_sweep_batch: int = 1000
+    daemon_name: str = ""
+    owner_lease: float = 10.0
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -197,8 +203,6 @@ def _patterns_compile(table: tuple[tuple[str, str], ...]) -> bool:
 
 
 _PATTERN_NAMES: Final = frozenset(p.name for p in DEFAULT_SECRET_PATTERNS)
-_PORT = Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
-_SECONDS = Setting("number", lambda v: v >= 0, ">= 0")
 _PORT = Setting("int", lambda v: 0 <= v <= 65535, "from 0 to 65535")
 _SECONDS = Setting("number", lambda v: v >= 0, ">= 0")
 _DAYS = Setting("number", lambda v: v > 0, "> 0", nullable=True, zero_is_none=True)
@@ -272,6 +276,8 @@ _SETTINGS: Final[Mapping[str, Setting]] = {
     "memory_retention_days": _DAYS,
     "memory_superseded_retention_days": _DAYS,
     "memory_sweep_batch": Setting("int", lambda v: 1 <= v <= 100_000, "from 1 to 100000"),
+    **MONITOR_SETTINGS,
+    **CLUSTER_SETTINGS,
 }
 
 

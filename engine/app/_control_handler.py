@@ -105,6 +105,8 @@ def record_dict(r: SessionRecord) -> dict[str, Any]:
 #: line limit, whatever the sessions hold).
 LIST_PAGE_BYTES: Final = adapters.MAX_CONTROL_LINE // 2
 _json: Final = msgspec.json.Encoder(enc_hook=str)
+#: Operations not timed into the ``control`` histograms: they stream for as long as a client reads.
+_UNTIMED: Final = frozenset({"watch"})
 
 
 def listed_dict(r: SessionRecord) -> dict[str, Any]:
@@ -178,6 +180,7 @@ class ControlHandler:
             "dashboard_url": self._dashboard_url,
             "start": self._start,
             "stop": self._stop,
+            "adopt": self._adopt,
             "list": self._list,
             "append": self._append,
             "tag": self._tag,
@@ -207,7 +210,10 @@ class ControlHandler:
         op = self._ops.get(request.op)
         if op is None:
             raise InvalidArgumentError(f"this daemon does not serve {request.op!r}")
-        return await op(request.args)
+        if request.op in _UNTIMED:
+            return await op(request.args)
+        with self.scribe.engine.latencies.time("control", request.op):
+            return await op(request.args)
 
     async def _ping(self, a: adapters.PingArgs) -> Any:
         return {"pong": True, "pid": self.info.pid}
@@ -271,6 +277,9 @@ class ControlHandler:
         record = await self.scribe.resolve(a.session)
         return record_dict(await self.scribe.stop(record.id))
 
+    async def _adopt(self, a: adapters.AdoptArgs) -> Any:
+        return record_dict(await self.scribe.adopt(a.session))
+
     async def _list(self, a: adapters.ListArgs) -> Any:
         if a.repo is not None and not os.path.isabs(a.repo):
             raise InvalidArgumentError(
@@ -282,8 +291,12 @@ class ControlHandler:
         )
         page: list[dict[str, Any]] = []
         size = 0
+        named = {r.owner for r in records[: a.limit] if r.owner is not None}
+        owners = await self.scribe.registry.owners(named) if named else {}
         for r in records[: a.limit]:
             listed = listed_dict(r)
+            owner = owners.get(r.owner) if r.owner is not None else None
+            listed["daemon"] = None if owner is None else owner.as_dict()
             size += len(_json.encode(listed))
             if page and size > LIST_PAGE_BYTES:
                 break

@@ -29,6 +29,8 @@ from .._core._errors import ScribeError
 from .._core._privacy import Privacy
 from .._ports._git_errors import NotARepositoryError
 from .._ports._worklog_records import EndReason
+from ._change_relay import relay_changes
+from ._cluster_settings import orphan_sweep_interval
 from ._config import AppConfig
 from ._control_handler import ControlHandler, DaemonInfo
 from ._control_hooks import ControlHooks
@@ -37,6 +39,7 @@ from ._control_memory import ControlMemory
 from ._home import prepare_home, private_file
 from ._logging import daemon_logging
 from ._mcp_backend import HandlerBackend
+from ._orphan_sweep import sweep_orphans_forever
 from ._stack import feed_secret, open_stack
 from ._version import scribe_version
 
@@ -225,6 +228,8 @@ async def _serve(
             recall=config.hook_recall,
         )
         stack.engine.start_service(hooks.run, name="agent hooks")
+        sweep = orphan_sweep_interval(config)
+        stack.engine.start_service(sweep_orphans_forever, stack.scribe, sweep, name="orphan sweep")
         handler = ControlHandler(
             stack.scribe,
             info,
@@ -236,9 +241,11 @@ async def _serve(
             embedding=stack.backfill,
         )
         async with (
+            adapters.open_change_listener(stack.db.url) as notices,
             adapters.open_control_server(socket_path(home), handler.handle),
             _open_mcp_endpoint(stack.dashboard, handler, feed_secret(home)),
         ):
+            stack.engine.start_service(relay_changes, stack, notices, name="change relay")
             if repo is not None:
                 try:
                     rec = await stack.scribe.start(repo)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -30,13 +29,14 @@ import adapters
 
 from .._context._provider import ContextProvider
 from .._context._spec import SourceSpec
+from .._core._alerts import AlertBook
 from .._core._config import EngineConfig
 from .._core._construction import NoPublicConstructor
 from .._core._engine import Engine, open_engine
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._health import HealthCheck, HealthChecks, run_health_monitor
+from .._core._metric_history import MetricHistory
 from .._core._privacy import Privacy
-from .._core._probe import Probe
 from .._memory._generation_cache import GenerationCache
 from .._memory._sources import run_memory_sweeper
 from .._ports._git import Git
@@ -47,9 +47,11 @@ from .._scribe._rules import EndRules
 from .._scribe._scribe import Scribe
 from .._scribe._scribe_config import ScribeConfig
 from .._scribe._summary_pipeline import SummaryPipeline
+from ._cluster_settings import open_session_stores
 from ._config import AppConfig
 from ._embedder_settings import configured_embedder, min_similarity
 from ._home import prepare_home, private_file
+from ._monitoring import database_probe, start_monitoring
 from ._summarizer_settings import configured_summarizer
 from ._transcript_import import TranscriptImporter, open_transcript_importer
 
@@ -63,8 +65,6 @@ TOKEN_TTL: Final = 30 * 24 * 3600.0
 #: The longest the stack waits for final summaries after the scribe stopped (plus one call's
 #: ``summarizer_timeout`` when a language model writes them).
 DRAIN_TIMEOUT: Final = 10.0
-
-_log = logging.getLogger(__name__)
 
 
 def feed_secret(home: Path) -> str:
@@ -103,6 +103,9 @@ class Stack(metaclass=NoPublicConstructor):
         dashboard: the dashboard (None: off).
         token: a read-only feed token (None: no feed).
         health_checks: the parts' own health checks (``database``, ``capture``) for ``/health``.
+        history: the metric history (None: ``config.monitoring`` off, or no scribe).
+        alerts: the alerts' states (None: as ``history``); the ``alerts`` check of ``/health``.
+        watchers: the scribe's file watchers, counted (for the watcher alerts).
     """
 
     config: AppConfig
@@ -118,6 +121,9 @@ class Stack(metaclass=NoPublicConstructor):
     dashboard: adapters.Dashboard | None = None
     token: str | None = None
     health_checks: HealthChecks | None = None
+    history: MetricHistory | None = None
+    alerts: AlertBook | None = None
+    watchers: adapters.WatcherTracker = dataclasses.field(default_factory=adapters.WatcherTracker)
     _registry: adapters.SessionRegistry | None = None
     _store: adapters.PostgresWorklogStore | None = None
     _pipeline: SummaryPipeline | None = None
@@ -266,7 +272,7 @@ async def open_stack(
                     memory, repo_of=functools.partial(_repo_of, out.scribe), privacy=out.privacy
                 )
             )
-        probe = _database_probe(out, stack) if scribe else None
+        probe = database_probe(out, stack) if scribe else None
 
         def checks() -> dict[str, HealthCheck]:
             found: dict[str, HealthCheck] = {}
@@ -274,6 +280,8 @@ async def open_stack(
                 found["database"] = probe.health()
             if out._scribe is not None:
                 found["capture"] = out._scribe.capture_health()
+            if out.alerts is not None:
+                found["alerts"] = out.alerts.health()
             return found
 
         out.health_checks = checks
@@ -319,6 +327,8 @@ async def open_stack(
                         collectors=[adapters.EmbeddingCollector(out.backfill.statistics)],
                     )
                 )
+        if scribe:
+            start_monitoring(out)
         yield out
 
 
@@ -331,22 +341,6 @@ async def _repo_of(scribe: Scribe, session_id: str) -> str | None:
     return None if record.repo_path is None else str(record.repo_path)
 
 
-def _database_probe(out: Stack, stack: contextlib.AsyncExitStack) -> Probe:
-    """``SELECT 1`` on its own connection every half second (half a second to answer): the
-    ``database`` health check, and a ``database`` event whenever it goes down or comes back."""
-    ping = adapters.DatabasePing(out.db.url)
-    stack.callback(ping.close)
-
-    def changed(state: str, error: str | None) -> None:
-        if state == "down":
-            _log.warning("the database does not answer: %s", error)
-        else:
-            _log.info("the database answers again")
-        out.engine.publish_nowait("database", {"state": state})
-
-    return Probe("database", ping.ping, interval=0.5, timeout=0.5, on_change=changed)
-
-
 async def _open_scribe(
     out: Stack,
     stack: contextlib.AsyncExitStack,
@@ -356,8 +350,7 @@ async def _open_scribe(
     git_env: Mapping[str, str] | None,
 ) -> None:
     eng, db = out.engine, out.db
-    registry = await stack.enter_async_context(adapters.open_session_registry(db))
-    store = adapters.PostgresWorklogStore(db)
+    registry, store = await open_session_stores(stack, db, out.config)
     context = ContextProvider(eng, sources=context_sources)
     pipeline = SummaryPipeline(
         eng,
@@ -389,7 +382,7 @@ async def _open_scribe(
             store=store,
             open_repo=open_repo,
             open_fs=lambda root: adapters.ScopedFileSystem(root, gate=eng.gate("fs")),
-            open_watcher=adapters.open_watcher,
+            open_watcher=out.watchers.open,
             config=scribe_config,
             pipeline=pipeline,
             context=context,

@@ -18,6 +18,7 @@ port                                      in memory
 :class:`engine.FileSystem`                :class:`InMemoryFileSystem`
 :class:`engine.WatcherFactory` / Watcher  :class:`FakeWatchers` / :class:`FakeWatcher`
 :class:`engine.Embedder`                  :class:`FakeEmbedder` (vectors a test chooses)
+:class:`engine.MetricStore`               :class:`InMemoryMetricStore`
 ========================================  ====================================================
 
 The summarizer (:class:`engine.HeuristicSummarizer`) and the memory sources
@@ -62,5 +63,6 @@ from ._generation_store import InMemoryGenerationStore as InMemoryGenerationStor
 from ._generation_store import in_memory_generation_cache as in_memory_generation_cache
 from ._memory_store import InMemoryMemoryStore as InMemoryMemoryStore
 from ._embedder import FakeEmbedder as FakeEmbedder
+from ._metric_store import InMemoryMetricStore as InMemoryMetricStore
 from ._fuzz import Schedule as Schedule
 from ._fuzz import schedules as schedules

@@ -17,6 +17,7 @@ from .._core._errors import IllegalTransitionError, InvalidArgumentError
 from .._core._priority import Priority
 from .._core._session_info import check_tags
 from .._core._state import FINAL_STATES, TRANSITIONS, SessionKind, SessionState
+from .._ports._owners import OwnerInfo
 from .._ports._session_store import (
     LIVE_STATES,
     SessionRecord,
@@ -269,6 +270,35 @@ class InMemorySessionStore(metaclass=NoPublicConstructor):
             self._db._sessions[r.id] = stored
             marked.append(stored)
         return marked
+
+    async def adopt(self, session_id: str) -> SessionRecord:
+        """See :meth:`engine.SessionStore.adopt`. Cancellation: nothing is written."""
+        await trio.lowlevel.checkpoint()
+        current = self._db._sessions.get(session_id)
+        if current is None:
+            raise StoreNotFoundError(session_id)
+        if current.state is not SessionState.ORPHANED:
+            raise IllegalTransitionError(current.state, SessionState.ACTIVE)
+        stored = dataclasses.replace(
+            current,
+            state=SessionState.ACTIVE,
+            owner=self._owner_id,
+            error=None,
+            version=current.version + 1,
+        )
+        self._db._sessions[session_id] = stored
+        return stored
+
+    async def owners(self, owner_ids: Collection[str] | None = None) -> dict[str, OwnerInfo]:
+        """See :meth:`engine.SessionStore.owners`: every owner a stored session names, and the live
+        ones (host ``memory``, this process's pid). Cancellation: nothing happens."""
+        await trio.lowlevel.checkpoint()
+        named = {r.owner for r in self._db._sessions.values() if r.owner is not None}
+        return {
+            o: OwnerInfo(o, "memory", os.getpid(), "", 1, o in self._db._live_owners)
+            for o in sorted(named | self._db._live_owners)
+            if owner_ids is None or o in owner_ids
+        }
 
 
 @contextlib.asynccontextmanager

@@ -363,3 +363,34 @@ class PostgresMemories:
             " updated_at = updated_at - %(s)s * interval '1 second'",
             {"s": seconds},
         )
+
+
+# ----------------------------------------------------------------------------- metric store
+
+
+class MetricsBackend(Protocol):
+    """Opens a metric history store (an empty one)."""
+
+    name: str
+
+    def open_store(self) -> contextlib.AbstractAsyncContextManager[engine.MetricStore]: ...
+
+
+class MemoryMetrics:
+    name = "memory"
+
+    @contextlib.asynccontextmanager
+    async def open_store(self) -> AsyncIterator[engine.MetricStore]:
+        yield engine.testing.InMemoryMetricStore()
+
+
+class PostgresMetrics:
+    name = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @contextlib.asynccontextmanager
+    async def open_store(self) -> AsyncIterator[engine.MetricStore]:
+        async with adapters.open_database(self.url, pool_size=1) as db:
+            yield adapters.PostgresMetricStore(db)

@@ -17,9 +17,12 @@ from contracts.backends import (
     MemoryGenerations,
     MemoryGit,
     MemoryMemories,
+    MemoryMetrics,
     MemorySessions,
+    MetricsBackend,
     PostgresGenerations,
     PostgresMemories,
+    PostgresMetrics,
     PostgresSessions,
     RealGit,
     SessionsBackend,
@@ -67,3 +70,11 @@ def memories(request: pytest.FixtureRequest) -> MemoriesBackend:
     if request.param == "memory":
         return MemoryMemories()
     return PostgresMemories(request.getfixturevalue("fresh_pg_url"))
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def metrics(request: pytest.FixtureRequest) -> MetricsBackend:
+    """A metric history store (an empty one)."""
+    if request.param == "memory":
+        return MemoryMetrics()
+    return PostgresMetrics(request.getfixturevalue("fresh_pg_url"))

@@ -305,6 +305,43 @@ async def test_a_closed_owner_leaves_its_live_sessions_to_be_marked_once(
         assert (await second.get("mine")).state is S.ACTIVE
 
 
+async def test_an_orphan_is_adopted_by_one_owner_and_owners_are_listed(
+    sessions: SessionsBackend,
+) -> None:
+    async with sessions.open_stores("gone") as (gone, _):
+        await gone.register(_record("o", state=S.ACTIVE))
+        await gone.register(_record("live", state=S.ACTIVE))
+    async with (
+        sessions.open_stores("second") as (second, _),
+        sessions.open_stores("third") as (third, _),
+    ):
+        with pytest.raises(engine.IllegalTransitionError):
+            await second.adopt("o")  # not orphaned yet
+        await second.mark_orphans()
+        async with trio.open_nursery() as nursery:
+            won: list[engine.SessionRecord] = []
+            lost: list[Exception] = []
+
+            async def adopt(store: engine.SessionStore) -> None:
+                try:
+                    won.append(await store.adopt("o"))
+                except engine.IllegalTransitionError as exc:
+                    lost.append(exc)
+
+            nursery.start_soon(adopt, second)
+            nursery.start_soon(adopt, third)
+        assert len(won) == len(lost) == 1
+        [record] = won
+        assert record.state is S.ACTIVE and record.error is None and record.version == 3
+        assert record.owner in ("second", "third") and await second.get("o") == record
+        with pytest.raises(engine.StoreNotFoundError):
+            await second.adopt("nothing")
+        owners = await second.owners()
+        assert {"gone", "second", "third"} <= set(owners)
+        assert owners["second"].alive and not owners["gone"].alive
+        assert set(await second.owners(["second"])) == {"second"}
+
+
 @pytest.mark.parametrize("after", [0, 1, 5])
 async def test_a_cancelled_write_is_made_whole_or_not_at_all(
     sessions: SessionsBackend, after: int

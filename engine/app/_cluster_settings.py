@@ -1,0 +1,51 @@
+"""The settings of daemons that share one database (``daemon_name`` and ``owner_lease`` in
+:mod:`._config`), and the session stores they open.
+
+- ``daemon_name``: a name shown with the sessions this daemon owns, beside its host and pid (empty,
+  the default: none); at most 200 printable characters.
+- ``owner_lease``: seconds this daemon's lease on its sessions holds (default 10). It is renewed
+  every third of that; a daemon that has not renewed it for this long counts as gone, its live
+  sessions are marked orphaned by the others, and it writes nothing more to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Final
+
+import adapters
+
+from ._config_setting import Setting
+
+if TYPE_CHECKING:
+    from ._config import AppConfig
+
+__all__ = ["CLUSTER_SETTINGS", "open_session_stores", "orphan_sweep_interval"]
+
+#: The settings this module describes.
+CLUSTER_SETTINGS: Final = {
+    "daemon_name": Setting(
+        "str", lambda v: len(v) <= 200 and v.isprintable(), "of at most 200 printable characters"
+    ),
+    "owner_lease": Setting("number", lambda v: 0.3 <= v <= 3600, "from 0.3 to 3600"),
+}
+
+
+async def open_session_stores(
+    stack: contextlib.AsyncExitStack, db: adapters.Database, config: AppConfig
+) -> tuple[adapters.SessionRegistry, adapters.PostgresWorklogStore]:
+    """The session registry (entered on ``stack``, with this daemon's name and lease) and the
+    worklog store fenced by its lease.
+
+    Cancellation: the registry is not entered; nothing is left registered.
+    """
+    registry = await stack.enter_async_context(
+        adapters.open_session_registry(db, name=config.daemon_name, lease=config.owner_lease)
+    )
+    return registry, adapters.PostgresWorklogStore(db, registry.lease)
+
+
+def orphan_sweep_interval(config: AppConfig) -> float:
+    """Seconds between two sweeps for orphaned sessions: half the lease, so a daemon that is gone
+    has its sessions marked within one and a half leases at most."""
+    return config.owner_lease / 2

@@ -1,0 +1,169 @@
+"""The metric history: the ring and its roll-ups, the sampler on trio's MockClock, ranges from the
+ring and from a store, and minutes kept while the store fails."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+
+import pytest
+import trio
+import trio.testing
+
+import engine
+import engine.testing
+
+T0 = 1_800_000_000.0 - 1_800_000_000.0 % 60
+
+
+def test_the_ring_rolls_minutes_up_and_keeps_its_bound() -> None:
+    ring = engine.MetricRing(capacity=90, max_series=2)
+    closed = [ring.record_nowait(T0 + i, {"a": float(i), "b": 1.0}) for i in range(60)]
+    assert closed == [None] * 60
+    first = ring.record_nowait(T0 + 60, {"a": 100.0, "b": 1.0, "c": 5.0})
+    assert first == engine.MinuteRollup(T0, {"a": (29.5, 59.0), "b": (1.0, 1.0)}, 60)
+    for i in range(61, 120):
+        ring.record_nowait(T0 + i, {"a": 1.0, "bad": math.nan, "x" * 121: 1.0})
+    assert ring.record_nowait(T0 + 10, {"a": 1.0}) is None  # older than the last: dropped
+    stats = ring.statistics()
+    assert (stats.samples, stats.capacity, stats.minutes_closed) == (90, 90, 1)
+    assert stats.dropped_values == 1 + 2 * 59 + 1
+    assert ring.oldest == T0 + 30
+    assert ring.open_minute() == engine.MinuteRollup(
+        T0 + 60, {"a": ((100.0 + 59) / 60, 100.0), "b": (1.0, 1.0)}, 60
+    )
+
+
+def test_a_range_of_the_ring_is_downsampled_to_its_point_budget() -> None:
+    ring = engine.MetricRing()
+    for i in range(600):
+        ring.record_nowait(T0 + i, {"use": float(i % 10)})
+    points = ring.range(["use", "other"], T0, T0 + 600, max_points=60)
+    assert points["other"] == []
+    assert len(points["use"]) == 60
+    assert points["use"][0] == (T0, 4.5, 9.0)
+    assert ring.range(["use"], T0 + 5, T0 + 8)["use"] == [
+        (T0 + 5, 5.0, 5.0),
+        (T0 + 6, 6.0, 6.0),
+        (T0 + 7, 7.0, 7.0),
+    ]
+    assert ring.range(["use"], T0 + 8, T0 + 8)["use"] == []
+
+
+@pytest.mark.parametrize("names", ["one", [""], ["a b"], ["é"], [f"s{i}" for i in range(65)], [3]])
+def test_series_names_are_checked(names: object) -> None:
+    with pytest.raises(engine.InvalidArgumentError):
+        engine.check_series_names(names)  # type: ignore[arg-type]
+
+
+async def test_the_sampler_samples_each_second_with_rates_and_loop_lag(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    history = engine.MetricHistory(engine.MetricRing(capacity=300))
+    count = 0
+
+    def collect() -> engine.Readings:
+        nonlocal count
+        count += 3
+        return engine.Readings({"gauge": 7.0}, {"things": float(count)})
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: engine.run_metric_history(
+                history, collect, wall=lambda: T0 + trio.current_time(), task_status=task_status
+            )
+        )
+        await trio.sleep(119.5)
+        nursery.cancel_scope.cancel()
+    assert history.statistics().samples == 120
+    got = await history.range(["gauge", "things.rate", "loop.lag_ms"], T0, T0 + 120)
+    assert got.source == "ring" and got.step == 1.0
+    assert len(got.series["gauge"]) == 120
+    assert {p[1] for p in got.series["things.rate"]} == {3.0}
+    assert {p[1] for p in got.series["loop.lag_ms"]} == {0.0}
+    assert history.statistics().pending == 0  # no store: nothing queued
+
+
+class FailingStore:
+    """The in-memory store, its writes failing while ``down`` (the fault the history rides out)."""
+
+    def __init__(self) -> None:
+        self.inner = engine.testing.InMemoryMetricStore()
+        self.down = True
+        self.hang = False
+        self.swept_before: list[float] = []
+
+    async def put_minutes(self, minutes: Sequence[engine.MinuteRollup]) -> None:
+        if self.down:
+            raise engine.ScribeError("the store is down")
+        await self.inner.put_minutes(minutes)
+
+    async def minutes(
+        self, names: Collection[str], since: float, until: float
+    ) -> list[engine.MinuteRollup]:
+        if self.hang:
+            await trio.sleep_forever()
+        return await self.inner.minutes(names, since, until)
+
+    async def sweep(self, before: float, *, max_rows: int) -> int:
+        self.swept_before.append(before)
+        if self.down:
+            raise engine.ScribeError("the store is down")
+        return await self.inner.sweep(before, max_rows=max_rows)
+
+
+async def test_minutes_wait_while_the_store_fails_and_ranges_come_from_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = FailingStore()
+    history = engine.MetricHistory(
+        engine.MetricRing(capacity=120), store, retention=3600.0, max_pending=3
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: engine.run_metric_history(
+                history,
+                lambda: engine.Readings({"gauge": trio.current_time() // 60}),
+                wall=lambda: T0 + trio.current_time(),
+                sweep_interval=600.0,
+                task_status=task_status,
+            )
+        )
+        await trio.sleep(5 * 60 + 1)
+        stats = history.statistics()
+        assert (stats.pending, stats.stored, stats.dropped_minutes) == (3, 0, 2)
+        assert stats.store_errors >= 2
+        store.down = False
+        await trio.sleep(10)
+        assert history.statistics().pending == 0 and history.statistics().stored == 3
+        await trio.sleep(10 * 60)
+        nursery.cancel_scope.cancel()
+    assert sorted(store.inner.rows) == [T0 + 60 * i for i in range(2, 15)]
+    # the first sweep ran at once (and failed), the next ones every ten minutes
+    assert store.swept_before[0] == T0 - 3600.0
+    assert len(store.swept_before) == 2
+    got = await history.range(["gauge"], T0, T0 + 16 * 60)
+    assert got.source == "store" and got.step == 60.0
+    assert [p[0] for p in got.series["gauge"]] == [T0 + 60 * i for i in range(2, 16)]
+    assert got.series["gauge"][3] == (T0 + 5 * 60, 5.0, 5.0)
+    assert got.as_dict()["series"]["gauge"][0] == [T0 + 120, 2.0, 2.0]
+
+
+async def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(engine.InvalidArgumentError):
+        engine.MetricRing(capacity=0)
+    with pytest.raises(engine.InvalidArgumentError):
+        engine.MetricHistory(retention=1.0)
+    with pytest.raises(engine.InvalidArgumentError):
+        await engine.run_metric_history(engine.MetricHistory(), engine.Readings, interval=0)
+
+
+async def test_a_store_that_does_not_answer_a_range_is_reported(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = FailingStore()
+    store.hang = True
+    history = engine.MetricHistory(store=store)
+    with pytest.raises(engine.HistoryUnavailableError):
+        await history.range(["gauge"], T0, T0 + 86400)
+    assert trio.current_time() >= 30.0  # it waited its bound, no more
