@@ -3,11 +3,13 @@ bearer tokens, and the control socket's watch stream and trio client (over a rea
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import mcp_types as types
 import msgspec
 import pytest
 import trio
@@ -17,6 +19,8 @@ import adapters
 import engine
 from adapters.mcp._errors import describe_failure, describe_invalid
 from adapters.mcp._schema import object_schema
+from adapters.mcp._stdio import _line
+from adapters.mcp._tools import MCP_TOOLS
 from adapters.mcp._uris import ResourceUri, parse_uri
 
 
@@ -54,6 +58,44 @@ def test_the_document_is_current() -> None:
     assert doc.read_text() == adapters.mcp_doc(), (
         "docs/mcp.md is stale: regenerate it with `python -m adapters.mcp docs/mcp.md`"
     )
+
+
+def test_the_context_text_is_a_line_per_source_and_literal() -> None:
+    text = next(t for t in MCP_TOOLS if t.name == "get_context").text
+    long = "x" * 5000
+    answer = {
+        "session_id": "s1",
+        "role": "coder",
+        "sources": {
+            "branch": {"status": "ok", "value": {"branch": "main\x1b[2J", "head": long, "n": 3}},
+            "log": {"status": "ok", "value": [{"subject": long}] * 7},
+            "files": {"status": "ok", "value": {"a": [1], "b": {}, "c": 1, "d": 2, "e": 3, "f": 4}},
+            "notes": {"status": "ok", "value": long},
+            "summary": {"status": "timeout", "error": "took too long\x1b[0m"},
+        },
+    }
+    lines = text(answer).splitlines()
+    assert lines[0].startswith("Context of session s1 for the coder, 5 source(s)")
+    assert lines[1:] == [
+        "- branch: branch=main\\x1b[2J, head=" + "x" * 39 + "…, n=3",
+        "- log: 7 item(s)",
+        "- files: c=1, d=2, e=3, f=4, 2 more field(s)",
+        "- notes: " + "x" * 39 + "…",
+        "- summary: timeout: took too long\\x1b[0m",
+    ]
+
+
+def test_answers_go_out_as_the_sdk_would_write_them() -> None:
+    result = {"content": [{"type": "text", "text": "é \u2028 \\"}], "structuredContent": {"x": 1.5}}
+    for message in (
+        types.JSONRPCResponse(jsonrpc="2.0", id=7, result=result),
+        types.JSONRPCResponse(jsonrpc="2.0", id="a", result={"big": 2**70}),  # orjson refuses
+        types.JSONRPCNotification(jsonrpc="2.0", method="notifications/x", params={"a": 1}),
+    ):
+        line = _line(message)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        sdk = message.model_dump_json(by_alias=True, exclude_unset=True)
+        assert json.loads(line) == json.loads(sdk)
 
 
 def test_failures_say_what_to_do() -> None:
