@@ -34,6 +34,7 @@ from ._context_cache import ContextCache
 from ._errors import describe_failure, describe_invalid
 from ._resources import read_resource, resource_list, resource_templates
 from ._schema import object_schema
+from ._tool_calls import ToolCallPath
 from ._tools import MCP_TOOLS, McpTool
 from ._uris import ResourceUri, parse_uri
 from ._watches import SessionWatches
@@ -120,9 +121,9 @@ class McpApp(metaclass=engine.NoPublicConstructor):
             on_unsubscribe_resource=self._unsubscribe,
             on_subscriptions_listen=self._listen_for,
         )
-        # Scribe emits no OpenTelemetry spans: without the SDK's default tracing middleware every
-        # request skips a span's set-up and tear-down.
-        self.server.middleware.clear()
+        # Scribe emits no OpenTelemetry spans (the SDK's default middleware, a span per request, is
+        # left out); plain tool calls are answered in one pass.
+        self.server.middleware[:] = [ToolCallPath(self.call_tool)]
 
     @property
     def watched(self) -> frozenset[str]:
