@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, cast, final
 
 import mcp_types as types
 import msgspec
@@ -34,6 +34,7 @@ from ._context_cache import ContextCache
 from ._errors import describe_failure, describe_invalid
 from ._resources import read_resource, resource_list, resource_templates
 from ._schema import object_schema
+from ._tool_calls import ToolCallPath
 from ._tools import MCP_TOOLS, McpTool
 from ._uris import ResourceUri, parse_uri
 from ._watches import SessionWatches
@@ -69,6 +70,13 @@ def _tool(t: McpTool) -> types.Tool:
             idempotent_hint=t.idempotent,
             open_world_hint=False,
         ),
+    )
+
+
+def _answer(tool: McpTool, result: Any) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=tool.text(result))],
+        structured_content=result,
     )
 
 
@@ -113,6 +121,9 @@ class McpApp(metaclass=engine.NoPublicConstructor):
             on_unsubscribe_resource=self._unsubscribe,
             on_subscriptions_listen=self._listen_for,
         )
+        # Scribe emits no OpenTelemetry spans (the SDK's default middleware, a span per request, is
+        # left out); plain tool calls are answered in one pass.
+        self.server.middleware[:] = [ToolCallPath(self.call_tool)]
 
     @property
     def watched(self) -> frozenset[str]:
@@ -138,29 +149,29 @@ class McpApp(metaclass=engine.NoPublicConstructor):
             # a path as the agent gave it, relative to where the agent started this server
             sent["repo"] = os.path.join(self._cwd, sent["repo"])
         try:
-            result = await self._ask(tool.op, sent)
+            if tool.op == "context":
+                return await self._context(tool, sent)
+            result = await self.backend.call(tool.op, sent)
         except Exception as exc:
             message = describe_failure(name, exc)
             if message is None:
                 raise
             return _error(message)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=tool.text(result))],
-            structured_content=result,
-        )
+        return _answer(tool, result)
 
-    async def _ask(self, op: str, sent: dict[str, Any]) -> Any:
-        if op != "context":
-            return await self.backend.call(op, sent)
+    async def _context(self, tool: McpTool, sent: dict[str, Any]) -> types.CallToolResult:
+        """A ``get_context`` answer: the kept one while it holds, else the daemon's (kept as the
+        finished result, its text made once)."""
         key = self.contexts.key(sent)
         kept = self.contexts.lookup_nowait(key)
         if kept is not None:
             await trio.lowlevel.checkpoint()
-            return kept
+            return cast(types.CallToolResult, kept)
         mark = self.contexts.mark()
-        result = await self.backend.call(op, sent)
-        self.contexts.offer_nowait(key, result, mark)
-        return result
+        result = await self.backend.call(tool.op, sent)
+        answer = _answer(tool, result)
+        self.contexts.offer_nowait(key, result, mark, served=answer)
+        return answer
 
     # -- handlers ---------------------------------------------------------------------------------
 

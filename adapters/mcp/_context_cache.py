@@ -39,7 +39,7 @@ CAPACITY: Final = 64
 @dataclass(frozen=True, slots=True)
 class _Answer:
     session_id: str
-    value: Any
+    served: Any  # what a lookup gives
     expires: float  # trio time; inf without fresh_for
 
 
@@ -103,11 +103,12 @@ class ContextCache:
         self._answers.move_to_end(key)
         self._held.move_to_end(answer.session_id)
         self.hits += 1
-        return answer.value
+        return answer.served
 
-    def offer_nowait(self, key: bytes, answer: Any, mark: int) -> None:
+    def offer_nowait(self, key: bytes, answer: Any, mark: int, *, served: Any = None) -> None:
         """Keep ``answer`` if it may be given again (see the module docstring); else watch its
-        session so that a later one can be kept."""
+        session so that a later one can be kept. A lookup gives back ``served`` (the answer as
+        served, made once) or, without it, ``answer``."""
         found = _keepable(answer)
         if found is None:
             return
@@ -115,7 +116,8 @@ class ContextCache:
         self._hold(session_id)
         if mark != self._seen or not self._watches.is_open(session_id):
             return
-        self._answers[key] = _Answer(session_id, answer, trio.current_time() + lifetime)
+        kept = answer if served is None else served
+        self._answers[key] = _Answer(session_id, kept, trio.current_time() + lifetime)
         self._answers.move_to_end(key)
         while len(self._answers) > CAPACITY:
             self._answers.popitem(last=False)

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import anyio
 import mcp_types as types
+import orjson
 import trio
 from mcp.shared.message import SessionMessage
 
@@ -89,13 +90,23 @@ async def _pump_in(
                 await to_server.send(SessionMessage(message))
 
 
+def _line(message: types.JSONRPCMessage) -> bytes:
+    """One message as its line. A result (the SDK made it JSON-ready) is encoded in one pass."""
+    if isinstance(message, types.JSONRPCResponse):
+        with contextlib.suppress(TypeError):  # what orjson cannot encode, pydantic may
+            return orjson.dumps(
+                {"jsonrpc": "2.0", "id": message.id, "result": message.result},
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
+    return message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n"
+
+
 async def _pump_out(
     wire: trio.lowlevel.FdStream, from_server: anyio.abc.ObjectReceiveStream[SessionMessage]
 ) -> None:
     async with from_server:
         async for session_message in from_server:
-            data = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
-            await wire.send_all(data.encode() + b"\n")
+            await wire.send_all(_line(session_message.message))
 
 
 @contextlib.asynccontextmanager

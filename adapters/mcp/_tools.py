@@ -25,8 +25,10 @@ __all__ = ["MCP_TOOLS", "TEXT_MAX", "McpTool"]
 #: The longest text that goes with an answer, in characters (the structured answer has it all).
 TEXT_MAX: Final = 16_000
 
-#: Characters of each context source's value in the text (the structured content has all).
-_SOURCE_TEXT: Final = 600
+#: Characters of each value the context text shows (the structured content has all).
+_GIST_CHARS: Final = 40
+#: Fields of each context source the text shows at most.
+_GIST_FIELDS: Final = 4
 _SESSION_HINT: Final = (
     "the session: its Scribe id, a unique prefix of it, its backlog id, or the agent's own "
     "session id given to start_session"
@@ -98,14 +100,36 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value if len(value) <= _GIST_CHARS else value[: _GIST_CHARS - 1] + "…"
+    return _json(value)
+
+
+def _gist(value: Any) -> str:
+    """A few words on a context source's value: its first scalar fields (not null), or how many
+    items it has."""
+    if isinstance(value, list):
+        return f"{len(value)} item(s)"
+    if not isinstance(value, Mapping):
+        return _scalar(value)
+    shown = [
+        f"{k}={_scalar(v)}"
+        for k, v in value.items()
+        if isinstance(v, str | int | float | bool)
+    ][:_GIST_FIELDS]
+    more = len(value) - len(shown)
+    return ", ".join(shown + ([f"{more} more field(s)"] if more else [])) or "empty"
+
+
 def _context_text(c: Mapping[str, Any]) -> str:
-    lines = [f"Context of session {c['session_id']} for the {c['role']}:"]
-    for name, source in c["sources"].items():
+    """One line per source (its gist); the structured content has every value in full."""
+    sources = c["sources"]
+    lines = [f"Context of session {c['session_id']} for the {c['role']}, {len(sources)} "
+             "source(s) (each in full in the structured content):"]  # fmt: skip
+    for name, source in sources.items():
         if source.get("status") == "ok":
-            value = _json(source.get("value"))
-            if len(value) > _SOURCE_TEXT:
-                value = value[: _SOURCE_TEXT - 1] + "…"
-            lines.append(f"- {name}: {value}")
+            lines.append(f"- {name}: {_gist(source.get('value'))}")
         else:
             lines.append(f"- {name}: {source.get('status')}: {source.get('error') or 'no value'}")
     return _cut("\n".join(lines))
