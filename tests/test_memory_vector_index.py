@@ -103,3 +103,33 @@ async def test_the_background_embedder_builds_the_index_a_store_left_out(pg_url:
             assert await db.fetchval("SHOW statement_timeout") == "5s"
     finally:
         drop_database(url)
+
+
+async def test_the_indexes_are_loaded_into_the_buffer_cache(pg_url: str) -> None:
+    url = create_database(pg_url, "vindex")
+    embedder = adapters.HashingEmbedder(32)
+    try:
+        async with adapters.open_database(url, pool_size=2) as db:
+            assert await db.fetchval(
+                "SELECT count(*) FROM pg_extension WHERE extname = 'pg_prewarm'"
+            )
+            store = await adapters.create_memory_store(db, embedder=embedder)
+            await store.add_messages(
+                "warm", [engine.NewMessage("user", f"message {i}") for i in range(200)]
+            )
+            blocks = await store.prewarm_vector_indexes()
+            sizes = await db.fetchval(
+                "SELECT sum(pg_relation_size(c.oid)) / 8192 FROM pg_class c"
+                " WHERE c.relname = ANY(%s)",
+                (
+                    [
+                        vector_index_name(t, embedder.model, 32)
+                        for t in ("memory_messages", "memory_decisions")
+                    ],
+                ),
+            )
+            assert blocks == sizes and blocks > 0
+            plain = await adapters.create_memory_store(db)  # no embedder: nothing to load
+            assert await plain.prewarm_vector_indexes() == 0
+    finally:
+        drop_database(url)

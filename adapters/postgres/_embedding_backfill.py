@@ -215,7 +215,8 @@ class EmbeddingBackfill:
 
     async def run(self) -> None:
         """The service: build the model's vector indexes if missing
-        (:meth:`PostgresMemoryStore.ensure_vector_indexes`), then count the backlog, drain it,
+        (:meth:`PostgresMemoryStore.ensure_vector_indexes`) and load them into the server's cache
+        (:meth:`PostgresMemoryStore.prewarm_vector_indexes`), then count the backlog, drain it,
         wait ``interval``, again, until cancelled. A failed build or batch is counted, logged and
         tried again after ``interval``.
 
@@ -240,6 +241,10 @@ class EmbeddingBackfill:
                     if built:
                         _log.info("built the vector indexes %s", ", ".join(built))
                     indexed = True
+                    # then into the buffer cache, so the first searches after a start are fast
+                    blocks = await self._store.prewarm_vector_indexes()
+                    if blocks:
+                        _log.info("loaded %d MB of vector indexes into the cache", blocks // 128)
                 await self.count_backlog()
                 batches = 0
                 while await self.embed_batch():

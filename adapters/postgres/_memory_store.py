@@ -33,7 +33,7 @@ from ._memory_decisions import MemoryDecisions
 from ._memory_facts import MemoryFacts
 from ._memory_messages import MemoryMessages
 from ._memory_preferences import MemoryPreferences, MemoryRetrievalCache
-from ._memory_vector_index import ensure_vector_indexes
+from ._memory_vector_index import ensure_vector_indexes, prewarm_vector_indexes
 from ._table_statistics import TableStatistics
 
 __all__ = ["PostgresMemoryStore", "create_memory_store"]
@@ -72,6 +72,20 @@ class PostgresMemoryStore(
             return []
         assert self._embedder is not None
         return await ensure_vector_indexes(
+            self._db, self._embedder.model, self._embedder.dimensions
+        )
+
+    async def prewarm_vector_indexes(self) -> int:
+        """Load the embedder's HNSW indexes into the server's buffer cache (``pg_prewarm``, when
+        the database has it); answers the 8 kB blocks loaded.
+
+        Cancellation: the load is cancelled on the server; what it loaded stays cached.
+        """
+        if self.vector_status is not VectorStatus.USED:
+            await trio.lowlevel.checkpoint()
+            return 0
+        assert self._embedder is not None
+        return await prewarm_vector_indexes(
             self._db, self._embedder.model, self._embedder.dimensions
         )
 

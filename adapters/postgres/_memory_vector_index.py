@@ -32,6 +32,7 @@ __all__ = [
     "VECTOR_DISTANCE",
     "VECTOR_PREDICATE",
     "ensure_vector_indexes",
+    "prewarm_vector_indexes",
     "vector_index_name",
 ]
 
@@ -108,3 +109,29 @@ async def ensure_vector_indexes(db: Database, model: str, dims: int) -> list[str
         )
         built.append(name)
     return built
+
+
+async def prewarm_vector_indexes(db: Database, model: str, dims: int) -> int:
+    """Load the valid HNSW indexes of ``model`` into the server's buffer cache with ``pg_prewarm``
+    (when the database has it; migration 0105); answers the 8 kB blocks loaded (0 without it).
+
+    A vector search walks the graph from the top: after a restart each search reads index pages
+    no search read yet, from the kernel's cache or the disk (measured at a million messages: a
+    session-scoped search 60-190 ms cold against 26-50 ms cached). The daemon's background
+    embedder calls this once it has made sure the indexes exist.
+
+    Cancellation: the load is cancelled on the server; what it loaded stays cached.
+    """
+    if not await db.fetchval("SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_prewarm'"):
+        return 0
+    blocks = 0
+    for table in _TABLES:
+        name = vector_index_name(table, model, dims)
+        valid = await db.fetchval(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
+            (name,),
+        )
+        if valid:
+            blocks += int(await db.fetchval("SELECT pg_prewarm(%s::regclass)", (name,)))
+    return blocks
