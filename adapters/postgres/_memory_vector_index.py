@@ -55,6 +55,16 @@ def vector_index_name(table: str, model: str, dims: int) -> str:
     return f"memory_{short}_hnsw_{readable}_{dims}_{digest}"
 
 
+async def _index_valid(db: Database, name: str) -> bool | None:
+    """Whether index ``name`` of this schema is valid (None: there is no such index)."""
+    valid = await db.fetchval(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
+        (name,),
+    )
+    return None if valid is None else bool(valid)
+
+
 async def _being_built(db: Database, name: str) -> bool:
     """Whether a ``CREATE INDEX`` of index ``name`` is running on some connection (an invalid
     index is either being built or left by a build that failed)."""
@@ -82,11 +92,7 @@ async def ensure_vector_indexes(db: Database, model: str, dims: int) -> list[str
     built = []
     for table in _TABLES:
         name = vector_index_name(table, model, dims)
-        valid = await db.fetchval(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
-            (name,),
-        )
+        valid = await _index_valid(db, name)
         if valid:
             continue
         if valid is not None and await _being_built(db, name):
@@ -127,11 +133,7 @@ async def prewarm_vector_indexes(db: Database, model: str, dims: int) -> int:
     blocks = 0
     for table in _TABLES:
         name = vector_index_name(table, model, dims)
-        valid = await db.fetchval(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
-            (name,),
-        )
+        valid = await _index_valid(db, name)
         if valid:
             blocks += int(await db.fetchval("SELECT pg_prewarm(%s::regclass)", (name,)))
     return blocks
