@@ -243,7 +243,7 @@ class EmbeddingBackfill:
                     indexed = True
                     # then into the buffer cache, so the first searches after a start are fast
                     blocks = await self._store.prewarm_vector_indexes()
-                    if blocks:
+                    if blocks >= 128:  # a megabyte or more
                         _log.info("loaded %d MB of vector indexes into the cache", blocks // 128)
                 await self.count_backlog()
                 batches = 0

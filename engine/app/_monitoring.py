@@ -36,10 +36,14 @@ def database_probe(out: Stack, stack: contextlib.AsyncExitStack) -> Probe:
     ping = adapters.DatabasePing(out.db.url)
     stack.callback(ping.close)
 
+    was_down = False
+
     def changed(state: str, error: str | None) -> None:
+        nonlocal was_down
         if state == "down":
+            was_down = True
             _log.warning("the database does not answer: %s", error)
-        else:
+        elif was_down:  # not at the first answer, when nothing was down
             _log.info("the database answers again")
         out.engine.publish_nowait("database", {"state": state})
 
