@@ -274,6 +274,21 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
         """See :meth:`engine.SessionStore.owners`: the rows of ``engine_owners``."""
         return await list_owners(self._db, owner_ids)
 
+    async def end_lease_of(self, owner_id: str) -> None:
+        """End the lease of ``owner_id``, an owner the caller knows is gone (a daemon of the same
+        home, whose home lock the caller now holds), so that :meth:`mark_orphans` need not wait for
+        its lease to run out. This registry's own lease is never ended so.
+
+        Cancellation: rolled back, nothing written.
+        """
+        engine.check_length("owner_id", owner_id, 500)
+        if owner_id != self._owner_id:
+            await self._db.execute(
+                "UPDATE engine_owners SET lease_until = least(lease_until, now())"
+                " WHERE owner_id = %s",
+                (owner_id,),
+            )
+
     async def heartbeat(self) -> None:
         """Renew this owner's lease; when it had expired (or another engine removed the row), take a
         new generation: the sessions owned under the old one are written no more (and are orphaned

@@ -48,6 +48,8 @@ __all__ = ["DaemonLockedError", "Ready", "run_daemon", "socket_path"]
 _log = logging.getLogger(__name__)
 
 LOCK_NAME: Final = "scribe.lock"
+#: The owner id of the home's last daemon (its lease is ended by the next one).
+OWNER_NAME: Final = "scribe.owner"
 
 
 #: What :func:`run_daemon` calls once it is ready: ``(info, notes, dashboard sign-in link)``.
@@ -190,7 +192,21 @@ async def _serve(
 ) -> None:
     home = config.home
     async with open_stack(config, privacy=privacy) as stack:
+        # This home's previous daemon is gone (this one holds the home lock): its lease ends now,
+        # so its sessions are orphaned at once and what its journal carried is stored below.
+        owner_file = home / OWNER_NAME
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            previous = owner_file.read_text().strip()
+            if previous:
+                await stack.registry.end_lease_of(previous[:500])
+        fd = private_file(owner_file, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, "w") as out:
+            out.write(stack.registry.owner_id + "\n")
         orphans = await stack.registry.mark_orphans()
+        if orphans and stack.scribe.replayer is not None:
+            # What a dead daemon's journal carried can be stored now that its sessions are no
+            # longer live (only an owner writes a live session): before the daemon says it is up.
+            await stack.scribe.replayer.replay()
         if orphans:
             notes.append(
                 f"marked {len(orphans)} session(s) left by a stopped daemon as orphaned: "
