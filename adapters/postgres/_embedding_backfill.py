@@ -33,6 +33,7 @@ import trio
 from engine import InvalidArgumentError, VectorStatus
 
 from ._memory_store import PostgresMemoryStore
+from ._vector_batch import float4_array
 
 __all__ = ["BackfillStatistics", "EmbeddingBackfill"]
 
@@ -193,12 +194,22 @@ class EmbeddingBackfill:
         rows = await db.fetch(backlog_batch_sql(table, text), params)
         if not rows:
             return 0
-        vectors = await self._store._embed([r["txt"] for r in rows])
-        assert vectors is not None
+        batch = await self._store._embed_batch([r["txt"] for r in rows])
+        assert batch is not None
+        matrix, has = batch
+        # One binary real[] for the batch, each row its slice, as add_messages sends them.
         await db.execute(
-            "UPDATE " + table + " t SET embedding = u.emb::vector, embedding_model = %(model)s"
-            " FROM unnest(%(ids)s::bigint[], %(embs)s::text[]) AS u(id, emb) WHERE t.id = u.id",
-            {"model": params["model"], "ids": [r["id"] for r in rows], "embs": vectors},
+            "UPDATE " + table + " t SET embedding = CASE WHEN u.has THEN (%(embs)s::float4[])"
+            "[(u.ord - 1) * %(dims)s + 1 : u.ord * %(dims)s]::vector END,"
+            " embedding_model = %(model)s FROM unnest(%(ids)s::bigint[], %(has)s::bool[])"
+            " WITH ORDINALITY AS u(id, has, ord) WHERE t.id = u.id",
+            {
+                "model": params["model"],
+                "ids": [r["id"] for r in rows],
+                "has": has,
+                "embs": float4_array(matrix),
+                "dims": matrix.shape[1],
+            },
         )
         return len(rows)
 
