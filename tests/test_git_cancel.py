@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -78,3 +79,58 @@ async def test_cancelled_read_leaves_no_process_and_no_lock(tmp_path: Path) -> N
         assert children_of(os.getpid()) <= before
         assert not (tmp_path / ".git" / "index.lock").exists()
     assert len((await repo.status()).entries) == 50
+
+
+def _git_killed_holding_the_lock(tmp_path: Path) -> Path:
+    """A git for which ``add`` takes index.lock and then waits, dying on SIGTERM with the lock kept.
+
+    Real git has that window between opening its first lock file and installing the handler that
+    drops it; this wrapper holds it open long enough to cancel inside it.
+    """
+    script = tmp_path / "git-that-dies-locked"
+    script.write_text(
+        "#!/bin/sh\n"
+        'for a; do if [ "$a" = add ]; then\n'
+        '  : > "$(git rev-parse --absolute-git-dir)/index.lock"\n'
+        "  exec sleep 30\n"
+        "fi; done\n"
+        'exec git "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+async def test_a_lock_left_by_a_cancelled_write_is_dropped(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    make_repo(work, files={"a": "1"})
+    wrapper = _git_killed_holding_the_lock(tmp_path)
+    repo = await open_repository(work, env=GIT_ENV, git=str(wrapper))
+    lock = work / ".git" / "index.lock"
+    with trio.move_on_after(0.5) as scope:
+        await repo.add(all=True)
+    assert scope.cancelled_caught
+    assert not lock.exists()
+    await open_repository(work, env=GIT_ENV)  # no StaleLockError
+
+
+async def test_a_lock_that_was_there_before_or_is_held_is_kept(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    make_repo(work, files={"a": "1"})
+    wrapper = _git_killed_holding_the_lock(tmp_path)
+    repo = await open_repository(work, env=GIT_ENV, git=str(wrapper))
+    lock = work / ".git" / "index.lock"
+    lock.write_text("")  # someone else's, from before the write
+    with trio.move_on_after(0.5):
+        await repo.add(all=True)
+    assert lock.exists()  # the wrapper truncated it, but it is the same file: not ours to drop
+    lock.unlink()
+    # A lock appearing while our write runs but held open by a live process is kept too.
+    with trio.move_on_after(0.5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(repo.add, all=True))
+            await trio.sleep(0.2)
+            held = lock.open("a")
+    try:
+        assert lock.exists()
+    finally:
+        held.close()

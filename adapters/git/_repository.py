@@ -31,6 +31,7 @@ from engine import (
     Status,
 )
 
+from ._abandoned_lock import drop_abandoned_lock, lock_identity
 from ._pathspec import NOTHING, pathspecs
 from ._porcelain import LOG_FORMAT, parse_diff_numstat, parse_log, parse_name_status, parse_status
 from ._process import GLOBAL_OPTIONS, GitResult, git_env, run_git
@@ -121,16 +122,24 @@ class GitRepository(metaclass=NoPublicConstructor):
         )
 
     async def _write(self, *args: str, stdin: bytes | None = None) -> GitResult:
+        # Called under self._lock: no other write of ours runs on this repository meanwhile.
         self._processes += 1
-        return await run_git(
-            self._git,
-            (*GLOBAL_OPTIONS, *args),
-            cwd=self._root,
-            env=self._write_env,
-            gate=self._gate,
-            stdin=stdin,
-            kill_grace=self._kill_grace,
-        )
+        lock = self._git_dir / "index.lock"
+        before = lock_identity(lock)
+        try:
+            return await run_git(
+                self._git,
+                (*GLOBAL_OPTIONS, *args),
+                cwd=self._root,
+                env=self._write_env,
+                gate=self._gate,
+                stdin=stdin,
+                kill_grace=self._kill_grace,
+            )
+        except BaseException:
+            # run_git has reaped the process group: a lock it left cannot be in use by it.
+            drop_abandoned_lock(lock, before)
+            raise
 
     async def status(self, *, ignored: bool = False, paths: Sequence[str] | None = None) -> Status:
         """``git status`` parsed: branch, upstream, ahead/behind and every entry.
@@ -345,8 +354,8 @@ class GitRepository(metaclass=NoPublicConstructor):
             GitCommandError: git refused (a path outside the tree, the index is locked, ...).
 
         Cancellation: the process group gets SIGTERM (git drops its ``index.lock``), then SIGKILL
-        after the grace; it is reaped before the cancellation propagates. The index is either
-        updated or left as it was.
+        after the grace; it is reaped before the cancellation propagates, and an ``index.lock`` it
+        was killed too early to drop is removed. The index is either updated or left as it was.
         """
         if not paths and not all:
             return
@@ -363,7 +372,8 @@ class GitRepository(metaclass=NoPublicConstructor):
             GitCommandError: nothing to commit, a hook refused, no identity configured, ...
 
         Cancellation: the process group (git and any hook it runs) gets SIGTERM, then SIGKILL
-        after the grace, and is reaped before the cancellation propagates.
+        after the grace, and is reaped before the cancellation propagates; an ``index.lock`` it
+        was killed too early to drop is removed.
         """
         args = ["commit", "--quiet", "--file=-", "--cleanup=strip"]
         if allow_empty:
