@@ -9,7 +9,7 @@ from pathlib import Path
 import trio
 from git_repos import GIT_ENV, children_of, git, is_running, make_repo
 
-from adapters import open_repository
+from adapters import GitRepository, open_repository
 
 
 def _read_if_present(path: Path) -> str:
@@ -100,25 +100,25 @@ def _git_killed_holding_the_lock(tmp_path: Path) -> Path:
     return script
 
 
-async def test_a_lock_left_by_a_cancelled_write_is_dropped(tmp_path: Path) -> None:
+async def _repo_whose_add_dies_locked(tmp_path: Path) -> tuple[GitRepository, Path]:
     work = tmp_path / "work"
     make_repo(work, files={"a": "1"})
     wrapper = _git_killed_holding_the_lock(tmp_path)
     repo = await open_repository(work, env=GIT_ENV, git=str(wrapper))
-    lock = work / ".git" / "index.lock"
+    return repo, work / ".git" / "index.lock"
+
+
+async def test_a_lock_left_by_a_cancelled_write_is_dropped(tmp_path: Path) -> None:
+    repo, lock = await _repo_whose_add_dies_locked(tmp_path)
     with trio.move_on_after(0.5) as scope:
         await repo.add(all=True)
     assert scope.cancelled_caught
     assert not lock.exists()
-    await open_repository(work, env=GIT_ENV)  # no StaleLockError
+    await open_repository(repo.root, env=GIT_ENV)  # no StaleLockError
 
 
 async def test_a_lock_that_was_there_before_or_is_held_is_kept(tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    make_repo(work, files={"a": "1"})
-    wrapper = _git_killed_holding_the_lock(tmp_path)
-    repo = await open_repository(work, env=GIT_ENV, git=str(wrapper))
-    lock = work / ".git" / "index.lock"
+    repo, lock = await _repo_whose_add_dies_locked(tmp_path)
     lock.write_text("")  # someone else's, from before the write
     with trio.move_on_after(0.5):
         await repo.add(all=True)
