@@ -308,7 +308,9 @@ async def scale_bench(args: argparse.Namespace, stack: Any) -> bool:
     await db.execute("ALTER SYSTEM SET max_parallel_maintenance_workers = 1")
     await db.execute("SELECT pg_reload_conf()")
     t0 = time.perf_counter()
-    present = await db.fetchval("SELECT count(*) FROM memory_messages WHERE session_id LIKE 'bench-%%'")
+    present = await db.fetchval(
+        "SELECT count(*) FROM memory_messages WHERE session_id LIKE 'bench-%%'"
+    )
     words = vocabulary()
     word_vectors = np.asarray(await embedder.embed(words), dtype=np.float32)
     if present:

@@ -161,7 +161,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5; quick 3)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per round (20; 8)")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 whatever the figures")
-    parser.add_argument("--idle", action="store_true", help="no workload: the per-second cost alone")
+    parser.add_argument(
+        "--idle", action="store_true", help="no workload: the per-second cost alone"
+    )
     options = parser.parse_args()
     rounds = options.rounds or (3 if options.quick else 5)
     seconds = options.seconds or (8.0 if options.quick else 20.0)
