@@ -40,6 +40,9 @@ from ._core._limiter import LimiterStatistics as LimiterStatistics
 from ._core._alerts import Alert as Alert
 from ._core._alerts import AlertBook as AlertBook
 from ._core._alerts import AlertCheck as AlertCheck
+from ._core._adaptive import AdaptiveCapacity as AdaptiveCapacity
+from ._core._adaptive import AdaptiveSettings as AdaptiveSettings
+from ._core._adaptive import AdaptiveStatistics as AdaptiveStatistics
 from ._core._latency import LATENCY_BUCKETS as LATENCY_BUCKETS
 from ._core._latency import current_latencies as current_latencies
 from ._core._latency import HistogramSnapshot as HistogramSnapshot

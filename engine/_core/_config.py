@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._adaptive import AdaptiveSettings
 from ._errors import InvalidArgumentError
 from ._session_info import SessionLimits
 
@@ -23,6 +24,8 @@ class EngineConfig:
             itself never touches a database).
         gates: capacities of named shared gates (``"git"``, ``"db"``, ...).
         default_gate_capacity: the capacity of a gate not named in ``gates``.
+        adaptive_gates: the gates whose capacity adapts to their hold times, and how
+            (:class:`engine.AdaptiveCapacity`; the ``gates`` capacity, clamped, is where it starts).
         aging_interval: seconds of waiting worth one priority level on the gates.
         default_limits: limits of sessions that name none.
         max_sessions: the most live sessions (None: no limit).
@@ -35,6 +38,7 @@ class EngineConfig:
     database_url: str | None = None
     gates: Mapping[str, int] = field(default_factory=dict)
     default_gate_capacity: int = 4
+    adaptive_gates: Mapping[str, AdaptiveSettings] = field(default_factory=dict)
     aging_interval: float | None = 5.0
     default_limits: SessionLimits = field(default_factory=SessionLimits)
     max_sessions: int | None = None
@@ -53,6 +57,13 @@ class EngineConfig:
             if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
                 raise InvalidArgumentError(
                     f"gate {name!r} capacity must be an int >= 1, not {cap!r}"
+                )
+        for name, settings in self.adaptive_gates.items():
+            if not isinstance(name, str) or not name:
+                raise InvalidArgumentError(f"gate names must be non-empty strings, not {name!r}")
+            if not isinstance(settings, AdaptiveSettings):
+                raise InvalidArgumentError(
+                    f"gate {name!r} adapts by AdaptiveSettings, not {type(settings).__name__}"
                 )
         if self.max_sessions is not None and (
             isinstance(self.max_sessions, bool) or self.max_sessions < 1

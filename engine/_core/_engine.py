@@ -14,11 +14,12 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, final
 
 import trio
 
+from ._adaptive import AdaptiveCapacity, AdaptiveStatistics
 from ._admission import SessionContext, current
 from ._config import EngineConfig
 from ._construction import NoPublicConstructor
@@ -52,6 +53,7 @@ class EngineStatistics:
         subscribers: open subscriptions.
         service_errors: engine services that gave up, by name, with their last error.
         uptime: seconds since the engine opened.
+        adaptive: the adaptive capacities of the gates that have one, by gate name.
     """
 
     state: str
@@ -63,6 +65,7 @@ class EngineStatistics:
     subscribers: int
     service_errors: dict[str, str]
     uptime: float
+    adaptive: dict[str, AdaptiveStatistics] = field(default_factory=dict)
 
 
 @final
@@ -81,6 +84,7 @@ class Engine(metaclass=NoPublicConstructor):
         self._sessions: dict[str, Session] = {}
         self._finished: OrderedDict[str, Session] = OrderedDict()
         self._gates: dict[str, PriorityLimiter] = {}
+        self._adaptive: dict[str, AdaptiveCapacity] = {}
         self._state = "running"
         self._sessions_nursery: trio.Nursery | None = None
         self._services_nursery: trio.Nursery | None = None
@@ -121,7 +125,8 @@ class Engine(metaclass=NoPublicConstructor):
     # -- gates -----------------------------------------------------------------------------------
 
     def gate(self, name: str) -> PriorityLimiter:
-        """The shared gate called ``name`` (created on first use with its configured capacity).
+        """The shared gate called ``name`` (created on first use with its configured capacity; a
+        gate named in ``config.adaptive_gates`` starts there and then adapts).
 
         Every adapter that uses one scarce resource (git processes, database connections, worker threads,
         summarizer capacity) admits its work through the same gate, so priorities are honoured across
@@ -136,6 +141,9 @@ class Engine(metaclass=NoPublicConstructor):
                 cap, aging_interval=self.config.aging_interval, name=name, latencies=self.latencies
             )
             self._gates[name] = gate
+            adaptive = self.config.adaptive_gates.get(name)
+            if adaptive is not None:
+                self._adaptive[name] = AdaptiveCapacity(gate, adaptive, initial=cap)
         return gate
 
     # -- sessions --------------------------------------------------------------------------------
@@ -361,6 +369,7 @@ class Engine(metaclass=NoPublicConstructor):
             live_sessions=len(self._sessions),
             sessions_started=self._sessions_started,
             gates={name: g.statistics() for name, g in self._gates.items()},
+            adaptive={name: a.statistics() for name, a in self._adaptive.items()},
             events_published=self._bus.published,
             subscribers=self._bus.subscriber_count,
             service_errors=dict(self._service_errors),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Final, final
@@ -142,6 +142,7 @@ class PriorityLimiter:
             if latencies is None
             else (latencies.histogram("gate_wait", name), latencies.histogram("gate_hold", name))
         )
+        self._hold_observer: Callable[[float, int], None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -267,24 +268,42 @@ class PriorityLimiter:
         self._borrowed -= 1
         self._dispatch()
 
+    def observe_holds(self, observer: Callable[[float, int], None] | None) -> None:
+        """Call ``observer(seconds, in_flight)`` at the end of every successful hold of an
+        :meth:`acquire` or :func:`engine.admit` block: how long the slot was held, and how many
+        slots were held just before it was given back (None: stop). One observer at a time (an
+        adaptive capacity, :class:`engine.AdaptiveCapacity`); it runs in the releasing task and
+        must not block or raise."""
+        self._hold_observer = observer
+
+    def _is_timed(self) -> bool:
+        return self._timed is not None and self._timing is not None and self._timing.enabled
+
     def _clock(self) -> float | None:
-        """Now on trio's clock when admissions are timed (None: they are not, or timing is off)."""
-        if self._timed is None or self._timing is None or not self._timing.enabled:
+        """Now on trio's clock when admissions are timed or observed (None: neither)."""
+        if self._hold_observer is None and not self._is_timed():
             return None
         return trio.current_time()
 
     def _waited(self, start: float | None) -> float | None:
         """Count a wait that began at ``start`` (from :meth:`_clock`); when the slot was granted."""
-        if start is None or self._timed is None:
+        if start is None:
             return None
         now = trio.current_time()
-        self._timed[0].observe(now - start)
+        if self._timed is not None and self._is_timed():
+            self._timed[0].observe(now - start)
         return now
 
     def _held_for(self, granted_at: float | None, *, ok: bool) -> None:
-        """Count a hold that began at ``granted_at`` (from :meth:`_waited`)."""
-        if granted_at is not None and self._timed is not None:
-            self._timed[1].observe(trio.current_time() - granted_at, ok=ok)
+        """Count a hold that began at ``granted_at`` (from :meth:`_waited`); called just after
+        its slot was released."""
+        if granted_at is None:
+            return
+        held = trio.current_time() - granted_at
+        if self._timed is not None and self._is_timed():
+            self._timed[1].observe(held, ok=ok)
+        if ok and self._hold_observer is not None:
+            self._hold_observer(held, self._borrowed + 1)
 
     def statistics(self) -> LimiterStatistics:
         """Return a snapshot of this limiter's counters."""
