@@ -43,6 +43,8 @@ from ._core._alerts import AlertCheck as AlertCheck
 from ._core._adaptive import AdaptiveCapacity as AdaptiveCapacity
 from ._core._adaptive import AdaptiveSettings as AdaptiveSettings
 from ._core._adaptive import AdaptiveStatistics as AdaptiveStatistics
+from ._core._gate_advice import GateUse as GateUse
+from ._core._gate_advice import advise_gate as advise_gate
 from ._core._latency import LATENCY_BUCKETS as LATENCY_BUCKETS
 from ._core._latency import current_latencies as current_latencies
 from ._core._latency import HistogramSnapshot as HistogramSnapshot

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from engine import (
@@ -127,7 +128,7 @@ async def test_a_lowered_capacity_queues_work_at_the_gate_by_priority(
     async with trio.open_nursery() as nursery:
         for i in range(8):
             nursery.start_soon(one, f"low{i}", Priority.LOW)
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
         await trio.sleep(0.01)
         nursery.start_soon(one, "high", Priority.HIGH)
     assert order.index("high") == gate.capacity  # right after the first low holders, not last

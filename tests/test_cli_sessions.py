@@ -47,6 +47,10 @@ def test_cli_against_a_running_daemon(daemon: Daemon, repo: Path, tmp_path: Path
     assert f"control     {daemon.home / 'scribe.sock'}" in printed
     status = daemon.json("status")
     assert status["socket"] == str(daemon.home / "scribe.sock")
+    assert status["gates"]["db"]["adaptive"] is True and status["gates"]["db"]["capacity"] >= 1
+    assert status["recommendations"] == []  # a daemon a minute old has nothing to say yet
+    shown = daemon.run("status")
+    assert shown.returncode == 0 and "db gate" in shown.stdout and "adaptive" in shown.stdout
     [session] = daemon.json("list")
     sid = session["id"]
     assert session["backlog_id"] == "B-31" and session["state"] == "active"

@@ -1,7 +1,9 @@
 """The engine's own series for the metric history, read from one :meth:`Engine.statistics` snapshot.
 
 Gauges: ``sessions.live``, ``sessions.<state>``, ``events.subscribers`` and per gate
-``gate.<name>.capacity``, ``.borrowed``, ``.waiting`` and ``.use`` (borrowed over capacity).
+``gate.<name>.capacity``, ``.borrowed``, ``.waiting``, ``.use`` (borrowed over capacity) and
+``.saturated`` (1 while every slot is held and tasks wait, else 0: its mean over a span is the
+share of it the gate was saturated).
 Counters (rates in the history): ``sessions.started``, ``events.published`` and per gate
 ``gate.<name>.granted``, ``.cancelled`` and ``.rejected``.
 """
@@ -31,6 +33,8 @@ def engine_readings(stats: EngineStatistics) -> Readings:
         gauges[f"gate.{name}.borrowed"] = gate.borrowed
         gauges[f"gate.{name}.waiting"] = gate.waiting
         gauges[f"gate.{name}.use"] = gate.borrowed / gate.capacity if gate.capacity else 0.0
+        full = gate.borrowed >= gate.capacity and gate.waiting > 0
+        gauges[f"gate.{name}.saturated"] = 1.0 if full else 0.0
         counters[f"gate.{name}.granted"] = gate.granted_total
         counters[f"gate.{name}.cancelled"] = gate.cancelled_total
         counters[f"gate.{name}.rejected"] = gate.rejected_total

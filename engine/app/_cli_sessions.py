@@ -80,9 +80,18 @@ def run_status(args: argparse.Namespace) -> int:
                 ("live sessions", len(st.get("live_sessions", []))),
                 ("summaries made", st.get("summaries", {}).get("made")),
                 ("context served from memory", st.get("context", {}).get("served_from_cache")),
+                *(
+                    (
+                        f"{name} gate",
+                        f"{g['capacity']} slots" + (", adaptive" if g["adaptive"] else ""),
+                    )
+                    for name, g in st.get("gates", {}).items()
+                ),
             ]
         )
     )
+    for advice in st.get("recommendations", []):
+        out.print(literal(("recommended: ", "bold yellow"), advice))
     return 0
 
 

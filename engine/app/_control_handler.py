@@ -155,6 +155,7 @@ class ControlHandler:
             ``status`` (None: refused, not shown).
         hooks: what answers the ``hook`` operation (None: it is refused).
         embedding: the background embedder whose backlog ``status`` shows (None: not shown).
+        advice: what ``status`` lists as ``recommendations`` (None: none).
     """
 
     def __init__(
@@ -168,8 +169,10 @@ class ControlHandler:
         transcripts: ControlImport | None = None,
         hooks: ControlHooks | None = None,
         embedding: adapters.EmbeddingBackfill | None = None,
+        advice: Callable[[], list[str]] | None = None,
     ) -> None:
         self.scribe = scribe
+        self._advice = advice
         self.info = info
         self.embedding = embedding
         self.dashboard = dashboard
@@ -254,6 +257,11 @@ class ControlHandler:
             out["transcripts"] = self.transcripts.importer.statistics().as_dict()
         if self.embedding is not None:
             out["embedding"] = dataclasses.asdict(self.embedding.statistics())
+        out["gates"] = {
+            name: {"capacity": g.capacity, "adaptive": name in stats.adaptive}
+            for name, g in stats.gates.items()
+        }
+        out["recommendations"] = [] if self._advice is None else self._advice()
         return out
 
     async def _dashboard_url(self, a: adapters.DashboardUrlArgs) -> Any:

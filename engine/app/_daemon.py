@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -40,6 +41,7 @@ from ._home import prepare_home, private_file
 from ._logging import daemon_logging
 from ._mcp_backend import HandlerBackend
 from ._orphan_sweep import sweep_orphans_forever
+from ._recommendations import recommendations
 from ._stack import feed_secret, open_stack
 from ._version import scribe_version
 
@@ -255,6 +257,7 @@ async def _serve(
             hooks=hooks,
             secret=feed_secret(home),
             embedding=stack.backfill,
+            advice=functools.partial(recommendations, stack),
         )
         async with (
             adapters.open_change_listener(stack.db.url) as notices,

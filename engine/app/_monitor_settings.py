@@ -14,6 +14,10 @@ latency histograms and the alert rules' thresholds.
 - ``alert_watch_percent``: inotify watches in use this close to the system's limit fires (90).
 - ``alert_webhook_url``: where alerts are also posted as JSON (None: nowhere); retried, bounded.
 
+- ``db_gate_adaptive``: the database gate's capacity adapts to its query times between
+  ``db_gate_min`` (default 1) and ``pool_size`` (:class:`engine.AdaptiveCapacity`; default on).
+  Off: it stays at ``pool_size``.
+
 An alert fires once its condition has held for ``alert_for_seconds`` (default 5) and resolves
 once it has been clear as long.
 """
@@ -24,9 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from .._core._adaptive import AdaptiveSettings
 from ._config_setting import Setting, is_http_url
 
-__all__ = ["MONITOR_SETTINGS", "MonitorSettings"]
+__all__ = ["MONITOR_SETTINGS", "MonitorSettings", "db_gate_adaptation"]
 
 
 def _percent(v: float) -> bool:
@@ -47,6 +52,8 @@ class MonitorSettings:
     alert_disk_percent: float = 90.0
     alert_watch_percent: float = 90.0
     alert_webhook_url: str | None = None
+    db_gate_adaptive: bool = True
+    db_gate_min: int = 1
 
 
 #: The settings table's rows for these fields.
@@ -61,4 +68,14 @@ MONITOR_SETTINGS: Final[Mapping[str, Setting]] = {
     "alert_disk_percent": Setting("number", _percent, "in (0, 100]"),
     "alert_watch_percent": Setting("number", _percent, "in (0, 100]"),
     "alert_webhook_url": Setting("str", is_http_url, "(an http or https URL)", nullable=True),
+    "db_gate_adaptive": Setting("bool"),
+    "db_gate_min": Setting("int", lambda v: 1 <= v <= 1000, "from 1 to 1000"),
 }
+
+
+def db_gate_adaptation(settings: MonitorSettings, pool_size: int) -> dict[str, AdaptiveSettings]:
+    """The engine's ``adaptive_gates`` for these settings: the ``db`` gate between
+    ``db_gate_min`` (at most ``pool_size``) and ``pool_size``, or none."""
+    if not settings.db_gate_adaptive:
+        return {}
+    return {"db": AdaptiveSettings(minimum=min(settings.db_gate_min, pool_size), maximum=pool_size)}

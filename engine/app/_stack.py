@@ -51,6 +51,7 @@ from ._cluster_settings import open_session_stores
 from ._config import AppConfig
 from ._embedder_settings import configured_embedder, min_similarity
 from ._home import prepare_home, private_file
+from ._monitor_settings import db_gate_adaptation
 from ._monitoring import database_probe, start_monitoring
 from ._summarizer_settings import configured_summarizer
 from ._transcript_import import TranscriptImporter, open_transcript_importer
@@ -227,6 +228,7 @@ async def open_stack(
         home=config.home,
         database_url=config.database_url,
         gates={"db": config.pool_size, "summarizer": 1},
+        adaptive_gates=db_gate_adaptation(config, config.pool_size),
         shutdown_grace=config.shutdown_grace,
     )
     async with contextlib.AsyncExitStack() as stack:
