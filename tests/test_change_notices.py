@@ -52,6 +52,11 @@ async def test_notices_name_rows_and_resume_with_a_resync_after_a_break(fresh_pg
             assert await notices.receive() == engine.ChangeNotice(
                 K.WORKLOG, "s 1", 4, 4, owner="writer"
             )
+            # A stored summary is named by its version, not carried.
+            await log.save_summary(engine.Summary("s 1", 1, key_ideas=("y" * 9000,)))
+            assert await notices.receive() == engine.ChangeNotice(
+                K.SUMMARY, "s 1", owner="writer", version=1
+            )
 
 
 def test_payloads_that_are_not_ours_are_ignored() -> None:
@@ -59,7 +64,12 @@ def test_payloads_that_are_not_ours_are_ignored() -> None:
     assert parse("scribe_worklog", '{"s": "a", "o": null, "f": 2, "l": 5}') == engine.ChangeNotice(
         K.WORKLOG, "a", 2, 5
     )
+    assert parse("scribe_summaries", '{"s": "a", "o": "x", "v": 3}') == engine.ChangeNotice(
+        K.SUMMARY, "a", owner="x", version=3
+    )
     for channel, payload in [
+        ("scribe_summaries", '{"s": "a", "v": "3"}'),
+        ("scribe_summaries", '{"s": "a", "v": true}'),
         ("scribe_sessions", "not json"),
         ("scribe_sessions", "[1]"),
         ("scribe_sessions", '{"s": 5}'),

@@ -40,7 +40,10 @@ async def test_entries_are_relayed_once_in_order_and_caught_up_after_a_break(
                     e = events.receive_nowait()
                 except trio.WouldBlock:
                     return out
-                key = e.payload.get("seq") if e.topic == "session.worklog" else e.payload["state"]
+                key = {
+                    "session.worklog": e.payload.get("seq"),
+                    "session.summary": e.payload.get("version"),
+                }.get(e.topic, e.payload.get("state"))
                 out.append((e.topic, e.session_id, key))
 
         with trio.fail_after(30):
@@ -55,14 +58,22 @@ async def test_entries_are_relayed_once_in_order_and_caught_up_after_a_break(
                 ("session.worklog", "b", 3),
             ]
 
+            # A summary of another daemon's session: its version, read from the store.
+            await log.save_summary(engine.Summary("b", 1, metadata={"last_seq": 3}))
+            await relay.handle(engine.ChangeNotice(K.SUMMARY, "b", owner="other", version=1))
+            await relay.handle(engine.ChangeNotice(K.SUMMARY, "b", owner="other", version=1))
+            assert published() == [("session.summary", "b", 1)]  # once
+
             # Notices lost in a break: the resync publishes what was missed, from the store.
             await log.append([_note("b", n) for n in (4, 5)])
+            await log.save_summary(engine.Summary("b", 2, metadata={"last_seq": 5}))
             await other.register(engine.SessionRecord(id="c", name="c", state="active"))
             await log.append([_note("c", 1)])
             await relay.handle(engine.ChangeNotice(K.RESYNC, since=time.time() - 60))
             got = published()
             assert [g for g in got if g[1] == "b"] == [
                 ("session.state", "b", "active"),
+                ("session.summary", "b", 2),
                 ("session.worklog", "b", 4),
                 ("session.worklog", "b", 5),
             ]
@@ -77,4 +88,6 @@ async def test_entries_are_relayed_once_in_order_and_caught_up_after_a_break(
             captured.append("b")
             await log.append([_note("b", 6)])
             await relay.handle(engine.ChangeNotice(K.WORKLOG, "b", 6, 6, owner="other"))
+            await log.save_summary(engine.Summary("b", 3, metadata={"last_seq": 6}))
+            await relay.handle(engine.ChangeNotice(K.SUMMARY, "b", owner="other", version=3))
             assert published() == []

@@ -1,5 +1,5 @@
 """Change notices from PostgreSQL: LISTEN on a dedicated session-level connection, turned into
-:class:`engine.ChangeNotice` values (the triggers of migration ``0201_change_notices`` send them).
+:class:`engine.ChangeNotice` values (the triggers of migrations ``0201_change_notices`` and ``0202_summary_notices`` send them).
 
 The connection is driven from trio on its socket (``wait_readable``, then libpq's
 ``consume_input``/``notifies``), so waiting costs no thread and cancels at once. When the connection
@@ -41,7 +41,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 #: The channels listened on.
-CHANGE_CHANNELS: Final = ("scribe_sessions", "scribe_worklog")
+CHANGE_CHANNELS: Final = ("scribe_sessions", "scribe_worklog", "scribe_summaries")
 _CONNECT_TIMEOUT: Final = 5
 _RETRY_FIRST: Final = 0.1
 _BUFFER: Final = 1000
@@ -68,6 +68,11 @@ def parse_change_notice(channel: str, payload: str) -> engine.ChangeNotice | Non
         return None
     if channel == "scribe_sessions":
         return engine.ChangeNotice(engine.NoticeKind.SESSION, sid, owner=owner)
+    if channel == "scribe_summaries":
+        version = data.get("v")
+        if isinstance(version, int) and not isinstance(version, bool):
+            return engine.ChangeNotice(engine.NoticeKind.SUMMARY, sid, owner=owner, version=version)
+        return None
     first, last = data.get("f"), data.get("l")
     if channel == "scribe_worklog" and isinstance(first, int) and isinstance(last, int):
         return engine.ChangeNotice(engine.NoticeKind.WORKLOG, sid, first, last, owner=owner)

@@ -17,6 +17,8 @@ class NoticeKind(enum.Enum):
     SESSION = "session"
     #: Worklog entries ``first_seq`` to ``last_seq`` of a session were stored.
     WORKLOG = "worklog"
+    #: Summary ``version`` of a session was stored.
+    SUMMARY = "summary"
     #: The notices resume after a break (the listener reconnected): what changed during it must be
     #: read from the store; ``since`` says when the break began (seconds since the epoch).
     RESYNC = "resync"
@@ -32,6 +34,7 @@ class ChangeNotice:
         first_seq, last_seq: the entries stored (:attr:`NoticeKind.WORKLOG`; else 0).
         since: when the break began (:attr:`NoticeKind.RESYNC`; else 0).
         owner: the session's owner when it changed (None: nobody, or not known).
+        version: the summary version stored (:attr:`NoticeKind.SUMMARY`; else 0).
     """
 
     kind: NoticeKind
@@ -40,3 +43,4 @@ class ChangeNotice:
     last_seq: int = 0
     since: float = 0.0
     owner: str | None = None
+    version: int = 0

@@ -1,6 +1,6 @@
 """What other daemons write, published on this engine's bus: change notices from a shared store
-become ``session.state`` and ``session.worklog`` events, so a feed client of any daemon sees every
-session. Entries are read from the store by seq and published once each, in order; after a break in
+become ``session.state``, ``session.worklog`` and ``session.summary`` events, so a feed client (or
+an MCP resource watcher) of any daemon sees every session. Entries are read from the store by seq and published once each, in order; after a break in
 the notices it catches up from the store."""
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class RemoteRelay:
         self._store = store
         self._captured = captured
         self._published: OrderedDict[str, int] = OrderedDict()  # session -> last seq published
+        self._summaries: OrderedDict[str, int] = OrderedDict()  # session -> last version published
 
     async def handle(self, notice: ChangeNotice) -> None:
         """Publish what ``notice`` says changed.
@@ -71,8 +72,25 @@ class RemoteRelay:
             return  # this daemon's own: published by its captures
         if notice.kind is NoticeKind.SESSION:
             await self._publish_state(sid)
+        elif notice.kind is NoticeKind.SUMMARY:
+            await self._publish_summary(sid)
         else:
             await self._publish_entries(sid, notice.first_seq - 1, notice.last_seq)
+
+    async def _publish_summary(self, sid: str) -> None:
+        """Publish the latest summary of ``sid`` if it is newer than the last one published."""
+        summary = await self._store.latest_summary(sid)
+        if summary is None or self._summaries.get(sid, 0) >= summary.version:
+            return
+        self._summaries[sid] = summary.version
+        self._summaries.move_to_end(sid)
+        while len(self._summaries) > _REMEMBERED:
+            self._summaries.popitem(last=False)
+        self._engine.publish_nowait(
+            "session.summary",
+            {"version": summary.version, "final": summary.final, "last_seq": summary.last_seq},
+            session_id=sid,
+        )
 
     async def _publish_state(self, sid: str) -> None:
         try:
@@ -101,8 +119,9 @@ class RemoteRelay:
             self._published.popitem(last=False)
 
     async def _resync(self, since: float) -> None:
-        """After a break: the state of every live or orphaned session of another daemon, and their
-        entries after the last published (from the first for sessions made during the break)."""
+        """After a break: the state of every live or orphaned session of another daemon, its latest
+        summary if it is newer than the last published, and their entries after the last published
+        (from the first for sessions made during the break)."""
         _log.info("change notices resume: catching up from the store")
         states = {*LIVE_STATES, SessionState.ORPHANED}
         found = await self._registry.query(states=states, limit=_RESYNC_LIMIT)
@@ -111,6 +130,7 @@ class RemoteRelay:
             if record.id in captured:
                 continue
             self._engine.publish_nowait("session.state", record_event(record), session_id=record.id)
+            await self._publish_summary(record.id)
             if record.id in self._published:
                 await self._publish_entries(record.id, 0, None)
             elif record.created_at >= since:
