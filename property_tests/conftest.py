@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, Phase, settings
+from pg_support import pg_server as pg_server
+from pg_support import pg_url as pg_url
 
 settings.register_profile(
     "ci",
