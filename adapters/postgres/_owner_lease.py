@@ -2,7 +2,9 @@
 a new generation when the lease had lapsed, and the fence every write to a session carries.
 
 The lease is on the database's clock (``now()``), so daemons on hosts whose clocks disagree still
-agree on who is alive. A write to a session is fenced in the same statement: a session owned by this
+agree on who is alive. A lease whose last renewal is older than the server itself (the server
+restarted: nobody could renew while it was down) runs its length again from the server's start
+(:func:`lease_holds`), so a database restart takes no session from a daemon that is still there. A write to a session is fenced in the same statement: a session owned by this
 daemon is written only under the generation it was owned under and while the lease holds; a live
 session owned by another daemon is not written at all; a finished or orphaned one of another daemon
 may be (a note replayed from a journal, a tag).
@@ -20,19 +22,34 @@ import engine
 from ._database import Database
 from ._errors import DatabaseError
 
-__all__ = ["FENCE", "LIVE", "OwnerLease", "fence_failure"]
+__all__ = ["FENCE", "LEASE_ENDED", "LIVE", "OwnerLease", "fence_failure", "lease_holds"]
 
 _log = logging.getLogger("adapters.postgres._registry")
 
 #: The live states (the ones only their owner writes), as the fence's ``%(live)s`` takes them.
 LIVE: Final = sorted(s.value for s in engine.LIVE_STATES)
 
+
+def lease_holds(alias: str) -> str:
+    """SQL condition: the lease of the ``engine_owners`` row ``alias`` holds now: its end is ahead,
+    or its last renewal is older than the server's start and its length, counted from that start,
+    has not run out."""
+    return (
+        f"({alias}.lease_until > now() OR ({alias}.heartbeat_at < pg_postmaster_start_time() "
+        f"AND pg_postmaster_start_time() + ({alias}.lease_until - {alias}.heartbeat_at) > now()))"
+    )
+
+
+#: SQL ``SET`` list that ends a lease now (a renewal at the same moment: no length left to run from
+#: a server start either).
+LEASE_ENDED: Final = "lease_until = now(), heartbeat_at = now()"
+
 #: SQL condition on the session row ``s``: the writer ``%(me)s`` under generation ``%(gen)s`` may
 #: write to it (``%(live)s``: :data:`LIVE`).
-FENCE: Final = """(CASE WHEN s.owner = %(me)s THEN
+FENCE: Final = f"""(CASE WHEN s.owner = %(me)s THEN
         s.owner_generation IS NOT DISTINCT FROM %(gen)s::bigint AND EXISTS (
             SELECT 1 FROM engine_owners fo WHERE fo.owner_id = %(me)s
-            AND fo.generation = %(gen)s::bigint AND fo.lease_until > now())
+            AND fo.generation = %(gen)s::bigint AND {lease_holds("fo")})
     ELSE NOT s.state = ANY(%(live)s::text[]) END)"""
 
 _ACQUIRE: Final = """
@@ -44,9 +61,9 @@ ON CONFLICT (owner_id) DO UPDATE SET generation = EXCLUDED.generation, heartbeat
 RETURNING generation
 """
 
-_RENEW: Final = """
-UPDATE engine_owners SET heartbeat_at = now(), lease_until = now() + make_interval(secs => %(lease)s)
-WHERE owner_id = %(me)s AND generation = %(gen)s AND lease_until > now()
+_RENEW: Final = f"""
+UPDATE engine_owners o SET heartbeat_at = now(), lease_until = now() + make_interval(secs => %(lease)s)
+WHERE o.owner_id = %(me)s AND o.generation = %(gen)s AND {lease_holds("o")}
 """
 
 
@@ -115,7 +132,7 @@ class OwnerLease:
         """
         try:
             await db.execute(
-                "UPDATE engine_owners SET lease_until = now() WHERE owner_id = %s", (self.owner_id,)
+                f"UPDATE engine_owners SET {LEASE_ENDED} WHERE owner_id = %s", (self.owner_id,)
             )
         except DatabaseError as exc:
             _log.warning("the lease of owner %s was not ended: %s", self.owner_id, exc)

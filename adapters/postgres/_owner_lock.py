@@ -18,6 +18,7 @@ import engine
 
 from ._database import Database
 from ._errors import DatabaseError
+from ._owner_lease import LEASE_ENDED, lease_holds
 from ._session_rows import COLUMNS
 
 __all__ = [
@@ -36,8 +37,8 @@ _log = logging.getLogger("adapters.postgres._registry")
 #: advisory lock (a killed process's lock goes with its connection at once) unless its last renewal
 #: is older than the server itself (a restarted server holds no lock until each owner takes its own
 #: again, within a heartbeat).
-OWNER_ALIVE: Final = """
-    o.lease_until > now()
+OWNER_ALIVE: Final = f"""
+    {lease_holds("o")}
     AND (o.heartbeat_at < pg_postmaster_start_time() OR EXISTS (
         SELECT 1 FROM pg_locks l
         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
@@ -135,7 +136,7 @@ async def list_owners(
     Cancellation: the query is cancelled on the server.
     """
     rows = await db.fetch(
-        "SELECT o.owner_id, o.host, o.pid, o.name, o.generation, o.lease_until > now() AS alive "
+        "SELECT o.owner_id, o.host, o.pid, o.name, o.generation, " + lease_holds("o") + " AS alive "
         "FROM engine_owners o WHERE %(ids)s::text[] IS NULL OR o.owner_id = ANY(%(ids)s::text[]) "
         "ORDER BY o.started_at, o.owner_id",
         {"ids": None if owner_ids is None else sorted(owner_ids)},
@@ -164,8 +165,8 @@ def mark_orphans_sync(
         params,
     )
     conn.execute(
-        "UPDATE engine_owners SET lease_until = now() WHERE owner_id = ANY(%(gone)s) "
-        "AND lease_until > now()",
+        f"UPDATE engine_owners o SET {LEASE_ENDED} WHERE o.owner_id = ANY(%(gone)s) "
+        f"AND {lease_holds('o')}",
         {"gone": sorted({r["owner"] for r in rows} - {params["me"]})},
     )
     return rows

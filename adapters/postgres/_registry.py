@@ -27,7 +27,7 @@ import engine
 
 from ._database import Database
 from ._errors import IntegrityError, driver_errors
-from ._owner_lease import FENCE, LIVE, OwnerLease, fence_failure
+from ._owner_lease import FENCE, LEASE_ENDED, LIVE, OwnerLease, fence_failure
 from ._owner_lock import ORPHANS_WHERE, OwnerLock, keep_alive, list_owners, mark_orphans_sync
 from ._session_rows import (
     ADOPT,
@@ -284,8 +284,7 @@ class SessionRegistry(metaclass=engine.NoPublicConstructor):
         engine.check_length("owner_id", owner_id, 500)
         if owner_id != self._owner_id:
             await self._db.execute(
-                "UPDATE engine_owners SET lease_until = least(lease_until, now())"
-                " WHERE owner_id = %s",
+                f"UPDATE engine_owners SET {LEASE_ENDED} WHERE owner_id = %s",
                 (owner_id,),
             )
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 import engine
 
 from ._errors import IntegrityError
-from ._owner_lease import FENCE
+from ._owner_lease import FENCE, lease_holds
 
 __all__ = [
     "ADOPT",
@@ -64,7 +64,7 @@ ADOPT: Final = (
     "UPDATE sessions SET state = 'active', owner = %(me)s, owner_generation = %(gen)s, "
     "error = NULL, last_activity = now(), version = version + 1 "
     "WHERE id = %(id)s AND state = 'orphaned' AND EXISTS (SELECT 1 FROM engine_owners fo "
-    "WHERE fo.owner_id = %(me)s AND fo.generation = %(gen)s AND fo.lease_until > now()) "
+    "WHERE fo.owner_id = %(me)s AND fo.generation = %(gen)s AND " + lease_holds("fo") + ") "
     "RETURNING " + COLUMNS
 )
 
