@@ -51,6 +51,7 @@ def cluster(
             {
                 "SCRIBE_DAEMON_NAME": name,
                 "SCRIBE_OWNER_LEASE": lease,
+                "SCRIBE_ADOPT_ORPHANS": "off",  # adoption by hand, unless a test says otherwise
                 "SCRIBE_EMBEDDER": "hashing",  # no model to load: quicker starts
                 "COLUMNS": "300",
             }

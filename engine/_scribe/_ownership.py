@@ -13,7 +13,7 @@ import trio
 
 from .._context._provider import ContextProvider
 from .._core._engine import Engine
-from .._core._errors import InvalidArgumentError
+from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._session import Session
 from .._core._state import SessionState
 from .._ports._session_store import LIVE_STATES, SessionRecord, SessionStore
@@ -30,6 +30,10 @@ _log = logging.getLogger(__name__)
 
 #: The longest a released capture's tasks get to end.
 _RELEASE_TIMEOUT: Final = 5.0
+#: The most orphaned sessions one pass of :meth:`ScribeOwnership.adopt_orphans` looks at.
+_ADOPT_BATCH: Final = 100
+#: The most sessions remembered as not adoptable here.
+_NOT_ADOPTABLE_MAX: Final = 10_000
 
 
 def record_event(record: SessionRecord) -> dict[str, Any]:
@@ -62,6 +66,7 @@ class ScribeOwnership:
     context: ContextProvider | None
     _captures: dict[str, Capture]
     _open_repo: RepoOpener
+    _not_adoptable: set[str]
 
     def _registry_changed(self) -> None:
         raise NotImplementedError
@@ -165,6 +170,40 @@ class ScribeOwnership:
             "session %s adopted from %s", record.id, record.owner, extra={"session": record.id}
         )
         self._registry_changed()
+        return adopted
+
+    async def adopt_orphans(self, *, own_only: bool) -> list[SessionRecord]:
+        """Adopt (:meth:`adopt`) the orphaned sessions this daemon lost when its lease ran out
+        (``own_only``), or also those of other daemons, whose work tree is the same one here; a
+        session whose adoption fails (another daemon was first, its tree is not here) is logged and
+        not tried again. Returns the sessions adopted.
+
+        Raises:
+            StoreError, DatabaseError: the store failed (what was adopted stays adopted).
+
+        Cancellation: an adoption under way is cancelled and recorded as failed; the ones before
+        it stay adopted.
+        """
+        owner = self.registry.owner_id if own_only else None
+        found = await self.registry.query(
+            states=(SessionState.ORPHANED,), owner=owner, limit=_ADOPT_BATCH
+        )
+        adopted: list[SessionRecord] = []
+        for record in found:
+            if record.id in self._not_adoptable or record.repo_path is None:
+                continue
+            try:
+                adopted.append(await self.adopt(record.id))
+            except (ScribeError, OSError) as exc:
+                self._not_adoptable.add(record.id)
+                if len(self._not_adoptable) > _NOT_ADOPTABLE_MAX:
+                    self._not_adoptable.pop()
+                _log.info(
+                    "orphaned session %s is not adopted here: %s",
+                    record.id,
+                    exc,
+                    extra={"session": record.id},
+                )
         return adopted
 
     async def sweep_orphans(self) -> list[SessionRecord]:

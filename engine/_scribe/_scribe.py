@@ -81,6 +81,7 @@ class Scribe(ScribeRecords, ScribeOwnership, metaclass=NoPublicConstructor):
         self._open_fs = open_fs
         self._open_watcher = open_watcher
         self._captures: dict[str, Capture] = {}
+        self._not_adoptable: set[str] = set()
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._end_errors: list[str] = []

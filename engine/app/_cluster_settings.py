@@ -1,11 +1,16 @@
-"""The settings of daemons that share one database (``daemon_name`` and ``owner_lease`` in
-:mod:`._config`), and the session stores they open.
+"""The settings of daemons that share one database (``daemon_name``, ``owner_lease`` and
+``adopt_orphans`` in :mod:`._config`), and the session stores they open.
 
 - ``daemon_name``: a name shown with the sessions this daemon owns, beside its host and pid (empty,
   the default: none); at most 200 printable characters.
 - ``owner_lease``: seconds this daemon's lease on its sessions holds (default 10). It is renewed
   every third of that; a daemon that has not renewed it for this long counts as gone, its live
   sessions are marked orphaned by the others, and it writes nothing more to them.
+- ``adopt_orphans``: which orphaned sessions this daemon adopts by itself, at each orphan sweep:
+  ``own`` (the default) the ones it lost when its own lease ran out (it was cut off from the
+  database, or stalled) and that nobody adopted meanwhile; ``reachable`` those and any other
+  daemon's whose work tree is the same one here (the same machine, or a shared filesystem); ``off``
+  none (``scribe adopt`` only).
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from ._config_setting import Setting
 if TYPE_CHECKING:
     from ._config import AppConfig
 
-__all__ = ["CLUSTER_SETTINGS", "open_session_stores", "orphan_sweep_interval"]
+__all__ = ["ADOPT_POLICIES", "CLUSTER_SETTINGS", "open_session_stores", "orphan_sweep_interval"]
+
+#: The values of ``adopt_orphans``.
+ADOPT_POLICIES: Final = ("off", "own", "reachable")
 
 #: The settings this module describes.
 CLUSTER_SETTINGS: Final = {
@@ -28,6 +36,7 @@ CLUSTER_SETTINGS: Final = {
         "str", lambda v: len(v) <= 200 and v.isprintable(), "of at most 200 printable characters"
     ),
     "owner_lease": Setting("number", lambda v: 0.3 <= v <= 3600, "from 0.3 to 3600"),
+    "adopt_orphans": Setting("str", lambda v: v in ADOPT_POLICIES, "off, own or reachable"),
 }
 
 

@@ -95,7 +95,8 @@ class AppConfig(MonitorSettings):
             superseded (None or 0: forever; default 90).
         memory_sweep_batch: the most rows one statement of a sweep deletes.
         monitoring, metric_retention_days, alert_*: :mod:`._monitor_settings`.
-        daemon_name, owner_lease: daemons sharing one database, :mod:`._cluster_settings`.
+        daemon_name, owner_lease, adopt_orphans: daemons sharing one database,
+            :mod:`._cluster_settings`.
         config_file: the TOML file that was read (None: none).
     """
 
@@ -143,6 +144,7 @@ class AppConfig(MonitorSettings):
     memory_sweep_batch: int = 1000
     daemon_name: str = ""
     owner_lease: float = 10.0
+    adopt_orphans: str = "own"
     config_file: Path | None = None
 
     def __post_init__(self) -> None:

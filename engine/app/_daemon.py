@@ -247,7 +247,9 @@ async def _serve(
         )
         stack.engine.start_service(hooks.run, name="agent hooks")
         sweep = orphan_sweep_interval(config)
-        stack.engine.start_service(sweep_orphans_forever, stack.scribe, sweep, name="orphan sweep")
+        stack.engine.start_service(
+            sweep_orphans_forever, stack.scribe, sweep, config.adopt_orphans, name="orphan sweep"
+        )
         handler = ControlHandler(
             stack.scribe,
             info,
