@@ -130,7 +130,7 @@ def _arguments(query: bytes, params: Mapping[str, _Param]) -> dict[str, Any]:
             keep_blank_values=True,
             strict_parsing=bool(query),
             errors="strict",
-            max_num_fields=len(params),
+            max_num_fields=2 * len(params),
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise _BadRequest(f"the query string is malformed: {exc}") from None

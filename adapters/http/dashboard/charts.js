@@ -3,10 +3,11 @@
 
 const CHARTS = [
   // [element id, which series, at most how many]
-  ["chart-gates", (n) => /^gate\.[^.]+\.(use|waiting|capacity)$/.test(n), 9],
+  ["chart-gates", (n) => /^gate\.[^.]+\.(use|waiting)$/.test(n) || n === "gate.db.capacity", 9],
   ["chart-latency", (n) => /^latency\..+\.p99_ms$/.test(n), 8],
-  ["chart-events", (n) => ["events.published", "feed.delivered", "db.queries", "sessions.started"].includes(n), 4],
-  ["chart-failures", (n) => /^latency\..+_source\..+\.errors$/.test(n) || n === "db.errors", 8],
+  // Counters are kept as per-second rates (<name>.rate).
+  ["chart-events", (n) => ["events.published.rate", "feed.delivered.rate", "db.queries.rate", "sessions.started.rate"].includes(n), 4],
+  ["chart-failures", (n) => /^latency\..+_source.*\.errors\.rate$/.test(n) || n === "db.errors.rate", 8],
 ];
 const COLORS = ["#2b6cb0", "#c53030", "#1f8f4e", "#b7791f", "#6b46c1", "#2c7a7b", "#d53f8c", "#718096", "#975a16"];
 
@@ -40,7 +41,8 @@ function drawChart(id, names, data) {
       height: 150,
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      // The whole range asked for, whatever part of it has points.
+      scales: { x: { time: true, range: () => [Date.now() / 1000 - charts.range, Date.now() / 1000] } },
       series: [{}, ...names.map((name, i) => ({ label: name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))],
       axes: [{}, { size: 48 }],
     };
