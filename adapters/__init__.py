@@ -62,6 +62,7 @@ from .fs._watch_tracker import WatchTotals as WatchTotals
 from .http._webhook import Webhook as Webhook
 from .http._webhook import WebhookStatistics as WebhookStatistics
 from .http._dashboard import Dashboard as Dashboard
+from .http._control_api import ControlCall as ControlCall
 from .http._dashboard import EngineCollector as EngineCollector
 from .http._dashboard import open_dashboard as open_dashboard
 from .http._login import LOGIN_TOKEN_TTL as LOGIN_TOKEN_TTL

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import shutil
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,22 +12,11 @@ from typing import Any
 
 import trio
 import trio.testing
+from dashboard_support import CHROMIUM, CHROMIUM_FLAGS, artifact, http_get, sign_in
 from feed_support import SECRET
 
 import adapters
 import engine
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -51,16 +35,6 @@ async def open_stack(home: Path) -> AsyncIterator[Stack]:
                 eng, feed_url=feed.url, secret=SECRET, feed=feed
             ) as dashboard:
                 yield Stack(eng, feed, dashboard)
-
-
-def http_get(url: str, cookie: str | None = None) -> tuple[int, str, bytes]:
-    request = urllib.request.Request(url, headers={} if cookie is None else {"Cookie": cookie})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers["content-type"], response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.headers["content-type"], exc.read()
 
 
 async def test_health_metrics_and_static_files(tmp_path: Path) -> None:
@@ -92,20 +66,6 @@ async def test_health_metrics_and_static_files(tmp_path: Path) -> None:
             adapters.verify_token(SECRET, config["token"])
             status, _, _ = await trio.to_thread.run_sync(http_get, base + "nothing-here")
             assert status == 404
-
-
-def sign_in(login_url: str) -> str:
-    """Open a sign-in link without following its redirect; the ``Cookie`` header it grants."""
-    parts = urllib.parse.urlsplit(login_url)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
-    try:
-        conn.request("GET", f"{parts.path}?{parts.query}")
-        response = conn.getresponse()
-        response.read()
-        assert response.status == 303, response.status
-        return response.headers["set-cookie"].split(";", 1)[0]
-    finally:
-        conn.close()
 
 
 def browse(url: str, profile: Path, screenshot: Path, trio_steps: Any) -> dict[str, Any]:
@@ -191,7 +151,7 @@ async def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
     assert shutil.which(CHROMIUM), "scripts/test.sh installs Debian's chromium"
     with trio.fail_after(90):
         async with open_stack(tmp_path / "home") as stack:
-            screenshot = tmp_path / "dashboard.png"
+            screenshot = artifact("dashboard-live.png")
             seen = await trio.to_thread.run_sync(
                 browse,
                 stack.dashboard.login_url(),
@@ -206,9 +166,6 @@ async def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
             assert cookie["name"] == stack.dashboard.cookie_name
             assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
             assert screenshot.stat().st_size > 10_000
-            keep = os.environ.get("SCRIBE_SCREENSHOT_DIR")
-            if keep:
-                shutil.copy(screenshot, Path(keep) / "dashboard.png")
 
 
 async def test_health_is_503_when_a_gate_stays_saturated(tmp_path: Path) -> None:

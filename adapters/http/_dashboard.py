@@ -1,8 +1,11 @@
 """The dashboard: a page over HTTP (hypercorn on trio) with ``/health`` and a Prometheus ``/metrics``.
 
-The page (``adapters/http/dashboard/``, plain HTML and JavaScript shipped as package data) connects to the
-live feed and shows the session tree with states and priorities, the worklog of the selected
-session, health and metrics, all updating as the feed delivers.
+The page (``adapters/http/dashboard/``, plain HTML and JavaScript shipped as package data, with the
+chart library vendored under ``vendor/``) connects to the live feed and shows the session tree with
+states, priorities, tags and repositories (filtered by each), the selected session's worklog as
+readable lines, its summary and its context by role, a memory search (recall and rehydrate, with
+citations), health, alerts, gates and metrics, and charts of the metric history over the last hour
+or day, updating as the feed delivers.
 
 Only the owner reads (:mod:`._login`): the page gets the feed URL and a short-lived read token from
 ``/config.json``, which needs the session cookie a one-time link (:meth:`Dashboard.login_url`) was
@@ -10,10 +13,15 @@ exchanged for; without it, 401. Every request must name an allowed host (:mod:`.
 DNS rebinding): a missing ``Host`` gets 400, another one 403.
 
 Routes: ``/mcp`` (the MCP endpoint the daemon mounts with :meth:`Dashboard.serve_mcp`; it checks
-its own bearer tokens), ``/`` (the page; ``/?token=...`` signs in and redirects to ``/``), ``/dashboard.js``,
-``/dashboard.css``, ``/config.json`` and ``/history.json`` (signed in only; the metric history,
-:mod:`._history_api`, once :meth:`Dashboard.serve_history` gave it), ``/health`` (JSON; HTTP 503 when degraded)
-and ``/metrics`` (Prometheus text format, rendered by ``prometheus_client`` from
+its own bearer tokens), ``/`` (the page, with a content security policy allowing only its own
+files; ``/?token=...`` signs in and redirects to ``/``), its files (``/dom.js``, ``/entries.js``,
+``/charts.js``, ``/dashboard.js``, ``/dashboard.css``, ``/vendor/uPlot.iife.min.js``,
+``/vendor/uPlot.min.css``, ``/vendor/LICENSE``), ``/config.json`` and ``/history.json`` (signed in
+only; the metric history, :mod:`._history_api`, once :meth:`Dashboard.serve_history` gave it), the
+signed-in JSON routes over the control operations (``/sessions.json``, ``/summary.json``,
+``/context.json``, ``/worklog.json``, ``/recall.json``, ``/rehydrate.json``: :mod:`._control_api`,
+once :meth:`Dashboard.serve_control` gave the operations), ``/health`` (JSON; HTTP 503 when
+degraded) and ``/metrics`` (Prometheus text format, rendered by ``prometheus_client`` from
 :meth:`Engine.statistics` through a custom collector). ``/health`` and ``/metrics`` need no cookie
 and show counts and the engine's gate names only: no session name, note, path or token.
 """
@@ -41,6 +49,7 @@ import engine
 from ..feed._server import FeedServer
 from ..feed._tokens import FeedScopes, make_token
 from ._access import HostAllowlist, url_host
+from ._control_api import CONTROL_ROUTES, ControlCall, control_answer
 from ._history_api import history_answer
 from ._latency_metrics import latency_families
 from ._login import MAX_SECRET_LENGTH, Logins, parse_cookies
@@ -51,8 +60,19 @@ _STATIC: Final = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/dom.js": ("dom.js", "text/javascript; charset=utf-8"),
+    "/entries.js": ("entries.js", "text/javascript; charset=utf-8"),
+    "/charts.js": ("charts.js", "text/javascript; charset=utf-8"),
     "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "/vendor/uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+    "/vendor/uPlot.min.css": ("vendor/uPlot.min.css", "text/css; charset=utf-8"),
+    "/vendor/LICENSE": ("vendor/LICENSE", "text/plain; charset=utf-8"),
 }
+#: The page loads its own files only: no inline script, no other origin but the feed's websocket.
+_CSP: Final = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -164,6 +184,7 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         self._files: dict[str, bytes] = {}
         self._mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
         self._history: engine.MetricHistory | None = None
+        self._control: ControlCall | None = None
         self.host = ""
         self.port = 0
 
@@ -185,6 +206,11 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
     def serve_history(self, history: engine.MetricHistory | None) -> None:
         """Answer ``/history.json`` from ``history`` (None: 503, the history is off)."""
         self._history = history
+
+    def serve_control(self, call: ControlCall | None) -> None:
+        """Answer the JSON routes of :mod:`._control_api` by running their control operations
+        through ``call`` (None: they answer 503)."""
+        self._control = call
 
     @property
     def cookie_name(self) -> str:
@@ -208,9 +234,8 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
     def _static(self, name: str) -> bytes:
         data = self._files.get(name)
         if data is None:
-            data = (
-                importlib.resources.files("adapters.http").joinpath("dashboard", name).read_bytes()
-            )
+            files = importlib.resources.files("adapters.http").joinpath("dashboard")
+            data = files.joinpath(*name.split("/")).read_bytes()
             self._files[name] = data
         return data
 
@@ -251,14 +276,15 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
             await self._sign_in(send, headers, token)
         elif path in _STATIC:
             name, content_type = _STATIC[path]
-            await _respond(send, 200, self._static(name), content_type)
+            extra = [(b"content-security-policy", _CSP)] if name == "index.html" else []
+            await _respond(send, 200, self._static(name), content_type, extra)
         elif path == "/config.json":
             if self._signed_in(headers):
                 await _respond(send, 200, self._feed_config(), "application/json")
             else:
                 await _respond(send, 401, _UNAUTHORIZED, "application/json")
-        elif path == "/history.json":
-            await self._history_json(send, headers, scope.get("query_string", b""))
+        elif path == "/history.json" or path in CONTROL_ROUTES:
+            await self._signed_json(send, headers, path, scope.get("query_string", b""))
         elif path == "/health":
             health = self.health()
             status = 200 if health["status"] == "ok" else 503
@@ -268,17 +294,24 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         else:
             await _respond(send, 404, b"not found\n", "text/plain; charset=utf-8")
 
-    async def _history_json(self, send: Send, headers: Headers, query: bytes) -> None:
+    async def _signed_json(self, send: Send, headers: Headers, path: str, query: bytes) -> None:
         if not self._signed_in(headers):
             await _respond(send, 401, _UNAUTHORIZED, "application/json")
             return
+        if path in CONTROL_ROUTES:
+            status, body = await control_answer(self._control, path, query)
+        else:
+            status, body = await self._history_answer(query)
+        await _respond(send, status, orjson.dumps(body), "application/json")
+
+    async def _history_answer(self, query: bytes) -> tuple[int, dict[str, Any]]:
         status, body = 503, {"error": "unavailable", "message": "the metric history is off"}
         if self._history is not None:
             try:
                 status, body = await history_answer(self._history, query)
             except engine.ScribeError as exc:
                 body = {"error": "unavailable", "message": f"the history cannot be read: {exc}"}
-        await _respond(send, status, orjson.dumps(body), "application/json")
+        return status, body
 
     async def _sign_in(self, send: Send, headers: Headers, token: str) -> None:
         # The token leaves the address bar: a redirect to the page without it, with the cookie.

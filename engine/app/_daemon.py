@@ -113,23 +113,27 @@ def _daemon_log(config: AppConfig, on: bool, privacy: Privacy) -> Iterator[None]
 
 
 @contextlib.asynccontextmanager
-async def _open_mcp_endpoint(
+async def _open_dashboard_endpoints(
     dashboard: adapters.Dashboard | None, handler: ControlHandler, secret: str
 ) -> AsyncIterator[None]:
-    """``/mcp`` on the dashboard for the duration of the block (nothing without a dashboard)."""
+    """``/mcp`` and the page's JSON routes over the control operations on the dashboard for the
+    duration of the block (nothing without a dashboard); both call ``handler`` in this process."""
     if dashboard is None:
         yield
         return
+    backend = HandlerBackend(handler)
     async with (
-        adapters.open_mcp_app(HandlerBackend(handler), version=scribe_version()) as app,
+        adapters.open_mcp_app(backend, version=scribe_version()) as app,
         adapters.open_mcp_http(
             app, secret=secret, hosts=dashboard.hosts, port=dashboard.port
         ) as http,
     ):
         dashboard.serve_mcp(http)
+        dashboard.serve_control(backend.call)
         try:
             yield
         finally:
+            dashboard.serve_control(None)
             dashboard.serve_mcp(None)
 
 
@@ -264,7 +268,7 @@ async def _serve(
         async with (
             adapters.open_change_listener(stack.db.url) as notices,
             adapters.open_control_server(socket_path(home), handler.handle),
-            _open_mcp_endpoint(stack.dashboard, handler, feed_secret(home)),
+            _open_dashboard_endpoints(stack.dashboard, handler, feed_secret(home)),
         ):
             stack.engine.start_service(relay_changes, stack, notices, name="change relay")
             if repo is not None:
