@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import socket
 from typing import TYPE_CHECKING, Final
 
 import adapters
@@ -25,7 +27,13 @@ from ._config_setting import Setting
 if TYPE_CHECKING:
     from ._config import AppConfig
 
-__all__ = ["ADOPT_POLICIES", "CLUSTER_SETTINGS", "open_session_stores", "orphan_sweep_interval"]
+__all__ = [
+    "ADOPT_POLICIES",
+    "CLUSTER_SETTINGS",
+    "history_key",
+    "open_session_stores",
+    "orphan_sweep_interval",
+]
 
 #: The values of ``adopt_orphans``.
 ADOPT_POLICIES: Final = ("off", "own", "reachable")
@@ -58,3 +66,11 @@ def orphan_sweep_interval(config: AppConfig) -> float:
     """Seconds between two sweeps for orphaned sessions: half the lease, so a daemon that is gone
     has its sessions marked within one and a half leases at most."""
     return config.owner_lease / 2
+
+
+def history_key(config: AppConfig) -> str:
+    """Whose minutes the daemon's metric history keeps in the database (daemons that share one keep
+    theirs apart): its ``daemon_name`` (else its host name), and a digest of its home, so the key
+    stays the same across restarts and differs between homes."""
+    home = hashlib.sha256(str(config.home.absolute()).encode()).hexdigest()[:12]
+    return f"{(config.daemon_name or socket.gethostname())[:180]}:{home}"

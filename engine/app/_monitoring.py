@@ -21,6 +21,7 @@ from .._core._latency_readings import LatencyReadings
 from .._core._metric_history import MetricHistory, Readings, run_metric_history
 from .._core._probe import Probe
 from ._alerting import AlertRules, run_alerts
+from ._cluster_settings import history_key
 
 if TYPE_CHECKING:
     from ._stack import Stack
@@ -86,7 +87,7 @@ def start_monitoring(out: Stack) -> None:
         out.engine.latencies.enabled = False
         return
     history = MetricHistory(
-        store=adapters.PostgresMetricStore(out.db),
+        store=adapters.PostgresMetricStore(out.db, daemon=history_key(config)),
         retention=config.metric_retention_days * 86400.0,
         max_rows=round(config.metric_retention_days * 1440),
     )
