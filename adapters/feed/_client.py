@@ -7,9 +7,10 @@ async with open_feed_client(url, token) as client:
         ...  # FeedUpdate, FeedSnapshot or FeedReply
 ```
 
-The client remembers the position (epoch, offset) of every topic it has seen; pass
-``client.positions()`` as ``resume`` to a new client after a disconnect and its ``subscribe`` calls
-resume from there (the server sends exactly the missed events, or a snapshot when it cannot). A
+The client remembers the position (epoch, offset, and for a worklog the last entry's seq) of every
+topic it has seen; pass ``client.positions()`` as ``resume`` to a new client after a disconnect and
+its ``subscribe`` calls resume from there (the server sends exactly the missed events, or a
+snapshot when it cannot; for a worklog in another epoch, the entries after that seq). A
 ``resync`` notice from the server (the client fell too far behind) is answered by subscribing again
 from the current position, without the caller's help.
 """
@@ -63,13 +64,19 @@ class FeedUpdate:
 @dataclass(frozen=True, slots=True)
 class FeedSnapshot:
     """The current state of a topic; replaces whatever the client had of it. ``truncated``: the
-    server left its oldest entries out (a snapshot is bounded)."""
+    server left its oldest entries out (a snapshot is bounded).
+
+    With ``after_seq`` it is a continuation of a worklog the client resumed by seq from another
+    epoch: its events are the entries after that seq, to add to what the client has;
+    ``truncated`` then says the newest were left out (read them by seq, with the control
+    ``worklog``)."""
 
     topic: str
     epoch: str
     offset: int
     events: tuple[FeedUpdate, ...]
     truncated: bool = False
+    after_seq: int | None = None
 
 
 @final
@@ -83,6 +90,14 @@ class FeedReply:
 
 #: What a feed client receives: an update, a snapshot or another server reply.
 FeedMessage = FeedUpdate | FeedSnapshot | FeedReply
+
+
+def _seq(update: FeedUpdate, before: int | None) -> int | None:
+    """The worklog seq a position holds once ``update`` is had, after ``before`` (None: none)."""
+    seq = update.data.get("seq") if update.topic.startswith("worklog:") else None
+    if isinstance(seq, int) and not isinstance(seq, bool):
+        return seq if before is None else max(seq, before)
+    return before
 
 
 def _update(item: Mapping[str, Any]) -> FeedUpdate:
@@ -126,6 +141,8 @@ class FeedClient:
         message: dict[str, Any] = {"type": "subscribe", "topic": topic}
         if since is not None:
             message["since"] = {"epoch": since.epoch, "offset": since.offset}
+            if since.seq is not None and topic.startswith("worklog:"):
+                message["since"]["seq"] = since.seq
         return await self._send(message)
 
     async def unsubscribe(self, topic: str) -> int:
@@ -170,17 +187,24 @@ class FeedClient:
                 ):
                     continue  # already seen
                 if self.epoch is not None:
-                    self._positions[update.topic] = FeedPosition(self.epoch, update.offset)
+                    seq = _seq(update, None if known is None else known.seq)
+                    self._positions[update.topic] = FeedPosition(self.epoch, update.offset, seq)
                 self._pending.append(update)
         elif kind == "snapshot":
+            after = message.get("after_seq")
             snapshot = FeedSnapshot(
                 message["topic"],
                 message["epoch"],
                 message["offset"],
                 tuple(_update(e) for e in message["events"]),
                 bool(message.get("truncated", False)),
+                after if isinstance(after, int) else None,
             )
-            self._positions[snapshot.topic] = FeedPosition(snapshot.epoch, snapshot.offset)
+            known = self._positions.get(snapshot.topic)
+            seq = None if known is None or snapshot.after_seq is None else known.seq
+            for event in snapshot.events:
+                seq = _seq(event, seq)
+            self._positions[snapshot.topic] = FeedPosition(snapshot.epoch, snapshot.offset, seq)
             self._pending.append(snapshot)
         else:
             if kind == "welcome":

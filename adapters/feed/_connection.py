@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
@@ -49,6 +49,11 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+#: Reads what a client missed of a worklog: ``(session_id, after_seq)`` to the stored entries after
+#: it and whether there are more, or None (it cannot be read now: the usual snapshot then).
+CatchUp = Callable[[str, int], Awaitable[tuple[Sequence[Mapping[str, Any]], bool] | None]]
+
+
 @final
 @dataclass(slots=True)
 class ConnectionCounters:
@@ -68,6 +73,7 @@ class FeedConnection:
     """One accepted websocket client, registered with the hub as ``cid`` for its life."""
 
     __slots__ = (
+        "_catch_up",
         "_config",
         "_counters",
         "_eng",
@@ -101,8 +107,10 @@ class FeedConnection:
         counters: ConnectionCounters,
         stream: trio.abc.Stream | None = None,
         schedule: Callable[[FeedConnection], None] | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self._eng = eng
+        self._catch_up = catch_up
         self._hub = hub
         self._config = config
         self._counters = counters
@@ -344,32 +352,54 @@ class FeedConnection:
                 _log.debug("feed client %s sent a bad message: %s", self.cid, exc.code)
                 self._error(exc.code, str(exc), exc.request_id)
                 continue
-            self._dispatch(message)
+            if isinstance(message, Subscribe):
+                await self._subscribe(message)
+            else:
+                self._dispatch(message)
 
-    def _dispatch(self, message: Subscribe | Unsubscribe | Ping | Command) -> None:
+    async def _subscribe(self, message: Subscribe) -> None:
         hub = self._hub
-        scopes = self.claims.scopes
-        if isinstance(message, Subscribe):
-            try:
-                engine.feed_topic_kind(message.topic)
-            except FeedTopicError as exc:
-                self._error("invalid_topic", str(exc), message.id)
+        try:
+            engine.feed_topic_kind(message.topic)
+        except FeedTopicError as exc:
+            self._error("invalid_topic", str(exc), message.id)
+            return
+        if not self.claims.scopes.may_read(message.topic):
+            self._error("forbidden", f"no read scope for {message.topic!r}", message.id)
+            return
+        subs = hub.subscriptions(self.cid)
+        if message.topic not in subs and len(subs) >= self._config.max_subscriptions:
+            self._error("too_many_subscriptions", "unsubscribe first", message.id)
+            return
+        since = message.since
+        position = None if since is None else FeedPosition(since.epoch, since.offset)
+        session = message.topic.removeprefix("worklog:")
+        if (
+            since is not None
+            and since.seq is not None
+            and session != message.topic
+            and self._catch_up is not None
+            and position is not None
+            and not hub.can_resume(message.topic, position)
+        ):
+            # Another epoch (a restart, another daemon): what came after the client's last
+            # entry is read from the store by seq.
+            stored = await self._catch_up(session, since.seq)
+            if stored is not None:
+                hub.subscribe_after_seq(
+                    self.cid,
+                    message.topic,
+                    since.seq,
+                    stored[0],
+                    truncated=stored[1],
+                    request_id=message.id,
+                )
                 return
-            if not scopes.may_read(message.topic):
-                self._error("forbidden", f"no read scope for {message.topic!r}", message.id)
-                return
-            subs = hub.subscriptions(self.cid)
-            if message.topic not in subs and len(subs) >= self._config.max_subscriptions:
-                self._error("too_many_subscriptions", "unsubscribe first", message.id)
-                return
-            since = message.since
-            hub.subscribe(
-                self.cid,
-                message.topic,
-                since=None if since is None else FeedPosition(since.epoch, since.offset),
-                request_id=message.id,
-            )
-        elif isinstance(message, Unsubscribe):
+        hub.subscribe(self.cid, message.topic, since=position, request_id=message.id)
+
+    def _dispatch(self, message: Unsubscribe | Ping | Command) -> None:
+        hub = self._hub
+        if isinstance(message, Unsubscribe):
             try:
                 hub.unsubscribe(self.cid, message.topic, request_id=message.id)
             except FeedTopicError as exc:

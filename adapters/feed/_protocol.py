@@ -13,7 +13,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from engine import FEED_MESSAGE_MAX, NAME_MAX, ScribeError
+from engine import FEED_MESSAGE_MAX, INT_MAX, NAME_MAX, ScribeError
 
 __all__ = [
     "ClientMessage",
@@ -48,10 +48,13 @@ class FeedProtocolError(ScribeError):
 
 
 class Since(msgspec.Struct, forbid_unknown_fields=True):
-    """A resume position: the epoch and offset of the last event the client has."""
+    """A resume position: the epoch and offset of the last event the client has, and for a
+    ``worklog:<id>`` topic optionally the seq of the last entry it has (which holds across epochs:
+    a restarted daemon, another daemon of the same database)."""
 
     epoch: Annotated[str, msgspec.Meta(max_length=64)]
     offset: Annotated[int, msgspec.Meta(ge=0)]
+    seq: Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)] | None = None
 
 
 class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type", forbid_unknown_fields=True):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, final
 
@@ -342,6 +342,88 @@ class FeedHub:
                 if client.sees(event):
                     client.push_replayed(event)
         return recovered
+
+    def can_resume(self, topic: str, since: FeedPosition) -> bool:
+        """Whether :meth:`subscribe` with ``since`` would replay exactly the missed events (the
+        same epoch, and the history ring still holds them)."""
+        if since.epoch != self._epoch:
+            return False
+        t = self._topics.get(topic)
+        return t is not None and t.missed_since(since.offset) is not None
+
+    def subscribe_after_seq(
+        self,
+        client_id: int,
+        topic: str,
+        after_seq: int,
+        stored: Sequence[Mapping[str, Any]],
+        *,
+        truncated: bool = False,
+        request_id: str | int | None = None,
+    ) -> None:
+        """Subscribe a client to a worklog topic it follows by entry seq from another epoch (this
+        daemon restarted, or the client comes from another daemon): queue ``subscribed`` with
+        ``recovered: false``, then a ``snapshot`` with ``after_seq`` holding the entries after
+        ``after_seq``: ``stored`` (read from the store by the caller, oldest first), then those of
+        the history ring with a later seq, within the snapshot bound; then live events. The snapshot
+        says ``truncated: true`` when the store had more than ``stored`` holds (``truncated``), or
+        the bound cut it: what is left out comes after the snapshot's last seq and is read from the
+        store (the control ``worklog``). Raises :class:`FeedTopicError` for an unknown topic.
+        """
+        client = self._get(client_id)
+        t = self._table.get(topic)
+        if topic in client.topics:
+            client.drop_topic(topic)
+        t.subscribers.add(client_id)
+        client.topics.add(topic)
+        client.sent[topic] = t.offset
+        client.push(
+            self._encode(
+                {
+                    "type": "subscribed",
+                    "id": request_id,
+                    "topic": topic,
+                    "kind": t.kind.value,
+                    "epoch": self._epoch,
+                    "offset": t.offset,
+                    "recovered": False,
+                }
+            )
+        )
+        last = after_seq
+        events: list[FeedEvent] = []
+        size = 0
+
+        def fits(event: FeedEvent) -> bool:
+            nonlocal size
+            size += len(event.encoded)
+            return not events or size <= self._max_snapshot_bytes
+
+        for data in stored:
+            seq = data.get("seq")
+            if isinstance(seq, int) and seq > last:
+                at = data.get("created_at", 0.0)
+                time = float(at) if isinstance(at, int | float) else 0.0
+                encoded = self._encode(
+                    {"topic": topic, "offset": 0, "key": None, "data": data, "time": time}
+                )
+                event = FeedEvent(topic, 0, None, data, time, encoded)
+                if not fits(event):
+                    truncated = True
+                    break
+                events.append(event)
+                last = seq
+        for event in () if truncated else t.history:
+            seq = event.data.get("seq")
+            if isinstance(seq, int) and seq > last:
+                if not fits(event):
+                    truncated = True
+                    break
+                events.append(event)
+                last = seq
+        client.push(
+            snapshot_frame(self._encode, t, self._epoch, events, truncated, after_seq=after_seq)
+        )
 
     def unsubscribe(
         self, client_id: int, topic: str, *, request_id: str | int | None = None

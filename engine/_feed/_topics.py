@@ -89,10 +89,12 @@ def route_engine_event(
 @final
 @dataclass(frozen=True, slots=True)
 class FeedPosition:
-    """Where a client is in a topic: the hub epoch and the offset of the last event it has."""
+    """Where a client is in a topic: the hub epoch and the offset of the last event it has, and for
+    a worklog topic the seq of the last entry it has (None: not known), which holds across epochs."""
 
     epoch: str
     offset: int
+    seq: int | None = None
 
 
 @final
@@ -246,8 +248,10 @@ def snapshot_frame(
     epoch: str,
     events: list[FeedEvent],
     truncated: bool,
+    after_seq: int | None = None,
 ) -> bytes:
-    """A ``snapshot`` frame of ``topic`` holding ``events`` (already encoded each)."""
+    """A ``snapshot`` frame of ``topic`` holding ``events`` (already encoded each); with
+    ``after_seq``, a continuation: the worklog entries after that seq."""
     return (
         b'{"type":"snapshot","topic":'
         + encode(topic.name)
@@ -257,6 +261,7 @@ def snapshot_frame(
         + str(topic.offset).encode()
         + b',"truncated":'
         + (b"true" if truncated else b"false")
+        + (b"" if after_seq is None else b',"after_seq":' + str(after_seq).encode())
         + b',"events":['
         + b",".join(e.encoded for e in events)
         + b"]}"
