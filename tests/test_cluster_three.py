@@ -1,6 +1,7 @@
 """Three daemons on one Debian PostgreSQL server of the test's own, each watching its own clone: a
 feed client of A gets B's and C's worklog entries in order; every daemon lists every session; B
-killed, C adopts its session and goes on with the same worklog; then the server is stopped and
+killed, C adopts its session and goes on with the same worklog, and B restarted writes nothing to
+it; then the server is stopped and
 started again under the three for longer than their leases: they all reconnect and keep their
 sessions, what C saw during the outage is stored, and A's feed client gets it. Real daemon
 processes, real git, a real server."""
@@ -18,6 +19,8 @@ from daemon_support import Daemon, wait_for
 from debian_pg_support import DebianServer, debian_server_directory
 from pg_support import TEST_SETTINGS, create_database
 from websockets.sync.client import connect
+
+import adapters
 
 #: The daemons' lease: long enough for each to reconnect after the server's restart (default 10).
 LEASE_SECONDS = "5"
@@ -85,6 +88,12 @@ def test_three_daemons_one_view_takeover_and_a_database_restart(
             assert texts(got)[-1] == "gamma took over"
             entries = seqs(url, sid_b)
             assert [seq for seq, _, _ in entries] == list(range(1, len(entries) + 1))
+            # B back after its lease expired lists everything and writes nothing to it.
+            b.start("--no-session", "--no-dashboard")
+            assert set(listed(b)) == {sid_a, sid_b, sid_c}
+            with pytest.raises(adapters.DaemonError, match="not captured by this daemon"):
+                call(b, "append", session=sid_b, text="beta again")
+            assert len(seqs(url, sid_b)) == len(entries)
 
             # The server goes away under the three daemons for longer than their leases, and
             # comes back: nobody could renew, so each lease runs again from the server's start and
