@@ -1,10 +1,9 @@
 """Three daemons on one Debian PostgreSQL server of the test's own, each watching its own clone: a
 feed client of A gets B's and C's worklog entries in order; every daemon lists every session; B
 killed, C adopts its session and goes on with the same worklog, and B restarted writes nothing to
-it; then the server is stopped and
-started again under the three for longer than their leases: they all reconnect and keep their
-sessions, what C saw during the outage is stored, and A's feed client gets it. Real daemon
-processes, real git, a real server."""
+it; then the server is stopped and started again under the three for longer than their leases:
+they all reconnect and keep their sessions, what C saw during the outage is stored, and A's feed
+client gets it. Real daemon processes, real git, a real server."""
 
 from __future__ import annotations
 
