@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 import trio.testing
-from dashboard_support import CHROMIUM, CHROMIUM_FLAGS, artifact, http_get, sign_in
+from dashboard_support import CHROMIUM, artifact, http_get, open_page, sign_in
 from feed_support import SECRET
 
 import adapters
@@ -70,50 +70,37 @@ async def test_health_metrics_and_static_files(tmp_path: Path) -> None:
 
 def browse(url: str, profile: Path, screenshot: Path, trio_steps: Any) -> dict[str, Any]:
     """Drive Chromium (in a worker thread); ``trio_steps`` calls back into the test's trio run."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     seen: dict[str, Any] = {}
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 800},
-        )
-        try:
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
-            expect(page.locator("#feed-status")).to_have_attribute("data-status", "live")
-            # The one-time token left the address bar; the session cookie is HttpOnly and Strict.
-            seen["address"] = page.url
-            [cookie] = context.cookies()
-            seen["cookie"] = cookie
-            alpha, beta = trio.from_thread.run(trio_steps.start_sessions)
-            alpha_row = page.locator(f'tr[data-session-id="{alpha}"]')
-            beta_row = page.locator(f'tr[data-session-id="{beta}"]')
-            expect(alpha_row.locator(".state")).to_have_text("active")
-            expect(alpha_row.locator(".priority")).to_have_text("high")
-            expect(beta_row.locator(".state")).to_have_text("active")
-            expect(beta_row.locator(".name")).to_contain_text("beta")
-            # Live state changes.
-            trio.from_thread.run(trio_steps.cancel_beta)
-            expect(beta_row.locator(".state")).to_have_text("cancelled")
-            # Live worklog of the selected session.
-            alpha_row.click()
-            expect(alpha_row).to_have_class("session selected")
-            trio.from_thread.run_sync(trio_steps.worklog, 5)
-            expect(page.locator("#worklog li[data-offset]")).to_have_count(5)
-            expect(page.locator("#worklog li").last).to_contain_text("step 4 of the plan")
-            expect(page.locator("#health-status")).to_have_attribute("data-status", "ok")
-            expect(page.locator('#metrics dd[data-key="sessions"]')).to_have_text("2")
-            seen["rows"] = page.locator("#session-rows tr").count()
-            page.screenshot(path=str(screenshot), full_page=True)
-            seen["errors"] = errors
-        finally:
-            context.close()
+    with open_page(profile) as (page, errors):
+        page.goto(url)
+        expect(page.locator("#feed-status")).to_have_attribute("data-status", "live")
+        # The one-time token left the address bar; the session cookie is HttpOnly and Strict.
+        seen["address"] = page.url
+        [cookie] = page.context.cookies()
+        seen["cookie"] = cookie
+        alpha, beta = trio.from_thread.run(trio_steps.start_sessions)
+        alpha_row = page.locator(f'tr[data-session-id="{alpha}"]')
+        beta_row = page.locator(f'tr[data-session-id="{beta}"]')
+        expect(alpha_row.locator(".state")).to_have_text("active")
+        expect(alpha_row.locator(".priority")).to_have_text("high")
+        expect(beta_row.locator(".state")).to_have_text("active")
+        expect(beta_row.locator(".name")).to_contain_text("beta")
+        # Live state changes.
+        trio.from_thread.run(trio_steps.cancel_beta)
+        expect(beta_row.locator(".state")).to_have_text("cancelled")
+        # Live worklog of the selected session.
+        alpha_row.click()
+        expect(alpha_row).to_have_class("session selected")
+        trio.from_thread.run_sync(trio_steps.worklog, 5)
+        expect(page.locator("#worklog li[data-offset]")).to_have_count(5)
+        expect(page.locator("#worklog li").last).to_contain_text("step 4 of the plan")
+        expect(page.locator("#health-status")).to_have_attribute("data-status", "ok")
+        expect(page.locator('#metrics dd[data-key="sessions"]')).to_have_text("2")
+        seen["rows"] = page.locator("#session-rows tr").count()
+        page.screenshot(path=str(screenshot), full_page=True)
+        seen["errors"] = errors
     return seen
 
 
@@ -196,33 +183,24 @@ TRICKY = "fix [/] parser"
 
 def browse_hostile(url: str, profile: Path, steps: Any) -> dict[str, Any]:
     """Open the page and show sessions and a note named like HTML and like escape sequences."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     seen: dict[str, Any] = {"dialogs": []}
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = context.new_page()
-            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
-            page.goto(url)
-            expect(page.locator("#feed-status")).to_have_attribute("data-status", "live")
-            hostile, tricky = trio.from_thread.run(steps.start_sessions)
-            hostile_row = page.locator(f'tr[data-session-id="{hostile}"]')
-            expect(hostile_row.locator(".name")).to_have_text(HOSTILE)
-            tricky_row = page.locator(f'tr[data-session-id="{tricky}"]')
-            expect(tricky_row.locator(".name")).to_have_text(TRICKY)
-            hostile_row.click()
-            trio.from_thread.run_sync(steps.note)
-            expect(page.locator("#worklog li").last).to_contain_text(
-                "<b>bold</b>\\x1b[2J \\u202eevil"
-            )
-            expect(page.locator("#worklog-title")).to_have_text(HOSTILE)
-            seen["images"] = page.locator("img").count()
-            seen["bold"] = page.locator("#worklog b").count()
-        finally:
-            context.close()
+    with open_page(profile) as (page, _errors):
+        page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+        page.goto(url)
+        expect(page.locator("#feed-status")).to_have_attribute("data-status", "live")
+        hostile, tricky = trio.from_thread.run(steps.start_sessions)
+        hostile_row = page.locator(f'tr[data-session-id="{hostile}"]')
+        expect(hostile_row.locator(".name")).to_have_text(HOSTILE)
+        tricky_row = page.locator(f'tr[data-session-id="{tricky}"]')
+        expect(tricky_row.locator(".name")).to_have_text(TRICKY)
+        hostile_row.click()
+        trio.from_thread.run_sync(steps.note)
+        expect(page.locator("#worklog li").last).to_contain_text("<b>bold</b>\\x1b[2J \\u202eevil")
+        expect(page.locator("#worklog-title")).to_have_text(HOSTILE)
+        seen["images"] = page.locator("img").count()
+        seen["bold"] = page.locator("#worklog b").count()
     return seen
 
 

@@ -6,7 +6,6 @@ and clears once it is back. Each test keeps a screenshot (:func:`dashboard_suppo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,11 @@ import pytest
 import trio
 from dashboard_support import RunningDaemon, artifact, open_daemon, open_page
 from git_repos import GIT_ENV, git, make_repo
-from pg_support import create_database, drop_database, start_test_server
+from pg_support import start_test_server
 
 import adapters
 
 SOME = re.compile(r"^[1-9][0-9]*$")
-
-
-@pytest.fixture
-def database(pg_url: str) -> Iterator[str]:
-    url = create_database(pg_url)
-    try:
-        yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture(autouse=True)
@@ -112,10 +102,10 @@ def browse_session(url: str, profile: Path, work: Work) -> dict[str, Any]:
 
 
 async def test_the_page_shows_a_sessions_worklog_summary_and_context(
-    database: str, tmp_path: Path
+    fresh_pg_url: str, tmp_path: Path
 ) -> None:
     repo = make_repo(tmp_path / "shop", files={"app.py": "a = 1\n", "README.md": "# shop\n"})
-    async with open_daemon(database) as daemon:
+    async with open_daemon(fresh_pg_url) as daemon:
         seen = await trio.to_thread.run_sync(
             browse_session, daemon.login_url, tmp_path / "profile", Work(daemon, repo)
         )
@@ -160,8 +150,8 @@ def browse_memory(url: str, profile: Path, daemon: RunningDaemon) -> dict[str, A
     return seen
 
 
-async def test_memory_search_and_history_charts(database: str, tmp_path: Path) -> None:
-    async with open_daemon(database) as daemon:
+async def test_memory_search_and_history_charts(fresh_pg_url: str, tmp_path: Path) -> None:
+    async with open_daemon(fresh_pg_url) as daemon:
         seen = await trio.to_thread.run_sync(
             browse_memory, daemon.login_url, tmp_path / "profile", daemon
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +14,9 @@ import pytest
 import trio
 from dashboard_support import RunningDaemon, http_get, open_daemon, sign_in
 from git_repos import GIT_ENV, make_repo
-from pg_support import create_database, drop_database
 
 import engine
 from adapters.http._control_api import CONTROL_ROUTES
-
-
-@pytest.fixture
-def database(pg_url: str) -> Iterator[str]:
-    url = create_database(pg_url)
-    try:
-        yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture
@@ -36,8 +26,8 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def daemon(database: str, git_identity: None) -> AsyncIterator[RunningDaemon]:
-    async with open_daemon(database) as d:
+async def daemon(fresh_pg_url: str, git_identity: None) -> AsyncIterator[RunningDaemon]:
+    async with open_daemon(fresh_pg_url) as d:
         yield d
 
 

@@ -33,6 +33,7 @@ from ._queues import ClientQueue
 from ._topics import (
     FeedEvent,
     FeedPosition,
+    Topic,
     TopicKind,
     TopicTable,
     feed_payload,
@@ -319,19 +320,7 @@ class FeedHub:
         t.subscribers.add(client_id)
         client.topics.add(topic)
         client.sent[topic] = t.offset if since is None or missed is None else since.offset
-        client.push(
-            self._encode(
-                {
-                    "type": "subscribed",
-                    "id": request_id,
-                    "topic": topic,
-                    "kind": t.kind.value,
-                    "epoch": self._epoch,
-                    "offset": t.offset,
-                    "recovered": recovered,
-                }
-            )
-        )
+        client.push(self._subscribed(t, request_id, recovered=recovered))
         if missed is None:
             events, truncated = self._snapshot(topic, client.sessions)
             client.push(snapshot_frame(self._encode, t, self._epoch, events, truncated))
@@ -342,6 +331,20 @@ class FeedHub:
                 if client.sees(event):
                     client.push_replayed(event)
         return recovered
+
+    def _subscribed(self, t: Topic, request_id: str | int | None, *, recovered: bool) -> bytes:
+        """The ``subscribed`` reply for topic ``t``."""
+        return self._encode(
+            {
+                "type": "subscribed",
+                "id": request_id,
+                "topic": t.name,
+                "kind": t.kind.value,
+                "epoch": self._epoch,
+                "offset": t.offset,
+                "recovered": recovered,
+            }
+        )
 
     def can_resume(self, topic: str, since: FeedPosition) -> bool:
         """Whether :meth:`subscribe` with ``since`` would replay exactly the missed events (the
@@ -377,19 +380,7 @@ class FeedHub:
         t.subscribers.add(client_id)
         client.topics.add(topic)
         client.sent[topic] = t.offset
-        client.push(
-            self._encode(
-                {
-                    "type": "subscribed",
-                    "id": request_id,
-                    "topic": topic,
-                    "kind": t.kind.value,
-                    "epoch": self._epoch,
-                    "offset": t.offset,
-                    "recovered": False,
-                }
-            )
-        )
+        client.push(self._subscribed(t, request_id, recovered=False))
         last = after_seq
         events: list[FeedEvent] = []
         size = 0
