@@ -37,7 +37,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ import trio
 
 import adapters
 import engine
+from bench._database import bench_database
 
 POOL = 8  # connections, and the fixed gate's capacity
 WORKERS = 12  # LOW-priority workers in the surge
@@ -91,23 +91,6 @@ def pgbench() -> str:
     if found is None:
         raise SystemExit("no pgbench: neither the embedded server's nor one on the PATH")
     return found
-
-
-@contextlib.contextmanager
-def database() -> Iterator[str]:
-    url = os.environ.get("SCRIBE_DATABASE_URL")
-    if url:
-        yield url
-        return
-    directory = Path(tempfile.mkdtemp(prefix="scribe-bench-adaptive-"))
-    server = adapters.EmbeddedServer(directory / "pgdata", settings={"max_connections": "100"})
-    try:
-        server.start()
-        server.create_database("bench")
-        yield server.url("bench")
-    finally:
-        server.stop("fast")
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -202,7 +185,7 @@ def main() -> int:
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     began = time.monotonic()
     phases: list[Phase] = []
-    with database() as url:
+    with bench_database() as url:
         prepare(url)
         for r in range(rounds):
             for kind in ("fixed", "adaptive") if r % 2 == 0 else ("adaptive", "fixed"):

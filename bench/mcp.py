@@ -64,6 +64,7 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 
 import adapters  # noqa: E402
+from bench._database import bench_database  # noqa: E402
 
 SCRIBE = str(Path(sys.executable).with_name("scribe"))
 GIT_ENV = {
@@ -151,23 +152,6 @@ def make_repo(path: Path) -> Path:
         target.write_text(target.read_text() + f"# change {c}\n")
         git(path, "commit", "-q", "-am", f"change {c}")
     return path
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    url = os.environ.get("SCRIBE_DATABASE_URL")
-    if url:
-        yield url
-        return
-    directory = Path(tempfile.mkdtemp(prefix="scribe-bench-pg-"))
-    server = adapters.EmbeddedServer(directory / "pgdata", settings={"max_connections": "100"})
-    try:
-        server.start()
-        server.create_database("bench")
-        yield server.url("bench")
-    finally:
-        server.stop("fast")
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass
@@ -572,7 +556,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="scribe-bench-mcp-"))
     try:
         repos = [make_repo(work / f"project{i}") for i in range(CLIENTS)]
-        with database() as url, daemon(work, url, repos[0]) as d:
+        with bench_database() as url, daemon(work, url, repos[0]) as d:
             try:
                 results = trio.run(bench, d, repos, sizes, work)
             except BaseException:

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import trio
 
-import adapters
+from bench._database import bench_database
 from engine.app import AppConfig, Stack, load_config
 from engine.app import open_stack as open_app_stack
 
@@ -106,21 +106,8 @@ def make_repo(path: Path, *, files: int, dirs: int, commits: int) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def database() -> Iterator[str]:
-    url = load_config().database_url
-    if url:
-        yield url
-        return
-    directory = Path(tempfile.mkdtemp(prefix="scribe-bench-pg-"))
-    server = adapters.EmbeddedServer(directory / "pgdata", settings={"max_connections": "100"})
-    try:
-        server.start()
-        server.create_database("bench")
-        yield server.url("bench")
-    finally:
-        server.stop("fast")
-        shutil.rmtree(directory, ignore_errors=True)
+def database() -> contextlib.AbstractContextManager[str]:
+    return bench_database(load_config().database_url)
 
 
 @contextlib.asynccontextmanager

@@ -159,9 +159,9 @@ def fresh_pg_url(pg_url: str) -> Iterator[str]:
 FRESH_PG_URL_FIXTURES = {"embedded": "fresh_pg_url", "debian": "fresh_debian_pg_url"}
 
 
-@pytest.fixture(scope="session")
-def debian_pg_server() -> Iterator[DebianServer]:
-    reap_stale_debian_servers()
+@contextlib.contextmanager
+def running_debian_server() -> Iterator[DebianServer]:
+    """A throwaway cluster of Debian's server with the test settings, started for the block."""
     with debian_server_directory() as directory:
         server = DebianServer(directory, settings=TEST_SETTINGS)
         server.start()
@@ -169,6 +169,13 @@ def debian_pg_server() -> Iterator[DebianServer]:
             yield server
         finally:
             server.stop("fast")
+
+
+@pytest.fixture(scope="session")
+def debian_pg_server() -> Iterator[DebianServer]:
+    reap_stale_debian_servers()
+    with running_debian_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

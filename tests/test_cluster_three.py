@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from cluster_support import call, cluster, events, events_by_topic, listed, orphaned, seqs, texts
 from daemon_support import Daemon, wait_for
-from debian_pg_support import DebianServer, debian_server_directory
-from pg_support import TEST_SETTINGS, create_database
+from debian_pg_support import DebianServer
+from pg_support import create_database, running_debian_server
 from websockets.sync.client import connect
 
 import adapters
@@ -27,13 +27,9 @@ LEASE_SECONDS = "5"
 
 @pytest.fixture
 def server() -> Iterator[DebianServer]:
-    with debian_server_directory() as directory:
-        s = DebianServer(directory, settings=TEST_SETTINGS)
-        s.start()
-        try:
-            yield s
-        finally:
-            s.stop("fast")
+    """A server of this test's own: it stops and starts it."""
+    with running_debian_server() as s:
+        yield s
 
 
 def _writable(d: Daemon, sid: str, text: str) -> bool:
