@@ -114,24 +114,27 @@ async def test_a_lowered_capacity_queues_work_at_the_gate_by_priority(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     gate = PriorityLimiter(8, aging_interval=None)
-    AdaptiveCapacity(gate, SETTINGS)
+    adaptive = AdaptiveCapacity(gate, SETTINGS)
     await _load(gate, 20, lambda: 0.05, 5)
     await _load(gate, 20, lambda: 0.5, 60)
-    assert gate.capacity <= 3
+    adaptive.close()  # the capacity it arrived at stays while the order is watched
+    capacity = gate.capacity
+    assert capacity <= 3
     order: list[str] = []
 
-    async def one(label: str, priority: Priority) -> None:
+    async def one(label: str, priority: Priority, hold: float) -> None:
         async with gate.acquire(priority):
             order.append(label)
-            await trio.sleep(0.5)
+            await trio.sleep(hold)
 
     async with trio.open_nursery() as nursery:
-        for i in range(8):
-            nursery.start_soon(one, f"low{i}", Priority.LOW)
+        for i in range(8):  # holds of different lengths: one slot is freed at a time
+            nursery.start_soon(one, f"low{i}", Priority.LOW, 0.5 + i / 10)
             await trio.lowlevel.checkpoint()
         await trio.sleep(0.01)
-        nursery.start_soon(one, "high", Priority.HIGH)
-    assert order.index("high") == gate.capacity  # right after the first low holders, not last
+        nursery.start_soon(one, "high", Priority.HIGH, 0.5)
+    assert gate.capacity == capacity
+    assert order.index("high") == capacity  # right after the first low holders, not last
 
 
 async def test_an_engine_gate_named_adaptive_adapts() -> None:

@@ -25,7 +25,8 @@ from trio_websocket import (
 
 import adapters
 import engine
-from adapters.feed._connection import ConnectionCounters, FeedConnection
+from adapters.feed._connection import FeedConnection
+from adapters.feed._server_config import ConnectionCounters
 
 TOPIC = "worklog:s"
 

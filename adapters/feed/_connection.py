@@ -16,8 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, final
 
 import trio
@@ -26,6 +25,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 import engine
 from engine import FeedHub, FeedPosition, FeedTopicError
 
+from ._catch_up import WorklogCatchUp
 from ._close_codes import CLOSE_BINARY, CLOSE_POLICY, CLOSE_SLOW, CLOSE_TOKEN_EXPIRED
 from ._limits import TokenBucket
 from ._protocol import (
@@ -37,35 +37,15 @@ from ._protocol import (
     decode_client_message,
     text_frame,
 )
+from ._server_config import ConnectionCounters
 from ._tokens import FeedClaims
 
 if TYPE_CHECKING:
     from ._server_config import FeedServerConfig
 
-__all__ = [
-    "ConnectionCounters",
-    "FeedConnection",
-]
+__all__ = ["FeedConnection"]
 
 _log = logging.getLogger(__name__)
-
-#: Reads what a client missed of a worklog: ``(session_id, after_seq)`` to the stored entries after
-#: it and whether there are more, or None (it cannot be read now: the usual snapshot then).
-CatchUp = Callable[[str, int], Awaitable[tuple[Sequence[Mapping[str, Any]], bool] | None]]
-
-
-@final
-@dataclass(slots=True)
-class ConnectionCounters:
-    """What the connections of one server counted, shared by all of them."""
-
-    closed_slow: int = 0
-    closed_dead: int = 0
-    closed_policy: int = 0
-    protocol_errors: int = 0
-    rate_limited: int = 0
-    direct_frames: int = 0
-    carried_frames: int = 0
 
 
 @final
@@ -107,7 +87,7 @@ class FeedConnection:
         counters: ConnectionCounters,
         stream: trio.abc.Stream | None = None,
         schedule: Callable[[FeedConnection], None] | None = None,
-        catch_up: CatchUp | None = None,
+        catch_up: Callable[[], WorklogCatchUp | None] | None = None,
     ) -> None:
         self._eng = eng
         self._catch_up = catch_up
@@ -372,28 +352,10 @@ class FeedConnection:
             self._error("too_many_subscriptions", "unsubscribe first", message.id)
             return
         since = message.since
-        position = None if since is None else FeedPosition(since.epoch, since.offset)
-        session = message.topic.removeprefix("worklog:")
-        if (
-            since is not None
-            and since.seq is not None
-            and session != message.topic
-            and self._catch_up is not None
-            and position is not None
-            and not hub.can_resume(message.topic, position)
-        ):
-            # Another epoch (a restart, another daemon): what came after the client's last
-            # entry is read from the store by seq.
-            stored = await self._catch_up(session, since.seq)
-            if stored is not None:
-                hub.subscribe_after_seq(
-                    self.cid,
-                    message.topic,
-                    since.seq,
-                    stored[0],
-                    truncated=stored[1],
-                    request_id=message.id,
-                )
+        position = None if since is None else FeedPosition(since.epoch, since.offset, since.seq)
+        catch_up = None if self._catch_up is None else self._catch_up()
+        if position is not None and catch_up is not None:
+            if await catch_up.subscribe(self.cid, message.topic, position, message.id):
                 return
         hub.subscribe(self.cid, message.topic, since=position, request_id=message.id)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
@@ -40,10 +40,11 @@ from engine import FeedHub, FeedTopicError
 
 from ..http._access import HostAllowlist, url_host
 from ._access import HandshakeAccess, request_token
-from ._connection import ConnectionCounters, FeedConnection
+from ._catch_up import WorklogCatchUp
+from ._connection import FeedConnection
 from ._errors import FeedTokenError, FeedTokenExpiredError
 from ._limits import ConnectionLimiter, ConnectionLimitError
-from ._server_config import FeedServerConfig, FeedServerStatistics
+from ._server_config import ConnectionCounters, FeedServerConfig, FeedServerStatistics
 from ._tokens import FeedClaims, check_secret, verify_token
 
 __all__ = [
@@ -65,15 +66,6 @@ ENGINE_TOPICS: Final = (
     "health.alert",
     "metrics",
 )
-
-
-#: Reads stored worklog entries: ``(session_id, after_seq, limit)`` to the entries after
-#: ``after_seq`` (JSON-ready, oldest first).
-WorklogAfter = Callable[[str, int, int], Awaitable[Sequence[Mapping[str, Any]]]]
-#: The most stored entries one catch-up reads (a snapshot's byte bound may cut it further).
-CATCH_UP_LIMIT: Final = 1000
-#: The longest one catch-up read may take before the client gets the usual snapshot instead.
-CATCH_UP_TIMEOUT: Final = 5.0
 
 
 def encode_json(value: Any) -> bytes:
@@ -113,7 +105,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         self._skipped = 0
         self._dirty: list[FeedConnection] = []
         self._flush_wanted = trio.Event()
-        self._worklog_after: WorklogAfter | None = None
+        self._catch_up: WorklogCatchUp | None = None
 
     @property
     def port(self) -> int:
@@ -135,32 +127,10 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
         """The feed's epoch (random per server start)."""
         return self._hub.epoch
 
-    def serve_worklog(self, reader: WorklogAfter | None) -> None:
-        """Let clients resume ``worklog:<id>`` topics by entry seq across epochs: ``reader(session,
-        after_seq, limit)`` answers the stored entries after ``after_seq`` (JSON-ready, oldest
-        first, at most ``limit``). None: such clients get the usual snapshot."""
-        self._worklog_after = reader
-
-    async def _catch_up(
-        self, session_id: str, after_seq: int
-    ) -> tuple[Sequence[Mapping[str, Any]], bool] | None:
-        """The stored entries of ``session_id`` after ``after_seq`` and whether there are more
-        (None: no reader, or it failed or took longer than :data:`CATCH_UP_TIMEOUT`)."""
-        reader = self._worklog_after
-        if reader is None:
-            return None
-        with trio.move_on_after(CATCH_UP_TIMEOUT):
-            try:
-                stored = await reader(session_id, after_seq, CATCH_UP_LIMIT + 1)
-            except engine.ScribeError as exc:
-                self._throttle.failed("catch_up", "a worklog catch-up was not read: %s", exc)
-                return None
-            self._throttle.recovered("catch_up", "worklog catch-ups are read again")
-            return stored[:CATCH_UP_LIMIT], len(stored) > CATCH_UP_LIMIT
-        self._throttle.failed(
-            "catch_up", "a worklog catch-up took longer than %ss", CATCH_UP_TIMEOUT
-        )
-        return None
+    def serve_worklog(self, store: engine.WorklogStore | None) -> None:
+        """Let clients resume ``worklog:<id>`` topics by entry seq across epochs, reading what they
+        missed from ``store`` (:mod:`._catch_up`; None: they get the usual snapshot)."""
+        self._catch_up = None if store is None else WorklogCatchUp(self._hub, store)
 
     def allow_dashboard(self, port: int) -> None:
         """Let browser pages of the dashboard on ``port`` open the feed (no other ``Origin`` may)."""
@@ -325,7 +295,7 @@ class FeedServer(metaclass=engine.NoPublicConstructor):
             counters=self._counters,
             stream=stream,
             schedule=self._schedule,
-            catch_up=self._catch_up,
+            catch_up=lambda: self._catch_up,
         )
         cid = client.cid
         self._clients[cid] = client

@@ -7,7 +7,7 @@ from typing import final
 
 from engine import FEED_MESSAGE_MAX, FeedHubStatistics
 
-__all__ = ["FeedServerConfig", "FeedServerStatistics"]
+__all__ = ["ConnectionCounters", "FeedServerConfig", "FeedServerStatistics"]
 
 
 @final
@@ -83,5 +83,19 @@ class FeedServerStatistics:
     handler_errors: int
     skipped_events: int
     hub: FeedHubStatistics
+    direct_frames: int = 0
+    carried_frames: int = 0
+
+
+@final
+@dataclass(slots=True)
+class ConnectionCounters:
+    """What the connections of one server counted, shared by all of them."""
+
+    closed_slow: int = 0
+    closed_dead: int = 0
+    closed_policy: int = 0
+    protocol_errors: int = 0
+    rate_limited: int = 0
     direct_frames: int = 0
     carried_frames: int = 0

@@ -29,7 +29,6 @@ and show counts and the engine's gate names only: no session name, note, path or
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -50,29 +49,12 @@ from ..feed._server import FeedServer
 from ..feed._tokens import FeedScopes, make_token
 from ._access import HostAllowlist, url_host
 from ._control_api import CONTROL_ROUTES, ControlCall, control_answer
+from ._dashboard_files import PAGE_CSP, PAGE_FILES, PageFiles
 from ._history_api import history_answer
 from ._latency_metrics import latency_families
 from ._login import MAX_SECRET_LENGTH, Logins, parse_cookies
 
 __all__ = ["Dashboard", "EngineCollector", "open_dashboard"]
-
-_STATIC: Final = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/index.html": ("index.html", "text/html; charset=utf-8"),
-    "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
-    "/dom.js": ("dom.js", "text/javascript; charset=utf-8"),
-    "/entries.js": ("entries.js", "text/javascript; charset=utf-8"),
-    "/charts.js": ("charts.js", "text/javascript; charset=utf-8"),
-    "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
-    "/vendor/uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
-    "/vendor/uPlot.min.css": ("vendor/uPlot.min.css", "text/css; charset=utf-8"),
-    "/vendor/LICENSE": ("vendor/LICENSE", "text/plain; charset=utf-8"),
-}
-#: The page loads its own files only: no inline script, no other origin but the feed's websocket.
-_CSP: Final = (
-    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    b"connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -181,7 +163,7 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         for collector in collectors:
             self._registry.register(collector)
         self._monitor = engine.HealthMonitor()
-        self._files: dict[str, bytes] = {}
+        self._files = PageFiles()
         self._mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
         self._history: engine.MetricHistory | None = None
         self._control: ControlCall | None = None
@@ -231,14 +213,6 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         token = make_token(self._secret, FeedScopes.read_all(), FEED_TOKEN_TTL, subject="dashboard")
         return orjson.dumps({"feed_url": self._feed_url, "token": token})
 
-    def _static(self, name: str) -> bytes:
-        data = self._files.get(name)
-        if data is None:
-            files = importlib.resources.files("adapters.http").joinpath("dashboard")
-            data = files.joinpath(*name.split("/")).read_bytes()
-            self._files[name] = data
-        return data
-
     def health(self) -> dict[str, Any]:
         """The current health payload (as on the ``health`` topic)."""
         checks = self._health_checks() if self._health_checks is not None else None
@@ -274,10 +248,10 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
             await _respond(send, 405, b"method not allowed\n", _TEXT)
         elif token is not None and path in ("/", "/index.html"):
             await self._sign_in(send, headers, token)
-        elif path in _STATIC:
-            name, content_type = _STATIC[path]
-            extra = [(b"content-security-policy", _CSP)] if name == "index.html" else []
-            await _respond(send, 200, self._static(name), content_type, extra)
+        elif path in PAGE_FILES:
+            name, content_type = PAGE_FILES[path]
+            extra = [(b"content-security-policy", PAGE_CSP)] if name == "index.html" else []
+            await _respond(send, 200, self._files.read(name), content_type, extra)
         elif path == "/config.json":
             if self._signed_in(headers):
                 await _respond(send, 200, self._feed_config(), "application/json")
@@ -301,17 +275,8 @@ class Dashboard(metaclass=engine.NoPublicConstructor):
         if path in CONTROL_ROUTES:
             status, body = await control_answer(self._control, path, query)
         else:
-            status, body = await self._history_answer(query)
+            status, body = await history_answer(self._history, query)
         await _respond(send, status, orjson.dumps(body), "application/json")
-
-    async def _history_answer(self, query: bytes) -> tuple[int, dict[str, Any]]:
-        status, body = 503, {"error": "unavailable", "message": "the metric history is off"}
-        if self._history is not None:
-            try:
-                status, body = await history_answer(self._history, query)
-            except engine.ScribeError as exc:
-                body = {"error": "unavailable", "message": f"the history cannot be read: {exc}"}
-        return status, body
 
     async def _sign_in(self, send: Send, headers: Headers, token: str) -> None:
         # The token leaves the address bar: a redirect to the page without it, with the cookie.

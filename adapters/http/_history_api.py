@@ -57,16 +57,25 @@ def _window(params: dict[str, list[str]], now: float) -> tuple[float, float]:
 
 
 async def history_answer(
-    history: engine.MetricHistory, query: bytes, now: float | None = None
+    history: engine.MetricHistory | None, query: bytes, now: float | None = None
 ) -> tuple[int, dict[str, Any]]:
     """``(HTTP status, JSON body)`` answering ``query`` (the raw query string) from ``history``;
-    ``now`` is the wall clock's (default :func:`time.time`).
-
-    Raises:
-        ScribeError: the history's store failed (the caller answers 503).
+    ``now`` is the wall clock's (default :func:`time.time`). 503 when there is no history (it is
+    off) or its store failed.
 
     Cancellation: the store's read is abandoned.
     """
+    if history is None:
+        return 503, {"error": "unavailable", "message": "the metric history is off"}
+    try:
+        return await _answer(history, query, time.time() if now is None else now)
+    except engine.ScribeError as exc:
+        return 503, {"error": "unavailable", "message": f"the history cannot be read: {exc}"}
+
+
+async def _answer(
+    history: engine.MetricHistory, query: bytes, now: float
+) -> tuple[int, dict[str, Any]]:
     if len(query) > _MAX_QUERY:
         return 400, {"error": "bad_request", "message": "the query string is too long"}
     params = urllib.parse.parse_qs(query.decode("latin-1"))
@@ -74,7 +83,7 @@ async def history_answer(
     if not names:
         return 200, {"series_names": history.ring.names()}
     try:
-        since, until = _window(params, time.time() if now is None else now)
+        since, until = _window(params, now)
         points = _number(params, "points")
         if points is not None and not (1 <= points <= MAX_POINTS and points == int(points)):
             raise _BadRequest(f"points must be an integer from 1 to {MAX_POINTS}")

@@ -18,6 +18,12 @@ that it can be tested without sockets:
   each event alone, at once), and a backlog (what gathered during a send) goes in few frames.
 * Snapshots are bounded (``max_snapshot_keys``, ``max_snapshot_bytes``) and say ``truncated: true``
   when they leave something out; session descriptions reach the feed cut to a preview.
+* A worklog followed by entry seq is continued from another epoch with the entries after it
+  (:meth:`FeedHub.subscribe_after_seq`, :mod:`._continuation`).
+
+One concept past the line limit: subscribing, resuming (by offset or by seq), snapshots, conflation
+and resync keep one invariant together (what each client was sent, per topic), so they stay in one
+module.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, final
 
 from .._core._errors import ScribeError
+from ._continuation import continuation
 from ._queues import ClientQueue
 from ._topics import (
     FeedEvent,
@@ -311,15 +318,13 @@ class FeedHub:
         """
         client = self._get(client_id)
         t = self._table.get(topic)
-        if topic in client.topics:
-            client.drop_topic(topic)
         missed: list[FeedEvent] | None = None
         if since is not None and since.epoch == self._epoch:
             missed = t.missed_since(since.offset)
         recovered = missed is not None
-        t.subscribers.add(client_id)
-        client.topics.add(topic)
-        client.sent[topic] = t.offset if since is None or missed is None else since.offset
+        self._join(
+            client, client_id, t, t.offset if since is None or missed is None else since.offset
+        )
         client.push(self._subscribed(t, request_id, recovered=recovered))
         if missed is None:
             events, truncated = self._snapshot(topic, client.sessions)
@@ -331,6 +336,14 @@ class FeedHub:
                 if client.sees(event):
                     client.push_replayed(event)
         return recovered
+
+    def _join(self, client: ClientQueue, client_id: int, t: Topic, sent: int) -> None:
+        """Make the client a subscriber of ``t`` afresh, as having been sent up to ``sent``."""
+        if t.name in client.topics:
+            client.drop_topic(t.name)
+        t.subscribers.add(client_id)
+        client.topics.add(t.name)
+        client.sent[t.name] = sent
 
     def _subscribed(self, t: Topic, request_id: str | int | None, *, recovered: bool) -> bytes:
         """The ``subscribed`` reply for topic ``t``."""
@@ -375,45 +388,14 @@ class FeedHub:
         """
         client = self._get(client_id)
         t = self._table.get(topic)
-        if topic in client.topics:
-            client.drop_topic(topic)
-        t.subscribers.add(client_id)
-        client.topics.add(topic)
-        client.sent[topic] = t.offset
+        self._join(client, client_id, t, t.offset)
         client.push(self._subscribed(t, request_id, recovered=False))
-        last = after_seq
-        events: list[FeedEvent] = []
-        size = 0
-
-        def fits(event: FeedEvent) -> bool:
-            nonlocal size
-            size += len(event.encoded)
-            return not events or size <= self._max_snapshot_bytes
-
-        for data in stored:
-            seq = data.get("seq")
-            if isinstance(seq, int) and seq > last:
-                at = data.get("created_at", 0.0)
-                time = float(at) if isinstance(at, int | float) else 0.0
-                encoded = self._encode(
-                    {"topic": topic, "offset": 0, "key": None, "data": data, "time": time}
-                )
-                event = FeedEvent(topic, 0, None, data, time, encoded)
-                if not fits(event):
-                    truncated = True
-                    break
-                events.append(event)
-                last = seq
-        for event in () if truncated else t.history:
-            seq = event.data.get("seq")
-            if isinstance(seq, int) and seq > last:
-                if not fits(event):
-                    truncated = True
-                    break
-                events.append(event)
-                last = seq
+        bound = self._max_snapshot_bytes
+        events, cut = continuation(t, after_seq, stored, self._encode, bound, ring=not truncated)
         client.push(
-            snapshot_frame(self._encode, t, self._epoch, events, truncated, after_seq=after_seq)
+            snapshot_frame(
+                self._encode, t, self._epoch, events, truncated or cut, after_seq=after_seq
+            )
         )
 
     def unsubscribe(

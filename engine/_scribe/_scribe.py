@@ -72,8 +72,7 @@ class Scribe(ScribeRecords, ScribeOwnership, metaclass=NoPublicConstructor):
     ) -> None:
         self.engine = engine
         self.journal, self.replayer = journal, None  # the replayer: made by open_scribe
-        self.registry = registry
-        self.store = store
+        self.registry, self.store = registry, store
         self.config = config
         self.pipeline = pipeline
         self.context = context

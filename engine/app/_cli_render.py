@@ -203,3 +203,27 @@ def context_table(ctx: Mapping[str, Any]) -> Table:
             literal(r["error"] if r["status"] != "ok" else brief(name, r["value"])),
         )
     return t
+
+
+def print_status(out: Console, st: Mapping[str, Any]) -> None:
+    """The daemon's ``status`` answer for people: where it serves, its counts, each gate's slots,
+    and what it recommends."""
+    up = f" (pid {st['pid']}, up {st['uptime']:.0f}s, embedder {st.get('embedder')})"
+    out.print(literal(("Scribe daemon running", "bold green"), up))
+    gates = [
+        (f"{name} gate", f"{g['capacity']} slots" + (", adaptive" if g["adaptive"] else ""))
+        for name, g in st.get("gates", {}).items()
+    ]
+    rows = [
+        ("dashboard", st.get("dashboard_url") or "(off)"),
+        ("live feed", st.get("feed_url")),
+        ("feed token", st.get("token")),
+        ("control", st.get("socket")),
+        ("database", st.get("database")),
+        ("live sessions", len(st.get("live_sessions", []))),
+        ("summaries made", st.get("summaries", {}).get("made")),
+        ("context served from memory", st.get("context", {}).get("served_from_cache")),
+    ]
+    out.print(kv_table([*rows, *gates]))
+    for advice in st.get("recommendations", []):
+        out.print(literal(("recommended: ", "bold yellow"), advice))

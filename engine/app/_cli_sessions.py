@@ -21,6 +21,7 @@ from ._cli_render import (
     context_table,
     kv_table,
     literal,
+    print_status,
     print_summary,
     sessions_table,
     state,
@@ -66,32 +67,7 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(st)
         return 0
-    out = console()
-    up = f" (pid {st['pid']}, up {st['uptime']:.0f}s, embedder {st.get('embedder')})"
-    out.print(literal(("Scribe daemon running", "bold green"), up))
-    out.print(
-        kv_table(
-            [
-                ("dashboard", st.get("dashboard_url") or "(off)"),
-                ("live feed", st.get("feed_url")),
-                ("feed token", st.get("token")),
-                ("control", st.get("socket")),
-                ("database", st.get("database")),
-                ("live sessions", len(st.get("live_sessions", []))),
-                ("summaries made", st.get("summaries", {}).get("made")),
-                ("context served from memory", st.get("context", {}).get("served_from_cache")),
-                *(
-                    (
-                        f"{name} gate",
-                        f"{g['capacity']} slots" + (", adaptive" if g["adaptive"] else ""),
-                    )
-                    for name, g in st.get("gates", {}).items()
-                ),
-            ]
-        )
-    )
-    for advice in st.get("recommendations", []):
-        out.print(literal(("recommended: ", "bold yellow"), advice))
+    print_status(console(), st)
     return 0
 
 

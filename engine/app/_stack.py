@@ -316,7 +316,7 @@ async def open_stack(
                 )
             )
             if out._store is not None:
-                out.feed.serve_worklog(functools.partial(_worklog_after, out._store))
+                out.feed.serve_worklog(out._store)
             if config.dashboard:
                 out.dashboard = await stack.enter_async_context(
                     adapters.open_dashboard(
@@ -334,13 +334,6 @@ async def open_stack(
         if scribe:
             start_monitoring(out)
         yield out
-
-
-async def _worklog_after(
-    store: adapters.PostgresWorklogStore, session_id: str, after_seq: int, limit: int
-) -> list[dict[str, Any]]:
-    """The feed's catch-up by seq: the stored entries of ``session_id`` after ``after_seq``."""
-    return [e.as_dict() for e in await store.entries(session_id, after_seq=after_seq, limit=limit)]
 
 
 async def _repo_of(scribe: Scribe, session_id: str) -> str | None:
