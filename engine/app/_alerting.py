@@ -33,9 +33,9 @@ from typing import Any, Final, NoReturn, Protocol
 import trio
 
 from .._core._alerts import Alert, AlertBook, AlertCheck
-from .._core._engine import EngineStatistics
 from .._core._health import HealthCheck
-from .._core._latency import HistogramSnapshot, Latencies
+from .._core._latency import Latencies
+from .._core._limiter import PriorityLimiter
 from ._monitor_settings import MonitorSettings
 
 __all__ = ["MIN_CALLS", "WINDOW", "AlertRules", "run_alerts"]
@@ -71,7 +71,7 @@ class AlertRules:
 
     Args:
         settings: the thresholds.
-        statistics: the engine's statistics.
+        gates: the engine's gates (:meth:`engine.Engine.gates`), read in place.
         latencies: the engine's histograms (sources' calls and failures).
         checks: the parts' health checks (``database``, ``capture``).
         home: the directory whose file system is watched for space.
@@ -82,18 +82,19 @@ class AlertRules:
         self,
         settings: MonitorSettings,
         *,
-        statistics: Callable[[], EngineStatistics],
+        gates: Callable[[], Mapping[str, PriorityLimiter]],
         latencies: Latencies,
         checks: Callable[[], Mapping[str, HealthCheck]],
         home: Path,
         watches: Callable[[], _WatchTotals] | None = None,
     ) -> None:
         self.settings = settings
-        self._statistics = statistics
+        self._gates = gates
         self._latencies = latencies
         self._checks = checks
         self._home = home
-        self._window: deque[tuple[float, dict[tuple[str, str], HistogramSnapshot]]] = deque()
+        # (when, each source histogram's (calls, errors) then), one every _SNAPSHOT_EVERY seconds
+        self._window: deque[tuple[float, dict[tuple[str, str], tuple[int, int]]]] = deque()
         self._watches = watches
         self._overflows: int | None = None
         self._overflow_at = -math.inf
@@ -104,13 +105,14 @@ class AlertRules:
         s = self.settings
         hold = s.alert_for_seconds
         out: dict[str, AlertCheck] = {}
-        for name, g in self._statistics().gates.items():
-            full = g.borrowed >= g.capacity and g.waiting > 0
-            message = f"gate {name} is full ({g.borrowed}/{g.capacity}) with {g.waiting} waiting"
+        for name, g in self._gates().items():
+            borrowed, capacity, waiting = g.borrowed, g.capacity, g.waiting
+            full = borrowed >= capacity and waiting > 0
+            message = f"gate {name} is full ({borrowed}/{capacity}) with {waiting} waiting"
             out[f"gate_saturated:{name}"] = AlertCheck(
                 full,
                 message,
-                g.waiting,
+                waiting,
                 s.alert_gate_saturated_seconds,
                 s.alert_gate_saturated_seconds,
             )
@@ -172,7 +174,9 @@ class AlertRules:
         return out
 
     def _sources(self, now: float) -> dict[str, AlertCheck]:
-        latest = {k: v for k, v in self._latencies.snapshot().items() if k[0] in _SOURCE_KINDS}
+        latest = {
+            k: (h.calls, h.errors) for k, h in self._latencies.histograms() if k[0] in _SOURCE_KINDS
+        }
         if not self._window or now - self._window[-1][0] >= _SNAPSHOT_EVERY:
             self._window.append((now, latest))
         while len(self._window) > 1 and now - self._window[1][0] >= WINDOW:
@@ -180,14 +184,15 @@ class AlertRules:
         first = self._window[0][1]
         threshold = self.settings.alert_source_failure_percent
         out: dict[str, AlertCheck] = {}
-        for (kind, name), snap in latest.items():
-            seen = snap.minus(first.get((kind, name), Latencies.empty()))
-            if seen.calls < MIN_CALLS:
+        for (kind, name), (total, failed) in latest.items():
+            before = first.get((kind, name), (0, 0))
+            calls, errors = total - before[0], failed - before[1]
+            if calls < MIN_CALLS:
                 continue
-            share = 100.0 * seen.errors / seen.calls
+            share = 100.0 * errors / calls
             out[f"source_failing:{kind}:{name}"] = AlertCheck(
                 share >= threshold,
-                f"{kind.replace('_', ' ')} {name} failed {seen.errors} of its last {seen.calls} calls",
+                f"{kind.replace('_', ' ')} {name} failed {errors} of its last {calls} calls",
                 round(share, 1),
                 threshold,
                 self.settings.alert_for_seconds,
