@@ -62,7 +62,7 @@ def _judging(
 def _rules(eng: engine.Engine, home: Path, **settings: float) -> AlertRules:
     return AlertRules(
         MonitorSettings(**settings),  # type: ignore[arg-type]
-        statistics=eng.statistics,
+        gates=eng.gates,
         latencies=eng.latencies,
         checks=dict,
         home=home,
@@ -226,7 +226,7 @@ async def test_a_watcher_overflow_and_watches_near_the_limit_fire(tmp_path: Path
     async with engine.open_engine() as eng:
         rules = AlertRules(
             MonitorSettings(alert_watch_percent=1e-9),
-            statistics=eng.statistics,
+            gates=eng.gates,
             latencies=eng.latencies,
             checks=dict,
             home=tmp_path,

@@ -59,10 +59,10 @@ def _fields(use: GateUse) -> dict[str, object]:
 async def test_the_saturated_series_is_one_while_the_gate_is_full_with_waiters() -> None:
     async with open_engine(EngineConfig(gates={"g": 1})) as eng:
         gate = eng.gate("g")
-        assert engine_readings(eng.statistics()).gauges["gate.g.saturated"] == 0.0
+        assert engine_readings(eng).gauges["gate.g.saturated"] == 0.0
         async with trio.open_nursery() as nursery:
             async with gate.acquire():
-                assert engine_readings(eng.statistics()).gauges["gate.g.saturated"] == 0.0
+                assert engine_readings(eng).gauges["gate.g.saturated"] == 0.0
 
                 async def wait() -> None:
                     async with gate.acquire():
@@ -70,8 +70,8 @@ async def test_the_saturated_series_is_one_while_the_gate_is_full_with_waiters()
 
                 nursery.start_soon(wait)
                 await trio.testing.wait_all_tasks_blocked()
-                assert engine_readings(eng.statistics()).gauges["gate.g.saturated"] == 1.0
-        assert engine_readings(eng.statistics()).gauges["gate.g.saturated"] == 0.0
+                assert engine_readings(eng).gauges["gate.g.saturated"] == 1.0
+        assert engine_readings(eng).gauges["gate.g.saturated"] == 0.0
 
 
 async def test_the_daemon_recommends_from_its_history(pg_url: str, tmp_path: Path) -> None:

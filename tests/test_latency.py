@@ -26,6 +26,8 @@ def test_quantiles_interpolate_within_their_bucket() -> None:
         h.observe(0.4, ok=False)  # (0.25, 0.5]
     snap = h.snapshot()
     assert snap.calls == 100 and snap.errors == 10
+    assert (h.calls, h.errors) == (100, 10)  # read in place, as the snapshot counts them
+    assert dict(latencies.histograms()) == {("control", "ping"): h}
     assert snap.total == pytest.approx(90 * 0.003 + 4.0)
     assert snap.quantile(0.5) == pytest.approx(0.0025 + 0.0025 * 50 / 90)
     assert snap.quantile(0.95) == pytest.approx(0.25 + 0.25 * 5 / 10)
@@ -35,7 +37,10 @@ def test_quantiles_interpolate_within_their_bucket() -> None:
     assert h.snapshot().minus(snap).calls == 1
     latencies.enabled = False
     h.observe(1.0)
-    assert h.snapshot().calls == 101
+    with latencies.time("control", "off"):
+        pass
+    assert h.snapshot().calls == h.calls == 101
+    assert ("control", "off") not in latencies.snapshot()
 
 
 def test_labels_are_bounded_per_kind() -> None:

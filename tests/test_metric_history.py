@@ -112,6 +112,34 @@ class FailingStore:
         return await self.inner.sweep(before, max_rows=max_rows)
 
 
+async def test_the_engines_series_read_its_gates_in_place(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with engine.open_engine(engine.EngineConfig(gates={"db": 2})) as eng:
+        gate = eng.gate("db")
+
+        async def hold() -> None:
+            async with engine.admit(gate):
+                await trio.sleep(10)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(hold)
+            await trio.testing.wait_all_tasks_blocked()
+            busy = engine.engine_readings(eng)
+            stats = eng.statistics().gates["db"]
+        assert eng.gates() == {"db": gate} and eng.statistics(gates=False).gates == {}
+        assert (stats.capacity, stats.borrowed, stats.waiting) == (2, 2, 1)
+        assert busy.gauges["gate.db.capacity"] == 2 and busy.gauges["gate.db.borrowed"] == 2
+        assert busy.gauges["gate.db.waiting"] == 1 and busy.gauges["gate.db.use"] == 1.0
+        assert busy.counters["gate.db.granted"] == stats.granted_total == 2
+        idle = engine.engine_readings(eng)
+        assert idle.counters["gate.db.granted"] == gate.granted_total == 3
+        assert idle.gauges["gate.db.borrowed"] == 0 and idle.gauges["gate.db.waiting"] == 0
+        assert idle.counters["gate.db.cancelled"] == idle.counters["gate.db.rejected"] == 0
+        assert idle.gauges["sessions.live"] == 0 and "events.published" in idle.counters
+
+
 async def test_minutes_wait_while_the_store_fails_and_ranges_come_from_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

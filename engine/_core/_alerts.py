@@ -108,9 +108,9 @@ class AlertBook:
     def update(self, now: float, wall: float, checks: Mapping[str, AlertCheck]) -> list[Alert]:
         """Judge ``checks`` at ``now`` (a monotonic clock; ``wall`` the wall clock's time for the
         alerts' ``since``); the alerts that fired or resolved, in name order."""
-        changed: list[Alert] = []
-        for name in sorted(set(self._states) | set(checks)):
-            check = checks.get(name)
+        changed: list[tuple[str, Alert]] = []
+        gone = [name for name in self._states if name not in checks]
+        for name, check in (*checks.items(), *((name, None) for name in gone)):
             state = self._states.get(name)
             if state is None:
                 if check is None or not check.active or len(self._states) >= self._max:
@@ -123,7 +123,7 @@ class AlertBook:
                 if state.firing is None and now - state.active_since >= check.hold:
                     state.firing = _alert(name, "firing", check, wall)
                     self.fired += 1
-                    changed.append(state.firing)
+                    changed.append((name, state.firing))
                 continue
             state.active_since = None
             if state.firing is None:
@@ -135,12 +135,14 @@ class AlertBook:
                 was = state.firing
                 message = check.message if check is not None else was.message
                 value = check.value if check is not None else None
-                changed.append(
-                    Alert(name, "resolved", _cut(message, MAX_MESSAGE), value, was.threshold, wall)
+                resolved = Alert(
+                    name, "resolved", _cut(message, MAX_MESSAGE), value, was.threshold, wall
                 )
+                changed.append((name, resolved))
                 self.resolved += 1
                 del self._states[name]
-        return changed
+        changed.sort(key=lambda pair: pair[0])  # only what changed is sorted, not every check
+        return [alert for _, alert in changed]
 
     def firing(self) -> list[Alert]:
         """The alerts firing now, in name order."""

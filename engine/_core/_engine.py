@@ -358,8 +358,13 @@ class Engine(metaclass=NoPublicConstructor):
 
     # -- statistics ------------------------------------------------------------------------------
 
-    def statistics(self) -> EngineStatistics:
-        """Return a snapshot of the engine's counters."""
+    def gates(self) -> Mapping[str, PriorityLimiter]:
+        """Every gate made so far, live, by name (read its counters without a snapshot)."""
+        return self._gates
+
+    def statistics(self, *, gates: bool = True) -> EngineStatistics:
+        """Return a snapshot of the engine's counters (``gates`` False: without the gates'
+        statistics, ``gates`` left empty, for a caller that reads :meth:`gates` itself)."""
         by_state: dict[str, int] = {}
         for s in (*self._sessions.values(), *self._finished.values()):
             by_state[s.state.value] = by_state.get(s.state.value, 0) + 1
@@ -368,7 +373,7 @@ class Engine(metaclass=NoPublicConstructor):
             sessions_by_state=by_state,
             live_sessions=len(self._sessions),
             sessions_started=self._sessions_started,
-            gates={name: g.statistics() for name, g in self._gates.items()},
+            gates={name: g.statistics() for name, g in self._gates.items()} if gates else {},
             adaptive={name: a.statistics() for name, a in self._adaptive.items()},
             events_published=self._bus.published,
             subscribers=self._bus.subscriber_count,

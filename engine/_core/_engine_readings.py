@@ -1,4 +1,5 @@
-"""The engine's own series for the metric history, read from one :meth:`Engine.statistics` snapshot.
+"""The engine's own series for the metric history, read from the engine without a snapshot of
+each gate.
 
 Gauges: ``sessions.live``, ``sessions.<state>``, ``events.subscribers`` and per gate
 ``gate.<name>.capacity``, ``.borrowed``, ``.waiting``, ``.use`` (borrowed over capacity) and
@@ -10,32 +11,62 @@ Counters (rates in the history): ``sessions.started``, ``events.published`` and 
 
 from __future__ import annotations
 
-from ._engine import EngineStatistics
+import functools
+
+from ._engine import Engine
 from ._metric_history import Readings
 
 __all__ = ["engine_readings"]
 
 
-def engine_readings(stats: EngineStatistics) -> Readings:
-    """The series of one engine snapshot."""
+#: The series of each gate, in the order :func:`_gate_names` gives their names.
+_GATE_SERIES = (
+    "capacity",
+    "borrowed",
+    "waiting",
+    "use",
+    "saturated",
+    "granted",
+    "cancelled",
+    "rejected",
+)
+
+
+@functools.cache
+def _gate_names(gate: str) -> tuple[str, ...]:
+    """A gate's series names (made once per gate, not at every sample)."""
+    return tuple(f"gate.{gate}.{what}" for what in _GATE_SERIES)
+
+
+@functools.cache
+def _state_name(state: str) -> str:
+    return f"sessions.{state}"
+
+
+def engine_readings(eng: Engine) -> Readings:
+    """The series of the engine now (its counters and each gate's, read in place)."""
+    stats = eng.statistics(gates=False)
     gauges: dict[str, float] = {
         "sessions.live": stats.live_sessions,
         "events.subscribers": stats.subscribers,
     }
     for state, count in stats.sessions_by_state.items():
-        gauges[f"sessions.{state}"] = count
+        gauges[_state_name(state)] = count
     counters: dict[str, float] = {
         "sessions.started": stats.sessions_started,
         "events.published": stats.events_published,
     }
-    for name, gate in stats.gates.items():
-        gauges[f"gate.{name}.capacity"] = gate.capacity
-        gauges[f"gate.{name}.borrowed"] = gate.borrowed
-        gauges[f"gate.{name}.waiting"] = gate.waiting
-        gauges[f"gate.{name}.use"] = gate.borrowed / gate.capacity if gate.capacity else 0.0
-        full = gate.borrowed >= gate.capacity and gate.waiting > 0
-        gauges[f"gate.{name}.saturated"] = 1.0 if full else 0.0
-        counters[f"gate.{name}.granted"] = gate.granted_total
-        counters[f"gate.{name}.cancelled"] = gate.cancelled_total
-        counters[f"gate.{name}.rejected"] = gate.rejected_total
+    for name, gate in eng.gates().items():
+        capacity, borrowed, waiting, use, saturated, granted, cancelled, rejected = _gate_names(
+            name
+        )
+        cap, held, queued = gate.capacity, gate.borrowed, gate.waiting
+        gauges[capacity] = cap
+        gauges[borrowed] = held
+        gauges[waiting] = queued
+        gauges[use] = held / cap if cap else 0.0
+        gauges[saturated] = 1.0 if held >= cap and queued > 0 else 0.0
+        counters[granted] = gate.granted_total
+        counters[cancelled] = gate.cancelled_total
+        counters[rejected] = gate.rejected_total
     return Readings(gauges, counters)

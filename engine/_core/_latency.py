@@ -12,10 +12,10 @@ only trio call.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import contextvars
 import operator
-from collections.abc import Iterator
+from collections.abc import ItemsView
+from types import TracebackType
 from typing import Final, NamedTuple, final
 
 import trio
@@ -106,19 +106,31 @@ _EMPTY: Final = HistogramSnapshot((0,) * (len(LATENCY_BUCKETS) + 1), 0.0, 0)
 class LatencyHistogram:
     """Counts of calls by duration. Get one from :meth:`Latencies.histogram`."""
 
-    __slots__ = ("_counts", "_errors", "_owner", "_total")
+    __slots__ = ("_calls", "_counts", "_errors", "_owner", "_total")
 
     def __init__(self, owner: Latencies) -> None:
         self._owner = owner
         self._counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self._calls = 0
         self._total = 0.0
         self._errors = 0
+
+    @property
+    def calls(self) -> int:
+        """Calls observed (without a snapshot)."""
+        return self._calls
+
+    @property
+    def errors(self) -> int:
+        """Calls observed that failed (without a snapshot)."""
+        return self._errors
 
     def observe(self, seconds: float, *, ok: bool = True) -> None:
         """Count one call of ``seconds`` (``ok`` False: it failed). Nothing while the owner is
         disabled."""
         if not self._owner.enabled:
             return
+        self._calls += 1
         if seconds <= _FIRST:  # most calls: no search
             self._counts[0] += 1
             if seconds > 0.0:
@@ -167,29 +179,51 @@ class Latencies:
         made = self._histograms[key] = LatencyHistogram(self)
         return made
 
-    @contextlib.contextmanager
-    def time(self, kind: str, label: str = "") -> Iterator[None]:
-        """Time the block on trio's clock into ``(kind, label)``; an exception counts as an
-        error (a cancellation too, as the call did not complete)."""
-        if not self.enabled:
-            yield
-            return
-        start = trio.current_time()
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            self.histogram(kind, label).observe(trio.current_time() - start, ok=ok)
+    def time(self, kind: str, label: str = "") -> _Timed:
+        """A context manager timing its block on trio's clock into ``(kind, label)``; an
+        exception counts as an error (a cancellation too, as the call did not complete)."""
+        return _Timed(self, kind, label)
 
     def snapshot(self) -> dict[tuple[str, str], HistogramSnapshot]:
         """Every histogram's counts now, by ``(kind, label)`` (in the order they were made)."""
         return {key: h.snapshot() for key, h in self._histograms.items()}
 
+    def histograms(self) -> ItemsView[tuple[str, str], LatencyHistogram]:
+        """Every histogram, live, by ``(kind, label)`` (in the order they were made): to read
+        their :attr:`~LatencyHistogram.calls` without a snapshot of each."""
+        return self._histograms.items()
+
     @staticmethod
     def empty() -> HistogramSnapshot:
         """A snapshot of no call (to subtract from)."""
         return _EMPTY
+
+
+@final
+class _Timed:
+    """The block :meth:`Latencies.time` times (a class, cheaper to enter than a generator)."""
+
+    __slots__ = ("_kind", "_label", "_latencies", "_start")
+
+    def __init__(self, latencies: Latencies, kind: str, label: str) -> None:
+        self._latencies = latencies
+        self._kind = kind
+        self._label = label
+        self._start: float | None = None
+
+    def __enter__(self) -> None:
+        if self._latencies.enabled:
+            self._start = trio.current_time()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._start is not None:
+            elapsed = trio.current_time() - self._start
+            self._latencies.histogram(self._kind, self._label).observe(elapsed, ok=kind is None)
 
 
 _current: contextvars.ContextVar[Latencies | None] = contextvars.ContextVar(

@@ -5,7 +5,7 @@ history), and for sources the counter ``.errors``."""
 
 from __future__ import annotations
 
-from typing import final
+from typing import NamedTuple, final
 
 from ._latency import HistogramSnapshot, Latencies
 from ._metric_history import Readings
@@ -13,30 +13,49 @@ from ._metric_history import Readings
 __all__ = ["LatencyReadings"]
 
 
+class _Names(NamedTuple):
+    """One histogram's series names (made once, not at every sample)."""
+
+    calls: str
+    errors: str | None
+    p99: str
+
+
+def _names(kind: str, label: str) -> _Names:
+    name = f"latency.{kind}.{label}" if label else f"latency.{kind}"
+    errors = f"{name}.errors" if kind.endswith("_source") else None
+    return _Names(f"{name}.calls", errors, f"{name}.p99_ms")
+
+
 @final
 class LatencyReadings:
-    """Reads ``latencies`` once a sample, remembering the previous sample for the percentiles."""
+    """Reads ``latencies`` once a sample, remembering the previous sample for the percentiles
+    (only a histogram with calls since then is snapshotted)."""
 
     def __init__(self, latencies: Latencies) -> None:
         self._latencies = latencies
-        self._previous: dict[tuple[str, str], HistogramSnapshot] = {}
+        self._previous: dict[tuple[str, str], tuple[int, HistogramSnapshot]] = {}
+        self._names: dict[tuple[str, str], _Names] = {}
 
     def readings(self) -> Readings:
         """The series of one sample."""
         gauges: dict[str, float] = {}
         counters: dict[str, float] = {}
-        snapshot = self._latencies.snapshot()
-        for (kind, label), h in snapshot.items():
-            name = f"latency.{kind}.{label}" if label else f"latency.{kind}"
-            counters[f"{name}.calls"] = h.calls
-            if kind.endswith("_source"):
-                counters[f"{name}.errors"] = h.errors
-            before = self._previous.get((kind, label))
-            if before is not None and before.counts == h.counts:
+        previous = self._previous
+        for key, h in self._latencies.histograms():
+            names = self._names.get(key)
+            if names is None:
+                names = self._names[key] = _names(*key)
+            calls = h.calls
+            counters[names.calls] = calls
+            if names.errors is not None:
+                counters[names.errors] = h.errors
+            before = previous.get(key)
+            if before is not None and before[0] == calls:
                 continue  # no call since the previous sample
-            since = h.minus(Latencies.empty() if before is None else before)
-            p99 = since.quantile(0.99)
+            now = h.snapshot()
+            previous[key] = (calls, now)
+            p99 = now.minus(Latencies.empty() if before is None else before[1]).quantile(0.99)
             if p99 is not None:
-                gauges[f"{name}.p99_ms"] = p99 * 1000.0
-        self._previous = snapshot
+                gauges[names.p99] = p99 * 1000.0
         return Readings(gauges, counters)

@@ -167,6 +167,26 @@ class PriorityLimiter:
         return self._borrowed
 
     @property
+    def waiting(self) -> int:
+        """How many tasks wait for a slot now (as :attr:`LimiterStatistics.waiting`)."""
+        return self._waiting
+
+    @property
+    def granted_total(self) -> int:
+        """Slots handed out since creation."""
+        return self._granted_total
+
+    @property
+    def cancelled_total(self) -> int:
+        """Waiters cancelled before they got a slot, since creation."""
+        return self._cancelled_total
+
+    @property
+    def rejected_total(self) -> int:
+        """Acquisitions refused because an owner's queue was full, since creation."""
+        return self._rejected_total
+
+    @property
     def aging_interval(self) -> float | None:
         """Seconds of waiting worth one priority level (None: no aging)."""
         return self._aging

@@ -289,7 +289,7 @@ async def run_metric_history(
     ):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise InvalidArgumentError(f"{what} must be positive seconds, not {value!r}")
-    previous: dict[str, tuple[float, float]] = {}  # counter -> (total, when read)
+    previous: dict[str, tuple[float, float, str]] = {}  # counter -> (total, when read, rate)
     lag: float | None = None
     async with trio.open_nursery() as nursery:
         if history.store is not None:
@@ -303,9 +303,12 @@ async def run_metric_history(
                 values[LOOP_LAG] = lag * 1000.0
             for name, total in readings.counters.items():
                 before = previous.get(name)
-                if before is not None and now > before[1]:
-                    values[f"{name}.rate"] = max(0.0, total - before[0]) / (now - before[1])
-                previous[name] = (total, now)
+                if before is None:
+                    previous[name] = (total, now, f"{name}.rate")
+                    continue
+                if now > before[1]:
+                    values[before[2]] = max(0.0, total - before[0]) / (now - before[1])
+                previous[name] = (total, now, before[2])
             history.record_nowait(wall(), values)
             deadline = now + interval
             await trio.sleep_until(deadline)

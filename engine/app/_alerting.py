@@ -22,6 +22,7 @@ and the book's :meth:`~engine.AlertBook.health` is the ``alerts`` check of ``/he
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -33,9 +34,9 @@ from typing import Any, Final, NoReturn, Protocol
 import trio
 
 from .._core._alerts import Alert, AlertBook, AlertCheck
-from .._core._engine import EngineStatistics
 from .._core._health import HealthCheck
-from .._core._latency import HistogramSnapshot, Latencies
+from .._core._latency import Latencies
+from .._core._limiter import PriorityLimiter
 from ._monitor_settings import MonitorSettings
 
 __all__ = ["MIN_CALLS", "WINDOW", "AlertRules", "run_alerts"]
@@ -71,7 +72,7 @@ class AlertRules:
 
     Args:
         settings: the thresholds.
-        statistics: the engine's statistics.
+        gates: the engine's gates (:meth:`engine.Engine.gates`), read in place.
         latencies: the engine's histograms (sources' calls and failures).
         checks: the parts' health checks (``database``, ``capture``).
         home: the directory whose file system is watched for space.
@@ -82,38 +83,47 @@ class AlertRules:
         self,
         settings: MonitorSettings,
         *,
-        statistics: Callable[[], EngineStatistics],
+        gates: Callable[[], Mapping[str, PriorityLimiter]],
         latencies: Latencies,
         checks: Callable[[], Mapping[str, HealthCheck]],
         home: Path,
         watches: Callable[[], _WatchTotals] | None = None,
     ) -> None:
         self.settings = settings
-        self._statistics = statistics
+        self._gates = gates
         self._latencies = latencies
         self._checks = checks
         self._home = home
-        self._window: deque[tuple[float, dict[tuple[str, str], HistogramSnapshot]]] = deque()
+        # (when, each source histogram's (calls, errors) then), one every _SNAPSHOT_EVERY seconds
+        self._window: deque[tuple[float, dict[tuple[str, str], tuple[int, int]]]] = deque()
         self._watches = watches
         self._overflows: int | None = None
         self._overflow_at = -math.inf
         self._disk_checked: tuple[float, AlertCheck] | None = None
+        # each alert's last check and what it was judged from: reused while that is unchanged
+        self._kept: dict[str, tuple[tuple[object, ...], AlertCheck]] = {}
+        self._gate_alerts: dict[str, str] = {}
+
+    def _check(
+        self, name: str, seen: tuple[object, ...], make: Callable[[], AlertCheck]
+    ) -> AlertCheck:
+        """The check ``make()`` gives for ``name``, made again only when ``seen`` changed."""
+        kept = self._kept.get(name)
+        if kept is None or kept[0] != seen:
+            kept = self._kept[name] = (seen, make())
+        return kept[1]
 
     def judge(self, now: float, loop_lag: float | None) -> dict[str, AlertCheck]:
         """Every rule's check at ``now`` (trio's clock) with the loop's last measured lag."""
         s = self.settings
         hold = s.alert_for_seconds
         out: dict[str, AlertCheck] = {}
-        for name, g in self._statistics().gates.items():
-            full = g.borrowed >= g.capacity and g.waiting > 0
-            message = f"gate {name} is full ({g.borrowed}/{g.capacity}) with {g.waiting} waiting"
-            out[f"gate_saturated:{name}"] = AlertCheck(
-                full,
-                message,
-                g.waiting,
-                s.alert_gate_saturated_seconds,
-                s.alert_gate_saturated_seconds,
-            )
+        for name, g in self._gates().items():
+            alert = self._gate_alerts.get(name)
+            if alert is None:
+                alert = self._gate_alerts[name] = f"gate_saturated:{name}"
+            seen = (g.borrowed, g.capacity, g.waiting)
+            out[alert] = self._check(alert, seen, functools.partial(self._gate, name, *seen))
         lag_ms = 0.0 if loop_lag is None else loop_lag * 1000.0
         out["loop_lag"] = AlertCheck(
             lag_ms > s.alert_loop_lag_ms,
@@ -126,18 +136,28 @@ class AlertRules:
         database = checks.get("database")
         if database is not None:
             down = database.status == "down"
-            out["database_down"] = AlertCheck(
-                down, "the database does not answer" if down else "the database answers", hold=hold
+            out["database_down"] = self._check(
+                "database_down",
+                (down,),
+                lambda: AlertCheck(
+                    down,
+                    "the database does not answer" if down else "the database answers",
+                    hold=hold,
+                ),
             )
         capture = checks.get("capture")
         if capture is not None:
             carried = float(capture.detail.get("carried", 0))
-            out["backlog"] = AlertCheck(
-                carried >= s.alert_backlog_entries,
-                f"{carried:.0f} worklog entries carried, not yet stored",
-                carried,
-                s.alert_backlog_entries,
-                hold,
+            out["backlog"] = self._check(
+                "backlog",
+                (carried,),
+                lambda: AlertCheck(
+                    carried >= s.alert_backlog_entries,
+                    f"{carried:.0f} worklog entries carried, not yet stored",
+                    carried,
+                    s.alert_backlog_entries,
+                    hold,
+                ),
             )
         out.update(self._sources(now))
         if self._disk_checked is None or now - self._disk_checked[0] >= _DISK_EVERY:
@@ -147,32 +167,54 @@ class AlertRules:
             out.update(self._watchers(now, self._watches()))
         return out
 
+    def _gate(self, name: str, borrowed: int, capacity: int, waiting: int) -> AlertCheck:
+        seconds = self.settings.alert_gate_saturated_seconds
+        return AlertCheck(
+            borrowed >= capacity and waiting > 0,
+            f"gate {name} is full ({borrowed}/{capacity}) with {waiting} waiting",
+            waiting,
+            seconds,
+            seconds,
+        )
+
     def _watchers(self, now: float, totals: _WatchTotals) -> dict[str, AlertCheck]:
         if self._overflows is not None and totals.overflows > self._overflows:
             self._overflow_at = now
-        self._overflows = totals.overflows
+        overflows = self._overflows = totals.overflows
+        overflowing = now - self._overflow_at < OVERFLOW_WINDOW
         out = {
-            "watcher_overflow": AlertCheck(
-                now - self._overflow_at < OVERFLOW_WINDOW,
-                "a watcher's kernel queue overflowed: changes were rescanned",
-                totals.overflows,
+            "watcher_overflow": self._check(
+                "watcher_overflow",
+                (overflowing, overflows),
+                lambda: AlertCheck(
+                    overflowing,
+                    "a watcher's kernel queue overflowed: changes were rescanned",
+                    overflows,
+                ),
             )
         }
-        limit = totals.max_user_watches
+        limit, watches = totals.max_user_watches, totals.watches
         if limit:
-            share = 100.0 * totals.watches / limit
-            threshold = self.settings.alert_watch_percent
-            out["watch_limit"] = AlertCheck(
-                share >= threshold,
-                f"{totals.watches} of the system's {limit} inotify watches in use",
-                round(share, 3),
-                threshold,
-                self.settings.alert_for_seconds,
+            out["watch_limit"] = self._check(
+                "watch_limit", (watches, limit), lambda: self._watch_limit(watches, limit)
             )
         return out
 
+    def _watch_limit(self, watches: int, limit: int) -> AlertCheck:
+        share = 100.0 * watches / limit
+        threshold = self.settings.alert_watch_percent
+        return AlertCheck(
+            share >= threshold,
+            f"{watches} of the system's {limit} inotify watches in use",
+            round(share, 3),
+            threshold,
+            self.settings.alert_for_seconds,
+        )
+
     def _sources(self, now: float) -> dict[str, AlertCheck]:
-        latest = {k: v for k, v in self._latencies.snapshot().items() if k[0] in _SOURCE_KINDS}
+        latest = {
+            k: (h.calls, h.errors) for k, h in self._latencies.histograms() if k[0] in _SOURCE_KINDS
+        }
         if not self._window or now - self._window[-1][0] >= _SNAPSHOT_EVERY:
             self._window.append((now, latest))
         while len(self._window) > 1 and now - self._window[1][0] >= WINDOW:
@@ -180,14 +222,15 @@ class AlertRules:
         first = self._window[0][1]
         threshold = self.settings.alert_source_failure_percent
         out: dict[str, AlertCheck] = {}
-        for (kind, name), snap in latest.items():
-            seen = snap.minus(first.get((kind, name), Latencies.empty()))
-            if seen.calls < MIN_CALLS:
+        for (kind, name), (total, failed) in latest.items():
+            before = first.get((kind, name), (0, 0))
+            calls, errors = total - before[0], failed - before[1]
+            if calls < MIN_CALLS:
                 continue
-            share = 100.0 * seen.errors / seen.calls
+            share = 100.0 * errors / calls
             out[f"source_failing:{kind}:{name}"] = AlertCheck(
                 share >= threshold,
-                f"{kind.replace('_', ' ')} {name} failed {seen.errors} of its last {seen.calls} calls",
+                f"{kind.replace('_', ' ')} {name} failed {errors} of its last {calls} calls",
                 round(share, 1),
                 threshold,
                 self.settings.alert_for_seconds,

@@ -56,7 +56,7 @@ def stack_readings(out: Stack, latencies: LatencyReadings | None = None) -> Read
     (``latency.*``, :class:`LatencyReadings`), ``db.*`` (connections, idle, in_use; rates of
     queries, errors, cancelled), ``feed.*`` (clients; rates of delivered, frames, resyncs,
     closed_slow) and ``embedding.backlog``."""
-    base = engine_readings(out.engine.statistics())
+    base = engine_readings(out.engine)
     gauges, counters = dict(base.gauges), dict(base.counters)
     if latencies is not None:
         timed = latencies.readings()
@@ -106,7 +106,7 @@ def _start_alerts(out: Stack) -> AlertBook:
     checks = out.health_checks
     rules = AlertRules(
         config,
-        statistics=eng.statistics,
+        gates=eng.gates,
         latencies=eng.latencies,
         checks=(lambda: {}) if checks is None else checks,
         home=config.home,
