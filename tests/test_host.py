@@ -46,6 +46,19 @@ def test_portal_error_in_host_cancels_the_engine() -> None:
     assert session.state is SessionState.CANCELLED
 
 
+def _host(code: str) -> subprocess.Popen[str]:
+    """A Python host running ``code`` that Ctrl-C interrupts as in a terminal: SIGINT back to its
+    default in the child, whoever started the tests (a background job of a shell without job
+    control inherits it ignored, and Python then installs no KeyboardInterrupt handler)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
 _SYNC_HOST = textwrap.dedent(
     """
     import sys, time, trio, engine
@@ -72,12 +85,7 @@ _SYNC_HOST = textwrap.dedent(
 
 
 def test_ctrl_c_in_a_sync_host_cancels_the_engine_cleanly() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SYNC_HOST],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _host(_SYNC_HOST)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
@@ -166,9 +174,7 @@ def test_asyncio_host_ctrl_c() -> None:
             print("interrupted", flush=True)
         """
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = _host(code)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
