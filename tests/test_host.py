@@ -46,17 +46,28 @@ def test_portal_error_in_host_cancels_the_engine() -> None:
     assert session.state is SessionState.CANCELLED
 
 
-def _host(code: str) -> subprocess.Popen[str]:
-    """A Python host running ``code`` that Ctrl-C interrupts as in a terminal: SIGINT back to its
-    default in the child, whoever started the tests (a background job of a shell without job
-    control inherits it ignored, and Python then installs no KeyboardInterrupt handler)."""
-    return subprocess.Popen(
+def _interrupted(code: str) -> tuple[str, str, int]:
+    """Run a Python host on ``code`` until it prints ``ready``, press Ctrl-C, and return what it
+    printed (stdout, stderr) and its exit status; it is killed if it does not end within 20 s.
+
+    SIGINT is back at its default in the child, whoever started the tests (a background job of a
+    shell without job control inherits it ignored, and Python then raises no KeyboardInterrupt)."""
+    with subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return out, err, proc.returncode
 
 
 _SYNC_HOST = textwrap.dedent(
@@ -85,12 +96,8 @@ _SYNC_HOST = textwrap.dedent(
 
 
 def test_ctrl_c_in_a_sync_host_cancels_the_engine_cleanly() -> None:
-    proc = _host(_SYNC_HOST)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 3, err
+    out, err, code = _interrupted(_SYNC_HOST)
+    assert code == 3, err
     assert "task cleaned up" in out
     assert "interrupted, session cancelled" in out
 
@@ -174,9 +181,5 @@ def test_asyncio_host_ctrl_c() -> None:
             print("interrupted", flush=True)
         """
     )
-    proc = _host(code)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    out, err, _ = _interrupted(code)
     assert "interrupted" in out, err
