@@ -94,7 +94,8 @@ class PingArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 
 
 class StatusArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Where the daemon can be reached and its counters."""
+    """Where the daemon can be reached, its counters, each gate's capacity (``gates``) and what it
+    recommends changing (``recommendations``)."""
 
 
 class StartArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
