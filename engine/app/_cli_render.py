@@ -211,7 +211,7 @@ def print_status(out: Console, st: Mapping[str, Any]) -> None:
     up = f" (pid {st['pid']}, up {st['uptime']:.0f}s, embedder {st.get('embedder')})"
     out.print(literal(("Scribe daemon running", "bold green"), up))
     gates = [
-        (f"{name} gate", f"{g['capacity']} slots" + (", adaptive" if g["adaptive"] else ""))
+        (f"{name} gate", _slots(g["capacity"]) + (", adaptive" if g["adaptive"] else ""))
         for name, g in st.get("gates", {}).items()
     ]
     rows = [
@@ -227,3 +227,7 @@ def print_status(out: Console, st: Mapping[str, Any]) -> None:
     out.print(kv_table([*rows, *gates]))
     for advice in st.get("recommendations", []):
         out.print(literal(("recommended: ", "bold yellow"), advice))
+
+
+def _slots(n: int) -> str:
+    return f"{n} slot" if n == 1 else f"{n} slots"
