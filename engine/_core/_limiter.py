@@ -18,7 +18,7 @@ import outcome
 import trio
 
 from ._errors import AdmissionQueueFullError, InvalidArgumentError, ReentryError
-from ._latency import Latencies
+from ._latency import Latencies, LatencyHistogram
 from ._priority import Priority, coerce_priority
 
 __all__ = ["LimiterStatistics", "PriorityLimiter"]
@@ -296,12 +296,14 @@ class PriorityLimiter:
         must not block or raise."""
         self._hold_observer = observer
 
-    def _is_timed(self) -> bool:
-        return self._timed is not None and self._timing is not None and self._timing.enabled
+    def _timers(self) -> tuple[LatencyHistogram, LatencyHistogram] | None:
+        """The wait and hold histograms while timing is on (None: off, or no histograms)."""
+        timing = self._timing
+        return self._timed if timing is not None and timing.enabled else None
 
     def _clock(self) -> float | None:
         """Now on trio's clock when admissions are timed or observed (None: neither)."""
-        if self._hold_observer is None and not self._is_timed():
+        if self._hold_observer is None and self._timers() is None:
             return None
         return trio.current_time()
 
@@ -310,8 +312,9 @@ class PriorityLimiter:
         if start is None:
             return None
         now = trio.current_time()
-        if self._timed is not None and self._is_timed():
-            self._timed[0].observe(now - start)
+        timers = self._timers()
+        if timers is not None:
+            timers[0].observe(now - start)
         return now
 
     def _held_for(self, granted_at: float | None, *, ok: bool) -> None:
@@ -320,8 +323,9 @@ class PriorityLimiter:
         if granted_at is None:
             return
         held = trio.current_time() - granted_at
-        if self._timed is not None and self._is_timed():
-            self._timed[1].observe(held, ok=ok)
+        timers = self._timers()
+        if timers is not None:
+            timers[1].observe(held, ok=ok)
         if ok and self._hold_observer is not None:
             self._hold_observer(held, self._borrowed + 1)
 

@@ -1,7 +1,7 @@
 """What other daemons write, published on this engine's bus: change notices from a shared store
 become ``session.state``, ``session.worklog`` and ``session.summary`` events, so a feed client (or
-an MCP resource watcher) of any daemon sees every session. Entries are read from the store by seq and published once each, in order; after a break in
-the notices it catches up from the store."""
+an MCP resource watcher) of any daemon sees every session. Entries are read from the store by seq
+and published once each, in order; after a break in the notices it catches up from the store."""
 
 from __future__ import annotations
 

@@ -22,7 +22,6 @@ and the book's :meth:`~engine.AlertBook.health` is the ``alerts`` check of ``/he
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import time
@@ -100,18 +99,6 @@ class AlertRules:
         self._overflows: int | None = None
         self._overflow_at = -math.inf
         self._disk_checked: tuple[float, AlertCheck] | None = None
-        # each alert's last check and what it was judged from: reused while that is unchanged
-        self._kept: dict[str, tuple[tuple[object, ...], AlertCheck]] = {}
-        self._gate_alerts: dict[str, str] = {}
-
-    def _check(
-        self, name: str, seen: tuple[object, ...], make: Callable[[], AlertCheck]
-    ) -> AlertCheck:
-        """The check ``make()`` gives for ``name``, made again only when ``seen`` changed."""
-        kept = self._kept.get(name)
-        if kept is None or kept[0] != seen:
-            kept = self._kept[name] = (seen, make())
-        return kept[1]
 
     def judge(self, now: float, loop_lag: float | None) -> dict[str, AlertCheck]:
         """Every rule's check at ``now`` (trio's clock) with the loop's last measured lag."""
@@ -119,11 +106,7 @@ class AlertRules:
         hold = s.alert_for_seconds
         out: dict[str, AlertCheck] = {}
         for name, g in self._gates().items():
-            alert = self._gate_alerts.get(name)
-            if alert is None:
-                alert = self._gate_alerts[name] = f"gate_saturated:{name}"
-            seen = (g.borrowed, g.capacity, g.waiting)
-            out[alert] = self._check(alert, seen, functools.partial(self._gate, name, *seen))
+            out[f"gate_saturated:{name}"] = self._gate(name, g.borrowed, g.capacity, g.waiting)
         lag_ms = 0.0 if loop_lag is None else loop_lag * 1000.0
         out["loop_lag"] = AlertCheck(
             lag_ms > s.alert_loop_lag_ms,
@@ -136,28 +119,18 @@ class AlertRules:
         database = checks.get("database")
         if database is not None:
             down = database.status == "down"
-            out["database_down"] = self._check(
-                "database_down",
-                (down,),
-                lambda: AlertCheck(
-                    down,
-                    "the database does not answer" if down else "the database answers",
-                    hold=hold,
-                ),
+            out["database_down"] = AlertCheck(
+                down, "the database does not answer" if down else "the database answers", hold=hold
             )
         capture = checks.get("capture")
         if capture is not None:
             carried = float(capture.detail.get("carried", 0))
-            out["backlog"] = self._check(
-                "backlog",
-                (carried,),
-                lambda: AlertCheck(
-                    carried >= s.alert_backlog_entries,
-                    f"{carried:.0f} worklog entries carried, not yet stored",
-                    carried,
-                    s.alert_backlog_entries,
-                    hold,
-                ),
+            out["backlog"] = AlertCheck(
+                carried >= s.alert_backlog_entries,
+                f"{carried:.0f} worklog entries carried, not yet stored",
+                carried,
+                s.alert_backlog_entries,
+                hold,
             )
         out.update(self._sources(now))
         if self._disk_checked is None or now - self._disk_checked[0] >= _DISK_EVERY:
@@ -180,36 +153,26 @@ class AlertRules:
     def _watchers(self, now: float, totals: _WatchTotals) -> dict[str, AlertCheck]:
         if self._overflows is not None and totals.overflows > self._overflows:
             self._overflow_at = now
-        overflows = self._overflows = totals.overflows
-        overflowing = now - self._overflow_at < OVERFLOW_WINDOW
+        self._overflows = totals.overflows
         out = {
-            "watcher_overflow": self._check(
-                "watcher_overflow",
-                (overflowing, overflows),
-                lambda: AlertCheck(
-                    overflowing,
-                    "a watcher's kernel queue overflowed: changes were rescanned",
-                    overflows,
-                ),
+            "watcher_overflow": AlertCheck(
+                now - self._overflow_at < OVERFLOW_WINDOW,
+                "a watcher's kernel queue overflowed: changes were rescanned",
+                totals.overflows,
             )
         }
-        limit, watches = totals.max_user_watches, totals.watches
+        limit = totals.max_user_watches
         if limit:
-            out["watch_limit"] = self._check(
-                "watch_limit", (watches, limit), lambda: self._watch_limit(watches, limit)
+            share = 100.0 * totals.watches / limit
+            threshold = self.settings.alert_watch_percent
+            out["watch_limit"] = AlertCheck(
+                share >= threshold,
+                f"{totals.watches} of the system's {limit} inotify watches in use",
+                round(share, 3),
+                threshold,
+                self.settings.alert_for_seconds,
             )
         return out
-
-    def _watch_limit(self, watches: int, limit: int) -> AlertCheck:
-        share = 100.0 * watches / limit
-        threshold = self.settings.alert_watch_percent
-        return AlertCheck(
-            share >= threshold,
-            f"{watches} of the system's {limit} inotify watches in use",
-            round(share, 3),
-            threshold,
-            self.settings.alert_for_seconds,
-        )
 
     def _sources(self, now: float) -> dict[str, AlertCheck]:
         latest = {
