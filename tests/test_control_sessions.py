@@ -178,6 +178,21 @@ async def test_worklog_since(fresh_pg_url: str, repo: Path, tmp_path: Path) -> N
         md = await call("worklog", session="codex-9", since=last - 1, markdown=True)
         assert "note 3" in md["markdown"] and "note 2" not in md["markdown"]
         assert (await call("worklog", session="codex-9", since=last))["entries"] == []
+        # paging back from the newest: each answer's smallest seq is the next one's `before`
+        pages, before = [], None
+        while True:
+            args = {"limit": 2} | ({} if before is None else {"before": before})
+            page = [e["seq"] for e in (await call("worklog", session="codex-9", **args))["entries"]]
+            if not page:
+                break
+            pages.append(page)
+            before = page[0]
+        assert [seq for page in reversed(pages) for seq in page] == [
+            e["seq"] for e in whole["entries"]
+        ]
+        assert all(len(page) == 2 for page in pages[:-1])
+        negative_before = await call.refused("worklog", session="codex-9", before=-1)
+        assert "args.before" in negative_before.message
 
         negative = await call.refused("worklog", session="codex-9", since=-1)
         assert negative.type == "ControlProtocolError" and "args.since" in negative.message

@@ -202,3 +202,46 @@ async def test_an_alert_shows_while_the_database_is_stopped_and_clears_after(
     finally:
         server.stop("fast")
     assert seen["errors"] == []
+
+
+def browse_earlier(url: str, profile: Path, sid: str, stored: int) -> dict[str, Any]:
+    from playwright.sync_api import expect
+
+    seen: dict[str, Any] = {}
+    with open_page(profile) as (page, errors):
+        page.goto(url)
+        expect(page.locator("#feed-status")).to_have_attribute("data-status", "live")
+        page.locator(f'tr[data-session-id="{sid}"]').click()
+        lines = page.locator("#worklog li")
+        note = page.locator("#worklog-note")
+        expect(lines).to_have_count(500)  # the most kept before one pages back
+        expect(note).to_have_text("the newest 500 entries, then live")
+        expect(page.locator('#worklog li[data-kind="session_start"]')).to_have_count(0)
+        earlier = page.locator("#worklog-earlier")
+        earlier.click()  # 200 more
+        expect(lines).to_have_count(700)
+        expect(note).to_have_text("the newest 700 entries, then live")
+        earlier.click()  # the rest
+        expect(lines).to_have_count(stored)
+        expect(earlier).to_be_hidden()
+        expect(note).to_have_text(f"all {stored} entries")
+        expect(page.locator('#worklog li[data-kind="session_start"]')).to_have_count(1)
+        seen["notes"] = page.locator('#worklog li[data-kind="note"] .text').all_inner_texts()
+        page.screenshot(path=str(artifact("dashboard-earlier.png")), full_page=True)
+        seen["errors"] = errors
+    return seen
+
+
+async def test_earlier_worklog_entries_load_page_by_page(fresh_pg_url: str, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "shop", files={"app.py": "a = 1\n"})
+    async with open_daemon(fresh_pg_url) as daemon:
+        made = await daemon.call("start", repo=str(repo), name="long", idle_timeout=None)
+        for i in range(750):
+            await daemon.call("append", session=made["id"], text=f"step {i}")
+        stored = len((await daemon.call("worklog", session=made["id"]))["entries"])
+        assert 750 < stored < 900  # the notes and the session's start: two pages beyond 500
+        seen = await trio.to_thread.run_sync(
+            browse_earlier, daemon.login_url, tmp_path / "profile", made["id"], stored
+        )
+    assert seen["errors"] == []
+    assert seen["notes"] == [f"note: step {i}" for i in range(750)]  # in order, none twice

@@ -59,6 +59,7 @@ async def test_each_route_needs_the_cookie_and_bounds_its_parameters(
         ("/sessions.json", {"tag": ",".join(["t"] * (engine.LIST_MAX + 1))}, "101 items"),
         ("/sessions.json", {"limit": "ten"}, "limit must be an integer"),
         ("/worklog.json", {"session": "s", "since": "-1"}, "since must be an integer"),
+        ("/worklog.json", {"session": "s", "before": "x"}, "before must be an integer"),
         ("/sessions.json", {"colour": "red"}, "unknown parameter 'colour'"),
         ("/summary.json", {"session": ""}, "session must not be empty"),
     ]
@@ -114,6 +115,10 @@ async def test_the_routes_answer_what_the_control_operations_do(
     last = worklog["entries"][-1]["seq"]
     status, after = await get(daemon, "/worklog.json", cookie, session=sid, since=last)
     assert status == 200 and after["entries"] == []
+    status, earlier = await get(daemon, "/worklog.json", cookie, session=sid, before=last, limit=1)
+    assert status == 200 and [e["seq"] for e in earlier["entries"]] == [
+        e["seq"] for e in worklog["entries"][-2:-1]
+    ]
 
     status, summary = await get(daemon, "/summary.json", cookie, session=sid)
     assert status == 200 and summary["session"]["name"] == "payments" and "summary" in summary

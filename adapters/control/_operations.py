@@ -181,13 +181,17 @@ class ContextArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
 
 
 class WorklogArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """A session's worklog: the entries after seq ``since``, the last ``limit`` of those.
+    """A session's worklog: the last ``limit`` entries after ``since`` and before ``before``.
+
+    ``since`` and ``before`` are entry seqs; to page back, pass the smallest seq of one answer
+    as the next ``before``.
 
     With ``markdown``, also rendered as markdown."""
 
     session: SessionRef
     limit: Annotated[int, msgspec.Meta(ge=1, le=LIMIT_MAX)] | None = None
     since: Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)] | None = None
+    before: Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)] | None = None
     markdown: bool = False
 
 

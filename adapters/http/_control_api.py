@@ -5,7 +5,7 @@ Each route runs one control operation (``list``, ``summary``, ``context``, ``wor
 socket and the MCP endpoint use), with arguments read from the query string:
 
 ``/sessions.json?state=a,b&tag=x,y&repo=/abs/path&after=<id>&limit=<n>``, ``/summary.json?session=<ref>``,
-``/context.json?session=<ref>&role=<role>``, ``/worklog.json?session=<ref>&since=<seq>&limit=<n>``,
+``/context.json?session=<ref>&role=<role>``, ``/worklog.json?session=<ref>&since=<seq>&before=<seq>&limit=<n>``,
 ``/recall.json?query=<text>&k=<n>&session=<ref>&kind=<kind>`` and
 ``/rehydrate.json?query=<text>&budget=<tokens>&role=<role>&session=<ref>``.
 
@@ -72,6 +72,7 @@ CONTROL_ROUTES: Final[Mapping[str, tuple[str, Mapping[str, _Param]]]] = {
         {
             "session": _SESSION,
             "since": _Param("since", "int", engine.INT_MAX),
+            "before": _Param("before", "int", engine.INT_MAX),
             "limit": _Param("limit", "int", engine.LIMIT_MAX),
         },
     ),

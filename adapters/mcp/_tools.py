@@ -277,13 +277,15 @@ MCP_TOOLS: Final[tuple[McpTool, ...]] = (
         "get_worklog",
         "worklog",
         "Get the worklog",
-        "A session's worklog entries, oldest first (the newest `limit`, after entry `since`).",
+        "A session's worklog entries, oldest first (the newest `limit`, after entry `since` and"
+        " before entry `before`).",
         r.WorklogOut,
         _worklog_text,
         {
             "session": _SESSION_HINT,
             "limit": "at most this many (the newest)",
             "since": "only entries after this entry number",
+            "before": "only entries before this entry number (pages back)",
             "markdown": "also render it as markdown",
         },
     ),

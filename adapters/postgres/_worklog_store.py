@@ -161,22 +161,27 @@ class PostgresWorklogStore:
         session_id: str,
         *,
         after_seq: int = 0,
+        before_seq: int | None = None,
         limit: int | None = None,
         newest: bool = False,
     ) -> list[WorklogEntry]:
-        """Entries of the session with ``seq > after_seq``, ascending; with ``newest``, the last
-        ``limit`` of them.
+        """Entries of the session with ``seq > after_seq`` (and ``seq < before_seq`` when
+        given), ascending; with ``newest``, the last ``limit`` of them.
 
         Cancellation: the query is cancelled on the server.
         """
         limit = engine.check_optional_limit(limit)
         order = "DESC" if newest else "ASC"
         lim = "" if limit is None else f" LIMIT {int(limit)}"
+        params: tuple[Any, ...] = (session_id, after_seq)
+        below = ""
+        if before_seq is not None:
+            below, params = "AND seq < %s ", (*params, before_seq)
         sql = (
             f"SELECT {_COLUMNS} FROM worklog_entries WHERE session_id = %s AND seq > %s "
-            f"ORDER BY seq {order}{lim}"
+            f"{below}ORDER BY seq {order}{lim}"
         )
-        rows = await self._db.fetch(sql.encode(), (session_id, after_seq))
+        rows = await self._db.fetch(sql.encode(), params)
         out = [_entry(r) for r in rows]
         if newest:
             out.reverse()

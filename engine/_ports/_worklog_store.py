@@ -42,12 +42,13 @@ class WorklogStore(Protocol):
         session_id: str,
         *,
         after_seq: int = 0,
+        before_seq: int | None = None,
         limit: int | None = None,
         newest: bool = False,
     ) -> list[WorklogEntry]:
-        """Entries with ``seq > after_seq`` in ascending order, at most ``limit`` (an int >= 1,
-        :func:`engine.check_optional_limit`; None: all); with ``newest``, the last ``limit`` of them
-        (still ascending)."""
+        """Entries with ``seq > after_seq`` (and ``seq < before_seq`` when given) in ascending
+        order, at most ``limit`` (an int >= 1, :func:`engine.check_optional_limit`; None: all);
+        with ``newest``, the last ``limit`` of them (still ascending)."""
         ...
 
     async def last_seq(self, session_id: str) -> int:

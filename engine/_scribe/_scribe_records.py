@@ -303,27 +303,29 @@ class ScribeRecords:
         return Path((await self._open_repo(Path(path))).root)
 
     async def worklog(
-        self, ref: str, *, limit: int | None = None, since: int | None = None
+        self,
+        ref: str,
+        *,
+        limit: int | None = None,
+        since: int | None = None,
+        before: int | None = None,
     ) -> tuple[SessionRecord, list[WorklogEntry]]:
-        """A session's worklog: the entries after entry ``since`` (a seq; None: from the start),
-        the last ``limit`` of them when given.
+        """A session's worklog: the entries after entry ``since`` (a seq; None: from the start)
+        and before entry ``before`` (None: to the end), the last ``limit`` of them when given.
+        ``before`` pages back: the smallest seq of one answer is the next answer's ``before``.
 
         Raises:
-            InvalidArgumentError: ``since`` is not an int >= 0, or a bad ``limit``.
+            InvalidArgumentError: ``since`` or ``before`` is not an int >= 0, or a bad ``limit``.
             SessionNotFoundError: ``ref`` names no session.
 
         Cancellation: nothing happens.
         """
-        after = 0
-        if since is not None:
-            if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= INT_MAX:
-                raise InvalidArgumentError(
-                    f"since must be an int from 0 to {INT_MAX}, not {since!r}"
-                )
-            after = since
+        for name, value in (("since", since), ("before", before)):
+            if value is not None and (type(value) is not int or not 0 <= value <= INT_MAX):
+                raise InvalidArgumentError(f"{name} must be an int from 0 to {INT_MAX}: {value!r}")
         record = await self.resolve(ref)
         entries = await self.store.entries(
-            record.id, after_seq=after, limit=limit, newest=limit is not None
+            record.id, after_seq=since or 0, before_seq=before, limit=limit, newest=bool(limit)
         )
         return record, entries
 

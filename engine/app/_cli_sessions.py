@@ -305,6 +305,7 @@ def worklog_arguments(p: argparse.ArgumentParser) -> None:
     session_arguments(p)
     p.add_argument("--limit", type=int, help="only the last N entries")
     p.add_argument("--since", type=int, help="only the entries after entry N (its seq)")
+    p.add_argument("--before", type=int, help="only the entries before entry N (its seq)")
 
 
 @refusals
@@ -312,8 +313,9 @@ def run_worklog(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"session": args.session, "markdown": not args.json}
     if args.limit is not None:
         params["limit"] = args.limit
-    if args.since is not None:
-        params["since"] = args.since
+    for name in ("since", "before"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
     got = call(args, "worklog", params)
     if args.json:
         print_json(got)

@@ -342,7 +342,9 @@ class ControlHandler:
         return ctx.as_dict()
 
     async def _worklog(self, a: adapters.WorklogArgs) -> Any:
-        record, entries = await self.scribe.worklog(a.session, limit=a.limit, since=a.since)
+        record, entries = await self.scribe.worklog(
+            a.session, limit=a.limit, since=a.since, before=a.before
+        )
         out: dict[str, Any] = {
             "session": record_dict(record),
             "entries": [e.as_dict() for e in entries],

@@ -82,6 +82,7 @@ class InMemoryWorklogStore:
         session_id: str,
         *,
         after_seq: int = 0,
+        before_seq: int | None = None,
         limit: int | None = None,
         newest: bool = False,
     ) -> list[WorklogEntry]:
@@ -89,7 +90,11 @@ class InMemoryWorklogStore:
         await trio.lowlevel.checkpoint()
         limit = check_optional_limit(limit)
         stored = self._db._worklog.get(session_id, {})
-        found = [stored[seq] for seq in sorted(stored) if seq > after_seq]
+        found = [
+            stored[seq]
+            for seq in sorted(stored)
+            if seq > after_seq and (before_seq is None or seq < before_seq)
+        ]
         if limit is None:
             return found
         return found[-limit:] if newest else found[:limit]

@@ -43,6 +43,11 @@ async def test_appends_are_read_back_in_seq_order(sessions: SessionsBackend) -> 
         assert [e.seq for e in await log.entries("s", limit=3)] == [1, 2, 3]
         assert [e.seq for e in await log.entries("s", limit=3, newest=True)] == [2, 3, 4]
         assert [e.seq for e in await log.entries("s", after_seq=3, limit=3, newest=True)] == [4]
+        # paging back: the entries before a seq, the newest of them first to go
+        assert [e.seq for e in await log.entries("s", before_seq=4, limit=2, newest=True)] == [2, 3]
+        assert [e.seq for e in await log.entries("s", before_seq=2, limit=2, newest=True)] == [1]
+        assert await log.entries("s", before_seq=1) == []
+        assert [e.seq for e in await log.entries("s", after_seq=1, before_seq=4)] == [2, 3]
         assert await log.entries("other") == []
         for bad in (0, -1, True):  # a limit is an int >= 1 (the shared store rules)
             with pytest.raises(engine.InvalidArgumentError):

@@ -3,12 +3,16 @@
 // the memory search. dom.js, entries.js and charts.js are loaded before this file.
 "use strict";
 
-const WORKLOG_KEPT = 500;
+const WORKLOG_KEPT = 500; // entries kept per session as live ones arrive
+const WORKLOG_PAGE = 200; // entries per request, the first and each "load earlier"
+const WORKLOG_PAGED_MAX = 5000; // entries kept per session at most, however far one pages back
 
 const view = {
   sessions: new Map(), // id -> status payload (feed)
   details: new Map(), // id -> listed session (/sessions.json): tags, repo_path
   worklog: new Map(), // session id -> Map(key -> entry)
+  worklogKept: new Map(), // session id -> how many entries it keeps (grows as one pages back)
+  exhausted: new Set(), // session ids whose earliest entries are shown (or the most kept)
   alerts: new Map(), // alert name -> latest alert
   selected: null,
   tab: "worklog",
@@ -219,29 +223,77 @@ function addEntries(sid, entries) {
     const had = kept.get(key);
     kept.set(key, had && had.offset !== undefined && e.offset === undefined ? { ...e, offset: had.offset } : e);
   }
-  if (kept.size > WORKLOG_KEPT) {
+  const most = view.worklogKept.get(sid) || WORKLOG_KEPT;
+  if (kept.size > most) {
     const order = [...kept.entries()].sort((a, b) => a[1].time - b[1].time);
-    for (const [key] of order.slice(0, kept.size - WORKLOG_KEPT)) kept.delete(key);
+    for (const [key] of order.slice(0, kept.size - most)) kept.delete(key);
   }
   view.worklog.set(sid, kept);
 }
 
+function oldestSeq(sid) {
+  let oldest = null;
+  for (const e of (view.worklog.get(sid) || new Map()).values()) {
+    if (e.seq !== null && (oldest === null || e.seq < oldest)) oldest = e.seq;
+  }
+  return oldest;
+}
+
 async function loadWorklog(id) {
   try {
-    const answer = await getJSON("/worklog.json", { session: id, limit: 200 });
+    const answer = await getJSON("/worklog.json", { session: id, limit: WORKLOG_PAGE });
     addEntries(id, answer.entries.map((e) => entryOf(e, e.created_at, undefined)));
-    if (id === view.selected) {
-      $("worklog-note").textContent = answer.entries.length >= 200 ? "the newest 200 entries, then live" : "";
-      renderWorklog();
-    }
+    if (id === view.selected) renderWorklog();
   } catch (err) {
     if (err.status !== 503 && id === view.selected) $("worklog-note").textContent = literal(`worklog: ${err.message}`);
   }
 }
 
-function renderWorklog() {
+// Whether entries older than those shown may be stored (seqs start at 1).
+function hasEarlier(id) {
+  const oldest = oldestSeq(id);
+  return !view.exhausted.has(id) && oldest !== null && oldest > 1;
+}
+
+function worklogNote(id) {
+  const shown = (view.worklog.get(id) || new Map()).size;
+  if (hasEarlier(id)) return `the newest ${shown} entries, then live`;
+  if (shown >= WORKLOG_PAGED_MAX) return `${shown} entries shown, the most the page keeps; \`scribe worklog --before\` reads earlier ones`;
+  return view.worklogKept.has(id) ? `all ${shown} entries` : "";
+}
+
+// The page of entries stored before the oldest one shown; the list keeps its place on screen.
+async function loadEarlier() {
+  const id = view.selected;
+  const before = id ? oldestSeq(id) : null;
+  if (before === null) return;
+  const button = $("worklog-earlier");
+  button.disabled = true;
+  try {
+    const answer = await getJSON("/worklog.json", { session: id, before, limit: WORKLOG_PAGE });
+    const kept = (view.worklog.get(id) || new Map()).size;
+    const most = Math.min(WORKLOG_PAGED_MAX, Math.max(WORKLOG_KEPT, kept + answer.entries.length));
+    view.worklogKept.set(id, most);
+    addEntries(id, answer.entries.map((e) => entryOf(e, e.created_at, undefined)));
+    if (answer.entries.length < WORKLOG_PAGE || most >= WORKLOG_PAGED_MAX) view.exhausted.add(id);
+    if (id === view.selected) {
+      const list = $("worklog");
+      const fromBottom = list.scrollHeight - list.scrollTop;
+      renderWorklog(false);
+      list.scrollTop = list.scrollHeight - fromBottom;
+    }
+  } catch (err) {
+    if (id === view.selected) $("worklog-note").textContent = literal(`worklog: ${err.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function renderWorklog(toNewest = true) {
   const list = $("worklog");
   if (!view.selected) return;
+  $("worklog-earlier").hidden = !hasEarlier(view.selected);
+  $("worklog-note").textContent = worklogNote(view.selected);
   const session = view.sessions.get(view.selected);
   $("worklog-title").textContent = literal(session ? session.name : view.selected);
   const entries = [...(view.worklog.get(view.selected) || new Map()).values()].sort(
@@ -252,7 +304,7 @@ function renderWorklog() {
     return;
   }
   list.replaceChildren(...entries.map(worklogLine));
-  list.scrollTop = list.scrollHeight;
+  if (toNewest) list.scrollTop = list.scrollHeight;
 }
 
 function refreshSummarySoon() {
@@ -449,6 +501,7 @@ function setup() {
     loadContext();
   });
   $("context-role").addEventListener("change", loadContext);
+  $("worklog-earlier").addEventListener("click", loadEarlier);
   $("memory-form").addEventListener("submit", searchMemory);
   start();
   loadDetails();
