@@ -322,10 +322,10 @@ class ScribeRecords:
         """
         for name, value in (("since", since), ("before", before)):
             if value is not None and (type(value) is not int or not 0 <= value <= INT_MAX):
-                raise InvalidArgumentError(f"{name} must be an int from 0 to {INT_MAX}: {value!r}")
+                raise InvalidArgumentError(f"{name} must be an int from 0 to {INT_MAX}, not {value!r}")
         record = await self.resolve(ref)
         entries = await self.store.entries(
-            record.id, after_seq=since or 0, before_seq=before, limit=limit, newest=bool(limit)
+            record.id, after_seq=since or 0, before_seq=before, limit=limit, newest=limit is not None
         )
         return record, entries
 
