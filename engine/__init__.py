@@ -25,6 +25,7 @@ from ._core._errors import SessionNotFoundError as SessionNotFoundError
 from ._core._errors import TooManyTasksError as TooManyTasksError
 from ._core._events import Event as Event
 from ._core._events import Subscription as Subscription
+from ._core._concurrently import concurrently as concurrently
 from ._core._gather import gather_sources as gather_sources
 from ._core._gather import SourceOutcome as SourceOutcome
 from ._core._gather import SourceStatus as SourceStatus

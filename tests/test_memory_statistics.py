@@ -70,9 +70,19 @@ async def test_common_words_are_left_out_of_full_text(analysed: str) -> None:
         fts_after = [h for h in after.hits if "fts" in h.ranks]
         assert len(fts_before) == 50  # "deploy" matches every row
         assert [h.item.content for h in fts_after] == ["deploy the service zebra7 build 7"]
-        # A query of common words only: rows must hold all of them (still found by full text).
-        only_common = await tuned.search_messages("deploy build", limit=5)
+        # A query of common words only: rows must hold all of them (still found by full text),
+        # while those are estimated within twice the budget (300 rows here: a budget of 150)
+        roomier = await adapters.create_memory_store(
+            db, statistics=adapters.TableStatistics(db, match_budget=150)
+        )
+        only_common = await roomier.search_messages("deploy build", limit=5)
         assert len([h for h in only_common.hits if "fts" in h.ranks]) == 5
+        # past that, the full-text ranking is left out (the trigram ranking still finds them)
+        left_out = await tuned.search_messages("deploy the service", limit=5)
+        assert len(left_out.hits) == 5
+        assert all("trgm" in h.ranks and "fts" not in h.ranks for h in left_out.hits)
+        kept = await roomier.search_messages("deploy the service", limit=5)
+        assert all("fts" in h.ranks for h in kept.hits)
 
 
 async def test_common_words_alone_must_all_match(analysed: str) -> None:
@@ -84,9 +94,15 @@ async def test_common_words_alone_must_all_match(analysed: str) -> None:
         assert facts.full_text_query(words, lexemes) == "zebra7"
         words = ["deploy", "service", "or"]
         lexemes = await statistics.lexemes(words)
-        assert facts.full_text_query(words, lexemes) == '"deploy" "service"'
+        assert facts.full_text_query(words, lexemes) == ""  # 300 rows hold both: > 2 x 100
+        halfway = await adapters.TableStatistics(db, match_budget=150).of("memory_messages")
+        assert halfway.full_text_query(words, lexemes) == '"deploy" "service"'
         roomy = await adapters.TableStatistics(db).of("memory_messages")
         assert roomy.full_text_query(words, lexemes) == "deploy or service"
+        # two common words and a rare one: the rows holding all three are few
+        words = ["deploy", "service", "zebra7"]
+        lexemes = await statistics.lexemes(words)
+        assert facts.full_text_query(words, lexemes) == "zebra7"
         store = await adapters.create_memory_store(db, statistics=statistics)
         # "service" and "build" are in every row, but only row 7 also holds "7"
         hits = (await store.search_messages("service build 7", limit=3)).hits

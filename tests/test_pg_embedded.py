@@ -128,6 +128,7 @@ def test_servers_of_killed_test_runs_are_reaped() -> None:
 
 def test_the_buffer_cache_is_a_quarter_of_memory_within_bounds() -> None:
     gib = 1024**3
-    assert shared_buffers_setting(24 * gib) == "2048MB"
+    assert shared_buffers_setting(24 * gib) == "6144MB"
+    assert shared_buffers_setting(64 * gib) == "8192MB"
     assert shared_buffers_setting(4 * gib) == "1024MB"
     assert shared_buffers_setting(256 * 1024**2) == "128MB"

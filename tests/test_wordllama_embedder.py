@@ -87,3 +87,27 @@ async def test_a_cancelled_embed_returns_nothing_and_the_embedder_still_works() 
     assert scope.cancelled_caught
     (vector,) = await embedder.embed(["retry the push"])
     assert len(vector) == 256
+
+
+@pytest.mark.parametrize("dimensions", [256, 64])
+async def test_the_vectors_are_wordllamas_own(dimensions: int) -> None:
+    # The embedder sums each text's token vectors itself, a few texts at a time; WordLlama pads a
+    # batch and averages under a mask. The directions must be the same.
+    import numpy as np
+
+    embedder = adapters.WordLlamaEmbedder(dimensions)
+    texts = [
+        "",
+        "ok",
+        "why did the login break after the token change?",
+        " ".join(f"word{i}" for i in range(300)),
+        *(f"commit {i}: tune the limiter for session {i % 7} and the worklog" for i in range(40)),
+    ]
+    ours = await embedder.embed_matrix(texts)
+    assert ours.dtype == np.float32 and ours.shape == (len(texts), dimensions)
+    theirs = np.asarray(embedder._loaded().embed(texts, norm=False), dtype=np.float64)
+    norms = np.linalg.norm(theirs, axis=1, keepdims=True)
+    theirs = np.where(norms > 0, theirs / np.where(norms > 0, norms, 1.0), 0.0)
+    assert np.abs(ours - theirs).max() < 1e-5
+    assert not ours[0].any()  # no tokens: no direction
+    assert np.asarray(await embedder.embed(texts)).tolist() == ours.astype(np.float64).tolist()

@@ -72,6 +72,8 @@ def backlog_batch_sql(table: LiteralString, text: LiteralString) -> LiteralStrin
 
 #: Batches between two counts of the backlog while it drains.
 RECOUNT_EVERY: Final = 20
+#: Seconds between two looks at whether the vector indexes fit the tables' rows.
+INDEX_CHECK_INTERVAL: Final = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +81,8 @@ class BackfillStatistics:
     """A snapshot of the background embedder.
 
     Attributes:
-        state: ``idle`` (no backlog), ``indexing`` (building the model's HNSW index, before the
-            backlog), ``embedding``, ``unavailable`` (no pgvector or no embedder:
+        state: ``idle`` (no backlog), ``indexing`` (making the model's vector indexes fit, before
+            the first backlog), ``embedding``, ``unavailable`` (no pgvector or no embedder:
             nothing is embedded) or ``failing`` (the last batch raised; retried after
             ``interval``).
         model: the model rows are embedded with (None: no embedder).
@@ -127,6 +129,7 @@ class EmbeddingBackfill:
         self._store = store
         self._batch = batch_size
         self._interval = float(interval)
+        self._indexes_checked: float | None = None
         embedder = store.embedder
         self._stats = BackfillStatistics(
             state="idle" if self.available else "unavailable",
@@ -224,9 +227,29 @@ class EmbeddingBackfill:
         await self.count_backlog()
         return total
 
+    async def _fit_indexes(self) -> None:
+        """Make the model's vector indexes fit the tables (at the first call, then at most every
+        :data:`INDEX_CHECK_INTERVAL` seconds), and load what it built into the server's cache."""
+        checked = self._indexes_checked
+        first = checked is None
+        if checked is not None and trio.current_time() - checked < INDEX_CHECK_INTERVAL:
+            return
+        if first:
+            self._update(state="indexing")
+        built = await self._store.ensure_vector_indexes()
+        if built:
+            _log.info("built the vector indexes %s", ", ".join(built))
+        if first or built:
+            # into the buffer cache, so the first searches after a start are fast
+            blocks = await self._store.prewarm_vector_indexes()
+            if blocks >= 128:  # a megabyte or more
+                _log.info("loaded %d MB of vector indexes into the cache", blocks // 128)
+        self._indexes_checked = trio.current_time()
+
     async def run(self) -> None:
-        """The service: build the model's vector indexes if missing
-        (:meth:`PostgresMemoryStore.ensure_vector_indexes`) and load them into the server's cache
+        """The service: make the model's vector indexes fit the tables
+        (:meth:`PostgresMemoryStore.ensure_vector_indexes`; again every
+        :data:`INDEX_CHECK_INTERVAL` seconds, as they grow) and load them into the server's cache
         (:meth:`PostgresMemoryStore.prewarm_vector_indexes`), then count the backlog, drain it,
         wait ``interval``, again, until cancelled. A failed build or batch is counted, logged and
         tried again after ``interval``.
@@ -241,27 +264,16 @@ class EmbeddingBackfill:
                 else "no embedder is configured",
             )
             await trio.sleep_forever()
-        indexed = False
         while True:
             try:
-                if not indexed:
-                    # The model's HNSW index first (a build over many existing rows takes
-                    # minutes; searches scan exactly meanwhile, and inserts keep it current after).
-                    self._update(state="indexing")
-                    built = await self._store.ensure_vector_indexes()
-                    if built:
-                        _log.info("built the vector indexes %s", ", ".join(built))
-                    indexed = True
-                    # then into the buffer cache, so the first searches after a start are fast
-                    blocks = await self._store.prewarm_vector_indexes()
-                    if blocks >= 128:  # a megabyte or more
-                        _log.info("loaded %d MB of vector indexes into the cache", blocks // 128)
+                await self._fit_indexes()
                 await self.count_backlog()
                 batches = 0
                 while await self.embed_batch():
                     batches += 1
                     if batches % RECOUNT_EVERY == 0:
                         await self.count_backlog()
+                        await self._fit_indexes()  # a long backlog grows the tables
                 await self.count_backlog()
                 self._update(state="idle")
             except Exception as exc:  # logged and retried; a cancellation is never caught here

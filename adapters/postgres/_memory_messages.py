@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, LiteralString
 
 import psycopg
@@ -22,6 +23,7 @@ from engine import (
     check_optional_limit,
     check_repo,
     check_text,
+    concurrently,
     content_hash,
 )
 
@@ -98,7 +100,8 @@ class MemoryMessages(MemoryTables):
         With ``embed`` false the messages are stored without vectors, at once; the embedding
         backlog (:class:`adapters.EmbeddingBackfill`) gives them theirs later.
 
-        Cancellation: nothing is written (the embedding, if any, is computed first).
+        Cancellation: nothing is written (the embedding, if any, is computed first, while the
+        session's source ids already stored are looked up).
         """
         check_text("session_id", session_id)
         if not messages:
@@ -108,13 +111,23 @@ class MemoryMessages(MemoryTables):
                 raise InvalidArgumentError(f"expected NewMessage, got {type(m).__name__}")
         messages = _first_of_each_source(messages)
         sources = [m.source_id for m in messages if m.source_id is not None]
+        embeddings = None
         if sources and embed and self.vector_status is VectorStatus.USED:
-            # Skip embedding what is stored already (checked again under the lock below).
-            known = await self._known_sources(session_id, sources)
-            messages = [m for m in messages if m.source_id not in known]
-            if not messages:
+            # What is stored already is looked up while the batch is embedded (checked again
+            # under the lock below), and left out with its vector.
+            known, embeddings = await concurrently(
+                partial(self._known_sources, session_id, sources),
+                partial(self._embed_batch, [m.content for m in messages]),
+            )
+            new = [i for i, m in enumerate(messages) if m.source_id not in known]
+            if not new:
                 return []
-        embeddings = await self._embed_batch([m.content for m in messages]) if embed else None
+            messages = [messages[i] for i in new]
+            if embeddings is not None:
+                matrix, has = embeddings
+                embeddings = matrix[new], [has[i] for i in new]
+        elif embed:
+            embeddings = await self._embed_batch([m.content for m in messages])
         emb_cols: LiteralString = ""
         emb_vals: LiteralString = ""
         emb_unnest: LiteralString = ""

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Final, LiteralString, TypeVar
 
 import numpy as np
 import psycopg
 import psycopg.rows
-import trio
 from psycopg import sql
 
 from engine import (
@@ -27,11 +27,19 @@ from engine import (
     Hit,
     SearchResult,
     VectorStatus,
+    concurrently,
     fuse_ranks,
 )
 
+from ..embedding._threaded import MatrixEmbedder
 from ._database import Database
-from ._memory_vector_index import VECTOR_DISTANCE, VECTOR_PREDICATE
+from ._memory_vector_index import (
+    MAX_PROBE_FACTOR,
+    MIN_INDEXED_ROWS,
+    VECTOR_DISTANCE,
+    VECTOR_PREDICATE,
+    VectorProbes,
+)
 from ._table_statistics import TableStatistics
 
 __all__ = ["MemoryTables", "fts_query_text", "vector_literal"]
@@ -57,7 +65,7 @@ def vector_literal(vector: Sequence[float]) -> str:
 
 
 # name: (extra FROM item, match condition, score expression; higher is better). The vector
-# ranking's placeholders {model} and {dims} are literals (the partial HNSW index of
+# ranking's placeholders {model} and {dims} are literals (the partial IVFFlat index of
 # :mod:`._memory_vector_index` is matched only by this exact expression and predicate).
 _RANKINGS: Final[dict[str, tuple[LiteralString, LiteralString, LiteralString]]] = {
     "fts": (
@@ -88,7 +96,7 @@ def _ranking_sql(
     """The live rows one ranking places, best first, with their rank (``r``) and score (``s``).
 
     The inner query orders by the score (the vector ranking by the distance itself, which an
-    HNSW index answers) with a LIMIT; only those rows are numbered.
+    IVFFlat index answers) with a LIMIT; only those rows are numbered.
     """
     extra, cond, score = _RANKINGS[ranking]
     order: LiteralString = VECTOR_DISTANCE if ranking == "vec" else score + " DESC, {a}.id DESC"
@@ -115,17 +123,28 @@ def _ranking_sql(
 
 
 def _scoped_vector_search(
-    conn: psycopg.Connection[Any], statement: sql.Composed, params: Mapping[str, Any]
+    conn: psycopg.Connection[Any],
+    statement: sql.Composed,
+    params: Mapping[str, Any],
+    probes: int | None,
 ) -> list[dict[str, Any]]:
-    """Run the vector ranking with the HNSW scan iterating until the LIMIT is filled: a session-
-    or repository-scoped search drops most of the nearest vectors, and a plain HNSW scan stops
-    after ``hnsw.ef_search`` of them (the outer query orders the rows again).
+    """Run the vector ranking: through the model's IVFFlat index when the table has one
+    (``probes``: the lists it probes first, see :mod:`._memory_vector_index`), else by an exact
+    scan.
 
-    Sorting is priced out too (``enable_sort = off``, this transaction only): the planner costs
-    one session's rows read by the session index and sorted by distance below the HNSW scan, and
-    at 50,000 rows a session that took 1 s against about 0.1 s through HNSW."""
-    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    conn.execute("SET LOCAL enable_sort = off")
+    The scan iterates past ``probes`` (``ivfflat.iterative_scan``, up to
+    :data:`MAX_PROBE_FACTOR` times as many lists) while a session or repository filter leaves the
+    LIMIT unfilled; the outer query orders the rows again. Sorting is priced out (``enable_sort =
+    off``, this transaction only): the planner costs one session's rows read by the session index
+    and sorted by distance below the index scan, and at 50,000 rows of a session that took about
+    1 s against a few tens of ms through the index."""
+    if probes is not None:
+        conn.execute(
+            "SELECT set_config('ivfflat.probes', %s, true), set_config('ivfflat.max_probes', %s,"
+            " true), set_config('ivfflat.iterative_scan', 'relaxed_order', true),"
+            " set_config('enable_sort', 'off', true)",
+            (str(probes), str(probes * MAX_PROBE_FACTOR)),
+        )
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(statement, params)
         return cur.fetchall()
@@ -142,12 +161,17 @@ class MemoryTables:
         vector_columns: bool,
         min_vector_similarity: float = 0.0,
         statistics: TableStatistics | None = None,
+        vector_index_min_rows: int = MIN_INDEXED_ROWS,
     ) -> None:
         self._db = db
         self._statistics = statistics or TableStatistics(db)
         self._embedder = embedder
         self._vector_columns = vector_columns
         self._min_vector_similarity = min_vector_similarity
+        self._vector_index_min_rows = vector_index_min_rows
+        self._probes = (
+            VectorProbes(db, embedder.model, embedder.dimensions) if embedder is not None else None
+        )
 
     @property
     def database(self) -> Database:
@@ -177,7 +201,11 @@ class MemoryTables:
         if self.vector_status is not VectorStatus.USED or not texts:
             return None
         assert self._embedder is not None
-        vectors = await self._embedder.embed(list(texts))
+        vectors: Sequence[Sequence[float]] | np.ndarray[Any, Any]
+        if isinstance(self._embedder, MatrixEmbedder):  # no Python float per number
+            vectors = await self._embedder.embed_matrix(list(texts))
+        else:
+            vectors = await self._embedder.embed(list(texts))
         if len(vectors) != len(texts):
             raise EmbeddingError(f"embedder returned {len(vectors)} vectors for {len(texts)} texts")
         dims = self._embedder.dimensions
@@ -248,29 +276,21 @@ class MemoryTables:
         if use_vector:
             assert self._embedder is not None
             vector_literals = {"model": self._embedder.model, "dims": self._embedder.dimensions}
-        found: dict[str, list[dict[str, Any]]] = {}
-        errors: list[Exception] = []
 
-        async def rank(name: str, scope: trio.CancelScope) -> None:
+        async def rank(name: str) -> list[dict[str, Any]]:
             statement = _ranking_sql(
                 name, table, alias, cols, text_col, filters=filters, **vector_literals
             )
-            try:
-                if name == "vec":
-                    found[name] = await self._db.run_sync(
-                        lambda conn: _scoped_vector_search(conn, statement, params)
-                    )
-                else:
-                    found[name] = await self._db.fetch(statement, params)
-            except Exception as exc:  # re-raised below as itself, not inside an ExceptionGroup
-                errors.append(exc)
-                scope.cancel()
+            if name != "vec":
+                return await self._db.fetch(statement, params)
+            assert self._probes is not None
+            probes = await self._probes.of(table)
+            return await self._db.run_sync(
+                lambda conn: _scoped_vector_search(conn, statement, params, probes)
+            )
 
-        async with trio.open_nursery() as nursery:
-            for name in names:
-                nursery.start_soon(rank, name, nursery.cancel_scope)
-        if errors:
-            raise errors[0]
+        ranked = await concurrently(*(partial(rank, name) for name in names))
+        found: dict[str, list[dict[str, Any]]] = dict(zip(names, ranked, strict=True))
         rows: dict[int, dict[str, Any]] = {}
         ranks: dict[int, dict[str, int]] = {}
         scores: dict[int, dict[str, float]] = {}

@@ -33,8 +33,13 @@ from ._memory_decisions import MemoryDecisions
 from ._memory_facts import MemoryFacts
 from ._memory_messages import MemoryMessages
 from ._memory_preferences import MemoryPreferences, MemoryRetrievalCache
-from ._memory_vector_index import ensure_vector_indexes, prewarm_vector_indexes
+from ._memory_vector_index import (
+    MIN_INDEXED_ROWS,
+    ensure_vector_indexes,
+    prewarm_vector_indexes,
+)
 from ._table_statistics import TableStatistics
+from ._trigram_indexes import fit_trigram_indexes
 
 __all__ = ["PostgresMemoryStore", "create_memory_store"]
 
@@ -61,9 +66,9 @@ class PostgresMemoryStore(
     """
 
     async def ensure_vector_indexes(self) -> list[str]:
-        """Create the HNSW indexes of the embedder's model if they are missing (see
-        :mod:`._memory_vector_index`); answers the names of those built (none without pgvector or
-        an embedder).
+        """Make the IVFFlat indexes of the embedder's model fit the tables' rows: built once a
+        table has enough rows, built again as it grows (see :mod:`._memory_vector_index`);
+        answers the names of those built (none without pgvector or an embedder).
 
         Cancellation: the build under way is cancelled on the server; the next call builds it.
         """
@@ -72,11 +77,22 @@ class PostgresMemoryStore(
             return []
         assert self._embedder is not None
         return await ensure_vector_indexes(
-            self._db, self._embedder.model, self._embedder.dimensions
+            self._db,
+            self._embedder.model,
+            self._embedder.dimensions,
+            min_rows=self._vector_index_min_rows,
         )
 
+    async def fit_trigram_indexes(self) -> list[str]:
+        """Drop the trigram indexes of a table too big for the trigram ranking, build those of one
+        small enough for it again (see :mod:`._trigram_indexes`); answers what it did.
+
+        Cancellation: the statement running is cancelled on the server; the next call goes on.
+        """
+        return await fit_trigram_indexes(self._db, self._statistics.trigram_max_rows)
+
     async def prewarm_vector_indexes(self) -> int:
-        """Load the embedder's HNSW indexes into the server's buffer cache (``pg_prewarm``, when
+        """Load the embedder's vector indexes into the server's buffer cache (``pg_prewarm``, when
         the database has it); answers the 8 kB blocks loaded.
 
         Cancellation: the load is cancelled on the server; what it loaded stays cached.
@@ -94,6 +110,7 @@ class PostgresMemoryStore(
         ``retention``, the messages written and the decisions superseded longer ago than it
         keeps them, ``retention.batch`` rows a transaction until none is left (so the sweep never
         holds many row locks at once, and what it deleted before a cancellation stays deleted).
+        Last, the trigram indexes are fitted to the tables' sizes (:meth:`fit_trigram_indexes`).
 
         Cancellation: the batch in progress is rolled back (nothing of it is deleted); earlier
         transactions of the sweep stay committed.
@@ -112,6 +129,7 @@ class PostgresMemoryStore(
 
         report = await self._db.run_sync(work)
         if retention is None:
+            await self.fit_trigram_indexes()  # the tables' sizes have changed
             return report
         deleted = dict(report.deleted)
         for key, statement, keep in (
@@ -124,6 +142,7 @@ class PostgresMemoryStore(
                 deleted[key] += n
                 if n < retention.batch:
                     break
+        await self.fit_trigram_indexes()
         return SweepReport(deleted)
 
 
@@ -147,6 +166,7 @@ async def create_memory_store(
     min_vector_similarity: float = 0.0,
     statistics: TableStatistics | None = None,
     build_indexes: bool = True,
+    vector_index_min_rows: int = MIN_INDEXED_ROWS,
 ) -> PostgresMemoryStore:
     """A memory store over ``db``, finding out whether the database has the vector columns.
 
@@ -163,10 +183,11 @@ async def create_memory_store(
     Without pgvector (or with ``scribe.memory_vector = 'off'`` at migration time), vector search
     reports :attr:`engine.VectorStatus.UNAVAILABLE` and everything else works.
 
-    With vector columns and an embedder, the HNSW index of the embedder's model is created if
-    missing (see :mod:`._memory_vector_index`), unless ``build_indexes`` is false: then
-    :meth:`~PostgresMemoryStore.ensure_vector_indexes` builds it when called (the daemon's
-    background embedder does), and vector search scans exactly until it exists.
+    With vector columns and an embedder, the IVFFlat index of the embedder's model is made to fit
+    each table (see :mod:`._memory_vector_index`; none below ``vector_index_min_rows`` rows),
+    unless ``build_indexes`` is false: then :meth:`~PostgresMemoryStore.ensure_vector_indexes`
+    does it when called (the daemon's background embedder does, now and then), and vector search
+    scans exactly until an index exists.
 
     Cancellation: the probe query (or the index build) is cancelled; no store is made.
     """
@@ -178,13 +199,19 @@ async def create_memory_store(
     )
     if not -1.0 <= min_vector_similarity <= 1.0:
         raise InvalidArgumentError("min_vector_similarity must be within [-1, 1]")
+    if isinstance(vector_index_min_rows, bool) or not isinstance(vector_index_min_rows, int):
+        raise InvalidArgumentError("vector_index_min_rows must be an int")
+    if vector_index_min_rows < 0:
+        raise InvalidArgumentError("vector_index_min_rows must be at least 0")
     store = PostgresMemoryStore(
         db,
         embedder=embedder,
         vector_columns=bool(has_vector),
         min_vector_similarity=min_vector_similarity,
         statistics=statistics,
+        vector_index_min_rows=vector_index_min_rows,
     )
     if build_indexes:
+        await store.fit_trigram_indexes()
         await store.ensure_vector_indexes()
     return store

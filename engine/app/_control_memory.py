@@ -21,10 +21,10 @@ every session (facts, which have no ranked search: the default session).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, final
 
@@ -33,9 +33,9 @@ import trio
 
 import adapters
 
+from .._core._concurrently import concurrently
 from .._core._errors import InvalidArgumentError
 from .._core._limiter import PriorityLimiter
-from .._core._limits import preview
 from .._core._privacy import Privacy
 from .._memory._fusion import fuse_ranks, pooled_ranks
 from .._memory._generation_cache import GenerationCache, generation_key
@@ -43,13 +43,13 @@ from .._memory._rehydrator import rehydrate
 from .._ports._git_errors import NotARepositoryError, StaleLockError
 from .._ports._memory_records import (
     ContextFact,
-    Decision,
     NewDecision,
     NewMessage,
     VectorStatus,
 )
 from .._ports._memory_store import MemorySource, MemoryStore
 from .._scribe._scribe import Scribe
+from ._recall_hits import RECALL_BYTES, clipped, decision_dict, fact_dict, fact_text, message_dict
 
 __all__ = ["REPO_PROBE_TIMEOUT", "REPO_SESSION_PREFIX", "ControlMemory", "fact_key"]
 
@@ -59,10 +59,6 @@ REPO_PROBE_TIMEOUT: Final = 5.0
 _ROOTS_KEPT: Final = 1024
 #: The memory session of memory given only a repository: this prefix, then the work tree root.
 REPO_SESSION_PREFIX: Final = "repo:"
-#: A recall answer stops growing past this many bytes of JSON (well under the control line limit).
-RECALL_BYTES: Final = adapters.MAX_CONTROL_LINE // 2
-#: A hit too large for :data:`RECALL_BYTES` on its own has its strings cut to this many characters.
-_HIT_CLIP: Final = 4096
 _WORD: Final = re.compile(r"\w+")
 _TERM: Final = re.compile(r"\w{3,}")
 _json: Final = msgspec.json.Encoder(enc_hook=str)
@@ -78,36 +74,8 @@ def fact_key(text: str) -> str:
     return f"{words or 'fact'}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
-def _fact_text(fact: ContextFact) -> str:
-    return fact.value if isinstance(fact.value, str) else json.dumps(fact.value, sort_keys=True)
-
-
-def _decision_dict(d: Decision) -> dict[str, Any]:
-    return {
-        "kind": "decision",
-        "id": d.id,
-        "session_id": d.session_id,
-        "text": d.title,
-        "title": d.title,
-        "body": d.body,
-        "status": d.status.value,
-        "superseded_by": d.superseded_by,
-        "files": list(d.files),
-        "entities": list(d.entities),
-        "created_at": d.created_at.isoformat(),
-    }
-
-
-def _clipped(hit: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in hit.items():
-        if isinstance(value, str):
-            value = preview(value, _HIT_CLIP)[0]
-        elif isinstance(value, list):
-            value = [preview(v, 200)[0] if isinstance(v, str) else v for v in value[:20]]
-        out[name] = value
-    out["truncated"] = True
-    return out
+async def _nothing() -> None:
+    await trio.lowlevel.checkpoint()
 
 
 async def _git_root(path: Path, gate: PriorityLimiter) -> Path:
@@ -260,52 +228,42 @@ class ControlMemory:
         ranks: dict[tuple[str, str], dict[str, int]] = {}
         scores: dict[tuple[str, str], Mapping[str, float]] = {}
         vector: VectorStatus | None = None
-        if a.kind in ("messages", "all"):
-            messages = await self.memory.search_messages(
-                a.query, session_id=sid, repo=repo, limit=a.k
-            )
-            vector = messages.vector
-            for message_hit in messages.hits:
-                m = message_hit.item
-                ranks[("message", str(m.id))] = dict(message_hit.ranks)
-                scores[("message", str(m.id))] = message_hit.scores
-                found[("message", str(m.id))] = {
-                    "kind": "message",
-                    "id": m.id,
-                    "session_id": m.session_id,
-                    "text": m.content,
-                    "seq": m.seq,
-                    "role": m.role.value,
-                    "created_at": m.created_at.isoformat(),
-                }
-        if a.kind in ("decisions", "all"):
-            decisions = await self.memory.search_decisions(
+        wants = {kind: a.kind in (kind, "all") for kind in ("messages", "decisions", "facts")}
+        messages, decisions, facts = await concurrently(  # each on its own pooled connection
+            partial(self.memory.search_messages, a.query, session_id=sid, repo=repo, limit=a.k)
+            if wants["messages"]
+            else _nothing,
+            partial(
+                self.memory.search_decisions,
                 a.query,
                 session_id=sid,
                 repo=repo,
                 include_superseded=a.include_superseded,
                 limit=a.k,
             )
+            if wants["decisions"]
+            else _nothing,
+            partial(self._matching_facts, a.query, sid, repo, a.k) if wants["facts"] else _nothing,
+        )
+        if messages is not None:
+            vector = messages.vector
+            for message_hit in messages.hits:
+                m = message_hit.item
+                ranks[("message", str(m.id))] = dict(message_hit.ranks)
+                scores[("message", str(m.id))] = message_hit.scores
+                found[("message", str(m.id))] = message_dict(m)
+        if decisions is not None:
             vector = vector or decisions.vector
             for decision_hit in decisions.hits:
                 d = decision_hit.item
                 ranks[("decision", str(d.id))] = dict(decision_hit.ranks)
                 scores[("decision", str(d.id))] = decision_hit.scores
-                found[("decision", str(d.id))] = _decision_dict(d)
-        if a.kind in ("facts", "all"):
-            for position, fact in enumerate(await self._matching_facts(a.query, sid, repo, a.k)):
+                found[("decision", str(d.id))] = decision_dict(d)
+        if facts is not None:
+            for position, fact in enumerate(facts):
                 cited = f"{fact.session_id}/{fact.fact_type}/{fact.key}"
                 ranks[("fact", cited)] = {"words": position + 1}
-                found[("fact", cited)] = {
-                    "kind": "fact",
-                    "id": f"{fact.fact_type}/{fact.key}",
-                    "session_id": fact.session_id,
-                    "text": _fact_text(fact),
-                    "fact_type": fact.fact_type,
-                    "key": fact.key,
-                    "pinned": fact.pinned,
-                    "updated_at": fact.updated_at.isoformat(),
-                }
+                found[("fact", cited)] = fact_dict(fact)
         ranks, order = pooled_ranks(ranks, scores), {"message": 0, "decision": 1, "fact": 2}
         fused = fuse_ranks(ranks, tiebreak=lambda item: order[item[0]], limit=a.k)
         hits: list[dict[str, Any]] = []
@@ -314,7 +272,7 @@ class ControlMemory:
             hit = found[item] | {"ranks": ranks[item], "score": score}
             encoded = len(_json.encode(hit))
             if encoded > RECALL_BYTES:
-                hit = _clipped(hit)
+                hit = clipped(hit)
                 encoded = len(_json.encode(hit))
             size += encoded
             if hits and size > RECALL_BYTES:
@@ -335,7 +293,7 @@ class ControlMemory:
         terms = set(_TERM.findall(query.lower()))
         scored = []
         for fact in facts:
-            words = set(_TERM.findall(f"{fact.fact_type} {fact.key} {_fact_text(fact)}".lower()))
+            words = set(_TERM.findall(f"{fact.fact_type} {fact.key} {fact_text(fact)}".lower()))
             overlap = len(terms & words)
             if overlap:
                 scored.append((-overlap, not fact.pinned, fact.session_id, fact.key, fact))
@@ -362,7 +320,7 @@ class ControlMemory:
             stored = await self.memory.supersede_decision(a.supersedes, decision)
         else:
             stored = await self.memory.add_decision(decision)
-        return _decision_dict(stored) | {"supersedes": a.supersedes, "repo": repo}
+        return decision_dict(stored) | {"supersedes": a.supersedes, "repo": repo}
 
     async def _rehydrate(self, a: adapters.RehydrateArgs) -> Any:
         sid, repo = await self._read_scope(a.session, a.repo)
