@@ -188,7 +188,9 @@ async def test_the_background_embedder_builds_the_index_a_store_left_out(pg_url:
                 nursery.cancel_scope.cancel()
             assert await db.fetchval(_VALID, (name,)) is True
             assert "stored before" in (
-                (await store.search_messages("stored before the index", limit=1)).hits[0].item.content
+                (await store.search_messages("stored before the index", limit=1))
+                .hits[0]
+                .item.content
             )
             # The statement timeout is set back on the connection the build used.
             assert await db.fetchval("SHOW statement_timeout") == "5s"
@@ -224,5 +226,19 @@ async def test_the_indexes_are_loaded_into_the_buffer_cache(pg_url: str) -> None
             assert blocks == sizes and blocks > 0
             plain = await adapters.create_memory_store(db)  # no embedder: nothing to load
             assert await plain.prewarm_vector_indexes() == 0
+            # the daemon loads the full-text indexes and the tables too, within the cache
+            rest = await db.fetchval(
+                "SELECT sum(pg_relation_size(c)) / 8192 FROM unnest(%s::regclass[]) AS c",
+                (
+                    [
+                        "memory_messages_tsv",
+                        "memory_decisions_live_tsv",
+                        "memory_decisions",
+                        "memory_messages",
+                    ],
+                ),
+            )
+            assert await store.prewarm() == sizes + rest
+            assert await plain.prewarm() == rest
     finally:
         drop_database(url)

@@ -241,16 +241,16 @@ class EmbeddingBackfill:
             _log.info("built the vector indexes %s", ", ".join(built))
         if first or built:
             # into the buffer cache, so the first searches after a start are fast
-            blocks = await self._store.prewarm_vector_indexes()
+            blocks = await self._store.prewarm()
             if blocks >= 128:  # a megabyte or more
-                _log.info("loaded %d MB of vector indexes into the cache", blocks // 128)
+                _log.info("loaded %d MB of memory into the cache", blocks // 128)
         self._indexes_checked = trio.current_time()
 
     async def run(self) -> None:
         """The service: make the model's vector indexes fit the tables
         (:meth:`PostgresMemoryStore.ensure_vector_indexes`; again every
         :data:`INDEX_CHECK_INTERVAL` seconds, as they grow) and load them into the server's cache
-        (:meth:`PostgresMemoryStore.prewarm_vector_indexes`), then count the backlog, drain it,
+        (:meth:`PostgresMemoryStore.prewarm`), then count the backlog, drain it,
         wait ``interval``, again, until cancelled. A failed build or batch is counted, logged and
         tried again after ``interval``.
 

@@ -33,6 +33,7 @@ from ._memory_decisions import MemoryDecisions
 from ._memory_facts import MemoryFacts
 from ._memory_messages import MemoryMessages
 from ._memory_preferences import MemoryPreferences, MemoryRetrievalCache
+from ._memory_prewarm import prewarm_memory
 from ._memory_vector_index import (
     MIN_INDEXED_ROWS,
     ensure_vector_indexes,
@@ -82,6 +83,18 @@ class PostgresMemoryStore(
             self._embedder.dimensions,
             min_rows=self._vector_index_min_rows,
         )
+
+    async def prewarm(self) -> int:
+        """Load what searches read into the server's buffer cache: the embedder's vector indexes,
+        the full-text indexes, the newest rows (see :mod:`._memory_prewarm`); answers the 8 kB
+        blocks loaded.
+
+        Cancellation: the load is cancelled on the server; what it loaded stays cached.
+        """
+        embedder = self._embedder if self.vector_status is VectorStatus.USED else None
+        if embedder is None:
+            return await prewarm_memory(self._db, None, None)
+        return await prewarm_memory(self._db, embedder.model, embedder.dimensions)
 
     async def fit_trigram_indexes(self) -> list[str]:
         """Drop the trigram indexes of a table too big for the trigram ranking, build those of one
