@@ -245,20 +245,16 @@ class ControlMemory:
             else _nothing,
             partial(self._matching_facts, a.query, sid, repo, a.k) if wants["facts"] else _nothing,
         )
-        if messages is not None:
-            vector = messages.vector
-            for message_hit in messages.hits:
-                m = message_hit.item
-                ranks[("message", str(m.id))] = dict(message_hit.ranks)
-                scores[("message", str(m.id))] = message_hit.scores
-                found[("message", str(m.id))] = message_dict(m)
-        if decisions is not None:
-            vector = vector or decisions.vector
-            for decision_hit in decisions.hits:
-                d = decision_hit.item
-                ranks[("decision", str(d.id))] = dict(decision_hit.ranks)
-                scores[("decision", str(d.id))] = decision_hit.scores
-                found[("decision", str(d.id))] = decision_dict(d)
+        for kind, result, as_dict in (
+            ("message", messages, message_dict),
+            ("decision", decisions, decision_dict),
+        ):
+            if result is None:
+                continue
+            vector = vector or result.vector
+            for hit in result.hits:
+                key = (kind, str(hit.item.id))
+                ranks[key], scores[key], found[key] = dict(hit.ranks), hit.scores, as_dict(hit.item)
         if facts is not None:
             for position, fact in enumerate(facts):
                 cited = f"{fact.session_id}/{fact.fact_type}/{fact.key}"
