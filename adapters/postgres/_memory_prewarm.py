@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from ._database import Database
-from ._memory_vector_index import prewarm_vector_indexes
+from ._memory_vector_index import has_prewarm, prewarm_vector_indexes
 
 __all__ = ["prewarm_memory"]
 
@@ -28,9 +28,13 @@ async def prewarm_memory(db: Database, model: str | None, dims: int | None) -> i
 
     Cancellation: the load is cancelled on the server; what it loaded stays cached.
     """
-    if not await db.fetchval("SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_prewarm'"):
+    if not await has_prewarm(db):
         return 0
-    loaded = 0 if model is None or dims is None else await prewarm_vector_indexes(db, model, dims)
+    loaded = (
+        0
+        if model is None or dims is None
+        else await prewarm_vector_indexes(db, model, dims, checked=True)
+    )
     cache = int(
         await db.fetchval("SELECT setting::bigint FROM pg_settings WHERE name = 'shared_buffers'")
     )

@@ -60,7 +60,9 @@ __all__ = [
     "VECTOR_PREDICATE",
     "VectorIndex",
     "VectorProbes",
+    "drop_index",
     "ensure_vector_indexes",
+    "has_prewarm",
     "lists_for",
     "prewarm_vector_indexes",
     "probes_for",
@@ -183,7 +185,11 @@ async def _rows_of(db: Database, table: LiteralString, model: str, least: int) -
     )
 
 
-async def _drop(db: Database, name: str) -> None:
+async def drop_index(db: Database, name: str) -> None:
+    """``DROP INDEX CONCURRENTLY IF EXISTS`` ``name``, without the statement timeout.
+
+    Cancellation: the drop is cancelled on the server; the index stays (or is left invalid).
+    """
     await db.execute_unbounded(
         sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name))
     )
@@ -211,7 +217,7 @@ async def ensure_vector_indexes(
         if any(x.building for x in found):
             continue  # another connection is building one; searches use what is there meanwhile
         for stale in [x for x in found if not x.valid]:
-            await _drop(db, stale.name)
+            await drop_index(db, stale.name)
         usable = [x for x in found if x.valid and x.method == "ivfflat"]
         rows = await _rows_of(db, table, model, min_rows)
         if rows >= min_rows:
@@ -236,7 +242,7 @@ async def ensure_vector_indexes(
                 usable = [x for x in await vector_indexes(db, table, model, dims) if x.valid]
         if usable:
             for old in [x for x in found if x.valid and x.name != usable[0].name]:
-                await _drop(db, old.name)
+                await drop_index(db, old.name)
     return built
 
 
@@ -267,7 +273,19 @@ class VectorProbes:
         return probes
 
 
-async def prewarm_vector_indexes(db: Database, model: str, dims: int) -> int:
+async def has_prewarm(db: Database) -> bool:
+    """Whether the database has ``pg_prewarm`` (migration 0105).
+
+    Cancellation: the catalogue query is cancelled.
+    """
+    return bool(
+        await db.fetchval("SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_prewarm'")
+    )
+
+
+async def prewarm_vector_indexes(
+    db: Database, model: str, dims: int, *, checked: bool = False
+) -> int:
     """Load the valid vector indexes of ``model`` into the server's buffer cache with
     ``pg_prewarm`` (when the database has it; migration 0105); answers the 8 kB blocks loaded (0
     without it).
@@ -279,7 +297,7 @@ async def prewarm_vector_indexes(db: Database, model: str, dims: int) -> int:
 
     Cancellation: the load is cancelled on the server; what it loaded stays cached.
     """
-    if not await db.fetchval("SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_prewarm'"):
+    if not checked and not await has_prewarm(db):
         return 0
     blocks = 0
     for table in _TABLES:

@@ -20,6 +20,7 @@ from typing import Final, LiteralString
 from psycopg import sql
 
 from ._database import Database
+from ._memory_vector_index import drop_index
 
 __all__ = ["TRIGRAM_INDEXES", "fit_trigram_indexes"]
 
@@ -67,23 +68,18 @@ async def fit_trigram_indexes(db: Database, max_rows: int | None) -> list[str]:
         valid, building = states.get(name, (None, False))
         if building:
             continue  # another connection is building it
-        ident = sql.Identifier(name)
         if max_rows is not None and rows[table] > _SLACK * max_rows:
             if valid is not None:
-                await db.execute_unbounded(
-                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(ident)
-                )
+                await drop_index(db, name)
                 done.append(f"dropped {name}")
             continue
         if valid or (max_rows is not None and rows[table] > max_rows):
             continue
         if valid is not None:  # invalid: an interrupted build
-            await db.execute_unbounded(
-                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(ident)
-            )
+            await drop_index(db, name)
         await db.execute_unbounded(
             sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} " + definition).format(
-                ident, sql.Identifier(table)
+                sql.Identifier(name), sql.Identifier(table)
             )
         )
         done.append(f"built {name}")
