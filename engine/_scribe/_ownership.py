@@ -222,10 +222,14 @@ class ScribeOwnership:
             self.engine.publish_nowait("session.state", record_event(r), session_id=r.id)
             _log.warning("session %s marked orphaned: %s", r.id, r.error, extra={"session": r.id})
         if self._captures:
+            # Only the captures held before the query are judged by it: each of those was
+            # registered before the query ran. One a start or adoption adds while the query is
+            # under way may be missing from its answer and is still this daemon's.
+            held = list(self._captures.items())
             mine = await self.registry.query(states=LIVE_STATES, owner=self.registry.owner_id)
             owned = {r.id for r in mine}
-            for sid, cap in list(self._captures.items()):
-                if sid not in owned and not cap.stopping:
+            for sid, cap in held:
+                if sid not in owned and not cap.stopping and self._captures.get(sid) is cap:
                     await self._release(cap)
         if marked:
             self._registry_changed()
