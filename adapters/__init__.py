@@ -1,5 +1,8 @@
 """Adapters that implement the engine's protocols over git, the filesystem, PostgreSQL and websockets."""
 
+import importlib
+from typing import TYPE_CHECKING
+
 from .control._operations import CONTROL_OPERATIONS as CONTROL_OPERATIONS
 from .control._operations import ControlArgs as ControlArgs
 from .control._operations import PingArgs as PingArgs
@@ -178,15 +181,37 @@ from .agents._transcript_files import TranscriptSearchLimitError as TranscriptSe
 from .agents._transcript_files import MAX_TRANSCRIPT_FILES as MAX_TRANSCRIPT_FILES
 from .mcp._backend import McpBackend as McpBackend
 from .mcp._backend import McpWatch as McpWatch
-from .mcp._app import McpApp as McpApp
-from .mcp._app import open_mcp_app as open_mcp_app
-from .mcp._stdio import serve_mcp_stdio as serve_mcp_stdio
 from .mcp._tools import MCP_TOOLS as MCP_TOOLS
 from .mcp._tools import McpTool as McpTool
-from .mcp._http import McpHttp as McpHttp
-from .mcp._http import open_mcp_http as open_mcp_http
 from .mcp._tokens import McpClaims as McpClaims
 from .mcp._tokens import McpTokenError as McpTokenError
 from .mcp._tokens import make_mcp_token as make_mcp_token
 from .mcp._tokens import verify_mcp_token as verify_mcp_token
-from .mcp._doc import mcp_doc as mcp_doc
+
+# The MCP server's parts import the mcp SDK (about 0.4 s): they are loaded on first use, so the
+# command-line commands that never serve MCP start without it.
+if TYPE_CHECKING:
+    from .mcp._app import McpApp as McpApp
+    from .mcp._app import open_mcp_app as open_mcp_app
+    from .mcp._stdio import serve_mcp_stdio as serve_mcp_stdio
+    from .mcp._http import McpHttp as McpHttp
+    from .mcp._http import open_mcp_http as open_mcp_http
+    from .mcp._doc import mcp_doc as mcp_doc
+
+_ON_FIRST_USE: dict[str, str] = {
+    "McpApp": ".mcp._app",
+    "open_mcp_app": ".mcp._app",
+    "serve_mcp_stdio": ".mcp._stdio",
+    "McpHttp": ".mcp._http",
+    "open_mcp_http": ".mcp._http",
+    "mcp_doc": ".mcp._doc",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
