@@ -23,6 +23,7 @@ from .control._operations import CleanupArgs as CleanupArgs
 from .control._operations import ValidateArgs as ValidateArgs
 from .control._operations import WatchArgs as WatchArgs
 from .control._operations import McpTokenArgs as McpTokenArgs
+from .control._operations import MonitoringArgs as MonitoringArgs
 from .control._memory_operations import MEMORY_OPERATIONS as MEMORY_OPERATIONS
 from .control._import_operations import IMPORT_OPERATIONS as IMPORT_OPERATIONS
 from .control._import_operations import ImportTranscriptArgs as ImportTranscriptArgs

@@ -53,6 +53,7 @@ from ._core._latency import LATENCY_KINDS as LATENCY_KINDS
 from ._core._latency import Latencies as Latencies
 from ._core._latency import LatencyHistogram as LatencyHistogram
 from ._core._latency import record_latency as record_latency
+from ._core._monitoring_switch import MonitoringSwitch as MonitoringSwitch
 from ._core._latency_readings import LatencyReadings as LatencyReadings
 from ._core._engine_readings import engine_readings as engine_readings
 from ._core._metric_history import HistoryRange as HistoryRange

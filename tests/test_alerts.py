@@ -48,7 +48,11 @@ def test_an_alert_fires_after_its_hold_and_resolves_after_staying_clear() -> Non
 
 
 def _judging(
-    rules: AlertRules, book: engine.AlertBook, eng: engine.Engine, interval: float = 1.0
+    rules: AlertRules,
+    book: engine.AlertBook,
+    eng: engine.Engine,
+    interval: float = 1.0,
+    switch: engine.MonitoringSwitch | None = None,
 ) -> functools.partial[object]:
     return functools.partial(
         run_alerts,
@@ -56,6 +60,7 @@ def _judging(
         book,
         lambda alert: eng.publish_nowait("health.alert", alert.as_dict()),
         interval=interval,
+        switch=switch,
     )
 
 
@@ -105,6 +110,39 @@ async def test_a_gate_held_full_fires_after_its_seconds_and_resolves(
                 "resolved",
             )
         assert book.firing() == []
+
+
+async def test_switched_off_no_rule_is_judged_and_alerts_keep_their_state(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with engine.open_engine(engine.EngineConfig(gates={"git": 1})) as eng:
+        rules = _rules(eng, tmp_path, alert_gate_saturated_seconds=5.0, alert_for_seconds=2.0)
+        book = engine.AlertBook(clear_for=2.0)
+        switch = engine.MonitoringSwitch(eng.latencies, enabled=False)
+        eng.start_service(_judging(rules, book, eng, switch=switch), name="alerts")
+        gate = eng.gate("git")
+        release = trio.Event()
+
+        async def hold() -> None:
+            async with engine.admit(gate):
+                await release.wait()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(hold)
+            nursery.start_soon(hold)  # the gate is full with one waiting from now on
+            await trio.sleep(60.0)
+            assert book.firing() == [] and book.fired == 0  # off: nothing judged
+            switch.set_nowait(True)
+            await trio.sleep(7.5)
+            assert [a.name for a in book.firing()] == ["gate_saturated:git"]
+            switch.set_nowait(False)
+            release.set()
+            await trio.sleep(60.0)
+            # off: the fault is gone but nothing judged it, so the alert still stands
+            assert [a.name for a in book.firing()] == ["gate_saturated:git"]
+            switch.set_nowait(True)
+            await trio.sleep(5.0)
+            assert book.firing() == [] and (book.fired, book.resolved) == (1, 1)
 
 
 async def test_a_blocked_event_loop_fires_loop_lag(tmp_path: Path) -> None:

@@ -49,6 +49,10 @@ def test_cli_against_a_running_daemon(daemon: Daemon, repo: Path, tmp_path: Path
     assert status["socket"] == str(daemon.home / "scribe.sock")
     assert status["gates"]["db"]["adaptive"] is True and status["gates"]["db"]["capacity"] >= 1
     assert status["recommendations"] == []  # a daemon a minute old has nothing to say yet
+    assert status["monitoring"] is True and "monitoring is on" in daemon.run("monitoring").stdout
+    assert daemon.json("monitoring", "off") == {"enabled": False}
+    assert daemon.json("status")["monitoring"] is False
+    assert daemon.json("monitoring", "on") == {"enabled": True}
     shown = daemon.run("status")
     assert shown.returncode == 0 and "db gate" in shown.stdout and "adaptive" in shown.stdout
     [session] = daemon.json("list")

@@ -4,6 +4,7 @@ wired stack the database, git, context sources, rehydration and control calls on
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -92,8 +93,22 @@ async def test_the_stack_times_database_git_context_rehydrate_and_control_calls(
     with trio.fail_after(60):
         async with open_stack(config) as stack:
             record = await stack.scribe.start(repo)
-            handler = ControlHandler(stack.scribe, DaemonInfo())
-            await handler.handle(adapters.parse_control_request(b'{"op": "ping"}'))
+            handler = ControlHandler(stack.scribe, DaemonInfo(), monitoring=stack.monitoring)
+            ping = adapters.parse_control_request(b'{"op": "ping"}')
+            await handler.handle(ping)
+
+            def switch(line: bytes) -> Any:
+                return handler.handle(adapters.parse_control_request(line))
+
+            off = b'{"op": "monitoring", "args": {"enabled": false}}'
+            assert await switch(off) == {"enabled": False}
+            await handler.handle(ping)  # not timed while monitoring is off
+            assert await switch(b'{"op": "monitoring"}') == {"enabled": False}
+            on = b'{"op": "monitoring", "args": {"enabled": true}}'
+            assert await switch(on) == {"enabled": True}
+            unswitched = ControlHandler(stack.scribe, DaemonInfo())  # monitoring = false
+            with pytest.raises(engine.InvalidArgumentError, match="monitoring = false"):
+                await unswitched.handle(adapters.parse_control_request(on))
             await stack.context.context(record.id, refresh=True)
             await engine.rehydrate("print", sources=stack.memory_sources, session=record.id)
             assert stack.dashboard is not None

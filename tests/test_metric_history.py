@@ -84,6 +84,52 @@ async def test_the_sampler_samples_each_second_with_rates_and_loop_lag(
     assert history.statistics().pending == 0  # no store: nothing queued
 
 
+async def test_switched_off_the_sampler_takes_nothing_and_times_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    history = engine.MetricHistory(engine.MetricRing(capacity=300))
+    latencies = engine.Latencies()
+    switch = engine.MonitoringSwitch(latencies)
+    timed = latencies.histogram("control", "ping")
+    collected: list[float] = []
+    count = 0
+
+    def collect() -> engine.Readings:
+        nonlocal count
+        count += 2
+        collected.append(trio.current_time())
+        return engine.Readings({}, {"things": float(count)})
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: engine.run_metric_history(
+                history,
+                collect,
+                wall=lambda: T0 + trio.current_time(),
+                switch=switch,
+                task_status=task_status,
+            )
+        )
+        await trio.sleep(9.5)
+        timed.observe(0.001)
+        switch.set_nowait(False)
+        assert not latencies.enabled and not switch.enabled
+        timed.observe(0.001)  # not counted while off
+        await trio.sleep(100.0)
+        assert len(collected) == 10  # none while off
+        switch.set_nowait(True)
+        timed.observe(0.001)
+        await trio.sleep(9.5)
+        nursery.cancel_scope.cancel()
+    assert timed.calls == 2
+    assert history.statistics().samples == 20
+    assert collected[10] == pytest.approx(109.5)  # at once when switched back on
+    got = await history.range(["things.rate"], T0, T0 + 200)
+    rates = got.series["things.rate"]
+    # the first sample back has no rate (no span was measured), the next ones the real one
+    assert len(rates) == 9 + 9 and {p[1] for p in rates} == {2.0}
+
+
 class FailingStore:
     """The in-memory store, its writes failing while ``down`` (the fault the history rides out)."""
 

@@ -46,6 +46,7 @@ __all__ = [
     "InfoArgs",
     "ListArgs",
     "McpTokenArgs",
+    "MonitoringArgs",
     "PingArgs",
     "StartArgs",
     "StatusArgs",
@@ -94,8 +95,9 @@ class PingArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 
 
 class StatusArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Where the daemon can be reached, its counters, each gate's capacity (``gates``) and what it
-    recommends changing (``recommendations``)."""
+    """Where the daemon can be reached, its counters, the CPU seconds its process used so far
+    (``cpu_seconds``, every thread), whether its monitoring runs (``monitoring``), each gate's
+    capacity (``gates``) and what it recommends changing (``recommendations``)."""
 
 
 class StartArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -225,6 +227,16 @@ class McpTokenArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     name: Name = "mcp-client"
 
 
+class MonitoringArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Switch the daemon's monitoring (the metric history's sampling, the latency histograms and
+    the alerts' judging) on or off while it runs; with ``enabled`` left out, only say whether it
+    runs. Answers ``{"enabled": bool}``. While it is off the history and the alerts keep what they
+    hold; a restart switches it back to what the configuration says. A daemon configured with
+    ``monitoring = false`` has none to switch on (``InvalidArgumentError``)."""
+
+    enabled: bool | None = None
+
+
 class WatchArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Watch a session: answers ``{"session": {...}}``, then one event line per worklog entry,
     summary or state change of the session (``{"topic", "seq", "time", ...}``) until the client closes
@@ -253,6 +265,7 @@ ControlArgs = (
     | ValidateArgs
     | WatchArgs
     | McpTokenArgs
+    | MonitoringArgs
     | MemoryArgs
     | ImportTranscriptArgs
     | HookArgs
@@ -278,6 +291,7 @@ CONTROL_OPERATIONS: Final[dict[str, type[ControlArgs]]] = {
     "validate": ValidateArgs,
     "watch": WatchArgs,
     "mcp_token": McpTokenArgs,
+    "monitoring": MonitoringArgs,
     **MEMORY_OPERATIONS,
     **IMPORT_OPERATIONS,
     **HOOK_OPERATIONS,

@@ -24,6 +24,7 @@ import trio
 from ._errors import InvalidArgumentError, ScribeError
 from ._log_throttle import LogThrottle
 from ._metric_ring import MINUTE, HistoryPoint, MetricRing, MinuteRollup, rollup_points
+from ._monitoring_switch import MonitoringSwitch
 
 __all__ = [
     "HistoryRange",
@@ -267,6 +268,7 @@ async def run_metric_history(
     wall: Callable[[], float] = time.time,
     sweep_interval: float = 3600.0,
     retry: float = 5.0,
+    switch: MonitoringSwitch | None = None,
     task_status: trio.TaskStatus[MetricHistory] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Sample ``collect()`` into ``history`` every ``interval`` seconds until cancelled.
@@ -278,6 +280,8 @@ async def run_metric_history(
         wall: the wall clock samples are timed with (seconds since the epoch).
         sweep_interval: seconds between two sweeps of the store.
         retry: seconds before storing again after the store failed.
+        switch: while it is off, no sample is taken (the loop waits without waking; the first
+            sample after it is back has no rates, as no span was measured).
 
     The first sample is taken at once. Cancellation ends it between samples, or abandons a store
     call in progress (its minutes stay pending in memory).
@@ -296,6 +300,10 @@ async def run_metric_history(
             nursery.start_soon(history._write, wall, sweep_interval, retry)
         task_status.started(history)
         while True:
+            if switch is not None and not switch.enabled:
+                await switch.wait_enabled()
+                previous.clear()
+                lag = None
             now = trio.current_time()
             readings = collect()
             values = dict(readings.gauges)

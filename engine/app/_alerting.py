@@ -36,6 +36,7 @@ from .._core._alerts import Alert, AlertBook, AlertCheck
 from .._core._health import HealthCheck
 from .._core._latency import Latencies
 from .._core._limiter import PriorityLimiter
+from .._core._monitoring_switch import MonitoringSwitch
 from ._monitor_settings import MonitorSettings
 
 __all__ = ["MIN_CALLS", "WINDOW", "AlertRules", "run_alerts"]
@@ -224,14 +225,19 @@ async def run_alerts(
     webhook: _Poster | None = None,
     interval: float = 1.0,
     wall: Callable[[], float] = time.time,
+    switch: MonitoringSwitch | None = None,
 ) -> NoReturn:
     """Judge ``rules`` every ``interval`` seconds (trio's clock) into ``book`` until cancelled;
-    each alert that fires or resolves goes to ``publish`` and to ``webhook``.
+    each alert that fires or resolves goes to ``publish`` and to ``webhook``. While ``switch`` is
+    off nothing is judged (the loop waits without waking) and the alerts keep their states.
 
     Cancellation: ends it between two judgements.
     """
     lag: float | None = None
     while True:
+        if switch is not None and not switch.enabled:
+            await switch.wait_enabled()
+            lag = None
         now = trio.current_time()
         for alert in book.update(now, wall(), rules.judge(now, lag)):
             publish(alert)

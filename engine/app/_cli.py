@@ -25,6 +25,7 @@ from ._cli_memory import (
     run_remember,
     sync_runner,
 )
+from ._cli_monitoring import monitoring_arguments, run_monitoring
 from ._cli_serve import dashboard_url_arguments, run_dashboard_url, run_serve, serve_arguments
 from ._demo import run_demo
 from ._version import scribe_version
@@ -87,6 +88,11 @@ COMMANDS: Final[Mapping[str, Command]] = {
     ),
     "status": Command(
         "show whether the daemon runs and where to look", s.status_arguments, s.run_status
+    ),
+    "monitoring": Command(
+        "say whether the daemon's monitoring runs, or switch it on or off",
+        monitoring_arguments,
+        run_monitoring,
     ),
     "dashboard-url": Command(
         "print a new dashboard sign-in link (works once, for 10 minutes)",

@@ -9,7 +9,6 @@ import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Final, final
 
 import msgspec
@@ -18,6 +17,7 @@ import adapters
 
 from .._core._errors import InvalidArgumentError
 from .._core._limits import preview
+from .._core._monitoring_switch import MonitoringSwitch
 from .._core._state import SessionState
 from .._ports._session_store import SessionRecord
 from .._scribe._scribe import Scribe
@@ -26,55 +26,9 @@ from ._control_hooks import ControlHooks
 from ._control_import import ControlImport
 from ._control_memory import ControlMemory
 from ._control_watch import open_session_events
+from ._daemon_info import DaemonInfo
 
 __all__ = ["ControlHandler", "DaemonInfo", "listed_dict", "record_dict"]
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonInfo:
-    """Where a running daemon can be reached.
-
-    Attributes:
-        pid: its process id.
-        started_at: when it started (seconds since the epoch).
-        home: its home directory.
-        socket: the control socket.
-        database: the database (embedded, or the URL without its password).
-        embedder: the embedder memory uses: its model and dimensions.
-        feed_url: the live feed's websocket URL.
-        dashboard_url: the dashboard's URL.
-        token: a read-only feed token for people and tools.
-        repo: the repository it was started on, if any.
-        session: the session it started on that repository, if any.
-    """
-
-    pid: int = field(default_factory=os.getpid)
-    started_at: float = field(default_factory=time.time)
-    home: str = ""
-    socket: str = ""
-    database: str = ""
-    embedder: str = ""
-    feed_url: str | None = None
-    dashboard_url: str | None = None
-    token: str | None = None
-    repo: str | None = None
-    session: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "pid": self.pid,
-            "started_at": self.started_at,
-            "home": self.home,
-            "socket": self.socket,
-            "database": self.database,
-            "embedder": self.embedder,
-            "feed_url": self.feed_url,
-            "dashboard_url": self.dashboard_url,
-            "token": self.token,
-            "repo": self.repo,
-            "session": self.session,
-        }
 
 
 def record_dict(r: SessionRecord) -> dict[str, Any]:
@@ -170,8 +124,10 @@ class ControlHandler:
         hooks: ControlHooks | None = None,
         embedding: adapters.EmbeddingBackfill | None = None,
         advice: Callable[[], list[str]] | None = None,
+        monitoring: MonitoringSwitch | None = None,
     ) -> None:
         self.scribe = scribe
+        self._monitoring = monitoring
         self._advice = advice
         self.info = info
         self.embedding = embedding
@@ -196,6 +152,7 @@ class ControlHandler:
             "validate": self._validate,
             "watch": self._watch,
             "mcp_token": self._mcp_token,
+            "monitoring": self._switch_monitoring,
         }
         if memory is not None:
             self._ops.update(memory.ops)
@@ -227,6 +184,7 @@ class ControlHandler:
         out: dict[str, Any] = {
             **self.info.as_dict(),
             "uptime": time.time() - self.info.started_at,
+            "cpu_seconds": time.process_time(),
             "live_sessions": s.live(),
             "engine": {
                 "state": stats.state,
@@ -261,8 +219,22 @@ class ControlHandler:
             name: {"capacity": g.capacity, "adaptive": name in stats.adaptive}
             for name, g in stats.gates.items()
         }
+        out["monitoring"] = self._monitoring is not None and self._monitoring.enabled
         out["recommendations"] = [] if self._advice is None else self._advice()
         return out
+
+    async def _switch_monitoring(self, a: adapters.MonitoringArgs) -> Any:
+        switch = self._monitoring
+        if switch is None:
+            if a.enabled:
+                raise InvalidArgumentError(
+                    "this daemon runs with monitoring = false in its configuration: restart it"
+                    " with monitoring = true to switch it on"
+                )
+            return {"enabled": False}
+        if a.enabled is not None:
+            switch.set_nowait(a.enabled)
+        return {"enabled": switch.enabled}
 
     async def _dashboard_url(self, a: adapters.DashboardUrlArgs) -> Any:
         if self.dashboard is None:

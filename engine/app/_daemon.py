@@ -264,6 +264,7 @@ async def _serve(
             secret=feed_secret(home),
             embedding=stack.backfill,
             advice=functools.partial(recommendations, stack),
+            monitoring=stack.monitoring,
         )
         async with (
             adapters.open_change_listener(stack.db.url) as notices,

@@ -19,6 +19,7 @@ from .._core._alerts import Alert, AlertBook
 from .._core._engine_readings import engine_readings
 from .._core._latency_readings import LatencyReadings
 from .._core._metric_history import MetricHistory, Readings, run_metric_history
+from .._core._monitoring_switch import MonitoringSwitch
 from .._core._probe import Probe
 from ._alerting import AlertRules, run_alerts
 from ._cluster_settings import history_key
@@ -80,19 +81,20 @@ def stack_readings(out: Stack, latencies: LatencyReadings | None = None) -> Read
 
 def start_monitoring(out: Stack) -> None:
     """Start the metric history service (its minutes in the stack's database, served on the
-    dashboard's ``/history.json``) and the alerts (``out.history``, ``out.alerts``); with
-    ``monitoring`` off, only switch the latency histograms off."""
+    dashboard's ``/history.json``) and the alerts (``out.history``, ``out.alerts``), both following
+    ``out.monitoring``; with ``monitoring`` off, only switch the latency histograms off."""
     config = out.config
     if not config.monitoring:
         out.engine.latencies.enabled = False
         return
+    switch = out.monitoring = MonitoringSwitch(out.engine.latencies)
     history = MetricHistory(
         store=adapters.PostgresMetricStore(out.db, daemon=history_key(config)),
         retention=config.metric_retention_days * 86400.0,
         max_rows=round(config.metric_retention_days * 1440),
     )
     collect = functools.partial(stack_readings, out, LatencyReadings(out.engine.latencies))
-    sample = functools.partial(run_metric_history, history, collect)
+    sample = functools.partial(run_metric_history, history, collect, switch=switch)
     out.engine.start_service(sample, name="metric history")
     if out.dashboard is not None:
         out.dashboard.serve_history(history)
@@ -123,7 +125,13 @@ def _start_alerts(out: Stack) -> AlertBook:
         eng.publish_nowait("health.alert", alert.as_dict())
 
     judge = functools.partial(
-        run_alerts, rules, book, publish, webhook=webhook, interval=config.health_interval
+        run_alerts,
+        rules,
+        book,
+        publish,
+        webhook=webhook,
+        interval=config.health_interval,
+        switch=out.monitoring,
     )
     eng.start_service(judge, name="alerts")
     return book

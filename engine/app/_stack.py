@@ -36,6 +36,7 @@ from .._core._engine import Engine, open_engine
 from .._core._errors import InvalidArgumentError, ScribeError
 from .._core._health import HealthCheck, HealthChecks, run_health_monitor
 from .._core._metric_history import MetricHistory
+from .._core._monitoring_switch import MonitoringSwitch
 from .._core._privacy import Privacy
 from .._memory._generation_cache import GenerationCache
 from .._memory._sources import run_memory_sweeper
@@ -106,6 +107,8 @@ class Stack(metaclass=NoPublicConstructor):
         health_checks: the parts' own health checks (``database``, ``capture``) for ``/health``.
         history: the metric history (None: ``config.monitoring`` off, or no scribe).
         alerts: the alerts' states (None: as ``history``); the ``alerts`` check of ``/health``.
+        monitoring: switches the history, the histograms and the alerts at run time (None: as
+            ``history``).
         watchers: the scribe's file watchers, counted (for the watcher alerts).
     """
 
@@ -124,6 +127,7 @@ class Stack(metaclass=NoPublicConstructor):
     health_checks: HealthChecks | None = None
     history: MetricHistory | None = None
     alerts: AlertBook | None = None
+    monitoring: MonitoringSwitch | None = None
     watchers: adapters.WatcherTracker = dataclasses.field(default_factory=adapters.WatcherTracker)
     _registry: adapters.SessionRegistry | None = None
     _store: adapters.PostgresWorklogStore | None = None
