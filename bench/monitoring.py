@@ -160,6 +160,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None, help="seconds per round (15; 8)")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 whatever the figures")
     parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="no workload: what monitoring costs an idle daemon each second (CPU share)",
+    )
+    parser.add_argument(
         "--aa",
         action="store_true",
         help="monitoring off in both rounds of a pair: the method's own zero (about 0)",
@@ -174,7 +179,8 @@ def main() -> int:
             daemon = Daemon("a", root, url, monitoring=True)
             stop = threading.Event()
             worker = threading.Thread(target=daemon.work, args=(stop,), daemon=True)
-            worker.start()
+            if not options.idle:
+                worker.start()
             try:
                 time.sleep(5.0)  # warm up: caches filled, first minutes and sweeps done
                 for n in range(2 * pairs):
@@ -188,11 +194,12 @@ def main() -> int:
                     )
             finally:
                 stop.set()
-                worker.join(30)
+                if worker.is_alive():
+                    worker.join(30)
                 daemon.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return report(rounds, options.no_fail, aa=options.aa)
+    return report(rounds, options.no_fail, aa=options.aa, idle=options.idle)
 
 
 class Round(NamedTuple):
@@ -217,14 +224,24 @@ def measure(daemon: Daemon, on: bool, seconds: float) -> Round:
     return Round(on, used / wall, used / max(1, made), made)
 
 
-def report(rounds: list[Round], no_fail: bool, *, aa: bool = False) -> int:
+def report(rounds: list[Round], no_fail: bool, *, aa: bool = False, idle: bool = False) -> int:
     """Print the figures: the overhead is the median over the pairs of adjacent rounds of the
-    ratio of CPU per call (in the ``--aa`` check, of the pair's first round over its second)."""
+    ratio of CPU per call (in the ``--aa`` check, of the pair's first round over its second).
+    With ``idle`` there are no calls: the figure is the median difference of CPU per second."""
     pairs = [(rounds[i], rounds[i + 1]) for i in range(0, len(rounds) - 1, 2)]
     ratios = []
+    spent = []
     for a, b in pairs:
         first, second = (a, b) if aa or a.on else (b, a)
-        ratios.append(first.per_call / second.per_call)
+        ratios.append(first.per_call / second.per_call if second.calls else 1.0)
+        spent.append(first.share - second.share)
+    if idle:
+        cost = statistics.median(spent)
+        print("\nno workload: each pair's difference of CPU per second: "
+              + ", ".join(f"{x * 1000:+.2f} ms" for x in spent))  # fmt: skip
+        print(f"  monitoring costs the idle daemon {cost * 1000:.2f} ms of CPU per second"
+              f" (median of {len(spent)} pairs; information)")  # fmt: skip
+        return 0
     overhead = statistics.median(ratios) - 1
     if aa:
         on, off = rounds[0::2], rounds[1::2]

@@ -64,6 +64,17 @@ def _judging(
     )
 
 
+def _fill(nursery: trio.Nursery, gate: engine.PriorityLimiter, release: trio.Event) -> None:
+    """Hold the one slot of ``gate`` and queue a second task for it, both until ``release``."""
+
+    async def hold() -> None:
+        async with engine.admit(gate):
+            await release.wait()
+
+    nursery.start_soon(hold)
+    nursery.start_soon(hold)
+
+
 def _rules(eng: engine.Engine, home: Path, **settings: float) -> AlertRules:
     return AlertRules(
         MonitorSettings(**settings),  # type: ignore[arg-type]
@@ -82,16 +93,9 @@ async def test_a_gate_held_full_fires_after_its_seconds_and_resolves(
         book = engine.AlertBook(clear_for=2.0)
         async with eng.open_subscription(["health.alert"]) as events:
             eng.start_service(_judging(rules, book, eng), name="alerts")
-            gate = eng.gate("git")
             release = trio.Event()
-
-            async def hold() -> None:
-                async with engine.admit(gate):
-                    await release.wait()
-
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(hold)
-                nursery.start_soon(hold)  # waits: the gate is full with one waiting
+                _fill(nursery, eng.gate("git"), release)  # full with one waiting
                 await trio.sleep(29.5)  # saturated since 0 or 1 (the first judgement)
                 assert book.firing() == []
                 await trio.sleep(2.0)
@@ -120,16 +124,9 @@ async def test_switched_off_no_rule_is_judged_and_alerts_keep_their_state(
         book = engine.AlertBook(clear_for=2.0)
         switch = engine.MonitoringSwitch(eng.latencies, enabled=False)
         eng.start_service(_judging(rules, book, eng, switch=switch), name="alerts")
-        gate = eng.gate("git")
         release = trio.Event()
-
-        async def hold() -> None:
-            async with engine.admit(gate):
-                await release.wait()
-
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(hold)
-            nursery.start_soon(hold)  # the gate is full with one waiting from now on
+            _fill(nursery, eng.gate("git"), release)  # full with one waiting from now on
             await trio.sleep(60.0)
             assert book.firing() == [] and book.fired == 0  # off: nothing judged
             switch.set_nowait(True)
