@@ -1,7 +1,7 @@
 """Adapters that implement the engine's protocols over git, the filesystem, PostgreSQL and websockets."""
 
 import importlib
-from typing import TYPE_CHECKING
+import typing
 
 from .control._operations import CONTROL_OPERATIONS as CONTROL_OPERATIONS
 from .control._operations import ControlArgs as ControlArgs
@@ -191,7 +191,7 @@ from .mcp._tokens import verify_mcp_token as verify_mcp_token
 
 # The MCP server's parts import the mcp SDK (about 0.4 s): they are loaded on first use, so the
 # command-line commands that never serve MCP start without it.
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from .mcp._app import McpApp as McpApp
     from .mcp._app import open_mcp_app as open_mcp_app
     from .mcp._stdio import serve_mcp_stdio as serve_mcp_stdio

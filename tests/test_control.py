@@ -49,7 +49,7 @@ def test_valid_requests_parse() -> None:
     assert cleanup.args == adapters.CleanupArgs(days=1.5) and cleanup.id == "k"
     assert set(adapters.CONTROL_OPERATIONS) == {
         "ping", "status", "dashboard_url", "start", "stop", "adopt", "list", "append", "tag", "untag",
-        "info", "context", "worklog", "summary", "cleanup", "validate", "watch", "mcp_token",
+        "info", "context", "worklog", "summary", "cleanup", "validate", "watch", "mcp_token", "monitoring",
         "remember", "recall", "decide", "rehydrate", "cache_lookup", "cache_store",
         "import_transcript", "hook",
     }  # fmt: skip

@@ -214,7 +214,9 @@ def _reexports(package: types.ModuleType) -> list[tuple[str, str, ast.ImportFrom
     assert package.__file__ is not None
     tree = ast.parse(Path(package.__file__).read_text())
     out = []
-    for node in tree.body:
+    # names loaded on first use are re-exported for the type checker under TYPE_CHECKING
+    nodes = [n for top in tree.body for n in (top.body if isinstance(top, ast.If) else [top])]
+    for node in nodes:
         if isinstance(node, ast.ImportFrom) and node.module != "__future__":
             assert node.level == 1 and node.module, ast.unparse(node)
             for alias in node.names:
