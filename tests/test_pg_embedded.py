@@ -53,6 +53,30 @@ async def test_server_is_shared_and_the_last_holder_stops_it(pg_tmp_path: Path) 
     assert not first.is_running()
 
 
+async def test_the_supervisor_starts_no_server_whose_block_has_ended(pg_tmp_path: Path) -> None:
+    # A daemon stops its embedded server as its database closes, before its services (the
+    # supervisor among them) end: the supervisor must not take that stop for a crash.
+    restarts: list[int] = []
+    async with trio.open_nursery() as nursery:
+        async with adapters.open_embedded_server(
+            pg_tmp_path / "home", settings=TEST_SETTINGS
+        ) as server:
+            nursery.start_soon(
+                lambda: adapters.supervise_embedded_server(
+                    server, interval=0.05, on_restart=restarts.append
+                )
+            )
+            await trio.sleep(0.2)
+            assert server.postmaster_alive()
+        try:
+            await trio.sleep(1.0)  # twenty checks of a stopped server
+            assert not server.postmaster_alive() and restarts == []
+        finally:
+            nursery.cancel_scope.cancel()
+            if server.postmaster_alive():  # started again: leave no server behind
+                await trio.to_thread.run_sync(server.stop, "fast")
+
+
 async def test_open_database_without_url_uses_the_embedded_server(pg_tmp_path: Path) -> None:
     home = pg_tmp_path / "home"
     async with adapters.open_database(home=home, pool_size=1) as db:

@@ -10,7 +10,7 @@ import trio
 
 from ._embedded import EmbeddedServer
 from ._errors import EmbeddedServerError
-from ._shared_server import _Holders, _locked
+from ._shared_server import _Holders, _locked, released
 
 __all__ = ["supervise_embedded_server"]
 
@@ -18,10 +18,11 @@ _log = logging.getLogger(__name__)
 
 
 def _restart_if_dead(server: EmbeddedServer) -> bool:
-    """Start the server again unless it runs (under the holders' lock, so two processes sharing it
-    start it once); True when it was started."""
+    """Start the server again unless it runs or this process has let it go (under the holders'
+    lock, so two processes sharing it start it once, and a server stopped as its block ended stays
+    stopped); True when it was started."""
     with _locked(_Holders(server.pgdata).lock):
-        if server.postmaster_alive() and server.is_running():
+        if released(server) or (server.postmaster_alive() and server.is_running()):
             return False
         server.start()
         return True
@@ -38,7 +39,9 @@ async def supervise_embedded_server(
     """Keep the embedded server running: every ``interval`` seconds check that its postmaster lives
     and, when it is gone, start it again (a failed start is retried with backoff doubling from
     ``backoff_initial`` to ``backoff_max``). Each restart is logged and reported to ``on_restart``
-    with the number of restarts so far. Start it as a service.
+    with the number of restarts so far. Start it as a service. Once the server's
+    :func:`~adapters.open_embedded_server` block has ended (a daemon shutting down stops its
+    server before its services end), it is never started again.
 
     Cancellation: between checks; a start under way finishes in its worker thread first (bounded by
     ``pg_ctl``'s timeout).
@@ -47,7 +50,7 @@ async def supervise_embedded_server(
     delay = backoff_initial
     while True:
         await trio.sleep(interval)
-        if server.postmaster_alive():
+        if released(server) or server.postmaster_alive():
             delay = backoff_initial
             continue
         _log.warning(

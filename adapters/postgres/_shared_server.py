@@ -12,6 +12,7 @@ import fcntl
 import logging
 import os
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
@@ -72,6 +73,17 @@ class _Holders:
         return path
 
 
+#: The servers whose :func:`open_embedded_server` block has ended in this process: the supervisor
+#: (:func:`~adapters.supervise_embedded_server`) starts none of them again.
+_released: weakref.WeakSet[EmbeddedServer] = weakref.WeakSet()
+
+
+def released(server: EmbeddedServer) -> bool:
+    """Whether this process has let ``server`` go (its block ended; call under the holders' lock
+    to be sure of it while acting on the answer)."""
+    return server in _released
+
+
 def _acquire(server: EmbeddedServer, database: str) -> Path:
     holders = _Holders(server.pgdata)
     with _locked(holders.lock):
@@ -94,6 +106,7 @@ def _acquire(server: EmbeddedServer, database: str) -> Path:
 def _release(server: EmbeddedServer, holder: Path) -> None:
     holders = _Holders(server.pgdata)
     with _locked(holders.lock):
+        _released.add(server)
         holder.unlink(missing_ok=True)
         if not holders.live():
             server.stop("fast")
