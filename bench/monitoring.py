@@ -66,20 +66,18 @@ def make_repo(path: Path) -> None:
 
 
 class Daemon:
-    """``scribe serve`` on a home and a repository of its own."""
+    """``scribe serve`` (monitoring on, the default) on a home and a repository of its own."""
 
-    def __init__(self, slot: str, root: Path, url: str, monitoring: bool) -> None:
-        self.name = "on" if monitoring else "off"
-        self.home = root / f"home-{slot}"
-        self.repo = root / f"repo-{slot}"
-        if not self.repo.exists():
-            make_repo(self.repo)
+    def __init__(self, root: Path, url: str) -> None:
+        self.home = root / "home"
+        self.repo = root / "repo"
+        make_repo(self.repo)
         env = {
             **os.environ,
             **GIT_ENV,
             "SCRIBE_HOME": str(self.home),
             "SCRIBE_DATABASE_URL": url,
-            "SCRIBE_MONITORING": "true" if monitoring else "false",
+            "SCRIBE_MONITORING": "true",
             "SCRIBE_EMBEDDER": "hashing",
             "PYTHONHASHSEED": "0",
             "XDG_CONFIG_HOME": str(root / "no-config"),
@@ -106,10 +104,9 @@ class Daemon:
                 break
         if not lines or not lines[-1].startswith("Try:"):
             self.stop()
-            raise SystemExit(f"scribe serve ({slot}) did not start:\n" + "".join(lines))
+            raise SystemExit("scribe serve did not start:\n" + "".join(lines))
         self.client = adapters.ControlClient(self.home / "scribe.sock", timeout=30)
         self.calls = 0
-        self.writes = 0
 
     def work(self, stop: threading.Event) -> None:
         """The steady workload, until ``stop``: a file written, a context call and a ping every
@@ -119,7 +116,6 @@ class Daemon:
         while not stop.is_set():
             n += 1
             (self.repo / f"file{n % 20}.py").write_text(f"value = {n}\n")
-            self.writes += 1
             self.client.call("context", {"session": self.session, "role": "coder"})
             self.client.call("ping")
             self.calls += 2
@@ -176,7 +172,7 @@ def main() -> int:
     rounds: list[Round] = []
     try:
         with database(root) as url:
-            daemon = Daemon("a", root, url, monitoring=True)
+            daemon = Daemon(root, url)
             stop = threading.Event()
             worker = threading.Thread(target=daemon.work, args=(stop,), daemon=True)
             if not options.idle:
