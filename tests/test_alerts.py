@@ -19,7 +19,7 @@ from webhook_support import Receiver
 import adapters
 import engine
 from engine.app import load_config
-from engine.app._alerting import MIN_CALLS, AlertRules, run_alerts
+from engine.app._alerting import MIN_CALLS, AlertJudge, AlertRules
 from engine.app._config_setting import ConfigError
 from engine.app._monitor_settings import MonitorSettings
 
@@ -54,13 +54,21 @@ def _judging(
     interval: float = 1.0,
     switch: engine.MonitoringSwitch | None = None,
 ) -> functools.partial[object]:
-    return functools.partial(
-        run_alerts,
+    """The alerts judged as the daemon judges them: on the metric history's tick (one a second
+    here, the judge every ``interval``)."""
+    judge = AlertJudge(
         rules,
         book,
         lambda alert: eng.publish_nowait("health.alert", alert.as_dict()),
         interval=interval,
+    )
+    return functools.partial(
+        engine.run_metric_history,
+        engine.MetricHistory(),
+        engine.Readings,
+        interval=min(1.0, interval),
         switch=switch,
+        after_sample=judge.tick_nowait,
     )
 
 
@@ -278,3 +286,22 @@ async def test_a_watcher_overflow_and_watches_near_the_limit_fire(tmp_path: Path
                 assert tracker.totals().overflows >= 1
                 assert rules.judge(trio.current_time(), None)["watcher_overflow"].active
     assert tracker.totals() == adapters.WatchTotals(0, 0, 1, tracker.totals().max_user_watches)
+
+
+async def test_the_judge_judges_every_interval_of_its_ticks_with_their_worst_lag(
+    tmp_path: Path,
+) -> None:
+    async with engine.open_engine() as eng:
+        rules = _rules(eng, tmp_path, alert_loop_lag_ms=100.0, alert_for_seconds=0.0)
+        changes: list[engine.Alert] = []
+        judge = AlertJudge(rules, engine.AlertBook(clear_for=0.0), changes.append, interval=2.0)
+        judge.tick_nowait(0.0, None)  # the first tick judges: nothing wrong
+        judge.tick_nowait(1.0, 0.5)  # woke 500 ms late, but not judged on this tick
+        assert changes == [] and judge.book.firing() == []
+        judge.tick_nowait(2.0, 0.0)  # judged with the worst lag since the last judgement
+        assert [(a.name, a.state, a.value) for a in changes] == [("loop_lag", "firing", 500.0)]
+        judge.tick_nowait(3.0, 0.0)
+        judge.tick_nowait(3.995, 0.0)  # a hundredth of a second early still counts
+        assert [(a.name, a.state) for a in changes[1:]] == [("loop_lag", "resolved")]
+        with pytest.raises(engine.InvalidArgumentError):
+            AlertJudge(rules, judge.book, changes.append, interval=0.0)

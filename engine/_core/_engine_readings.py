@@ -43,19 +43,18 @@ def _state_name(state: str) -> str:
     return f"sessions.{state}"
 
 
-def engine_readings(eng: Engine) -> Readings:
-    """The series of the engine now (its counters and each gate's, read in place)."""
+def engine_readings(eng: Engine, into: Readings | None = None) -> Readings:
+    """The series of the engine now (its counters and each gate's, read in place), added to
+    ``into`` (None: a new :class:`Readings`), which is returned."""
+    out = Readings() if into is None else into
     stats = eng.statistics(gates=False)
-    gauges: dict[str, float] = {
-        "sessions.live": stats.live_sessions,
-        "events.subscribers": stats.subscribers,
-    }
+    gauges, counters = out.gauges, out.counters
+    gauges["sessions.live"] = stats.live_sessions
+    gauges["events.subscribers"] = stats.subscribers
     for state, count in stats.sessions_by_state.items():
         gauges[_state_name(state)] = count
-    counters: dict[str, float] = {
-        "sessions.started": stats.sessions_started,
-        "events.published": stats.events_published,
-    }
+    counters["sessions.started"] = stats.sessions_started
+    counters["events.published"] = stats.events_published
     for name, gate in eng.gates().items():
         capacity, borrowed, waiting, use, saturated, granted, cancelled, rejected = _gate_names(
             name
@@ -69,4 +68,4 @@ def engine_readings(eng: Engine) -> Readings:
         counters[granted] = gate.granted_total
         counters[cancelled] = gate.cancelled_total
         counters[rejected] = gate.rejected_total
-    return Readings(gauges, counters)
+    return out

@@ -37,10 +37,11 @@ class LatencyReadings:
         self._previous: dict[tuple[str, str], tuple[int, HistogramSnapshot]] = {}
         self._names: dict[tuple[str, str], _Names] = {}
 
-    def readings(self) -> Readings:
-        """The series of one sample."""
-        gauges: dict[str, float] = {}
-        counters: dict[str, float] = {}
+    def readings(self, into: Readings | None = None) -> Readings:
+        """The series of one sample, added to ``into`` (None: a new :class:`Readings`), which is
+        returned."""
+        out = Readings() if into is None else into
+        gauges, counters = out.gauges, out.counters
         previous = self._previous
         for key, h in self._latencies.histograms():
             names = self._names.get(key)
@@ -58,4 +59,4 @@ class LatencyReadings:
             p99 = now.minus(Latencies.empty() if before is None else before[1]).quantile(0.99)
             if p99 is not None:
                 gauges[names.p99] = p99 * 1000.0
-        return Readings(gauges, counters)
+        return out

@@ -60,10 +60,11 @@ class _Store(Protocol):
 @dataclass(frozen=True, slots=True)
 class Readings:
     """What ``collect()`` returns: gauges as they are, counters (totals since start) to be turned
-    into rates (series ``<name>.rate``, per second)."""
+    into rates (series ``<name>.rate``, per second). The parts of a sample fill one ``Readings``
+    in place (:func:`engine.engine_readings`, :meth:`engine.LatencyReadings.readings`)."""
 
-    gauges: Mapping[str, float] = field(default_factory=dict)
-    counters: Mapping[str, float] = field(default_factory=dict)
+    gauges: dict[str, float] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
 
 
 @final
@@ -154,11 +155,13 @@ class MetricHistory:
         self._wake = trio.Event()
         self._samples = self._stored = self._dropped = self._errors = self._swept = 0
 
-    def record_nowait(self, at: float, values: Mapping[str, float]) -> None:
+    def record_nowait(
+        self, at: float, values: Mapping[str, float], *, keep: bool = False
+    ) -> None:
         """Add one sample taken at ``at`` (wall-clock seconds); a minute it closes is queued for
-        the store."""
+        the store. ``keep``: see :meth:`MetricRing.record_nowait`."""
         self._samples += 1
-        closed = self.ring.record_nowait(at, values)
+        closed = self.ring.record_nowait(at, values, keep=keep)
         if closed is not None and self.store is not None:
             if len(self._pending) >= self._max_pending:
                 self._pending.popleft()
@@ -269,6 +272,7 @@ async def run_metric_history(
     sweep_interval: float = 3600.0,
     retry: float = 5.0,
     switch: MonitoringSwitch | None = None,
+    after_sample: Callable[[float, float | None], object] | None = None,
     task_status: trio.TaskStatus[MetricHistory] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Sample ``collect()`` into ``history`` every ``interval`` seconds until cancelled.
@@ -282,6 +286,10 @@ async def run_metric_history(
         retry: seconds before storing again after the store failed.
         switch: while it is off, no sample is taken (the loop waits without waking; the first
             sample after it is back has no rates, as no span was measured).
+        after_sample: called on the same tick after each sample with trio's time of the sample
+            and how late the tick woke (seconds; None for the first one): more work on the
+            sampler's wake-up (the daemon judges its alerts there) instead of a wake-up of its
+            own. It must not block.
 
     The first sample is taken at once. Cancellation ends it between samples, or abandons a store
     call in progress (its minutes stay pending in memory).
@@ -293,7 +301,9 @@ async def run_metric_history(
     ):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise InvalidArgumentError(f"{what} must be positive seconds, not {value!r}")
-    previous: dict[str, tuple[float, float, str]] = {}  # counter -> (total, when read, rate)
+    totals: dict[str, float] = {}  # the counters of the previous sample
+    rate_names: dict[str, str] = {}  # counter -> its series (made once, not at every sample)
+    then: float | None = None  # when the previous sample was taken
     lag: float | None = None
     async with trio.open_nursery() as nursery:
         if history.store is not None:
@@ -302,22 +312,27 @@ async def run_metric_history(
         while True:
             if switch is not None and not switch.enabled:
                 await switch.wait_enabled()
-                previous.clear()
-                lag = None
+                then = lag = None
             now = trio.current_time()
             readings = collect()
             values = dict(readings.gauges)
             if lag is not None:
                 values[LOOP_LAG] = lag * 1000.0
-            for name, total in readings.counters.items():
-                before = previous.get(name)
-                if before is None:
-                    previous[name] = (total, now, f"{name}.rate")
-                    continue
-                if now > before[1]:
-                    values[before[2]] = max(0.0, total - before[0]) / (now - before[1])
-                previous[name] = (total, now, before[2])
-            history.record_nowait(wall(), values)
+            counters = readings.counters
+            if then is not None and now > then:
+                span = now - then
+                for name, total in counters.items():
+                    before = totals.get(name)
+                    if before is not None:
+                        rate = rate_names.get(name)
+                        if rate is None:
+                            rate = rate_names[name] = f"{name}.rate"
+                        values[rate] = (total - before) / span if total > before else 0.0
+            totals = dict(counters)
+            then = now
+            history.record_nowait(wall(), values, keep=True)
+            if after_sample is not None:
+                after_sample(now, lag)
             deadline = now + interval
             await trio.sleep_until(deadline)
             lag = max(0.0, trio.current_time() - deadline)

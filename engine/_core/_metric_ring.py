@@ -3,7 +3,7 @@
 No trio and no I/O: :class:`MetricRing` keeps the last ``capacity`` samples (each a wall-clock time
 and a value per series), closes a :class:`MinuteRollup` (each series' mean and peak) whenever a
 sample starts a new minute, and answers ranges, downsampled to a bounded number of points. The
-sampler service (:mod:`._metric_sampler`) feeds it; a :class:`~engine.MetricStore` keeps the
+sampler service (:mod:`._metric_history`) feeds it; a :class:`~engine.MetricStore` keeps the
 roll-ups for longer.
 """
 
@@ -148,13 +148,21 @@ class MetricRing:
         self._closed = 0
         self._known: set[str] = set()
 
-    def record_nowait(self, at: float, values: Mapping[str, float]) -> MinuteRollup | None:
+    def record_nowait(
+        self, at: float, values: Mapping[str, float], *, keep: bool = False
+    ) -> MinuteRollup | None:
         """Add the sample taken at ``at`` (wall-clock seconds); return the minute it closed (None:
-        it falls in the open minute). A sample older than the last one is dropped as a whole."""
+        it falls in the open minute). A sample older than the last one is dropped as a whole.
+
+        ``keep``: ``values`` is a dict the caller made for this sample and leaves alone from now
+        on, so the ring keeps it as it is when every value passes, instead of a copy."""
         if not math.isfinite(at) or (self._samples and at < self._samples[-1][0]):
             self._dropped += len(values)
             return None
-        kept = dict(values) if self._fits(values) else self._filtered(values)
+        if self._fits(values):
+            kept = values if keep and type(values) is dict else dict(values)
+        else:
+            kept = self._filtered(values)
         minute = math.floor(at / MINUTE) * MINUTE
         closed = None
         if self._open is not None and self._open != minute:

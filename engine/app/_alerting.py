@@ -1,4 +1,4 @@
-"""The daemon's alert rules and the service that judges them (every ``health_interval``).
+"""The daemon's alert rules and their judge (every ``health_interval``, on the history's tick).
 
 Rules (thresholds from :mod:`._monitor_settings`; each alert's name in brackets):
 
@@ -15,7 +15,7 @@ Rules (thresholds from :mod:`._monitor_settings`; each alert's name in brackets)
   seconds (``watcher_overflow``: events were lost and the tree rescanned).
 
 All but the gate rule fire once they have held ``alert_for_seconds``; every alert resolves once
-clear that long. :func:`run_alerts` publishes each change as a ``health.alert`` engine event (the
+clear that long. :class:`AlertJudge` publishes each change as a ``health.alert`` engine event (the
 feed's ``health`` topic, keyed ``alert:<name>``), hands it to a webhook when one is configured,
 and the book's :meth:`~engine.AlertBook.health` is the ``alerts`` check of ``/health``.
 """
@@ -28,18 +28,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, NoReturn, Protocol
-
-import trio
+from typing import Any, Final, Protocol, final
 
 from .._core._alerts import Alert, AlertBook, AlertCheck
+from .._core._errors import InvalidArgumentError
 from .._core._health import HealthCheck
 from .._core._latency import Latencies
 from .._core._limiter import PriorityLimiter
-from .._core._monitoring_switch import MonitoringSwitch
 from ._monitor_settings import MonitorSettings
 
-__all__ = ["MIN_CALLS", "WINDOW", "AlertRules", "run_alerts"]
+__all__ = ["MIN_CALLS", "WINDOW", "AlertJudge", "AlertRules"]
 
 #: Seconds over which a source's failures are counted.
 WINDOW: Final = 300.0
@@ -217,32 +215,58 @@ class AlertRules:
         )
 
 
-async def run_alerts(
-    rules: AlertRules,
-    book: AlertBook,
-    publish: Callable[[Alert], object],
-    *,
-    webhook: _Poster | None = None,
-    interval: float = 1.0,
-    wall: Callable[[], float] = time.time,
-    switch: MonitoringSwitch | None = None,
-) -> NoReturn:
-    """Judge ``rules`` every ``interval`` seconds (trio's clock) into ``book`` until cancelled;
-    each alert that fires or resolves goes to ``publish`` and to ``webhook``. While ``switch`` is
-    off nothing is judged (the loop waits without waking) and the alerts keep their states.
+@final
+class AlertJudge:
+    """Judges ``rules`` into ``book`` every ``interval`` seconds of the ticks it is given, and
+    hands each alert that fires or resolves to ``publish`` and to ``webhook``.
 
-    Cancellation: ends it between two judgements.
+    The daemon gives it the metric history's ticks (:func:`engine.run_metric_history`'s
+    ``after_sample``), so sampling and judging share one wake-up a second and judging reads what
+    the sample has just read. While the history's switch is off there is no tick: nothing is
+    judged and the alerts keep their states.
+
+    Args:
+        rules: the rules.
+        book: the alerts' states.
+        publish: called with each alert that changed.
+        webhook: also given each change (None: none).
+        interval: seconds between two judgements (trio's clock).
+        wall: the wall clock alerts are labelled with.
     """
-    lag: float | None = None
-    while True:
-        if switch is not None and not switch.enabled:
-            await switch.wait_enabled()
-            lag = None
-        now = trio.current_time()
-        for alert in book.update(now, wall(), rules.judge(now, lag)):
-            publish(alert)
-            if webhook is not None:
-                webhook.post_nowait({"source": "scribe", **alert.as_dict()})
-        deadline = now + interval
-        await trio.sleep_until(deadline)
-        lag = max(0.0, trio.current_time() - deadline)
+
+    def __init__(
+        self,
+        rules: AlertRules,
+        book: AlertBook,
+        publish: Callable[[Alert], object],
+        *,
+        webhook: _Poster | None = None,
+        interval: float = 1.0,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if not (math.isfinite(interval) and interval > 0):
+            raise InvalidArgumentError(f"interval must be positive seconds, not {interval!r}")
+        self.rules = rules
+        self.book = book
+        self._publish = publish
+        self._webhook = webhook
+        self._interval = interval
+        self._wall = wall
+        self._judged: float | None = None  # when it last judged (trio's clock)
+        self._lag: float | None = None  # the worst lag of the ticks since then
+
+    def tick_nowait(self, now: float, lag: float | None) -> None:
+        """One tick at ``now`` (trio's clock) whose wake-up ran ``lag`` seconds late (None: not
+        measured): judge once ``interval`` seconds have passed since the last judgement (at the
+        first tick too), with the worst lag of the ticks since."""
+        if lag is not None and (self._lag is None or lag > self._lag):
+            self._lag = lag
+        # a tick early by less than a hundredth of the interval still counts as on time
+        if self._judged is not None and now - self._judged < self._interval * 0.99:
+            return
+        self._judged = now
+        lag, self._lag = self._lag, None
+        for alert in self.book.update(now, self._wall(), self.rules.judge(now, lag)):
+            self._publish(alert)
+            if self._webhook is not None:
+                self._webhook.post_nowait({"source": "scribe", **alert.as_dict()})

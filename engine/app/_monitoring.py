@@ -21,7 +21,7 @@ from .._core._latency_readings import LatencyReadings
 from .._core._metric_history import MetricHistory, Readings, run_metric_history
 from .._core._monitoring_switch import MonitoringSwitch
 from .._core._probe import Probe
-from ._alerting import AlertRules, run_alerts
+from ._alerting import AlertJudge, AlertRules
 from ._cluster_settings import history_key
 
 if TYPE_CHECKING:
@@ -56,33 +56,37 @@ def stack_readings(out: Stack, latencies: LatencyReadings | None = None) -> Read
     """The series of one sample: the engine's (:func:`engine.engine_readings`), the latencies'
     (``latency.*``, :class:`LatencyReadings`), ``db.*`` (connections, idle, in_use; rates of
     queries, errors, cancelled), ``feed.*`` (clients; rates of delivered, frames, resyncs,
-    closed_slow) and ``embedding.backlog``."""
-    base = engine_readings(out.engine)
-    gauges, counters = dict(base.gauges), dict(base.counters)
+    closed_slow) and ``embedding.backlog``, in one :class:`Readings` each part fills."""
+    readings = engine_readings(out.engine)
     if latencies is not None:
-        timed = latencies.readings()
-        gauges.update(timed.gauges)
-        counters.update(timed.counters)
+        latencies.readings(readings)
+    gauges, counters = readings.gauges, readings.counters
     db = out.db.statistics()
-    gauges.update({"db.connections": db.connections, "db.idle": db.idle})
+    gauges["db.connections"] = db.connections
+    gauges["db.idle"] = db.idle
     gauges["db.in_use"] = db.threads_in_use
-    counters.update({"db.queries": db.queries, "db.errors": db.errors})
+    counters["db.queries"] = db.queries
+    counters["db.errors"] = db.errors
     counters["db.cancelled"] = db.cancelled
     if out.feed is not None:
         feed = out.feed.statistics()
+        hub = feed.hub
         gauges["feed.clients"] = feed.clients
-        counters.update({"feed.delivered": feed.hub.delivered, "feed.frames": feed.hub.frames})
-        counters.update({"feed.resyncs": feed.hub.resyncs, "feed.closed_slow": feed.closed_slow})
+        counters["feed.delivered"] = hub.delivered
+        counters["feed.frames"] = hub.frames
+        counters["feed.resyncs"] = hub.resyncs
+        counters["feed.closed_slow"] = feed.closed_slow
     backlog = out.backfill.statistics().backlog
     if backlog is not None:
         gauges["embedding.backlog"] = backlog
-    return Readings(gauges, counters)
+    return readings
 
 
 def start_monitoring(out: Stack) -> None:
     """Start the metric history service (its minutes in the stack's database, served on the
-    dashboard's ``/history.json``) and the alerts (``out.history``, ``out.alerts``), both following
-    ``out.monitoring``; with ``monitoring`` off, only switch the latency histograms off."""
+    dashboard's ``/history.json``) with the alerts judged on its tick (``out.history``,
+    ``out.alerts``), following ``out.monitoring``; with ``monitoring`` off, only switch the
+    latency histograms off."""
     config = out.config
     if not config.monitoring:
         out.engine.latencies.enabled = False
@@ -94,17 +98,19 @@ def start_monitoring(out: Stack) -> None:
         max_rows=round(config.metric_retention_days * 1440),
     )
     collect = functools.partial(stack_readings, out, LatencyReadings(out.engine.latencies))
-    sample = functools.partial(run_metric_history, history, collect, switch=switch)
+    judge = _alert_judge(out)
+    sample = functools.partial(
+        run_metric_history, history, collect, switch=switch, after_sample=judge.tick_nowait
+    )
     out.engine.start_service(sample, name="metric history")
     if out.dashboard is not None:
         out.dashboard.serve_history(history)
     out.history = history
-    out.alerts = _start_alerts(out)
+    out.alerts = judge.book
 
 
-def _start_alerts(out: Stack) -> AlertBook:
+def _alert_judge(out: Stack) -> AlertJudge:
     config, eng = out.config, out.engine
-    book = AlertBook(clear_for=config.alert_for_seconds)
     checks = out.health_checks
     rules = AlertRules(
         config,
@@ -124,14 +130,5 @@ def _start_alerts(out: Stack) -> AlertBook:
         log("alert %s %s: %s", alert.name, alert.state, alert.message)
         eng.publish_nowait("health.alert", alert.as_dict())
 
-    judge = functools.partial(
-        run_alerts,
-        rules,
-        book,
-        publish,
-        webhook=webhook,
-        interval=config.health_interval,
-        switch=out.monitoring,
-    )
-    eng.start_service(judge, name="alerts")
-    return book
+    book = AlertBook(clear_for=config.alert_for_seconds)
+    return AlertJudge(rules, book, publish, webhook=webhook, interval=config.health_interval)
