@@ -182,6 +182,21 @@ async def test_tree_and_statistics() -> None:
         assert stats.live_sessions == 3 and stats.sessions_by_state == {"active": 3}
 
 
+async def test_finished_sessions_are_counted_by_state_within_their_history() -> None:
+    async with engine.open_engine(engine.EngineConfig(finished_history=2)) as eng:
+        live = await eng.start_session("live")
+        for name in ("first", "second", "third"):
+            session = await eng.start_session(name)
+            session.cancel()
+            await session.wait()
+        # the first one left the history of two: it is counted no more
+        assert eng.statistics().sessions_by_state == {"active": 1, "cancelled": 2}
+        live.cancel()
+        await live.wait()
+        assert eng.statistics().sessions_by_state == {"cancelled": 2}
+        assert [s.name for s in eng.sessions(include_finished=True)] == ["third", "live"]
+
+
 async def test_subscription_drops_oldest_when_full() -> None:
     async with engine.open_engine() as eng:
         async with eng.open_subscription(["x.*"], max_buffer=3) as sub:

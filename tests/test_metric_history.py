@@ -4,6 +4,7 @@ ring and from a store, and minutes kept while the store fails."""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Collection, Sequence
 
 import pytest
@@ -32,6 +33,41 @@ def test_the_ring_rolls_minutes_up_and_keeps_its_bound() -> None:
     assert ring.open_minute() == engine.MinuteRollup(
         T0 + 60, {"a": ((100.0 + 59) / 60, 100.0), "b": (1.0, 1.0)}, 60
     )
+
+
+def test_the_ring_holds_columns_that_wrap_and_make_room() -> None:
+    ring = engine.MetricRing(capacity=4, max_series=2)
+    ring.record_nowait(T0, {"a": 1.0, "b": 2.0})
+    ring.record_nowait(T0 + 1, {"a": 3.0, "b": math.inf})  # b: no finite value, so none
+    ring.record_nowait(T0 + 2, {"a": 5.0})
+    assert ring.record_nowait(T0 + 3, {"a": 7.0, "c": 1.0}) is None  # no room for c: b is held
+    assert ring.range(["a", "b", "c"], T0, T0 + 4) == {
+        "a": [(T0 + i, 1.0 + 2 * i, 1.0 + 2 * i) for i in range(4)],
+        "b": [(T0, 2.0, 2.0)],
+        "c": [],
+    }
+    assert ring.statistics().dropped_values == 2
+    ring.record_nowait(T0 + 4, {"c": 9.0})  # overwrites b's one value: room made for c
+    assert ring.names() == ["c"] and ring.oldest == T0 + 1
+    assert ring.range(["a", "b", "c"], T0, T0 + 5) == {
+        "a": [(T0 + 1 + i, 3.0 + 2 * i, 3.0 + 2 * i) for i in range(3)],  # T0 wrapped away
+        "b": [],
+        "c": [(T0 + 4, 9.0, 9.0)],
+    }
+    assert ring.statistics().series == 2
+
+
+def test_a_sample_adds_nothing_to_the_heap() -> None:
+    ring = engine.MetricRing(capacity=3600)
+    values = {f"series.{i}": float(i) for i in range(100)}
+    for i in range(10):
+        ring.record_nowait(T0 + i, values)
+    before = sys.getallocatedblocks()
+    for i in range(10, 2010):
+        ring.record_nowait(T0 + i, values)
+    # a ring of dicts holds 2000 more of them (and their floats); columns hold the numbers
+    assert sys.getallocatedblocks() - before < 1000
+    assert ring.statistics().samples == 2010
 
 
 def test_a_range_of_the_ring_is_downsampled_to_its_point_budget() -> None:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -83,6 +83,8 @@ class Engine(metaclass=NoPublicConstructor):
         self._bus = EventBus()
         self._sessions: dict[str, Session] = {}
         self._finished: OrderedDict[str, Session] = OrderedDict()
+        # the finished sessions by state (final: it never changes), kept as they come and go
+        self._finished_states: Counter[str] = Counter()
         self._gates: dict[str, PriorityLimiter] = {}
         self._adaptive: dict[str, AdaptiveCapacity] = {}
         self._state = "running"
@@ -283,9 +285,15 @@ class Engine(metaclass=NoPublicConstructor):
     def _session_finished(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
         if self.config.finished_history > 0:
+            states = self._finished_states
+            again = self._finished.pop(session.id, None)
+            if again is not None:
+                states[again.state.value] -= 1
             self._finished[session.id] = session
+            states[session.state.value] += 1
             while len(self._finished) > self.config.finished_history:
-                self._finished.popitem(last=False)
+                _, gone = self._finished.popitem(last=False)
+                states[gone.state.value] -= 1
         if not self._sessions and self._state != "running":
             self._sessions_done.set()
 
@@ -365,8 +373,8 @@ class Engine(metaclass=NoPublicConstructor):
     def statistics(self, *, gates: bool = True) -> EngineStatistics:
         """Return a snapshot of the engine's counters (``gates`` False: without the gates'
         statistics, ``gates`` left empty, for a caller that reads :meth:`gates` itself)."""
-        by_state: dict[str, int] = {}
-        for s in (*self._sessions.values(), *self._finished.values()):
+        by_state = {state: n for state, n in self._finished_states.items() if n}
+        for s in self._sessions.values():
             by_state[s.state.value] = by_state.get(s.state.value, 0) + 1
         return EngineStatistics(
             state=self._state,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import contextvars
 import operator
-from collections.abc import ItemsView
+from collections.abc import ItemsView, Sequence
 from types import TracebackType
 from typing import Final, NamedTuple, final
 
@@ -26,6 +26,7 @@ __all__ = [
     "HistogramSnapshot",
     "Latencies",
     "LatencyHistogram",
+    "bucket_quantile",
     "current_latencies",
     "record_latency",
 ]
@@ -76,19 +77,7 @@ class HistogramSnapshot(NamedTuple):
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile in seconds (None: no call): linear within its bucket; the top
         bucket's lower bound when it falls there."""
-        n = self.calls
-        if n == 0:
-            return None
-        rank = min(max(q, 0.0), 1.0) * n
-        seen = 0
-        for i, c in enumerate(self.counts):
-            if c and seen + c >= rank:
-                if i == len(LATENCY_BUCKETS):
-                    return LATENCY_BUCKETS[-1]
-                low = 0.0 if i == 0 else LATENCY_BUCKETS[i - 1]
-                return low + (LATENCY_BUCKETS[i] - low) * max(0.0, rank - seen) / c
-            seen += c
-        return LATENCY_BUCKETS[-1]
+        return bucket_quantile(q, self.counts, self.calls)
 
     def minus(self, earlier: HistogramSnapshot) -> HistogramSnapshot:
         """The calls observed since ``earlier`` (a snapshot of the same histogram)."""
@@ -97,6 +86,29 @@ class HistogramSnapshot(NamedTuple):
             self.total - earlier.total,
             self.errors - earlier.errors,
         )
+
+
+def bucket_quantile(
+    q: float, counts: Sequence[int], calls: int, before: Sequence[int] | None = None
+) -> float | None:
+    """The ``q`` quantile in seconds of ``calls`` calls counted by bucket in ``counts`` (those of
+    :data:`LATENCY_BUCKETS`, then the unbounded one), less the counts ``before`` when given (the
+    same histogram earlier, ``calls`` then being the calls since), as
+    :meth:`HistogramSnapshot.quantile` gives it (None: no call)."""
+    if calls <= 0:
+        return None
+    rank = min(max(q, 0.0), 1.0) * calls
+    seen = 0
+    for i, c in enumerate(counts):
+        if before is not None:
+            c -= before[i]
+        if c and seen + c >= rank:
+            if i == len(LATENCY_BUCKETS):
+                return LATENCY_BUCKETS[-1]
+            low = 0.0 if i == 0 else LATENCY_BUCKETS[i - 1]
+            return low + (LATENCY_BUCKETS[i] - low) * max(0.0, rank - seen) / c
+        seen += c
+    return LATENCY_BUCKETS[-1]
 
 
 _EMPTY: Final = HistogramSnapshot((0,) * (len(LATENCY_BUCKETS) + 1), 0.0, 0)
@@ -144,6 +156,10 @@ class LatencyHistogram:
     def snapshot(self) -> HistogramSnapshot:
         """Its counts now."""
         return HistogramSnapshot(tuple(self._counts), self._total, self._errors)
+
+    def counts(self) -> tuple[int, ...]:
+        """Its calls per bucket now (as :attr:`HistogramSnapshot.counts`), without a snapshot."""
+        return tuple(self._counts)
 
 
 @final

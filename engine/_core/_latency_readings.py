@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, final
 
-from ._latency import HistogramSnapshot, Latencies
+from ._latency import Latencies, bucket_quantile
 from ._metric_history import Readings
 
 __all__ = ["LatencyReadings"]
@@ -34,7 +34,7 @@ class LatencyReadings:
 
     def __init__(self, latencies: Latencies) -> None:
         self._latencies = latencies
-        self._previous: dict[tuple[str, str], tuple[int, HistogramSnapshot]] = {}
+        self._previous: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {}  # calls, counts
         self._names: dict[tuple[str, str], _Names] = {}
 
     def readings(self, into: Readings | None = None) -> Readings:
@@ -54,9 +54,12 @@ class LatencyReadings:
             before = previous.get(key)
             if before is not None and before[0] == calls:
                 continue  # no call since the previous sample
-            now = h.snapshot()
-            previous[key] = (calls, now)
-            p99 = now.minus(Latencies.empty() if before is None else before[1]).quantile(0.99)
+            counts = h.counts()
+            previous[key] = (calls, counts)
+            if before is None:
+                p99 = bucket_quantile(0.99, counts, calls)
+            else:
+                p99 = bucket_quantile(0.99, counts, calls - before[0], before[1])
             if p99 is not None:
                 gauges[names.p99] = p99 * 1000.0
         return out

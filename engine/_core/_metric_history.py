@@ -155,13 +155,11 @@ class MetricHistory:
         self._wake = trio.Event()
         self._samples = self._stored = self._dropped = self._errors = self._swept = 0
 
-    def record_nowait(
-        self, at: float, values: Mapping[str, float], *, keep: bool = False
-    ) -> None:
+    def record_nowait(self, at: float, values: Mapping[str, float]) -> None:
         """Add one sample taken at ``at`` (wall-clock seconds); a minute it closes is queued for
-        the store. ``keep``: see :meth:`MetricRing.record_nowait`."""
+        the store."""
         self._samples += 1
-        closed = self.ring.record_nowait(at, values, keep=keep)
+        closed = self.ring.record_nowait(at, values)
         if closed is not None and self.store is not None:
             if len(self._pending) >= self._max_pending:
                 self._pending.popleft()
@@ -330,7 +328,7 @@ async def run_metric_history(
                         values[rate] = (total - before) / span if total > before else 0.0
             totals = dict(counters)
             then = now
-            history.record_nowait(wall(), values, keep=True)
+            history.record_nowait(wall(), values)
             if after_sample is not None:
                 after_sample(now, lag)
             deadline = now + interval

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gc
 import logging
 import os
 import signal
@@ -279,6 +280,12 @@ async def _serve(
                     notes.append(f"no session started: {exc}")
                 else:
                     handler.info = info = replace(info, repo=str(rec.repo_path), session=rec.id)
+            # What start-up made lives as long as the daemon: collected once and frozen, it is
+            # left out of every later collection (a full one then walks only what came after,
+            # not the ~150,000 objects of the libraries and the stack: milliseconds, not 50 ms
+            # with the event loop stopped).
+            gc.collect()
+            gc.freeze()
             if ready is not None:
                 ready(info, notes, None if stack.dashboard is None else stack.dashboard.login_url())
             await stopping.wait()
