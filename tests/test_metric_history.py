@@ -120,6 +120,32 @@ async def test_the_sampler_samples_each_second_with_rates_and_loop_lag(
     assert history.statistics().pending == 0  # no store: nothing queued
 
 
+async def test_a_failing_after_sample_stops_no_sample(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = engine.MetricHistory(engine.MetricRing(capacity=300))
+    ticks: list[tuple[float, float | None]] = []
+
+    def after(now: float, lag: float | None) -> None:
+        ticks.append((now, lag))
+        if len(ticks) % 2 == 0:
+            raise ValueError("a broken rule")
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: engine.run_metric_history(
+                history, engine.Readings, after_sample=after, task_status=task_status
+            )
+        )
+        await trio.sleep(9.5)
+        nursery.cancel_scope.cancel()
+    assert history.statistics().samples == 10
+    assert [now for now, _ in ticks] == [float(i) for i in range(10)]
+    assert ticks[0][1] is None and {lag for _, lag in ticks[1:]} == {0.0}
+    failures = [r for r in caplog.records if "after_sample failed" in r.getMessage()]
+    assert len(failures) == 1 and "a broken rule" in failures[0].getMessage()  # once a minute
+
+
 async def test_switched_off_the_sampler_takes_nothing_and_times_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

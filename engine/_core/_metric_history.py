@@ -287,7 +287,8 @@ async def run_metric_history(
         after_sample: called on the same tick after each sample with trio's time of the sample
             and how late the tick woke (seconds; None for the first one): more work on the
             sampler's wake-up (the daemon judges its alerts there) instead of a wake-up of its
-            own. It must not block.
+            own. It must not block; an exception it raises is logged (at most once a minute)
+            and sampling goes on.
 
     The first sample is taken at once. Cancellation ends it between samples, or abandons a store
     call in progress (its minutes stay pending in memory).
@@ -303,6 +304,7 @@ async def run_metric_history(
     rate_names: dict[str, str] = {}  # counter -> its series (made once, not at every sample)
     then: float | None = None  # when the previous sample was taken
     lag: float | None = None
+    throttle = LogThrottle(_log)
     async with trio.open_nursery() as nursery:
         if history.store is not None:
             nursery.start_soon(history._write, wall, sweep_interval, retry)
@@ -330,7 +332,10 @@ async def run_metric_history(
             then = now
             history.record_nowait(wall(), values)
             if after_sample is not None:
-                after_sample(now, lag)
+                try:
+                    after_sample(now, lag)
+                except Exception as exc:  # a failing hook stops no sample
+                    throttle.failed("after", "metric history: after_sample failed: %r", exc, exc=exc)
             deadline = now + interval
             await trio.sleep_until(deadline)
             lag = max(0.0, trio.current_time() - deadline)
