@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -100,11 +101,18 @@ def state(s: str) -> Text:
 
 
 def sessions_table(records: list[dict[str, Any]], title: str | None = None) -> Table:
-    """Session records, one row each."""
-    t = Table(title=None if title is None else literal(title), show_lines=False)
+    """Session records, one row each (on an 80-column terminal a row takes a line or two: the
+    id is never cut, what users name folds)."""
+    t = Table(
+        title=None if title is None else literal(title),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=0,
+    )
     t.add_column("id", no_wrap=True)
     for col in ("name", "backlog", "kind", "state", "priority", "tags", "last activity", "daemon"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, overflow="fold", min_width=6)
     for r in records:
         t.add_row(
             literal(r["id"]),
