@@ -123,6 +123,24 @@ async def test_cancellation_mid_batch_stores_nothing(fresh_pg_url: str) -> None:
         assert await backfill.count_backlog() == len(_TEXTS)
 
 
+async def test_an_idle_look_only_counts_the_backlog(fresh_pg_url: str) -> None:
+    sid = new_session_id()
+    async with open_store(fresh_pg_url, embedder=adapters.HashingEmbedder(32)) as (db, store):
+        await store.add_messages(sid, _new(_TEXTS), embed=False)
+        backfill = adapters.EmbeddingBackfill(store, batch_size=4)
+        assert await backfill.look_once() == len(_TEXTS)  # a backlog: drained in two batches
+        assert backfill.statistics().backlog == 0
+        assert await count_rows(db, "memory_messages", "embedding_model IS NULL") == 0
+        for _ in range(3):  # nothing to embed: one count per table, no batch, no recount
+            before = db.statistics().queries
+            assert await backfill.look_once() == 0
+            assert db.statistics().queries - before == 2
+        assert backfill.statistics().state == "idle"
+        await store.add_messages(sid, _new(_TEXTS[:1]), embed=False)  # a new row is seen
+        assert await backfill.look_once() == 1
+        assert backfill.statistics().backlog == 0
+
+
 async def test_the_backlog_is_a_metric(fresh_pg_url: str) -> None:
     sid = new_session_id()
     async with open_store(fresh_pg_url, embedder=adapters.HashingEmbedder(32)) as (_, store):

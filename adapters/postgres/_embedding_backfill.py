@@ -246,12 +246,38 @@ class EmbeddingBackfill:
                 _log.info("loaded %d MB of memory into the cache", blocks // 128)
         self._indexes_checked = trio.current_time()
 
+    async def look_once(self) -> int:
+        """One look of the service: make the vector indexes fit the tables when that is due,
+        count the backlog and, only if there is one, drain it (recounting every
+        :data:`RECOUNT_EVERY` batches, and once at the end). Answers the rows stored. An idle
+        look (no backlog) is one count per table and nothing more.
+
+        Raises:
+            EmbeddingError: the embedder failed (what earlier batches stored stays).
+            DatabaseError: the database failed.
+
+        Cancellation: what the batches before stored stays; the batch under way stores nothing.
+        """
+        await self._fit_indexes()
+        stored = 0
+        if await self.count_backlog():
+            batches = 0
+            while n := await self.embed_batch():
+                stored += n
+                batches += 1
+                if batches % RECOUNT_EVERY == 0:
+                    await self.count_backlog()
+                    await self._fit_indexes()  # a long backlog grows the tables
+            await self.count_backlog()
+        self._update(state="idle")
+        return stored
+
     async def run(self) -> None:
         """The service: make the model's vector indexes fit the tables
         (:meth:`PostgresMemoryStore.ensure_vector_indexes`; again every
         :data:`INDEX_CHECK_INTERVAL` seconds, as they grow) and load them into the server's cache
-        (:meth:`PostgresMemoryStore.prewarm`), then count the backlog, drain it,
-        wait ``interval``, again, until cancelled. A failed build or batch is counted, logged and
+        (:meth:`PostgresMemoryStore.prewarm`), then count the backlog, drain it when there is
+        one (:meth:`look_once`), wait ``interval``, again, until cancelled. A failed build or batch is counted, logged and
         tried again after ``interval``.
 
         Cancellation: stops; the batch under way stores nothing.
@@ -266,16 +292,7 @@ class EmbeddingBackfill:
             await trio.sleep_forever()
         while True:
             try:
-                await self._fit_indexes()
-                await self.count_backlog()
-                batches = 0
-                while await self.embed_batch():
-                    batches += 1
-                    if batches % RECOUNT_EVERY == 0:
-                        await self.count_backlog()
-                        await self._fit_indexes()  # a long backlog grows the tables
-                await self.count_backlog()
-                self._update(state="idle")
+                await self.look_once()
             except Exception as exc:  # logged and retried; a cancellation is never caught here
                 _log.warning("background embedding failed: %s", exc)
                 self._update(
