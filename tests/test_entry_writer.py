@@ -23,8 +23,9 @@ import adapters
 import engine
 import engine.testing
 from engine._ports._worklog_records import EndReason, EntryKind, WorklogEntry
-from engine._scribe._entry_reconcile import replay_journals
+from engine._scribe._entry_reconcile import ReplayReport, replay_journals
 from engine._scribe._entry_writer import EntryWriter
+from engine._scribe._journal_replayer import JournalReplayer
 
 SID = "sess-1"
 
@@ -293,3 +294,48 @@ async def test_a_session_stopped_during_an_outage_is_replayed_by_the_running_scr
         EntryKind.FILES,
         EntryKind.SESSION_STOP,
     ]
+
+
+class HeldAnswerStore(OutageStore):
+    """The first ``entries`` call reads the store, then holds its answer until ``release`` is set
+    (``inside`` says it is held): a replay that read the store just before another one wrote."""
+
+    def __init__(self, real: engine.testing.InMemoryWorklogStore) -> None:
+        super().__init__(real)
+        self.inside, self.release = trio.Event(), trio.Event()
+
+    async def entries(self, session_id: str, **kw: Any) -> list[WorklogEntry]:
+        answer = await super().entries(session_id, **kw)
+        if not self.inside.is_set():
+            self.inside.set()
+            await self.release.wait()
+        return answer
+
+
+async def test_two_replays_at_once_write_a_journal_once() -> None:
+    # The daemon replays after marking a dead daemon's sessions orphaned while the replayer's own
+    # retry (its first try at start was refused: the sessions were still the dead daemon's) may be
+    # under way: without one replay at a time the second wrote every entry again after the first's.
+    db = engine.testing.InMemoryDatabase()
+    journal = engine.testing.InMemoryEntryJournal()
+    made = [WorklogEntry(SID, s, EntryKind.NOTE, 100.0 + s, {"text": f"n{s}"}) for s in (1, 2, 3)]
+    await journal.append(SID, made)
+    async with engine.testing.open_in_memory_session_store(db) as reg:
+        await reg.register(engine.SessionRecord(id=SID, name=SID, state="active"))
+        store = HeldAnswerStore(engine.testing.InMemoryWorklogStore(db))
+        replayer = JournalReplayer(journal, store, lambda: (), lambda *_: None)  # type: ignore[arg-type]
+        reports: list[ReplayReport] = []
+        async with trio.open_nursery() as nursery:
+
+            async def replay() -> None:
+                reports.append(await replayer.replay())
+
+            nursery.start_soon(replay)
+            await store.inside.wait()  # the first replay has read the store and is held
+            nursery.start_soon(replay)
+            await trio.testing.wait_all_tasks_blocked()  # the second runs as far as it may
+            store.release.set()
+        stored = await store.real.entries(SID)
+    assert [(e.seq, e.payload["text"]) for e in stored] == [(1, "n1"), (2, "n2"), (3, "n3")]
+    assert sorted(r.written.get(SID, 0) for r in reports) == [0, 3]
+    assert await journal.sessions() == []

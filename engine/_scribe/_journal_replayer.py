@@ -41,6 +41,9 @@ class JournalReplayer:
         self._live = live
         self._publish = publish
         self._wanted = trio.Event()
+        # One replay at a time: two reading the store before either wrote would both write a
+        # journal's entries (the second after the first's, as if someone else had taken those seqs).
+        self._replaying = trio.Lock()
         self.last: ReplayReport | None = None
         self.replayed = 0
 
@@ -49,12 +52,17 @@ class JournalReplayer:
         self._wanted.set()
 
     async def replay(self) -> ReplayReport:
-        """Replay every journal no live capture owns, now; a journal that could not be written in
-        full stays, and :meth:`run` retries it.
+        """Replay every journal no live capture owns, now (after a replay under way, as :meth:`run`'s
+        retry may be, has ended); a journal that could not be written in full stays, and
+        :meth:`run` retries it.
 
-        Cancellation: between store writes (none is written twice by a later replay).
+        Cancellation: while waiting for a replay under way, nothing is done; then between store
+        writes (none is written twice by a later replay).
         """
-        report = await replay_journals(self._journal, self._store, skip=frozenset(self._live()))
+        async with self._replaying:
+            report = await replay_journals(
+                self._journal, self._store, skip=frozenset(self._live())
+            )
         self.last = report
         written = sum(report.written.values())
         self.replayed += written
