@@ -13,9 +13,10 @@ import trio
 
 from .._context._provider import ContextProvider
 from .._core._engine import Engine
-from .._core._errors import InvalidArgumentError, ScribeError
+from .._core._errors import IllegalTransitionError, InvalidArgumentError, ScribeError
 from .._core._session import Session
 from .._core._state import SessionState
+from .._ports._git_errors import NotARepositoryError
 from .._ports._session_store import LIVE_STATES, SessionRecord, SessionStore
 from .._ports._worklog_records import EntryKind
 from .._ports._worklog_store import WorklogStore
@@ -32,6 +33,9 @@ _log = logging.getLogger(__name__)
 _RELEASE_TIMEOUT: Final = 5.0
 #: The most orphaned sessions one pass of :meth:`ScribeOwnership.adopt_orphans` looks at.
 _ADOPT_BATCH: Final = 100
+#: What makes a session not adoptable here for good: its work tree is not here (or is another
+#: one), or it is no longer an orphan (another daemon was first).
+_NOT_HERE: Final = (InvalidArgumentError, IllegalTransitionError, NotARepositoryError, OSError)
 #: The most sessions remembered as not adoptable here.
 _NOT_ADOPTABLE_MAX: Final = 10_000
 
@@ -174,9 +178,13 @@ class ScribeOwnership:
 
     async def adopt_orphans(self, *, own_only: bool) -> list[SessionRecord]:
         """Adopt (:meth:`adopt`) the orphaned sessions this daemon lost when its lease ran out
-        (``own_only``), or also those of other daemons, whose work tree is the same one here; a
-        session whose adoption fails (another daemon was first, its tree is not here) is logged and
-        not tried again. Returns the sessions adopted.
+        (``own_only``), or also those of other daemons, whose work tree is the same one here.
+
+        A session that cannot be adopted here (its work tree is not here or is another one,
+        another daemon was first) is logged and not tried again. One whose adoption failed for a
+        passing reason (the store failed, this daemon's lease was being renewed) is tried again
+        at the next call, and so is one whose released capture is still ending here. Returns the
+        sessions adopted.
 
         Raises:
             StoreError, DatabaseError: the store failed (what was adopted stays adopted).
@@ -188,18 +196,28 @@ class ScribeOwnership:
         found = await self.registry.query(
             states=(SessionState.ORPHANED,), owner=owner, limit=_ADOPT_BATCH
         )
+        live = {s.id for s in self.engine.sessions()}
         adopted: list[SessionRecord] = []
         for record in found:
             if record.id in self._not_adoptable or record.repo_path is None:
                 continue
+            if record.id in live or record.id in self._captures:
+                continue  # released but still ending here: adopted by a later call
             try:
                 adopted.append(await self.adopt(record.id))
-            except (ScribeError, OSError) as exc:
+            except _NOT_HERE as exc:
                 self._not_adoptable.add(record.id)
                 if len(self._not_adoptable) > _NOT_ADOPTABLE_MAX:
                     self._not_adoptable.pop()
                 _log.info(
                     "orphaned session %s is not adopted here: %s",
+                    record.id,
+                    exc,
+                    extra={"session": record.id},
+                )
+            except ScribeError as exc:
+                _log.info(
+                    "orphaned session %s is not adopted yet (tried again later): %s",
                     record.id,
                     exc,
                     extra={"session": record.id},
