@@ -217,13 +217,19 @@ class EmbeddingBackfill:
         return len(rows)
 
     async def drain(self) -> int:
-        """Embed batch after batch until the backlog is empty; answers the rows stored.
+        """Embed batch after batch until the backlog is empty, recounting it (and fitting the
+        vector indexes to the grown tables) every :data:`RECOUNT_EVERY` batches and once at the
+        end; answers the rows stored.
 
         Cancellation: what the batches before stored stays; the batch under way stores nothing.
         """
-        total = 0
+        total = batches = 0
         while n := await self.embed_batch():
             total += n
+            batches += 1
+            if batches % RECOUNT_EVERY == 0:
+                await self.count_backlog()
+                await self._fit_indexes()  # a long backlog grows the tables
         await self.count_backlog()
         return total
 
@@ -248,9 +254,8 @@ class EmbeddingBackfill:
 
     async def look_once(self) -> int:
         """One look of the service: make the vector indexes fit the tables when that is due,
-        count the backlog and, only if there is one, drain it (recounting every
-        :data:`RECOUNT_EVERY` batches, and once at the end). Answers the rows stored. An idle
-        look (no backlog) is one count per table and nothing more.
+        count the backlog and, only if there is one, :meth:`drain` it. Answers the rows stored.
+        An idle look (no backlog) is one count per table and nothing more.
 
         Raises:
             EmbeddingError: the embedder failed (what earlier batches stored stays).
@@ -259,16 +264,7 @@ class EmbeddingBackfill:
         Cancellation: what the batches before stored stays; the batch under way stores nothing.
         """
         await self._fit_indexes()
-        stored = 0
-        if await self.count_backlog():
-            batches = 0
-            while n := await self.embed_batch():
-                stored += n
-                batches += 1
-                if batches % RECOUNT_EVERY == 0:
-                    await self.count_backlog()
-                    await self._fit_indexes()  # a long backlog grows the tables
-            await self.count_backlog()
+        stored = await self.drain() if await self.count_backlog() else 0
         self._update(state="idle")
         return stored
 
@@ -276,9 +272,9 @@ class EmbeddingBackfill:
         """The service: make the model's vector indexes fit the tables
         (:meth:`PostgresMemoryStore.ensure_vector_indexes`; again every
         :data:`INDEX_CHECK_INTERVAL` seconds, as they grow) and load them into the server's cache
-        (:meth:`PostgresMemoryStore.prewarm`), then count the backlog, drain it when there is
-        one (:meth:`look_once`), wait ``interval``, again, until cancelled. A failed build or batch is counted, logged and
-        tried again after ``interval``.
+        (:meth:`PostgresMemoryStore.prewarm`), then count the backlog and drain it when there is
+        one (:meth:`look_once`), wait ``interval``, again, until cancelled. A failed build or
+        batch is counted, logged and tried again after ``interval``.
 
         Cancellation: stops; the batch under way stores nothing.
         """
